@@ -1,0 +1,62 @@
+# massconn — see README.md. Every target works from a clean clone on a machine
+# that .ci/run has prepared (Go, PostgreSQL 15 binaries, Node.js + npm).
+
+SHELL := /bin/bash
+K6_VERSION ?= v1.8.1
+GO ?= go
+
+.PHONY: all build test lint unit-test run bench-server bench-k6 clean
+
+all: build
+
+build: bin/massconn-server bin/k6
+
+bin/xk6: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../bin/xk6 go.k6.io/xk6/cmd/xk6
+
+bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
+	cd tools/lint && $(GO) build -o ../../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+bin/massconn-server: $(shell find server internal -name '*.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $@ ./server/cmd/massconn-server
+
+# k6 with the extension, exactly as a user builds it (xk6 --with MODULE=./dir).
+bin/k6: bin/xk6 $(shell find xk6-massconn -name '*.go' 2>/dev/null) xk6-massconn/go.mod xk6-massconn/go.sum
+	scripts/build-k6.sh $@
+
+# The WebSocket peer nobody here wrote: the npm `ws` package, for interop tests.
+xk6-massconn/engine/testdata/wspeer/node_modules: xk6-massconn/engine/testdata/wspeer/package.json
+	cd xk6-massconn/engine/testdata/wspeer && npm ci --no-audit --no-fund
+	touch $@
+
+lint: bin/golangci-lint
+	@out=$$(gofmt -l server internal k6scripts xk6-massconn scripts 2>/dev/null); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd xk6-massconn && $(GO) vet ./...
+	bin/golangci-lint run ./...
+	cd xk6-massconn && ../bin/golangci-lint run --config ../.golangci.yml ./...
+
+# Tests find the binaries under test through these, never by guessing.
+unit-test: export K6_BINARY = $(CURDIR)/bin/k6
+unit-test: export MASSCONN_SERVER = $(CURDIR)/bin/massconn-server
+unit-test: export WSPEER_DIR = $(CURDIR)/xk6-massconn/engine/testdata/wspeer
+unit-test: xk6-massconn/engine/testdata/wspeer/node_modules bin/massconn-server bin/k6
+	cd xk6-massconn && $(GO) test -count=1 ./...
+	$(GO) test -count=1 ./...
+
+test: lint unit-test
+
+# The main job until the benchmark suite lands: a throwaway Postgres, the
+# server and the insert loop, running until Ctrl-C.
+run: bin/massconn-server
+	scripts/run-local.sh
+
+bench-server: bin/massconn-server
+	scripts/bench-server.sh
+
+bench-k6: bin/massconn-server bin/k6
+	scripts/bench-k6.sh
+
+clean:
+	rm -rf bin results

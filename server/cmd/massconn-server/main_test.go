@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+		"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/massconn/massconn/internal/pgtest"
+	"github.com/massconn/massconn/server/internal/wstest"
+)
+
+func TestBadCommandLines(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the one-line error
+	}{
+		{"no command", nil, nil, "usage"},
+		{"unknown command", []string{"serv"}, nil, `unknown command "serv"; use one of serve, migrate, insert`},
+		{"unknown flag", []string{"serve", "--databse-url", "x"}, nil, "unknown flag --databse-url; run 'massconn-server serve -h'"},
+		{"missing database url", []string{"serve"}, nil, "missing --database-url (or DATABASE_URL)"},
+		{"not a postgres url", []string{"migrate", "--database-url", "mysql:x"}, nil, `--database-url "mysql:x" is not a PostgreSQL URL`},
+		{"bad int", []string{"serve", "--database-url", "postgres://x", "--max-conns", "many"}, nil, `invalid value "many" for flag --max-conns: parse error; use a whole number`},
+		{"zero max conns", []string{"serve", "--database-url", "postgres://x", "--max-conns", "0"}, nil, "--max-conns must be at least 1"},
+		{"bad env int", []string{"serve", "--database-url", "postgres://x"}, map[string]string{"MAX_CONNS": "lots"}, `invalid value "lots" in MAX_CONNS (for --max-conns)`},
+		{"bad listen", []string{"serve", "--database-url", "postgres://x", "--listen", "8080"}, nil, `--listen "8080" needs host:port`},
+		{"bad duration", []string{"serve", "--database-url", "postgres://x", "--ping-interval", "30"}, nil, "flag --ping-interval: parse error; use a Go duration"},
+		{"ping timeout too short", []string{"serve", "--database-url", "postgres://x", "--ping-interval", "10s", "--ping-timeout", "5s"}, nil, "--ping-timeout must be longer than --ping-interval"},
+		{"bad log level", []string{"serve", "--database-url", "postgres://x", "--log-level", "loud"}, nil, `invalid value "loud" for flag --log-level`},
+		{"flag without value", []string{"insert", "--every"}, nil, "flag --every needs a value"},
+		{"every too small", []string{"insert", "--database-url", "postgres://x", "--every", "10us"}, nil, "--every must be at least 1ms"},
+		{"negative count", []string{"insert", "--database-url", "postgres://x", "--count", "-1"}, nil, "--count must be 0 (no limit) or more"},
+		{"unknown table", []string{"insert", "--database-url", "postgres://x", "--table", "Invoice"}, nil, `unknown --table "Invoice"; use one of Artist, Album, Track`},
+		{"stray argument", []string{"migrate", "--database-url", "postgres://x", "now"}, nil, `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"DATABASE_URL", "MAX_CONNS", "LISTEN"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			out := stderr.String()
+			if tt.args == nil {
+				out = stdout.String()
+			} else if strings.Count(out, "\n") != 1 {
+				t.Errorf("error is not one line: %q", out)
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("output %q lacks %q", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"insert", "--help"}, {"migrate", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || stdout.Len() == 0 {
+			t.Errorf("%q: exit %d, stdout %q", args, code, stdout.String())
+		}
+	}
+	var stdout bytes.Buffer
+	run([]string{"serve", "-h"}, &stdout, &bytes.Buffer{})
+	for _, want := range []string{"--database-url (DATABASE_URL", "--max-conns (MAX_CONNS", "--read-limit", "--ping-interval"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("serve -h lacks %q", want)
+		}
+	}
+}
+
+// serverBinary is the binary under test: $MASSCONN_SERVER (set by make), or
+// one built from this package.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("MASSCONN_SERVER"); p != "" {
+		return p
+	}
+	p := filepath.Join(t.TempDir(), "massconn-server")
+	out, err := exec.Command("go", "build", "-o", p, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return p
+}
+
+func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
+	bin := serverBinary(t)
+	pg := pgtest.Start(t)
+
+	for range 2 { // migrate is idempotent
+		out, err := exec.Command(bin, "migrate", "--database-url", pg.URL()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+	}
+
+	port := freePort(t)
+	var logs bytes.Buffer
+	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "SHUTDOWN_TIMEOUT=20s")
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws?topic=Track", port)
+	var clients []*wstest.Client
+	deadline := time.Now().Add(wstest.Timeout)
+	for len(clients) < 3 {
+		c, _, err := wstest.DialErr(url)
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("server never accepted: %v\n%s", err, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		clients = append(clients, c)
+	}
+	// The listener starts before the HTTP port opens; rows from now on are news.
+	waitHealthyListener(t, port)
+
+	out, err := exec.Command(bin, "insert", "--database-url", pg.URL(), "--every", "2ms", "--count", "25").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "inserted 25 rows into Track") {
+		t.Fatalf("insert: %v\n%s", err, out)
+	}
+	for i, c := range clients {
+		msgs := c.WaitMessages(t, 25)
+		for j, m := range msgs {
+			if m.ID != int64(j+1) {
+				t.Fatalf("client %d message %d has id %d", i, j, m.ID)
+			}
+		}
+	}
+
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		if code := c.WaitClose(t); code != 1001 {
+			t.Errorf("client %d: close code %d, want 1001", i, code)
+		}
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(wstest.Timeout):
+		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)
+	}
+}
+
+func waitHealthyListener(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(wstest.Timeout)
+	for {
+		var body []byte
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), `"listener":"connected"`) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener not connected: %s %v", body, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

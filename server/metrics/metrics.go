@@ -1,0 +1,95 @@
+// Package metrics registers the server's Prometheus metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/massconn/massconn/server/hub"
+	"github.com/massconn/massconn/server/pgsource"
+)
+
+// Rejection reasons, the values of the `reason` label.
+const (
+	RejectNotWebSocket = "not_websocket"
+	RejectUnknownTopic = "unknown_topic"
+	RejectMaxConns     = "max_conns"
+	RejectHandshake    = "bad_handshake"
+	RejectShutdown     = "shutting_down"
+)
+
+// Metrics are the instruments code updates directly; totals kept elsewhere
+// (hub, source) are read at scrape time.
+type Metrics struct {
+	Registry *prometheus.Registry
+	Accepted prometheus.Counter
+	Rejected *prometheus.CounterVec
+	// Lag is insert (ts from PostgreSQL) to the moment the message was
+	// queued to every subscriber.
+	Lag prometheus.Histogram
+}
+
+// New registers everything on a fresh registry.
+func New(h *hub.Hub, src *pgsource.Source) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "massconn_connections_accepted_total",
+			Help: "WebSocket connections upgraded.",
+		}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "massconn_connections_rejected_total",
+			Help: "Requests to /ws refused before or during the upgrade, by reason.",
+		}, []string{"reason"}),
+		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "massconn_insert_to_send_seconds",
+			Help:    "From the row's insert inside PostgreSQL to its message being queued to every subscriber.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10},
+		}),
+	}
+	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown} {
+		m.Rejected.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Accepted, m.Rejected, m.Lag,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "massconn_connections",
+			Help: "Open WebSocket connections.",
+		}, func() float64 { return float64(h.Len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_messages_sent_total",
+			Help: "Data messages queued to WebSocket clients.",
+		}, func() float64 { return float64(h.Stats().Messages) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_slow_client_drops_total",
+			Help: "Clients closed (1008) because their send queue was full.",
+		}, func() float64 { return float64(h.Stats().SlowDrops) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_ping_timeouts_total",
+			Help: "Clients dropped because they stopped answering pings.",
+		}, func() float64 { return float64(h.Stats().PingTimeouts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_notifications_total",
+			Help: "Row notifications received from PostgreSQL.",
+		}, func() float64 { return float64(src.Stats().Notifications) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_notifications_duplicate_total",
+			Help: "Notifications dropped because their row had already been delivered (by backfill).",
+		}, func() float64 { return float64(src.Stats().Duplicates) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_rows_backfilled_total",
+			Help: "Rows delivered by the backfill query after a listener reconnect.",
+		}, func() float64 { return float64(src.Stats().Backfilled) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "massconn_listener_connected",
+			Help: "1 while the PostgreSQL listener is connected.",
+		}, func() float64 {
+			if src.State() == pgsource.StateConnected {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m
+}

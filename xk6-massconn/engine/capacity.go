@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// fdHeadroom is kept free for everything else the process opens (k6 outputs,
+// logs, DNS, the epoll and eventfd descriptors of the loops).
+const fdHeadroom = 64
+
+// portRangeFile holds the kernel's ephemeral port range ("lo hi").
+const portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// CheckCapacity tells, before any socket is opened, whether cfg.Connections
+// fit in this process's open-file limit and in the ephemeral ports of every
+// (source address, target address) pair, and how to lift the limit if not.
+func CheckCapacity(cfg Config) error {
+	if err := checkFiles(cfg.Connections); err != nil {
+		return err
+	}
+	addrs, err := resolveTargets(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	return checkPorts(cfg, addrs)
+}
+
+func checkFiles(want int) error {
+	limit, err := fileLimit()
+	if err != nil || limit <= 0 {
+		return nil // no limit known on this platform: let the dials find out
+	}
+	used := openFiles()
+	free := limit - used - fdHeadroom
+	if want > free {
+		return fmt.Errorf("capacity: %d connections need %d open files but this process may open %d more "+
+			"(RLIMIT_NOFILE soft limit %d, %d already open, %d kept in reserve); "+
+			"raise the limit with `ulimit -n` (infra/tune.sh raises it for you), "+
+			"or split the connections across processes with k6 --execution-segment",
+			want, want, max(free, 0), limit, used, fdHeadroom)
+	}
+	return nil
+}
+
+// openFiles counts this process's open descriptors; 0 when unknown.
+func openFiles() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
+
+// ephemeralPorts is the size of the kernel's ephemeral port range, or 0 if it
+// cannot be read.
+func ephemeralPorts() (lo, hi int) {
+	b, err := os.ReadFile(portRangeFile)
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || hi < lo {
+		return 0, 0
+	}
+	return lo, hi
+}
+
+// checkPorts counts the connections that will share each (source address,
+// target address:port) pair under round-robin assignment; each needs its own
+// ephemeral port.
+func checkPorts(cfg Config, addrs []netip.AddrPort) error {
+	lo, hi := ephemeralPorts()
+	if hi == 0 {
+		return nil
+	}
+	ports := hi - lo + 1
+	type pair struct {
+		src netip.Addr // zero: the kernel's choice of source
+		dst netip.AddrPort
+	}
+	count := map[pair]int{}
+	for i := 0; i < cfg.Connections; i++ {
+		p := pair{dst: addrs[i%len(addrs)]}
+		if len(cfg.LocalAddrs) > 0 {
+			p.src = cfg.LocalAddrs[i%len(cfg.LocalAddrs)]
+		}
+		count[p]++
+	}
+	for p, n := range count {
+		if n > ports {
+			src := "the default source address"
+			if p.src.IsValid() {
+				src = "source " + p.src.String()
+			}
+			return fmt.Errorf("capacity: %d connections from %s to %s need %d ephemeral ports but the range %d-%d (%s) has %d; "+
+				"add localAddrs (e.g. 127.0.0.2, 127.0.0.3 on loopback) or more urls on other addresses/ports, "+
+				"widen net.ipv4.ip_local_port_range, or split across processes with k6 --execution-segment",
+				n, src, p.dst, n, lo, hi, portRangeFile, ports)
+		}
+	}
+	return nil
+}
+
+// resolveTargets resolves the address of each URL, in the order of cfg.URLs.
+func resolveTargets(ctx context.Context, cfg Config) ([]netip.AddrPort, error) {
+	out := make([]netip.AddrPort, len(cfg.URLs))
+	for i, raw := range cfg.URLs {
+		t, err := parseTarget(raw, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("urls[%d]: %w", i, err)
+		}
+		host, portStr, _ := net.SplitHostPort(t.host)
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("urls[%d]: bad port %q", i, portStr)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			if lerr != nil || len(ips) == 0 {
+				return nil, fmt.Errorf("urls[%d]: cannot resolve %q: %w", i, host, lerr)
+			}
+			ip = ips[0]
+			for _, a := range ips {
+				if a.Is4() { // prefer IPv4 like most clients on dual-stack loopback
+					ip = a
+					break
+				}
+			}
+		}
+		out[i] = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	}
+	return out, nil
+}

@@ -1,0 +1,268 @@
+// Command massconn-engine-bench measures the engine alone: it opens as many
+// connections as this process's open-file limit allows against a server in
+// another process, and prints the client's RSS per held connection and the
+// connections established per second. It is a benchmark, not a test.
+//
+//	go run ./engine/cmd/massconn-engine-bench                 # server: gws, in a child process
+//	go run ./engine/cmd/massconn-engine-bench -server ws      # server: npm ws (testdata/wspeer)
+//	go run ./engine/cmd/massconn-engine-bench -url ws://...   # an already running server
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/massconn/massconn/xk6-massconn/engine"
+)
+
+func main() {
+	var (
+		serve       = flag.String("serve", "", "internal: run the gws server on this address and print its port")
+		server      = flag.String("server", "gws", "server to start in a child process: gws or ws (npm)")
+		url         = flag.String("url", "", "use this running server instead of starting one")
+		conns       = flag.Int("conns", 0, "connections to open (0 = as many as RLIMIT_NOFILE allows, minus headroom)")
+		rate        = flag.Float64("rate", 0, "connection attempts per second (0 = as fast as allowed)")
+		maxInFlight = flag.Int("max-in-flight", 2000, "handshakes in progress at once")
+		hold        = flag.Duration("hold", 3*time.Second, "how long to hold the connections before measuring")
+		profile     = flag.String("memprofile", "", "write a heap profile here after measuring")
+		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the opening phase here")
+	)
+	flag.Parse()
+	if *serve != "" {
+		if err := runGWSServer(*serve); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*server, *url, *conns, *rate, *maxInFlight, *hold, *profile, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "massconn-engine-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(server, url string, n int, rate float64, maxInFlight int, hold time.Duration, profile, cpuprofile string) error {
+	serverPID := 0
+	if url == "" {
+		u, pid, stop, err := startServer(server)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		url, serverPID = u, pid
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if n == 0 {
+		n = int(lim.Cur) - openFiles() - 2000 // headroom as the k6 benchmark would leave
+	}
+	// Start the event loops and warm the code paths with one connection, so
+	// the baseline includes everything that does not grow with the count.
+	warm, err := engine.Dial(context.Background(), engine.Config{URLs: []string{url}, Connections: 1})
+	if err != nil {
+		return err
+	}
+	if err := warm.Wait(context.Background()); err != nil {
+		return err
+	}
+	_ = warm.Close(time.Second)
+	runtime.GC()
+	debug.FreeOSMemory()
+	rss0 := vmRSS()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	cpu0, srvCPU0 := cpuTime(os.Getpid()), cpuTime(serverPID)
+	start := time.Now()
+	p, err := engine.Dial(context.Background(), engine.Config{
+		URLs: []string{url}, Connections: n, Rate: rate, MaxInFlight: maxInFlight, ConnectTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	cpu, srvCPU := cpuTime(os.Getpid())-cpu0, cpuTime(serverPID)-srvCPU0
+	if cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	st := p.Stats()
+	time.Sleep(hold)
+	rssHeld := vmRSS()
+	runtime.GC()
+	debug.FreeOSMemory()
+	rssGC := vmRSS()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	held := p.Stats().Open
+
+	fmt.Printf("server                 %s (%s)\n", server, url)
+	fmt.Printf("RLIMIT_NOFILE          %d\n", lim.Cur)
+	fmt.Printf("connections            attempted %d, open %d, failed %d %v\n", st.Attempted, st.Open, st.Failed, st.Failures)
+	fmt.Printf("established per second %.0f (%d in %v, rate %v, maxInFlight %d, GOMAXPROCS %d)\n",
+		float64(st.Open)/elapsed.Seconds(), st.Open, elapsed.Round(time.Millisecond), rate, maxInFlight, runtime.GOMAXPROCS(0))
+	fmt.Printf("CPU while opening      client %v, server %v (of %v wall on %d cores; other load on the machine counts too)\n",
+		cpu.Round(time.Millisecond), srvCPU.Round(time.Millisecond), elapsed.Round(time.Millisecond), runtime.NumCPU())
+	if held > 0 {
+		fmt.Printf("client RSS per conn    %.0f B held (VmRSS %d -> %d KiB), %.0f B after GC+FreeOSMemory (%d KiB)\n",
+			float64(rssHeld-rss0)*1024/float64(held), rss0, rssHeld, float64(rssGC-rss0)*1024/float64(held), rssGC)
+		fmt.Printf("Go heap per conn       %.0f B in use (HeapInuse %d -> %d KiB), %d goroutines\n",
+			float64(ms.HeapInuse-ms0.HeapInuse)/float64(held), ms0.HeapInuse>>10, ms.HeapInuse>>10, runtime.NumGoroutine())
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+	}
+	closeStart := time.Now()
+	err = p.Close(10 * time.Second)
+	fmt.Printf("closed                 in %v\n", time.Since(closeStart).Round(time.Millisecond))
+	return err
+}
+
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+func openFiles() int {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	return len(entries)
+}
+
+// startServer runs the server in a child process, so its memory and
+// descriptors are not the client's, and returns its URL.
+func startServer(kind string) (string, int, func(), error) {
+	var cmd *exec.Cmd
+	switch kind {
+	case "gws":
+		self, err := os.Executable()
+		if err != nil {
+			return "", 0, nil, err
+		}
+		cmd = exec.Command(self, "-serve", "127.0.0.1:0")
+	case "ws":
+		dir := os.Getenv("WSPEER_DIR")
+		if dir == "" {
+			dir = filepath.Join("engine", "testdata", "wspeer")
+		}
+		cmd = exec.Command("node", "server.js", "0")
+		cmd.Dir = dir
+	default:
+		return "", 0, nil, fmt.Errorf("-server %q: want gws or ws", kind)
+	}
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe() // both servers exit when stdin closes
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, fmt.Errorf("starting %s server: %w", kind, err)
+	}
+	stop := func() { stdin.Close(); _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return "ws://127.0.0.1:" + port + "/", cmd.Process.Pid, stop, nil
+		}
+	}
+	stop()
+	return "", 0, nil, errors.New("server exited before reporting its port")
+}
+
+// runGWSServer is a plain gws echo server with a goroutine per connection.
+func runGWSServer(addr string) error {
+	up := gws.NewUpgrader(&echo{}, nil)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
+	go func() { _, _ = os.Stdin.Read(make([]byte, 1)); os.Exit(0) }()
+	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		go c.ReadLoop()
+	}))
+}
+
+type echo struct{ gws.BuiltinEventHandler }
+
+func (echo) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	_ = c.WriteMessage(m.Opcode, m.Bytes())
+}
+
+// cpuTime is the user+system CPU time of a process so far, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may contain spaces; fields follow its ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

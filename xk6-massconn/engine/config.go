@@ -1,0 +1,105 @@
+// Package engine opens and holds many WebSocket client connections without a
+// goroutine or a JavaScript runtime per connection. It knows nothing of k6:
+// the k6 binding (package massconn, one directory up) turns its counters and
+// reports into k6 metrics.
+package engine
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// Config describes one pool: a batch of connections opened by one call.
+type Config struct {
+	URLs           []string     // ws:// or wss:// targets, used round-robin
+	Connections    int          // how many connections to open
+	Rate           float64      // new connection attempts per second; 0 = as fast as allowed
+	MaxInFlight    int          // handshakes in progress at once; 0 = default (1000)
+	LocalAddrs     []netip.Addr // source addresses, used round-robin; empty = kernel's choice
+	ConnectTimeout time.Duration
+	Header         http.Header
+	Subprotocols   []string
+	TLS            *tls.Config // wss:// only; nil = system roots, server name from the URL
+
+	// OnOpenSend is a text message sent once after the handshake. "{{conn}}"
+	// is replaced by the connection's index (ConnOffset + i) and "{{vu}}" by VU.
+	OnOpenSend string
+	ConnOffset int64
+	VU         int64
+
+	Heartbeat Heartbeat
+	Replies   []Reply
+	Latency   *LatencySpec // nil: no latency measurement
+	Reconnect bool         // reopen a connection that dropped after it was open
+
+	// SampleLimit bounds how many duration values (latency, connecting,
+	// session) one Drain returns per kind; counts stay exact.
+	SampleLimit int
+}
+
+// Heartbeat sends a ping frame or a text message on every open connection at
+// a fixed interval. Every == 0 disables it.
+type Heartbeat struct {
+	Every time.Duration
+	Ping  bool
+	Text  string
+}
+
+// Reply answers a server text message that equals Match (or starts with it,
+// when Prefix is set) with Send.
+type Reply struct {
+	Match  string
+	Prefix bool
+	Send   string
+}
+
+// LatencySpec reads a server timestamp from a top-level numeric field of
+// every JSON text message and measures now minus that timestamp.
+type LatencySpec struct {
+	Field string
+	Unit  time.Duration // time.Microsecond for "us", time.Millisecond for "ms", ...
+}
+
+// Failure reasons, as reported in Stats.Failures and Report.Failures.
+// HTTP handshake rejections are reported as "http_<status>", e.g. "http_503".
+const (
+	ReasonTimeout      = "timeout"
+	ReasonRefused      = "refused"
+	ReasonReset        = "reset"
+	ReasonAddrNotAvail = "eaddrnotavail"
+	ReasonTooManyFiles = "emfile"
+	ReasonHandshake    = "handshake"
+	ReasonProtocol     = "protocol"
+	ReasonTLS          = "tls"
+)
+
+// Stats is a snapshot of a pool's exact counters.
+type Stats struct {
+	Attempted int64
+	Open      int64
+	Failed    int64
+	Dropped   int64
+	Received  int64
+	Sent      int64
+	Failures  map[string]int64
+}
+
+// Report holds what happened since the previous Drain. Counts are exact;
+// the duration slices are uniform samples bounded by Config.SampleLimit.
+type Report struct {
+	Opened        int64           // handshakes completed
+	Connecting    []time.Duration // sample of TCP connect + handshake durations
+	Failures      map[string]int64
+	Drops         map[int]int64 // unexpected closes after open, by close code (1006 = no close frame)
+	SessionsEnded int64
+	Sessions      []time.Duration // sample of durations of sessions that ended
+	Received      int64           // messages
+	Sent          int64
+	BytesReceived int64
+	BytesSent     int64
+	LatencyCount  int64
+	Latencies     []time.Duration // sample
+	LatencyMax    time.Duration
+}

@@ -1,0 +1,576 @@
+//go:build linux
+
+package engine
+
+import (
+	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
+)
+
+const (
+	opText   = wsproto.OpText
+	opBinary = wsproto.OpBinary
+	opClose  = wsproto.OpClose
+	opPing   = wsproto.OpPing
+	opPong   = wsproto.OpPong
+
+	// maxMessage bounds a reassembled message; a server sending more is
+	// closed with 1009 and counted as a protocol failure.
+	maxMessage = 16 << 20
+)
+
+type connState uint8
+
+const (
+	stConnecting connState = iota // TCP connect in progress
+	stHandshake                   // upgrade request sent, waiting for 101
+	stOpen
+	stClosing // we sent a close frame and wait for the server's
+	stRedial  // no socket; dial again at deadline (reconnect)
+)
+
+const (
+	flInitial    uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
+	flRegistered                   // fd is in byFD
+)
+
+// conn is all a connection costs while it idles: no buffers, no timers, no
+// goroutine. Buffers appear only while a frame straddles two reads (in), a
+// write would block (out), or a fragmented message is being reassembled (msg).
+type conn struct {
+	pool     *Pool
+	idx      int64 // connection number within the pool
+	started  int64 // mono ns when this attempt began
+	opened   int64 // mono ns when the handshake completed
+	deadline int64 // mono ns: connect timeout, close grace or redial time
+	nextBeat int64
+	hs       *handshake
+	in       []byte
+	out      []byte
+	msg      *message
+	fd       int32
+	slot     int32 // index in loop.conns
+	state    connState
+	flags    uint8
+	retries  uint8
+}
+
+type handshake struct {
+	key  [wsproto.KeyLen]byte
+	head []byte // response head received so far, when it straddles reads
+}
+
+type message struct {
+	op   byte
+	data []byte
+}
+
+func (l *loop) shard(c *conn) *shard { return &c.pool.shards[l.id] }
+
+// dial starts a non-blocking connect.
+func (l *loop) dial(c *conn) {
+	p := c.pool
+	s := l.shard(c)
+	s.attempted.Add(1)
+	c.state = stConnecting
+	c.started = l.now
+	c.deadline = l.now + int64(p.cfg.ConnectTimeout)
+	dst := p.addrs[c.idx%int64(len(p.addrs))]
+	family := unix.AF_INET
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		l.fail(c, reasonOf(err), 0)
+		return
+	}
+	c.fd = int32(fd)
+	p.live.Add(1)
+	for fd >= len(l.byFD) {
+		l.byFD = append(l.byFD, nil)
+	}
+	l.byFD[fd] = c
+	c.flags |= flRegistered
+	if n := len(p.cfg.LocalAddrs); n > 0 {
+		src := p.cfg.LocalAddrs[c.idx%int64(n)]
+		// Without IP_BIND_ADDRESS_NO_PORT, bind picks a port that is then
+		// reserved for every destination, so one source address could not
+		// hold more than ~28k connections in total. With it the port is
+		// chosen at connect time per (source, destination) pair.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		if err := unix.Bind(fd, sockaddr(src, 0)); err != nil {
+			l.fail(c, reasonOf(err), 0)
+			return
+		}
+	}
+	// Messages are small and latency is what is measured: no Nagle delay.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.fail(c, reasonOf(err), 0)
+		return
+	}
+	if err := unix.Connect(fd, sockaddr(dst.Addr(), dst.Port())); err != nil && err != unix.EINPROGRESS {
+		l.fail(c, reasonOf(err), 0)
+	}
+}
+
+// event handles one epoll report. Edge-triggered: every ready condition is
+// drained before returning.
+func (l *loop) event(c *conn, ev uint32) {
+	if c.state == stConnecting {
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if !l.connected(c) {
+			return
+		}
+	} else if ev&unix.EPOLLOUT != 0 && len(c.out) > 0 {
+		if !l.flush(c) {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.readable(c, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+	}
+}
+
+// connected checks the outcome of connect and sends the upgrade request.
+func (l *loop) connected(c *conn) bool {
+	soerr, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err != nil {
+		l.fail(c, reasonOf(err), 0)
+		return false
+	}
+	var nonce [16]byte
+	putRand(&l.rng, nonce[:])
+	c.hs = &handshake{key: wsproto.NewKey(nonce)}
+	c.state = stHandshake
+	t := &c.pool.targets[c.idx%int64(len(c.pool.targets))]
+	l.scratch = t.request.Append(l.scratch[:0], c.hs.key[:])
+	return l.write(c, l.scratch)
+}
+
+// readable reads until the socket is drained. untilEnd is set when the
+// event also reported the peer's FIN or an error: then the short-read
+// shortcut below does not hold, as no further edge will come.
+func (l *loop) readable(c *conn, untilEnd bool) {
+	l.wall = time.Now().UnixNano()
+	for c.fd >= 0 {
+		n, err := unix.Read(int(c.fd), l.buf)
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			l.lost(c, err)
+			return
+		case n == 0:
+			l.lost(c, nil)
+			return
+		}
+		l.shard(c).bytesIn.Add(int64(n))
+		l.consume(c, l.buf[:n])
+		if n < len(l.buf) && !untilEnd {
+			// A short read drained the socket; with edge triggering new
+			// data raises a new event, so a further read would only
+			// return EAGAIN.
+			return
+		}
+	}
+}
+
+func (l *loop) consume(c *conn, data []byte) {
+	if c.state == stHandshake {
+		data = l.handshakeData(c, data)
+		if c.state != stOpen || len(data) == 0 {
+			return
+		}
+	}
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	for c.fd >= 0 {
+		h, err := wsproto.ParseServerHeader(data)
+		if err != nil {
+			l.violation(c, wsproto.CloseProtocolError)
+			return
+		}
+		if h.Size == 0 || int64(len(data)-h.Size) < h.Length {
+			break
+		}
+		if h.Length > maxMessage {
+			l.violation(c, wsproto.CloseTooBig)
+			return
+		}
+		end := h.Size + int(h.Length)
+		l.frame(c, h, data[h.Size:end])
+		data = data[end:]
+	}
+	if c.fd < 0 || len(data) == 0 {
+		c.in = nil
+		return
+	}
+	// Keep the partial frame, sized for the whole frame when its header is
+	// here so it grows once.
+	need := len(data)
+	if h, err := wsproto.ParseServerHeader(data); err == nil && h.Size > 0 && h.Length <= maxMessage {
+		need = h.Size + int(h.Length)
+	}
+	if len(c.in) > 0 && cap(c.in) >= need {
+		c.in = c.in[:copy(c.in, data)]
+		return
+	}
+	buf := make([]byte, len(data), need)
+	copy(buf, data)
+	c.in = buf
+}
+
+// handshakeData consumes the HTTP response and returns the bytes after it.
+func (l *loop) handshakeData(c *conn, data []byte) []byte {
+	hs := c.hs
+	head := data
+	if len(hs.head) > 0 {
+		hs.head = append(hs.head, data...)
+		head = hs.head
+	}
+	end := wsproto.HeadEnd(head)
+	if end < 0 {
+		if len(head) > wsproto.MaxResponseHead {
+			l.fail(c, rHandshake, 0)
+		} else if len(hs.head) == 0 {
+			hs.head = append([]byte(nil), data...)
+		}
+		return nil
+	}
+	err := wsproto.CheckResponse(head[:end], hs.key[:], c.pool.cfg.Subprotocols)
+	var se *wsproto.StatusError
+	switch {
+	case errors.As(err, &se):
+		l.fail(c, rHTTP, se.Code)
+		return nil
+	case err != nil:
+		l.fail(c, rHandshake, 0)
+		return nil
+	}
+	l.open(c)
+	return head[end:]
+}
+
+func (l *loop) open(c *conn) {
+	p := c.pool
+	c.hs = nil
+	c.state = stOpen
+	c.opened = l.now
+	c.retries = 0
+	l.shard(c).opening(time.Duration(l.now-c.started), p.cfg.SampleLimit)
+	l.settleAttempt(c)
+	if hb := p.cfg.Heartbeat.Every; hb > 0 {
+		// Spread the first beat over one period so that a pool opened in a
+		// burst does not beat in a burst forever after.
+		c.nextBeat = l.now + int64(nextRand(&l.rng)%uint64(hb)) + 1
+	}
+	if msg := p.onOpenMessage(c.idx); msg != nil {
+		l.sendMessage(c, opText, msg)
+	}
+}
+
+// settleAttempt releases the MaxInFlight slot of a first attempt and counts
+// it as settled for Wait.
+func (l *loop) settleAttempt(c *conn) {
+	if c.flags&flInitial != 0 {
+		c.flags &^= flInitial
+		c.pool.releaseSlot()
+		c.pool.settle(1)
+	}
+}
+
+func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
+	switch h.Opcode {
+	case opText, opBinary:
+		if c.msg != nil {
+			l.violation(c, wsproto.CloseProtocolError) // new message inside a fragmented one
+			return
+		}
+		if h.Fin {
+			l.message(c, h.Opcode, payload)
+			return
+		}
+		c.msg = &message{op: h.Opcode, data: append([]byte(nil), payload...)}
+	case wsproto.OpContinuation:
+		if c.msg == nil {
+			l.violation(c, wsproto.CloseProtocolError)
+			return
+		}
+		if len(c.msg.data)+len(payload) > maxMessage {
+			l.violation(c, wsproto.CloseTooBig)
+			return
+		}
+		c.msg.data = append(c.msg.data, payload...)
+		if h.Fin {
+			m := c.msg
+			c.msg = nil
+			l.message(c, m.op, m.data)
+		}
+	case opPing:
+		l.sendFrame(c, opPong, payload)
+	case opPong:
+	case opClose:
+		code, err := wsproto.ParseClose(payload)
+		if err != nil {
+			l.violation(c, wsproto.CloseProtocolError)
+			return
+		}
+		l.serverClosed(c, code)
+	}
+}
+
+func (l *loop) message(c *conn, op byte, payload []byte) {
+	p := c.pool
+	s := l.shard(c)
+	s.received.Add(1)
+	if op != opText || c.state != stOpen {
+		return
+	}
+	if spec := p.cfg.Latency; spec != nil && len(payload) > 0 {
+		if ts, ok := jsonfield.Number(payload, spec.Field); ok {
+			d := time.Duration(l.wall - int64(ts*float64(spec.Unit)))
+			s.latencySample(max(d, 0), p.cfg.SampleLimit)
+		}
+	}
+	for i := range p.cfg.Replies {
+		r := &p.cfg.Replies[i]
+		if string(payload) == r.Match || (r.Prefix && len(payload) >= len(r.Match) && string(payload[:len(r.Match)]) == r.Match) {
+			l.sendMessage(c, opText, []byte(r.Send))
+			return
+		}
+	}
+}
+
+// serverClosed answers a close frame from the server.
+func (l *loop) serverClosed(c *conn, code int) {
+	if c.state == stClosing {
+		l.endSession(c)
+		l.finish(c)
+		return
+	}
+	// Echo the code (RFC 6455 section 5.5.1), then let go of the socket
+	// without waiting for the server's FIN: the session is over.
+	var body []byte
+	if code != wsproto.CloseNoStatus {
+		body = wsproto.ClosePayload(code, "")
+	}
+	l.sendFrame(c, opClose, body)
+	if c.fd >= 0 {
+		l.dropped(c, code)
+	}
+}
+
+// lost handles EOF (err == nil) or a socket error.
+func (l *loop) lost(c *conn, err error) {
+	switch c.state {
+	case stConnecting, stHandshake:
+		if err == nil {
+			// The server hung up before answering the upgrade; to the
+			// user this is the same as a reset.
+			err = unix.ECONNRESET
+		}
+		l.fail(c, reasonOf(err), 0)
+	case stOpen:
+		l.dropped(c, wsproto.CloseAbnormal)
+	case stClosing:
+		l.endSession(c)
+		l.finish(c)
+	}
+}
+
+// dropped ends an open session the server ended (or lost) and schedules a
+// reconnect if asked for.
+func (l *loop) dropped(c *conn, code int) {
+	l.shard(c).drop(code, time.Duration(l.now-c.opened), c.pool.cfg.SampleLimit)
+	l.release(c)
+	l.redialOrRemove(c)
+}
+
+// violation closes a connection whose server broke the protocol.
+func (l *loop) violation(c *conn, code int) {
+	wasOpen := c.state == stOpen || c.state == stClosing
+	if c.state == stHandshake || c.state == stConnecting {
+		l.fail(c, rProtocol, 0)
+		return
+	}
+	l.sendFrame(c, opClose, wsproto.ClosePayload(code, ""))
+	l.shard(c).fail(rProtocol, 0)
+	if wasOpen {
+		l.endSession(c)
+	}
+	l.release(c)
+	l.redialOrRemove(c)
+}
+
+// fail counts a failed attempt and releases it.
+func (l *loop) fail(c *conn, r reasonID, status int) {
+	if c.state == stOpen || c.state == stClosing {
+		// A write error on an open connection: the server went away.
+		l.dropped(c, wsproto.CloseAbnormal)
+		return
+	}
+	l.shard(c).fail(r, status)
+	l.settleAttempt(c)
+	l.release(c)
+	l.redialOrRemove(c)
+}
+
+func (l *loop) endSession(c *conn) {
+	l.shard(c).endSession(time.Duration(l.now-c.opened), c.pool.cfg.SampleLimit)
+}
+
+// release closes the socket and drops every per-connection buffer.
+func (l *loop) release(c *conn) {
+	if c.fd >= 0 {
+		if c.flags&flRegistered != 0 {
+			l.byFD[c.fd] = nil
+			c.flags &^= flRegistered
+		}
+		// Closing the last reference also removes it from the epoll set.
+		_ = unix.Close(int(c.fd))
+		c.fd = -1
+		c.pool.live.Add(-1)
+	}
+	c.hs, c.in, c.out, c.msg = nil, nil, nil, nil
+}
+
+// finish releases c and forgets it.
+func (l *loop) finish(c *conn) {
+	l.settleAttempt(c)
+	l.release(c)
+	if c.slot >= 0 {
+		l.remove(c)
+	}
+}
+
+// redialOrRemove reconnects a connection that was open at least once (or is
+// being reconnected) when the pool asks for it; first attempts that fail are
+// not retried.
+func (l *loop) redialOrRemove(c *conn) {
+	p := c.pool
+	if !p.cfg.Reconnect || p.closing.Load() || (c.opened == 0 && c.retries == 0) {
+		l.remove(c)
+		return
+	}
+	// Exponential backoff from 100ms to 5s with jitter, so that a server
+	// restart is not met by every connection at the same instant.
+	backoff := min(int64(100*time.Millisecond)<<min(c.retries, 6), int64(5*time.Second))
+	c.retries++
+	c.state = stRedial
+	c.deadline = l.now + backoff + int64(nextRand(&l.rng)%uint64(backoff))
+}
+
+// shutdown begins the close handshake (or abandons an attempt) for Pool.Close.
+func (l *loop) shutdown(c *conn, grace time.Duration) {
+	switch c.state {
+	case stOpen:
+		c.state = stClosing
+		c.deadline = l.now + int64(grace)
+		l.sendFrame(c, opClose, wsproto.ClosePayload(wsproto.CloseNormal, ""))
+		if grace <= 0 && c.fd >= 0 {
+			l.endSession(c)
+			l.finish(c)
+		}
+	case stClosing:
+	default:
+		l.finish(c)
+	}
+}
+
+// sendMessage sends a data frame and counts it as a message.
+func (l *loop) sendMessage(c *conn, op byte, payload []byte) {
+	if l.sendFrame(c, op, payload) {
+		l.shard(c).sent.Add(1)
+	}
+}
+
+func (l *loop) sendFrame(c *conn, op byte, payload []byte) bool {
+	if c.fd < 0 {
+		return false
+	}
+	l.scratch = wsproto.AppendClientFrame(l.scratch[:0], true, op, payload, maskKey(&l.rng))
+	return l.write(c, l.scratch)
+}
+
+// maskKey draws a frame's masking key from the loop's splitmix64 state,
+// seeded from crypto/rand. RFC 6455 asks for unpredictable keys so that
+// script-chosen payloads cannot be aimed at intermediaries' parsers; here the
+// payloads come from the test author, not from untrusted scripts, so a fast
+// generator serves the purpose and keeps crypto/rand out of the message path.
+func maskKey(rng *uint64) [4]byte {
+	v := nextRand(rng)
+	return [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+}
+
+func putRand(rng *uint64, b []byte) {
+	for i := 0; i < len(b); i += 8 {
+		v := nextRand(rng)
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+}
+
+// write sends b now, keeping what the socket does not take for EPOLLOUT.
+// It returns false if the connection failed.
+func (l *loop) write(c *conn, b []byte) bool {
+	if len(c.out) > 0 {
+		c.out = append(c.out, b...)
+		return true
+	}
+	for len(b) > 0 {
+		n, err := unix.Write(int(c.fd), b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			c.out = append([]byte(nil), b...)
+			return true
+		}
+		if err != nil {
+			l.lost(c, err)
+			return false
+		}
+		l.shard(c).bytesOut.Add(int64(n))
+		b = b[n:]
+	}
+	return true
+}
+
+// flush sends pending bytes after EPOLLOUT.
+func (l *loop) flush(c *conn) bool {
+	out := c.out
+	c.out = nil
+	if !l.write(c, out) {
+		return false
+	}
+	return c.fd >= 0
+}
+
+func sockaddr(a interface {
+	Is4() bool
+	As4() [4]byte
+	As16() [16]byte
+}, port uint16) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+}

@@ -1,0 +1,293 @@
+//go:build linux
+
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event loops are shared by every pool of the process: k6 may run many
+// VUs that each call connect, and a loop per pool would multiply threads
+// without adding cores.
+var (
+	loopsOnce sync.Once
+	loops     []*loop
+	loopsErr  error
+)
+
+func numLoops() int {
+	return min(runtime.GOMAXPROCS(0), 4)
+}
+
+func getLoops() ([]*loop, error) {
+	loopsOnce.Do(func() {
+		for i := range numLoops() {
+			l, err := newLoop(i)
+			if err != nil {
+				loopsErr = err
+				return
+			}
+			loops = append(loops, l)
+			go l.run()
+		}
+	})
+	return loops, loopsErr
+}
+
+// scanEvery is the granularity of connect timeouts, heartbeats, close grace
+// periods and reconnect backoff. One pass over the loop's connections per
+// tick is cheaper than a timer per connection and needs no memory per
+// connection.
+const scanEvery = 100 * time.Millisecond
+
+// readBufSize is the one read buffer a loop shares among its connections.
+const readBufSize = 64 << 10
+
+type cmdKind uint8
+
+const (
+	cmdDial cmdKind = iota
+	cmdClose
+	cmdForceClose
+)
+
+type command struct {
+	kind  cmdKind
+	pool  *Pool
+	idx   int64
+	grace time.Duration
+}
+
+type loop struct {
+	id   int
+	epfd int
+	evfd int // eventfd: wakes the loop when commands arrive
+
+	mu    sync.Mutex
+	inbox []command
+	woken bool
+
+	conns   []*conn // every connection of this loop, for the periodic scan
+	byFD    []*conn // fd -> connection; fds are small dense integers
+	buf     []byte  // shared read buffer
+	scratch []byte  // frames being written
+	rng     uint64
+	now     int64 // monotonic nanoseconds at the current iteration
+	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
+}
+
+func newLoop(id int) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	return &loop{id: id, epfd: epfd, evfd: evfd, buf: make([]byte, readBufSize), rng: seed()}, nil
+}
+
+// submit queues commands and wakes the loop once per batch.
+func (l *loop) submit(cmds ...command) {
+	l.mu.Lock()
+	l.inbox = append(l.inbox, cmds...)
+	wake := !l.woken
+	l.woken = true
+	l.mu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.evfd, one[:])
+	}
+}
+
+var monoBase = time.Now()
+
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+func (l *loop) run() {
+	// Kept on one thread: epoll_wait blocks in the kernel most of the time
+	// and the loop's state is hot in that CPU's cache.
+	runtime.LockOSThread()
+	events := make([]unix.EpollEvent, 512)
+	var inbox []command
+	lastScan := mono()
+	for {
+		timeout := -1
+		if len(l.conns) > 0 {
+			timeout = int(scanEvery / time.Millisecond)
+		}
+		n, err := unix.EpollWait(l.epfd, events, timeout)
+		if err != nil && err != unix.EINTR {
+			panic("massconn: epoll_wait: " + err.Error())
+		}
+		l.now = mono()
+		l.wall = time.Now().UnixNano()
+		for i := 0; i < n; i++ {
+			ev := &events[i]
+			if int(ev.Fd) == l.evfd {
+				var b [8]byte
+				_, _ = unix.Read(l.evfd, b[:])
+				l.mu.Lock()
+				inbox, l.inbox = l.inbox, inbox[:0]
+				l.woken = false
+				l.mu.Unlock()
+				for _, c := range inbox {
+					l.command(c)
+				}
+				clear(inbox)
+				continue
+			}
+			if c := l.conn(int(ev.Fd)); c != nil {
+				l.event(c, ev.Events)
+			}
+		}
+		if l.now-lastScan >= int64(scanEvery) {
+			lastScan = l.now
+			l.scan()
+		}
+	}
+}
+
+func (l *loop) conn(fd int) *conn {
+	if fd < 0 || fd >= len(l.byFD) {
+		return nil
+	}
+	return l.byFD[fd]
+}
+
+func (l *loop) command(cmd command) {
+	switch cmd.kind {
+	case cmdDial:
+		p := cmd.pool
+		if p.closing.Load() {
+			p.releaseSlot()
+			p.settle(1)
+			return
+		}
+		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial}
+		l.add(c)
+		l.dial(c)
+	case cmdClose:
+		for i := len(l.conns) - 1; i >= 0; i-- {
+			if i < len(l.conns) && l.conns[i].pool == cmd.pool {
+				l.shutdown(l.conns[i], cmd.grace)
+			}
+		}
+	case cmdForceClose:
+		for i := len(l.conns) - 1; i >= 0; i-- {
+			if i < len(l.conns) && l.conns[i].pool == cmd.pool {
+				c := l.conns[i]
+				if c.state == stOpen || c.state == stClosing {
+					l.endSession(c)
+				}
+				l.finish(c)
+			}
+		}
+	}
+}
+
+// add registers c in the scan list.
+func (l *loop) add(c *conn) {
+	c.slot = int32(len(l.conns))
+	l.conns = append(l.conns, c)
+}
+
+// remove forgets c for good.
+func (l *loop) remove(c *conn) {
+	last := l.conns[len(l.conns)-1]
+	l.conns[c.slot] = last
+	last.slot = c.slot
+	l.conns[len(l.conns)-1] = nil
+	l.conns = l.conns[:len(l.conns)-1]
+	c.slot = -1
+	// Give memory back after a large pool closed.
+	if cap(l.conns) > 1024 && len(l.conns) < cap(l.conns)/4 {
+		l.conns = append([]*conn(nil), l.conns...)
+	}
+}
+
+func (l *loop) scan() {
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		switch c.state {
+		case stConnecting, stHandshake:
+			if l.now >= c.deadline {
+				l.fail(c, rTimeout, 0)
+			}
+		case stOpen:
+			hb := &c.pool.cfg.Heartbeat
+			if hb.Every > 0 && l.now >= c.nextBeat {
+				c.nextBeat = max(c.nextBeat+int64(hb.Every), l.now)
+				if hb.Ping {
+					l.sendFrame(c, opPing, nil)
+				} else {
+					l.sendMessage(c, opText, []byte(hb.Text))
+				}
+			}
+		case stClosing:
+			if l.now >= c.deadline {
+				l.endSession(c)
+				l.finish(c)
+			}
+		case stRedial:
+			if c.pool.closing.Load() {
+				l.remove(c)
+			} else if l.now >= c.deadline {
+				l.dial(c)
+			}
+		}
+	}
+}
+
+// start routes ws:// attempts to the event loops and wss:// ones to the
+// portable engine: crypto/tls only runs over a net.Conn, and driving it from
+// an epoll loop would mean re-implementing its record layer.
+func (p *Pool) start(batch []int64) {
+	ls, err := getLoops()
+	var per [4][]command
+	for _, idx := range batch {
+		t := &p.targets[idx%int64(len(p.targets))]
+		if t.tls || err != nil {
+			p.portable.dial(p, idx)
+			continue
+		}
+		li := idx % int64(len(ls))
+		per[li] = append(per[li], command{kind: cmdDial, pool: p, idx: idx})
+	}
+	for i, cmds := range per {
+		if len(cmds) > 0 {
+			ls[i].submit(cmds...)
+		}
+	}
+}
+
+func (p *Pool) closeAll(grace time.Duration) {
+	ls, _ := getLoops()
+	for _, l := range ls {
+		l.submit(command{kind: cmdClose, pool: p, grace: grace})
+	}
+	p.portable.closeAll(p, grace)
+}
+
+func (p *Pool) forceClose() {
+	ls, _ := getLoops()
+	for _, l := range ls {
+		l.submit(command{kind: cmdForceClose, pool: p})
+	}
+	p.portable.forceClose()
+}

@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pool is one batch of connections opened by Dial.
+type Pool struct {
+	cfg     Config
+	targets []target
+	addrs   []netip.AddrPort // resolved address of each target
+	onOpen  []byte           // OnOpenSend with {{vu}} already substituted
+	hasConn bool             // onOpen still contains {{conn}}
+
+	// shards[i] belongs to event loop i; the last one to the portable
+	// goroutine-per-connection engine, whose writers share it.
+	shards []shard
+
+	slots    chan struct{} // one token per handshake in progress
+	pending  atomic.Int64  // connections not yet settled (open, failed or abandoned)
+	settled  chan struct{} // closed when pending reaches 0
+	live     atomic.Int64  // sockets currently held, in any state
+	closing  atomic.Bool
+	stopDial context.CancelFunc
+	dialDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	drainMu  sync.Mutex
+	drained  counters
+	drainRng uint64
+
+	portable portable
+}
+
+// Dial validates cfg, checks capacity and starts opening cfg.Connections in
+// the background. It returns at once; use Wait to learn when every
+// connection has been attempted. Cancelling ctx stops further attempts.
+func Dial(ctx context.Context, cfg Config) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := checkFiles(cfg.Connections); err != nil {
+		return nil, err
+	}
+	addrs, err := resolveTargets(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPorts(cfg, addrs); err != nil {
+		return nil, err
+	}
+	p := &Pool{
+		cfg:      cfg,
+		addrs:    addrs,
+		shards:   make([]shard, numLoops()+1),
+		slots:    make(chan struct{}, cfg.MaxInFlight),
+		settled:  make(chan struct{}),
+		dialDone: make(chan struct{}),
+		drained:  counters{failures: map[string]int64{}, drops: map[int]int64{}},
+		drainRng: seed(),
+	}
+	for i := range p.shards {
+		p.shards[i].rng = seed()
+	}
+	for _, raw := range cfg.URLs {
+		t, _ := parseTarget(raw, cfg) // Validate already parsed every URL
+		p.targets = append(p.targets, t)
+	}
+	if cfg.OnOpenSend != "" {
+		s := strings.ReplaceAll(cfg.OnOpenSend, "{{vu}}", strconv.FormatInt(cfg.VU, 10))
+		p.onOpen, p.hasConn = []byte(s), strings.Contains(s, "{{conn}}")
+	}
+	p.pending.Store(int64(cfg.Connections))
+	dctx, cancel := context.WithCancel(ctx)
+	p.stopDial = cancel
+	go p.dialAll(dctx)
+	return p, nil
+}
+
+// Wait returns when every connection has been attempted and is open or has
+// failed, or when ctx is done.
+func (p *Pool) Wait(ctx context.Context) error {
+	select {
+	case <-p.settled:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %d connections to settle: %w", p.pending.Load(), ctx.Err())
+	}
+}
+
+// settle marks n connections as open, failed or abandoned.
+func (p *Pool) settle(n int64) {
+	if p.pending.Add(-n) == 0 {
+		close(p.settled)
+	}
+}
+
+// onOpenMessage is OnOpenSend for connection idx, or nil.
+func (p *Pool) onOpenMessage(idx int64) []byte {
+	if !p.hasConn {
+		return p.onOpen
+	}
+	n := strconv.FormatInt(p.cfg.ConnOffset+idx, 10)
+	return []byte(strings.ReplaceAll(string(p.onOpen), "{{conn}}", n))
+}
+
+// dialAll hands out dial attempts at cfg.Rate per second (a token bucket
+// with a small burst, so a high rate is served in batches rather than one
+// timer per attempt) while keeping at most MaxInFlight handshakes in
+// progress.
+func (p *Pool) dialAll(ctx context.Context) {
+	defer close(p.dialDone)
+	n := p.cfg.Connections
+	burst := 1
+	if p.cfg.Rate > 0 {
+		burst = max(1, min(int(p.cfg.Rate/100), p.cfg.MaxInFlight))
+	}
+	start := time.Now()
+	batch := make([]int64, 0, 256)
+	for i := 0; i < n; {
+		allowed := n - i
+		if p.cfg.Rate > 0 {
+			allowed = int(p.cfg.Rate*time.Since(start).Seconds()) + burst - i
+			if allowed <= 0 {
+				next := time.Duration(float64(i-burst+1) / p.cfg.Rate * float64(time.Second))
+				t := time.NewTimer(next - time.Since(start))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					p.settle(int64(n - i))
+					return
+				case <-t.C:
+				}
+				continue
+			}
+		}
+		allowed = min(allowed, n-i, cap(batch))
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			p.settle(int64(n - i))
+			return
+		}
+		batch = append(batch[:0], int64(i))
+	more:
+		for len(batch) < allowed {
+			select {
+			case p.slots <- struct{}{}:
+				batch = append(batch, int64(i+len(batch)))
+			default:
+				break more
+			}
+		}
+		p.start(batch)
+		i += len(batch)
+	}
+}
+
+// releaseSlot ends one handshake's claim on MaxInFlight.
+func (p *Pool) releaseSlot() { <-p.slots }
+
+// Close sends a close frame (1000) on every open connection, waits up to
+// grace for the servers to answer, then releases every socket. Attempts not
+// yet made are abandoned. Calling it again returns the first result.
+func (p *Pool) Close(grace time.Duration) error {
+	p.closeOnce.Do(func() {
+		p.closing.Store(true)
+		p.stopDial()
+		<-p.dialDone
+		p.closeAll(grace)
+		if !p.waitLive(grace + time.Second) {
+			p.forceClose()
+			if !p.waitLive(10 * time.Second) {
+				p.closeErr = fmt.Errorf("close: %d sockets still held after forcing them closed", p.live.Load())
+			}
+		}
+	})
+	return p.closeErr
+}
+
+func (p *Pool) waitLive(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for p.live.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+func seed() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}

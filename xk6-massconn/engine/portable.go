@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+)
+
+// portable runs connections with the gws client, one goroutine per
+// connection. It serves wss:// targets on Linux (crypto/tls needs a
+// net.Conn) and every target elsewhere. It costs several KB per connection
+// instead of a few hundred bytes, which is acceptable for those cases.
+type portable struct {
+	mu      sync.Mutex
+	conns   map[*portConn]struct{}
+	beating bool
+	stop    chan struct{}
+}
+
+type portConn struct {
+	ws      *gws.Conn
+	opened  time.Time
+	closing bool // guarded by portable.mu
+	// done is closed when the read loop has ended.
+	done chan struct{}
+}
+
+func (pt *portable) shard(p *Pool) *shard { return &p.shards[len(p.shards)-1] }
+
+// dial runs one connection attempt in its own goroutine.
+func (pt *portable) dial(p *Pool, idx int64) {
+	go pt.run(p, idx)
+}
+
+func (pt *portable) run(p *Pool, idx int64) {
+	s := pt.shard(p)
+	s.attempted.Add(1)
+	cfg := &p.cfg
+	t := &p.targets[idx%int64(len(p.targets))]
+	header := cfg.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	if len(cfg.Subprotocols) > 0 {
+		header.Set("Sec-WebSocket-Protocol", strings.Join(cfg.Subprotocols, ", "))
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	if n := len(cfg.LocalAddrs); n > 0 {
+		dialer.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddrs[idx%int64(n)].AsSlice()}
+	}
+	pc := &portConn{done: make(chan struct{})}
+	h := &portHandler{pool: p, pt: pt, pc: pc, idx: idx}
+	started := time.Now()
+	p.live.Add(1)
+	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
+		Addr:             t.url,
+		RequestHeader:    header,
+		HandshakeTimeout: cfg.ConnectTimeout,
+		TlsConfig:        cfg.TLS.Clone(),
+		NewDialer:        func() (gws.Dialer, error) { return dialer, nil },
+	})
+	if err != nil {
+		p.live.Add(-1)
+		r, status := portableReason(err, resp)
+		s.fail(r, status)
+		p.releaseSlot()
+		p.settle(1)
+		return
+	}
+	pc.ws, pc.opened = ws, time.Now()
+	s.opening(pc.opened.Sub(started), cfg.SampleLimit)
+	pt.mu.Lock()
+	if pt.conns == nil {
+		pt.conns = map[*portConn]struct{}{}
+	}
+	pt.conns[pc] = struct{}{}
+	closing := p.closing.Load()
+	pc.closing = closing
+	if cfg.Heartbeat.Every > 0 && !pt.beating {
+		pt.beating = true
+		pt.stop = make(chan struct{})
+		go pt.heartbeat(p)
+	}
+	pt.mu.Unlock()
+	p.releaseSlot()
+	p.settle(1)
+	if closing {
+		_ = ws.WriteClose(1000, nil)
+	}
+	ws.ReadLoop()
+	pt.mu.Lock()
+	delete(pt.conns, pc)
+	pt.mu.Unlock()
+	_ = ws.NetConn().Close()
+	p.live.Add(-1)
+	close(pc.done)
+}
+
+// heartbeat serves every portable connection of the pool from one goroutine.
+func (pt *portable) heartbeat(p *Pool) {
+	hb := p.cfg.Heartbeat
+	tick := time.NewTicker(hb.Every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-pt.stop:
+			return
+		case <-tick.C:
+		}
+		pt.mu.Lock()
+		conns := make([]*portConn, 0, len(pt.conns))
+		for pc := range pt.conns {
+			conns = append(conns, pc)
+		}
+		pt.mu.Unlock()
+		for _, pc := range conns {
+			if hb.Ping {
+				_ = pc.ws.WritePing(nil)
+			} else if pc.ws.WriteString(hb.Text) == nil {
+				pt.shard(p).sent.Add(1)
+			}
+		}
+	}
+}
+
+func (pt *portable) closeAll(p *Pool, grace time.Duration) {
+	pt.mu.Lock()
+	if pt.beating {
+		close(pt.stop)
+		pt.beating = false
+	}
+	var conns []*portConn
+	for pc := range pt.conns {
+		pc.closing = true
+		conns = append(conns, pc)
+	}
+	pt.mu.Unlock()
+	deadline := time.Now().Add(grace)
+	for _, pc := range conns {
+		_ = pc.ws.WriteClose(1000, nil)
+		// The read loop ends when the server answers; past the grace
+		// period the socket is cut, which ends it too.
+		_ = pc.ws.SetReadDeadline(deadline)
+	}
+}
+
+func (pt *portable) forceClose() {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for pc := range pt.conns {
+		_ = pc.ws.NetConn().Close()
+	}
+}
+
+type portHandler struct {
+	pool *Pool
+	pt   *portable
+	pc   *portConn
+	idx  int64
+}
+
+func (h *portHandler) OnOpen(ws *gws.Conn) {
+	if msg := h.pool.onOpenMessage(h.idx); msg != nil && ws.WriteMessage(gws.OpcodeText, msg) == nil {
+		h.pt.shard(h.pool).sent.Add(1)
+	}
+}
+
+func (h *portHandler) OnClose(ws *gws.Conn, err error) {
+	p := h.pool
+	s := h.pt.shard(p)
+	h.pt.mu.Lock()
+	closing := h.pc.closing
+	h.pt.mu.Unlock()
+	session := time.Since(h.pc.opened)
+	var ce *gws.CloseError
+	var violation interface{ Uint16() uint16 }
+	switch {
+	case closing:
+		s.endSession(session, p.cfg.SampleLimit)
+	case errors.As(err, &ce):
+		code := int(ce.Code)
+		if code == 0 {
+			code = 1005
+		}
+		s.drop(code, session, p.cfg.SampleLimit)
+	case errors.As(err, &violation):
+		// gws found a protocol error in the server's frames and closed.
+		s.fail(rProtocol, 0)
+		s.endSession(session, p.cfg.SampleLimit)
+	default:
+		s.drop(1006, session, p.cfg.SampleLimit)
+	}
+}
+
+func (h *portHandler) OnPing(ws *gws.Conn, payload []byte) { _ = ws.WritePong(payload) }
+func (h *portHandler) OnPong(*gws.Conn, []byte)            {}
+
+func (h *portHandler) OnMessage(ws *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	p := h.pool
+	s := h.pt.shard(p)
+	s.received.Add(1)
+	s.bytesIn.Add(int64(m.Data.Len()))
+	if m.Opcode != gws.OpcodeText {
+		return
+	}
+	payload := m.Bytes()
+	if spec := p.cfg.Latency; spec != nil {
+		if ts, ok := jsonfield.Number(payload, spec.Field); ok {
+			d := time.Duration(time.Now().UnixNano() - int64(ts*float64(spec.Unit)))
+			s.latencySample(max(d, 0), p.cfg.SampleLimit)
+		}
+	}
+	for _, r := range p.cfg.Replies {
+		if string(payload) == r.Match || (r.Prefix && strings.HasPrefix(string(payload), r.Match)) {
+			if ws.WriteString(r.Send) == nil {
+				s.sent.Add(1)
+			}
+			return
+		}
+	}
+}
+
+// portableReason maps a gws dial/handshake error to a failure reason.
+func portableReason(err error, resp *http.Response) (reasonID, int) {
+	var (
+		recErr   tls.RecordHeaderError
+		alert    tls.AlertError
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		netErr   net.Error
+	)
+	switch {
+	case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+		return rHTTP, resp.StatusCode
+	case resp != nil:
+		return rHandshake, 0
+	case errors.As(err, &recErr), errors.As(err, &alert), errors.As(err, &verify),
+		errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return rTLS, 0
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return rTimeout, 0
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return rReset, 0
+	}
+	return reasonOf(err), 0
+}

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// gwsServer is an in-test WebSocket server built on gws. Paths:
+//
+//	/echo        echoes every message; "push N" answers N JSON messages with a ts field in us
+//	/close?code= closes with that code right after the handshake
+//	/masked      sends a masked frame, which servers must never do
+//	/kill        drops the TCP connection right after the handshake, without a close frame
+//	/503         refuses the upgrade with HTTP 503
+type gwsServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	closes map[int]int // close codes received from clients
+	opened int
+	pings  int
+}
+
+func startGWSServer(t testing.TB) *gwsServer {
+	t.Helper()
+	s := &gwsServer{closes: map[int]int{}}
+	up := gws.NewUpgrader(&gwsHandler{s: s}, &gws.ServerOption{ParallelEnabled: false})
+	mux := http.NewServeMux()
+	upgrade := func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		c.Session().Store("path", r.URL.Path)
+		c.Session().Store("query", r.URL.Query())
+		go c.ReadLoop()
+	}
+	mux.HandleFunc("/echo", upgrade)
+	mux.HandleFunc("/close", upgrade)
+	mux.HandleFunc("/masked", upgrade)
+	mux.HandleFunc("/kill", upgrade)
+	mux.HandleFunc("/503", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	})
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *gwsServer) url(path string) string {
+	return "ws://" + s.Listener.Addr().String() + path
+}
+
+func (s *gwsServer) closeCodes() map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int]int{}
+	for k, v := range s.closes {
+		out[k] = v
+	}
+	return out
+}
+
+type gwsHandler struct {
+	gws.BuiltinEventHandler
+	s *gwsServer
+}
+
+func (h *gwsHandler) OnOpen(c *gws.Conn) {
+	h.s.mu.Lock()
+	h.s.opened++
+	h.s.mu.Unlock()
+	path, _ := c.Session().Load("path")
+	switch path {
+	case "/close":
+		q, _ := c.Session().Load("query")
+		code, _ := strconv.Atoi(q.(url.Values).Get("code"))
+		_ = c.WriteClose(uint16(code), nil)
+	case "/kill":
+		_ = c.NetConn().Close()
+	case "/masked":
+		// A masked text frame "hi" with key 1,2,3,4.
+		_, _ = c.NetConn().Write([]byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2})
+	}
+}
+
+func (h *gwsHandler) OnClose(c *gws.Conn, err error) {
+	if ce, ok := err.(*gws.CloseError); ok {
+		h.s.mu.Lock()
+		h.s.closes[int(ce.Code)]++
+		h.s.mu.Unlock()
+	}
+}
+
+func (h *gwsHandler) OnPing(c *gws.Conn, payload []byte) {
+	h.s.mu.Lock()
+	h.s.pings++
+	h.s.mu.Unlock()
+	_ = c.WritePong(payload)
+}
+
+func (s *gwsServer) pingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pings
+}
+
+func (h *gwsHandler) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	text := m.Data.String()
+	if n, ok := strings.CutPrefix(text, "push "); ok {
+		count, _ := strconv.Atoi(n)
+		for i := range count {
+			_ = c.WriteString(fmt.Sprintf(`{"seq":%d,"ts":%d}`, i, time.Now().UnixMicro()))
+		}
+		return
+	}
+	_ = c.WriteMessage(m.Opcode, m.Bytes())
+}
+
+// rawServer accepts TCP connections and hands each to serve.
+func rawServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// readRequestKey reads an upgrade request and returns its key.
+func readRequestKey(c net.Conn) (string, error) {
+	req, err := http.ReadRequest(bufio.NewReader(c))
+	if err != nil {
+		return "", err
+	}
+	return req.Header.Get("Sec-WebSocket-Key"), nil
+}
+
+func acceptFor(key string) string {
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// startWSPeer starts the npm ws server in testdata/wspeer (or $WSPEER_DIR)
+// and returns its base URL.
+func startWSPeer(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("WSPEER_DIR")
+	if dir == "" {
+		dir = filepath.Join("testdata", "wspeer")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
+		t.Fatalf("the npm ws peer is not installed in %s (%v): run `npm ci` in that directory (make test does)", dir, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "node", "server.js", "0")
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // the peer exits when stdin closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	t.Cleanup(func() { stdin.Close(); cancel(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(out)
+	ready := make(chan string, 1)
+	go func() {
+		for lines.Scan() {
+			if port, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
+				ready <- port
+			}
+		}
+	}()
+	select {
+	case port := <-ready:
+		return "ws://127.0.0.1:" + port
+	case <-time.After(30 * time.Second):
+		t.Fatal("npm ws peer did not report its port within 30s")
+	}
+	return ""
+}

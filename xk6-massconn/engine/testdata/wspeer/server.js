@@ -1,0 +1,64 @@
+// A WebSocket peer written by nobody on this project: the npm "ws" package.
+// Usage: node server.js [port]   (or PORT=...; 0 = any free port)
+// Prints "listening <port>" once ready. Behaviour, driven by the client:
+//   any text message            -> echoed back
+//   "push N"                    -> N JSON messages {"seq":i,"ts":<wall clock in us>}
+//   "fragpush N"                -> N JSON messages, each sent as 3 fragments
+//   "ping"                      -> a ping frame; the client's pong is answered with text "pong seen"
+//   "close CODE"                -> server closes with CODE
+//   URL query ?close=CODE       -> server closes with CODE right after the handshake
+'use strict';
+const { WebSocketServer } = require('ws');
+
+const port = Number(process.argv[2] || process.env.PORT || 0);
+const wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 65535, perMessageDeflate: false });
+
+function nowMicros() {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+wss.on('connection', (ws, req) => {
+  const query = new URL(req.url, 'http://x').searchParams;
+  if (query.has('close')) {
+    ws.close(Number(query.get('close')));
+    return;
+  }
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) {
+      ws.send(data, { binary: true });
+      return;
+    }
+    const text = data.toString();
+    let m;
+    if ((m = /^push (\d+)$/.exec(text))) {
+      for (let i = 0; i < Number(m[1]); i++) {
+        ws.send(JSON.stringify({ seq: i, ts: nowMicros() }));
+      }
+    } else if ((m = /^fragpush (\d+)$/.exec(text))) {
+      for (let i = 0; i < Number(m[1]); i++) {
+        const msg = JSON.stringify({ seq: i, ts: nowMicros() });
+        const a = Math.floor(msg.length / 3);
+        ws.send(msg.slice(0, a), { fin: false });
+        ws.send(msg.slice(a, 2 * a), { fin: false });
+        ws.send(msg.slice(2 * a), { fin: true });
+      }
+    } else if (text === 'ping') {
+      ws.once('pong', () => ws.send('pong seen'));
+      ws.ping();
+    } else if ((m = /^close (\d+)$/.exec(text))) {
+      ws.close(Number(m[1]));
+    } else {
+      ws.send(text);
+    }
+  });
+  ws.on('error', () => {});
+});
+
+wss.on('listening', () => {
+  console.log(`listening ${wss.address().port}`);
+});
+
+// Stop with the parent: tests and benchmarks must not leave it behind.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+process.on('SIGTERM', () => process.exit(0));

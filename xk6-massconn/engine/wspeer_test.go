@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"testing"
+	"time"
+)
+
+// TestAgainstNpmWS runs the engine against the npm ws package, a server
+// nobody on this project wrote.
+func TestAgainstNpmWS(t *testing.T) {
+	base := startWSPeer(t)
+	t.Run("echo", func(t *testing.T) {
+		p := dial(t, Config{URLs: []string{base + "/"}, Connections: 20, OnOpenSend: "hello {{conn}}"})
+		eventually(t, "echoes", func() bool { return p.Stats().Received == 20 })
+		if err := p.Close(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if s := p.Stats(); s.Open != 0 || s.Dropped != 0 || s.Failed != 0 {
+			t.Fatalf("after close: %+v", s)
+		}
+	})
+	t.Run("latency from fragmented messages", func(t *testing.T) {
+		const n, per = 10, 20
+		p := dial(t, Config{
+			URLs: []string{base + "/"}, Connections: n, OnOpenSend: "fragpush 20",
+			Latency: &LatencySpec{Field: "ts", Unit: time.Microsecond},
+		})
+		var count int64
+		eventually(t, "every reassembled message to be measured", func() bool {
+			count += p.Drain().LatencyCount
+			return count == n*per
+		})
+		if s := p.Stats(); s.Received != n*per || s.Failed != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	})
+	t.Run("server ping gets our pong", func(t *testing.T) {
+		p := dial(t, Config{URLs: []string{base + "/"}, Connections: 5, OnOpenSend: "ping"})
+		eventually(t, `"pong seen" from every connection`, func() bool { return p.Stats().Received == 5 })
+	})
+	t.Run("server close code", func(t *testing.T) {
+		p := dial(t, Config{URLs: []string{base + "/?close=4003"}, Connections: 5})
+		eventually(t, "drops", func() bool { return p.Stats().Dropped == 5 })
+		if r := p.Drain(); r.Drops[4003] != 5 {
+			t.Fatalf("drops %v", r.Drops)
+		}
+	})
+	t.Run("heartbeat and server-side close on request", func(t *testing.T) {
+		p := dial(t, Config{URLs: []string{base + "/"}, Connections: 5, OnOpenSend: "close 4004",
+			Heartbeat: Heartbeat{Every: 20 * time.Millisecond, Ping: true}})
+		eventually(t, "drops", func() bool { return p.Stats().Dropped == 5 })
+		if r := p.Drain(); r.Drops[4004] != 5 {
+			t.Fatalf("drops %v", r.Drops)
+		}
+	})
+}

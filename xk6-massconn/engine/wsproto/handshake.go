@@ -1,0 +1,206 @@
+package wsproto
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// KeyLen is the length of a Sec-WebSocket-Key: base64 of 16 bytes.
+const KeyLen = 24
+
+// MaxResponseHead bounds the HTTP response head of a handshake; a server
+// sending more without finishing its headers is treated as broken.
+const MaxResponseHead = 8 << 10
+
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// ErrHandshake is wrapped by every error about a malformed or mismatching
+// upgrade response.
+var ErrHandshake = errors.New("websocket handshake failed")
+
+// StatusError is returned when the server answered the upgrade with a status
+// other than 101.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("websocket handshake: server answered HTTP %d instead of 101", e.Code)
+}
+
+func handshakeErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrHandshake, fmt.Sprintf(format, args...))
+}
+
+// NewKey encodes 16 nonce bytes as a Sec-WebSocket-Key.
+func NewKey(nonce [16]byte) [KeyLen]byte {
+	var k [KeyLen]byte
+	base64.StdEncoding.Encode(k[:], nonce[:])
+	return k
+}
+
+// AcceptKey is the Sec-WebSocket-Accept a server must answer to key.
+func AcceptKey(key []byte) string {
+	h := sha1.New()
+	h.Write(key)
+	h.Write([]byte(acceptGUID))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// RequestTemplate is an upgrade request split around its key, so that the
+// per-connection work is two appends and one 24-byte key.
+type RequestTemplate struct {
+	Prefix []byte // up to and including "Sec-WebSocket-Key: "
+	Suffix []byte // from the CRLF after the key to the blank line
+}
+
+// protectedHeaders are set by the handshake itself; user headers may not
+// override them.
+var protectedHeaders = []string{
+	"Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions",
+}
+
+// NewRequestTemplate builds the upgrade request for host (host[:port]) and
+// requestURI (path and query). Extra headers are sent as given, except those
+// the handshake owns.
+func NewRequestTemplate(host, requestURI string, extra http.Header, subprotocols []string) (RequestTemplate, error) {
+	if requestURI == "" {
+		requestURI = "/"
+	}
+	for _, s := range []string{host, requestURI} {
+		if strings.ContainsAny(s, " \r\n") {
+			return RequestTemplate{}, fmt.Errorf("request line part %q contains a space or line break", s)
+		}
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", requestURI, host)
+	if len(subprotocols) > 0 {
+		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(subprotocols, ", "))
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ck := http.CanonicalHeaderKey(k)
+		if slices.Contains(protectedHeaders, ck) {
+			return RequestTemplate{}, fmt.Errorf("header %q is set by the WebSocket handshake and cannot be overridden", k)
+		}
+		for _, v := range extra[k] {
+			if strings.ContainsAny(k+v, "\r\n") || strings.ContainsAny(k, " :") {
+				return RequestTemplate{}, fmt.Errorf("header %q has a line break or an invalid name", k)
+			}
+			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
+		}
+	}
+	b.WriteString("Sec-WebSocket-Key: ")
+	return RequestTemplate{Prefix: bytes.Clone(b.Bytes()), Suffix: []byte("\r\n\r\n")}, nil
+}
+
+// Append appends the complete request for key.
+func (t RequestTemplate) Append(dst []byte, key []byte) []byte {
+	dst = append(dst, t.Prefix...)
+	dst = append(dst, key...)
+	return append(dst, t.Suffix...)
+}
+
+// HeadEnd returns the length of the HTTP response head in b (through the
+// blank line), or -1 if b does not hold all of it yet.
+func HeadEnd(b []byte) int {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return -1
+	}
+	return i + 4
+}
+
+// CheckResponse validates the response head to an upgrade request sent with
+// key, offering subprotocols. A non-101 status gives a *StatusError; anything
+// else wrong wraps ErrHandshake.
+func CheckResponse(head []byte, key []byte, subprotocols []string) error {
+	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
+	if !ok {
+		return handshakeErr("no status line")
+	}
+	// "HTTP/1.1 101 Switching Protocols": version, three-digit code, reason.
+	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' {
+		return handshakeErr("malformed status line %q", truncate(line))
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return handshakeErr("malformed status code in %q", truncate(line))
+		}
+		code = code*10 + int(c-'0')
+	}
+	if len(line) > 12 && line[12] != ' ' {
+		return handshakeErr("malformed status line %q", truncate(line))
+	}
+	if code != 101 {
+		return &StatusError{Code: code}
+	}
+	var upgrade, connection, accept, protocol, extensions []byte
+	var seenProtocol bool
+	for len(rest) > 0 {
+		var hl []byte
+		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(hl) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(hl, []byte(":"))
+		if !ok || len(name) == 0 {
+			return handshakeErr("malformed header line %q", truncate(hl))
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Upgrade")):
+			upgrade = value
+		case bytes.EqualFold(name, []byte("Connection")):
+			connection = value
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Accept")):
+			accept = value
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Protocol")):
+			protocol, seenProtocol = value, true
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Extensions")):
+			extensions = value
+		}
+	}
+	if !bytes.EqualFold(upgrade, []byte("websocket")) {
+		return handshakeErr("Upgrade header is %q, want websocket", truncate(upgrade))
+	}
+	if !hasToken(connection, "upgrade") {
+		return handshakeErr("Connection header %q lacks the upgrade token", truncate(connection))
+	}
+	if want := AcceptKey(key); string(accept) != want {
+		return handshakeErr("Sec-WebSocket-Accept is %q, want %q", truncate(accept), want)
+	}
+	if len(extensions) > 0 {
+		return handshakeErr("server selected extensions %q that were not offered", truncate(extensions))
+	}
+	if seenProtocol && !slices.Contains(subprotocols, string(protocol)) {
+		return handshakeErr("server selected subprotocol %q that was not offered", truncate(protocol))
+	}
+	return nil
+}
+
+func hasToken(list []byte, token string) bool {
+	for part := range bytes.SplitSeq(list, []byte(",")) {
+		if bytes.EqualFold(bytes.TrimSpace(part), []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
+}

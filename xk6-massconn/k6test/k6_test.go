@@ -1,0 +1,312 @@
+// Package k6test runs a real k6 built with the extension (K6_BINARY) on
+// small scripts against a real WebSocket server (the npm ws package) and
+// checks k6's exit code and summary.
+package k6test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// k6 exit codes (go.k6.io/k6/errext/exitcodes).
+const (
+	exitThresholdsFailed = 99
+	exitScriptException  = 107
+)
+
+// runTimeout only keeps a broken build from hanging the test run.
+const runTimeout = 2 * time.Minute
+
+func k6Binary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("K6_BINARY")
+	if bin == "" {
+		t.Fatal("K6_BINARY is not set: run `make bin/k6` and set K6_BINARY to its absolute path (`make unit-test` does both)")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("K6_BINARY=%s: %v; run `make bin/k6`", bin, err)
+	}
+	return bin
+}
+
+// startWSPeer starts the npm ws server and returns its ws:// URL. It stops
+// with the test: its stdin closes and it exits.
+func startWSPeer(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("WSPEER_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "engine", "testdata", "wspeer")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
+		t.Fatalf("the ws peer is not installed in %s (%v): run `make xk6-massconn/engine/testdata/wspeer/node_modules`", dir, err)
+	}
+	cmd := exec.Command("node", filepath.Join(dir, "server.js"), "0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the ws peer: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				ready <- port
+			}
+		}
+	}()
+	select {
+	case port := <-ready:
+		return "ws://127.0.0.1:" + port + "/"
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ws peer did not print its port within 30s")
+		return ""
+	}
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
+}
+
+type k6Result struct {
+	code    int
+	output  string
+	metrics map[string]map[string]any // from --summary-export
+}
+
+func (r k6Result) value(t *testing.T, metric, field string) float64 {
+	t.Helper()
+	m, ok := r.metrics[metric]
+	if !ok {
+		t.Fatalf("metric %s missing from the summary; k6 output:\n%s", metric, r.output)
+	}
+	v, ok := m[field].(float64)
+	if !ok {
+		t.Fatalf("%s has no numeric %q in the summary: %v", metric, field, m)
+	}
+	return v
+}
+
+// runK6 runs `k6 run` on a script from testdata with the given env.
+func runK6(t *testing.T, script string, env map[string]string, extraArgs ...string) k6Result {
+	t.Helper()
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	args := []string{"run", "--no-color", "--summary-export", summary}
+	for k, v := range env {
+		args = append(args, "-e", k+"="+v)
+	}
+	args = append(args, extraArgs...)
+	args = append(args, filepath.Join("testdata", script))
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k6Binary(t), args...)
+	cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true")
+	out, err := cmd.CombinedOutput()
+	res := k6Result{output: string(out)}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		res.code = exitErr.ExitCode()
+	default:
+		t.Fatalf("running k6: %v\n%s", err, out)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("k6 did not finish within %v:\n%s", runTimeout, out)
+	}
+	if b, err := os.ReadFile(summary); err == nil {
+		var doc struct {
+			Metrics map[string]map[string]any `json:"metrics"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("parsing the summary export: %v", err)
+		}
+		res.metrics = doc.Metrics
+	}
+	return res
+}
+
+func TestThresholdsPassAgainstWSPeer(t *testing.T) {
+	url := startWSPeer(t)
+	res := runK6(t, "pass.js", map[string]string{"WS_URL": url})
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	for _, c := range []struct {
+		metric, field string
+		want          float64
+	}{
+		{"ws_sessions", "count", 50},
+		{"ws_msgs_received", "count", 1000},
+		{"massconn_failures", "count", 0},
+		{"massconn_drops", "count", 0},
+		{"massconn_open", "max", 50},
+		{"massconn_open", "value", 0}, // all closed at the end
+	} {
+		if got := res.value(t, c.metric, c.field); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.metric, c.field, got, c.want)
+		}
+	}
+	// The trends exist: latency from the pushed ts field, connecting times.
+	for _, m := range []string{"massconn_latency", "ws_connecting", "ws_session_duration"} {
+		if res.value(t, m, "max") < res.value(t, m, "min") {
+			t.Errorf("%s: max < min in %v", m, res.metrics[m])
+		}
+	}
+	if res.value(t, "ws_msgs_sent", "count") < 50 {
+		t.Errorf("ws_msgs_sent = %v, want at least the 50 onOpenSend messages", res.value(t, "ws_msgs_sent", "count"))
+	}
+}
+
+func TestFailingThresholdExits99(t *testing.T) {
+	url := fmt.Sprintf("ws://127.0.0.1:%d/", closedPort(t))
+	res := runK6(t, "refused.js", map[string]string{"WS_URL": url})
+	if res.code != exitThresholdsFailed {
+		t.Fatalf("k6 exited %d, want %d (thresholds failed):\n%s", res.code, exitThresholdsFailed, res.output)
+	}
+	if got := res.value(t, "massconn_failures", "count"); got != 5 {
+		t.Errorf("massconn_failures count = %v, want 5", got)
+	}
+	if got := res.value(t, "massconn_failures{reason:refused}", "count"); got != 5 {
+		t.Errorf("massconn_failures{reason:refused} count = %v, want 5", got)
+	}
+	if !strings.Contains(res.output, "thresholds on metrics 'massconn_failures' have been crossed") {
+		t.Errorf("k6 does not name the crossed threshold:\n%s", res.output)
+	}
+}
+
+func TestWrongOptionsNameTheOption(t *testing.T) {
+	url := fmt.Sprintf("ws://127.0.0.1:%d/", closedPort(t))
+	tests := []struct {
+		name, opts, want string
+	}{
+		{"typo", `{"urls":["` + url + `"],"conections":10}`,
+			"massconn.connect: unknown option 'conections' (did you mean 'connections'?)"},
+		{"negative rate", `{"urls":["` + url + `"],"connections":10,"rate":-5}`,
+			"massconn.connect: option 'rate' must be a number >= 0, got -5"},
+		{"bad scheme", `{"urls":["http://127.0.0.1:1/"],"connections":1}`,
+			"massconn.connect: option 'urls[0]'"},
+		// More connections than the open-file limit allows: the capacity
+		// check fails before any socket is opened and says how to lift it.
+		{"capacity", `{"urls":["` + url + `"],"connections":5000000}`,
+			"massconn.connect: capacity:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runK6(t, "options.js", map[string]string{"OPTS": tt.opts})
+			if res.code != exitScriptException {
+				t.Fatalf("k6 exited %d, want %d (script exception):\n%s", res.code, exitScriptException, res.output)
+			}
+			if !strings.Contains(res.output, tt.want) {
+				t.Fatalf("k6 output does not contain %q:\n%s", tt.want, res.output)
+			}
+		})
+	}
+}
+
+// Two processes with complementary execution segments of one sequence open
+// exactly the total between them, as a fleet of load generators would.
+func TestExecutionSegmentsSplitTheTotal(t *testing.T) {
+	url := startWSPeer(t)
+	const total = 31 // odd, so the halves differ and rounding is exercised
+	segments := []string{"0:1/2", "1/2:1"}
+	results := make([]k6Result, len(segments))
+	var wg sync.WaitGroup
+	for i, seg := range segments {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runK6(t, "segments.js", map[string]string{"WS_URL": url, "TOTAL": fmt.Sprint(total)},
+				"--execution-segment", seg, "--execution-segment-sequence", "0,1/2,1")
+		}()
+	}
+	wg.Wait()
+	var sum float64
+	for i, res := range results {
+		if res.code != 0 {
+			t.Fatalf("segment %s: k6 exited %d:\n%s", segments[i], res.code, res.output)
+		}
+		n := res.value(t, "ws_sessions", "count")
+		if n == 0 || n == total {
+			t.Errorf("segment %s opened %v of %d: the work is not split", segments[i], n, total)
+		}
+		if !strings.Contains(res.output, fmt.Sprintf("share %v", n)) {
+			t.Errorf("segment %s: share() does not match the %v sessions opened:\n%s", segments[i], n, res.output)
+		}
+		if got := res.value(t, "massconn_failures", "count"); got != 0 {
+			t.Errorf("segment %s: %v failures", segments[i], got)
+		}
+		sum += n
+	}
+	if sum != total {
+		t.Fatalf("the segments opened %v connections together, want exactly %d", sum, total)
+	}
+}
+
+// Under every executor, each iteration's connections are counted exactly
+// once: per scenario, ws_sessions == connections per iteration * iterations.
+func TestEveryExecutor(t *testing.T) {
+	url := startWSPeer(t)
+	res := runK6(t, "executors.js", map[string]string{"WS_URL": url})
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	for _, s := range []string{"shared", "pervu", "constant", "ramping", "arrival", "rampingArrival"} {
+		iters := res.value(t, "iterations{scenario:"+s+"}", "count")
+		sessions := res.value(t, "ws_sessions{scenario:"+s+"}", "count")
+		if iters == 0 {
+			t.Errorf("scenario %s ran no iteration", s)
+		}
+		if sessions != 3*iters {
+			t.Errorf("scenario %s: %v sessions for %v iterations of 3 connections", s, sessions, iters)
+		}
+	}
+	if got := res.value(t, "massconn_failures", "count"); got != 0 {
+		t.Errorf("massconn_failures = %v, want 0", got)
+	}
+}
+
+
+// hold('10m') in a 1s scenario: k6 must stop it with the scenario (the run
+// timeout would otherwise fail the test), with the sessions counted.
+func TestHoldReturnsWhenTheTestStops(t *testing.T) {
+	url := startWSPeer(t)
+	res := runK6(t, "stop.js", map[string]string{"WS_URL": url})
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	if got := res.value(t, "ws_sessions", "count"); got != 4 {
+		t.Errorf("ws_sessions = %v, want 4", got)
+	}
+}

@@ -1,0 +1,470 @@
+package massconn
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.k6.io/k6/lib/types"
+
+	"github.com/massconn/massconn/xk6-massconn/engine"
+)
+
+// connectOptions is everything massconn.connect accepts: the engine's
+// configuration plus what only the binding uses.
+type connectOptions struct {
+	cfg        engine.Config
+	tags       map[string]string // extra metric tags for this pool's samples
+	connOffset int64             // first {{conn}} index; -1 = chosen automatically
+}
+
+// optionError names the JS option at fault, so a typo or a wrong type is
+// fixed from the message alone.
+type optionError struct {
+	option string
+	msg    string
+}
+
+func (e *optionError) Error() string {
+	return fmt.Sprintf("massconn.connect: option '%s' %s", e.option, e.msg)
+}
+
+func badOption(option, format string, args ...any) error {
+	return &optionError{option: option, msg: fmt.Sprintf(format, args...)}
+}
+
+var connectKeys = []string{
+	"urls", "connections", "rate", "maxInFlight", "localAddrs", "connectTimeout",
+	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
+	"reconnect", "sampleLimit", "connOffset", "tags",
+}
+
+// latencyUnits maps the JS names of timestamp units to their length.
+var latencyUnits = map[string]time.Duration{
+	"ns": time.Nanosecond,
+	"us": time.Microsecond,
+	"ms": time.Millisecond,
+	"s":  time.Second,
+}
+
+// parseConnectOptions turns the exported JS options object (maps, slices,
+// int64/float64 numbers, strings, bools as sobek exports them) into a
+// connectOptions. Every error names the option path, e.g. "replies[1].send".
+func parseConnectOptions(raw any) (connectOptions, error) {
+	opts := connectOptions{connOffset: -1}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return opts, fmt.Errorf("massconn.connect: expects an options object such as "+
+			"{urls: ['ws://127.0.0.1:8080/ws'], connections: 1000}, got %s", describe(raw))
+	}
+	if err := checkKeys("", m, connectKeys); err != nil {
+		return opts, err
+	}
+	c := &opts.cfg
+	var err error
+	if c.URLs, err = stringList("urls", m["urls"], true); err != nil {
+		return opts, err
+	}
+	if len(c.URLs) == 0 {
+		return opts, badOption("urls", "is required: give at least one ws:// or wss:// URL")
+	}
+	conns, err := integer("connections", m["connections"], 1, true)
+	if err != nil {
+		return opts, err
+	}
+	c.Connections = int(conns)
+	if v, ok := m["rate"]; ok {
+		if c.Rate, err = number("rate", v, 0); err != nil {
+			return opts, err
+		}
+	}
+	if v, ok := m["maxInFlight"]; ok {
+		n, err := integer("maxInFlight", v, 0, false)
+		if err != nil {
+			return opts, err
+		}
+		c.MaxInFlight = int(n)
+	}
+	addrs, err := stringList("localAddrs", m["localAddrs"], false)
+	if err != nil {
+		return opts, err
+	}
+	for i, a := range addrs {
+		ip, perr := netip.ParseAddr(a)
+		if perr != nil {
+			return opts, badOption(fmt.Sprintf("localAddrs[%d]", i), "must be an IP address such as '127.0.0.2', got %q", a)
+		}
+		c.LocalAddrs = append(c.LocalAddrs, ip)
+	}
+	if v, ok := m["connectTimeout"]; ok {
+		if c.ConnectTimeout, err = duration("connectTimeout", v); err != nil {
+			return opts, err
+		}
+	}
+	headers, err := stringMap("headers", m["headers"])
+	if err != nil {
+		return opts, err
+	}
+	if len(headers) > 0 {
+		c.Header = http.Header{}
+		for k, v := range headers {
+			c.Header.Set(k, v)
+		}
+	}
+	if c.Subprotocols, err = stringList("subprotocols", m["subprotocols"], false); err != nil {
+		return opts, err
+	}
+	if c.OnOpenSend, err = str("onOpenSend", m["onOpenSend"]); err != nil {
+		return opts, err
+	}
+	if c.Heartbeat, err = parseHeartbeat(m["heartbeat"]); err != nil {
+		return opts, err
+	}
+	if c.Replies, err = parseReplies(m["replies"]); err != nil {
+		return opts, err
+	}
+	if c.Latency, err = parseLatency(m["latency"]); err != nil {
+		return opts, err
+	}
+	if c.Reconnect, err = boolean("reconnect", m["reconnect"]); err != nil {
+		return opts, err
+	}
+	if v, ok := m["sampleLimit"]; ok {
+		n, err := integer("sampleLimit", v, 0, false)
+		if err != nil {
+			return opts, err
+		}
+		c.SampleLimit = int(n)
+	}
+	if v, ok := m["connOffset"]; ok {
+		if opts.connOffset, err = integer("connOffset", v, 0, false); err != nil {
+			return opts, err
+		}
+	}
+	if opts.tags, err = stringMap("tags", m["tags"]); err != nil {
+		return opts, err
+	}
+	return opts, nil
+}
+
+func parseHeartbeat(v any) (engine.Heartbeat, error) {
+	var hb engine.Heartbeat
+	if v == nil {
+		return hb, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return hb, badOption("heartbeat", "must be an object such as {every: '30s', ping: true}, got %s", describe(v))
+	}
+	if err := checkKeys("heartbeat.", m, []string{"every", "ping", "text"}); err != nil {
+		return hb, err
+	}
+	every, ok := m["every"]
+	if !ok {
+		return hb, badOption("heartbeat.every", "is required, e.g. {every: '30s', ping: true}")
+	}
+	var err error
+	if hb.Every, err = duration("heartbeat.every", every); err != nil {
+		return hb, err
+	}
+	if hb.Ping, err = boolean("heartbeat.ping", m["ping"]); err != nil {
+		return hb, err
+	}
+	if hb.Text, err = str("heartbeat.text", m["text"]); err != nil {
+		return hb, err
+	}
+	switch {
+	case hb.Ping && hb.Text != "":
+		return hb, badOption("heartbeat", "takes either ping: true or text: '...', not both")
+	case !hb.Ping && hb.Text == "":
+		return hb, badOption("heartbeat", "needs ping: true or a non-empty text to send every %v", hb.Every)
+	}
+	return hb, nil
+}
+
+func parseReplies(v any) ([]engine.Reply, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, badOption("replies", "must be an array such as [{match: '2', send: '3'}], got %s", describe(v))
+	}
+	out := make([]engine.Reply, 0, len(list))
+	for i, item := range list {
+		name := fmt.Sprintf("replies[%d]", i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, badOption(name, "must be an object such as {match: '2', send: '3'}, got %s", describe(item))
+		}
+		if err := checkKeys(name+".", m, []string{"match", "send", "prefix"}); err != nil {
+			return nil, err
+		}
+		var r engine.Reply
+		var err error
+		if _, ok := m["match"]; !ok {
+			return nil, badOption(name+".match", "is required: the server message to answer")
+		}
+		if r.Match, err = str(name+".match", m["match"]); err != nil {
+			return nil, err
+		}
+		if _, ok := m["send"]; !ok {
+			return nil, badOption(name+".send", "is required: the text sent back")
+		}
+		if r.Send, err = str(name+".send", m["send"]); err != nil {
+			return nil, err
+		}
+		if r.Prefix, err = boolean(name+".prefix", m["prefix"]); err != nil {
+			return nil, err
+		}
+		if r.Match == "" && !r.Prefix {
+			return nil, badOption(name+".match", "must not be empty")
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func parseLatency(v any) (*engine.LatencySpec, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, badOption("latency", "must be an object such as {field: 'ts', unit: 'us'}, got %s", describe(v))
+	}
+	if err := checkKeys("latency.", m, []string{"field", "unit"}); err != nil {
+		return nil, err
+	}
+	field, err := str("latency.field", m["field"])
+	if err != nil {
+		return nil, err
+	}
+	if field == "" {
+		return nil, badOption("latency.field", "is required: the top-level numeric JSON field holding the server's send time, e.g. 'ts'")
+	}
+	unitName := "ms"
+	if u, ok := m["unit"]; ok {
+		if unitName, err = str("latency.unit", u); err != nil {
+			return nil, err
+		}
+	}
+	unit, ok := latencyUnits[unitName]
+	if !ok {
+		return nil, badOption("latency.unit", "must be one of 'ns', 'us', 'ms', 's' (Unix epoch timestamp unit), got %q", unitName)
+	}
+	return &engine.LatencySpec{Field: field, Unit: unit}, nil
+}
+
+// checkKeys rejects keys the binding does not know, so a typo such as
+// "conections" fails loudly instead of silently using a default.
+func checkKeys(prefix string, m map[string]any, known []string) error {
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	parts := make([]string, 0, len(unknown))
+	for _, k := range unknown {
+		part := "'" + prefix + k + "'"
+		if s := closest(k, known); s != "" {
+			part += " (did you mean '" + prefix + s + "'?)"
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Errorf("massconn.connect: unknown option %s; known options%s are: %s",
+		strings.Join(parts, ", "), inWhat(prefix), strings.Join(known, ", "))
+}
+
+func inWhat(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " of '" + strings.TrimSuffix(prefix, ".") + "'"
+}
+
+// closest returns the known key within two edits of k, if any.
+func closest(k string, known []string) string {
+	best, bestDist := "", 3
+	for _, cand := range known {
+		if d := editDistance(strings.ToLower(k), strings.ToLower(cand)); d < bestDist {
+			best, bestDist = cand, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func number(name string, v any, lowest float64) (float64, error) {
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return 0, badOption(name, "must be a number >= %v, got %s", lowest, describe(v))
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < lowest {
+		return 0, badOption(name, "must be a number >= %v, got %v", lowest, f)
+	}
+	return f, nil
+}
+
+func integer(name string, v any, lowest int64, required bool) (int64, error) {
+	if v == nil {
+		if required {
+			return 0, badOption(name, "is required: a whole number >= %d", lowest)
+		}
+		return 0, nil
+	}
+	var n int64
+	switch x := v.(type) {
+	case int64:
+		n = x
+	case float64:
+		if x != math.Trunc(x) || math.IsInf(x, 0) || math.Abs(x) > 1<<53 {
+			return 0, badOption(name, "must be a whole number >= %d, got %v", lowest, x)
+		}
+		n = int64(x)
+	default:
+		return 0, badOption(name, "must be a whole number >= %d, got %s", lowest, describe(v))
+	}
+	if n < lowest {
+		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
+	}
+	if n > math.MaxInt32 {
+		return 0, badOption(name, "must be at most %d, got %d", math.MaxInt32, n)
+	}
+	return n, nil
+}
+
+func duration(name string, v any) (time.Duration, error) {
+	switch v.(type) {
+	case string, int64, float64:
+	default:
+		return 0, badOption(name, "must be a duration such as '10s' or a number of milliseconds, got %s", describe(v))
+	}
+	d, err := types.GetDurationValue(v)
+	if err != nil {
+		return 0, badOption(name, "must be a duration such as '10s' or a number of milliseconds: %v", err)
+	}
+	if d <= 0 {
+		return 0, badOption(name, "must be a positive duration such as '10s', got %v", v)
+	}
+	return d, nil
+}
+
+func str(name string, v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", badOption(name, "must be a string, got %s", describe(v))
+	}
+	return s, nil
+}
+
+func boolean(name string, v any) (bool, error) {
+	if v == nil {
+		return false, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, badOption(name, "must be true or false, got %s", describe(v))
+	}
+	return b, nil
+}
+
+// stringList accepts an array of strings; a lone string counts as a list of
+// one when single is set (urls: 'ws://...' is a natural thing to write).
+func stringList(name string, v any, single bool) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if s, ok := v.(string); ok && single {
+		return []string{s}, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, badOption(name, "must be an array of strings, got %s", describe(v))
+	}
+	out := make([]string, 0, len(list))
+	for i, item := range list {
+		s, ok := item.(string)
+		if !ok {
+			return nil, badOption(fmt.Sprintf("%s[%d]", name, i), "must be a string, got %s", describe(item))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func stringMap(name string, v any) (map[string]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, badOption(name, "must be an object of string values, got %s", describe(v))
+	}
+	out := make(map[string]string, len(m))
+	for k, item := range m {
+		s, ok := item.(string)
+		if !ok {
+			return nil, badOption(name+"."+k, "must be a string, got %s", describe(item))
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+// describe renders a value the way a JS author would recognise it.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "undefined"
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case bool:
+		return fmt.Sprintf("%v", x)
+	case int64, float64:
+		return fmt.Sprintf("%v", x)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
+}
