@@ -101,7 +101,7 @@ func TestParseConnectOptionsFull(t *testing.T) {
 	}
 	c := opts.cfg
 	checks := []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"urls", len(c.URLs), 2},

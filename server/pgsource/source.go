@@ -246,7 +246,7 @@ func (s *Source) handle(ctx context.Context, payload string, sink Sink) error {
 		}
 		n.Row = row
 	}
-	s.deliver(sink, Event{Table: n.Table, ID: n.ID, TS: n.TS, Row: n.Row})
+	s.deliver(sink, Event(n))
 	return nil
 }
 

@@ -64,6 +64,7 @@ func (pt *portable) run(p *Pool, idx int64) {
 	h := &portHandler{pool: p, pt: pt, pc: pc, idx: idx}
 	started := time.Now()
 	p.live.Add(1)
+	//nolint:bodyclose // only the status of a refused upgrade is read; gws closes the connection under it.
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
 		Addr:             t.url,
 		RequestHeader:    header,

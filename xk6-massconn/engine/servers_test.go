@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,7 +103,8 @@ func (h *gwsHandler) OnOpen(c *gws.Conn) {
 }
 
 func (h *gwsHandler) OnClose(c *gws.Conn, err error) {
-	if ce, ok := err.(*gws.CloseError); ok {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
 		h.s.mu.Lock()
 		h.s.closes[int(ce.Code)]++
 		h.s.mu.Unlock()

@@ -288,4 +288,3 @@ func diffMap[K comparable](now, before map[K]int64) map[K]int64 {
 	maps.DeleteFunc(out, func(_ K, v int64) bool { return v == 0 })
 	return out
 }
-

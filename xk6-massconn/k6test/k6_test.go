@@ -297,7 +297,6 @@ func TestEveryExecutor(t *testing.T) {
 	}
 }
 
-
 // hold('10m') in a 1s scenario: k6 must stop it with the scenario (the run
 // timeout would otherwise fail the test), with the sessions counted.
 func TestHoldReturnsWhenTheTestStops(t *testing.T) {

@@ -107,7 +107,7 @@ func (f *flagSet) parse(args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		if err := fl.Value.Set(v); err != nil {
-			envErr = fmt.Errorf("invalid value %q in %s (for --%s): %v; %s", v, envName(fl.Name), fl.Name, err, f.hint(fl.Name))
+			envErr = fmt.Errorf("invalid value %q in %s (for --%s): %w; %s", v, envName(fl.Name), fl.Name, err, f.hint(fl.Name))
 		}
 	})
 	if envErr != nil {

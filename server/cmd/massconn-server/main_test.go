@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -119,8 +119,9 @@ func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = serve.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = serve.Process.Kill()
 		<-exited
@@ -164,9 +165,9 @@ func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
 		}
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM\n%s", err, logs.String())
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", waitErr, logs.String())
 		}
 	case <-time.After(wstest.Timeout):
 		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)

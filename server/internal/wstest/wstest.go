@@ -88,7 +88,7 @@ func (h handler) OnClose(_ *gws.Conn, err error) {
 }
 
 func (handler) OnPing(socket *gws.Conn, payload []byte) { _ = socket.WritePong(payload) }
-func (handler) OnPong(*gws.Conn, []byte)                 {}
+func (handler) OnPong(*gws.Conn, []byte)                {}
 
 func (h handler) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	defer msg.Close()

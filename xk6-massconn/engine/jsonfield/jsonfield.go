@@ -148,11 +148,11 @@ func (s *scanner) skipValue(depth int) bool {
 	if depth > maxDepth || s.i >= len(s.b) {
 		return false
 	}
-	switch c := s.b[s.i]; {
-	case c == '"':
+	switch c := s.b[s.i]; c {
+	case '"':
 		_, _, ok := s.str()
 		return ok
-	case c == '{' || c == '[':
+	case '{', '[':
 		closer := byte('}')
 		if c == '[' {
 			closer = ']'
