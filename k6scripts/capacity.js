@@ -5,25 +5,32 @@
 //   bin/k6 run -e URLS='ws://127.0.0.1:8080/ws?topic=Track' -e CONNECTIONS=10000 k6scripts/capacity.js
 //
 // Environment (all optional):
-//   URLS          comma-separated ws:// or wss:// targets, round-robin (default ws://127.0.0.1:8080/ws?topic=Track)
-//   CONNECTIONS   connections for the whole test; split across k6 processes by --execution-segment (default 1000)
-//   DURATION      how long to hold them once open (default 60s)
-//   RATE          connection attempts per second, 0 = as fast as allowed (default 0)
-//   MAX_IN_FLIGHT handshakes in progress at once (default 1000)
-//   LOCAL_ADDRS   comma-separated source addresses, e.g. 127.0.0.2,127.0.0.3 (default: kernel's choice)
-//   MIN_PER_CONN  messages each connection must receive on average while held (default 1)
+//   URLS            comma-separated ws:// or wss:// targets, round-robin (default ws://127.0.0.1:8080/ws?topic=Track)
+//   CONNECTIONS     connections for the whole test; split across k6 processes by --execution-segment (default 1000)
+//   FLEET_PARTS     k6 processes in the fleet = VUs of the scenario, one per process (default 1; massconn-fleet part sets it)
+//   DURATION        how long to hold them once open (default 60s)
+//   RATE            connection attempts per second for the whole test, 0 = as fast as allowed (default 0)
+//   MAX_IN_FLIGHT   handshakes in progress at once in one process (default 1000)
+//   LOCAL_ADDRS     comma-separated source addresses, e.g. 127.0.0.2,127.0.0.3 (default: kernel's choice)
+//   CONNECT_ALLOWANCE time allowed for opening all connections before the test is cut (default 10m)
+//   CONNECT_TIMEOUT TCP connect + handshake limit per connection (default 30s)
+//   INSERT_EVERY    how often the insert loop adds a row (default 1s); sets the expected row count
+//   MIN_PER_CONN    rows each connection must receive on average while held
+//                   (default: half the rows inserted during the hold, at least 1)
+//   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
 
-const list = (v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
-const URLS = list(__ENV.URLS || 'ws://127.0.0.1:8080/ws?topic=Track');
-const TOTAL = parseInt(__ENV.CONNECTIONS || '1000', 10);
-const DURATION = __ENV.DURATION || '60s';
-const MIN_PER_CONN = parseFloat(__ENV.MIN_PER_CONN || '1');
+const DURATION = str('DURATION', '60s');
+const HOLD_S = seconds('DURATION', '60s');
+const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
+const MIN_PER_CONN = num('MIN_PER_CONN', Math.max(1, Math.floor((HOLD_S / INSERT_EVERY_S) / 2)));
+const RATE = num('RATE', 0);
 
 export const options = {
   scenarios: {
-    capacity: { executor: 'shared-iterations', vus: 1, iterations: 1, maxDuration: '24h' },
+    capacity: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
   },
   thresholds: {
     massconn_failures: ['count==0'],
@@ -33,22 +40,18 @@ export const options = {
 };
 
 export default function () {
-  const pool = massconn.connect({
-    urls: URLS,
-    connections: massconn.share(TOTAL),
-    rate: parseFloat(__ENV.RATE || '0'),
-    maxInFlight: parseInt(__ENV.MAX_IN_FLIGHT || '1000', 10),
-    localAddrs: list(__ENV.LOCAL_ADDRS),
-    connectTimeout: '10s',
-    latency: { field: 'ts', unit: 'us' },
-  });
+  const mine = myConnections(massconn);
+  if (mine === 0) return; // more VUs than connections: nothing to do here
+  const opts = baseOptions(mine);
+  opts.rate = (RATE * mine) / TOTAL;
+  const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
   pool.hold(DURATION);
-  const s = pool.stats();
-  check(s, {
-    'every connection opened': (x) => opened.failed === 0 && opened.open === opened.attempted,
-    'every connection still open': (x) => x.open === opened.open,
-    'rows arrived while held': (x) => x.open > 0 && (x.received - opened.received) / x.open >= MIN_PER_CONN,
+  const held = pool.stats();
+  check(held, {
+    'every connection opened': () => opened.failed === 0 && opened.open === mine,
+    'every connection still open': (s) => s.open === opened.open && s.dropped === 0,
+    'rows arrived while held': (s) => s.open > 0 && (s.received - opened.received) / s.open >= MIN_PER_CONN,
   });
   pool.close();
 }

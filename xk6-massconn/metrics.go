@@ -2,6 +2,7 @@ package massconn
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -92,7 +93,7 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.count(bm.WSMessagesSent, r.Sent)
 	b.count(bm.DataReceived, r.BytesReceived)
 	b.count(bm.DataSent, r.BytesSent)
-	b.durations(ms.latency, r.Latencies)
+	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
 	for reason, n := range r.Failures {
 		if n != 0 {
 			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))
@@ -105,6 +106,18 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	}
 	b.add(ms.open, tags.Tags, float64(open))
 	return b.out
+}
+
+// withMax makes the exact maximum one of the sampled values when the sample
+// is smaller than the count, so that max(massconn_latency) in thresholds and
+// the summary is exact. The value it replaces is a uniformly drawn one, so
+// the sample stays as large as sampleLimit allows.
+func withMax(sample []time.Duration, count int64, maxValue time.Duration) []time.Duration {
+	if maxValue <= 0 || len(sample) == 0 || int64(len(sample)) >= count || slices.Contains(sample, maxValue) {
+		return sample
+	}
+	sample[0] = maxValue
+	return sample
 }
 
 // zeroSamples makes the failure and drop counters visible in the summary

@@ -1,6 +1,7 @@
 package massconn
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -112,5 +113,30 @@ func TestReportSamplesAggregates(t *testing.T) {
 	}
 	if len(samples) != 12 {
 		t.Errorf("got %d samples, want 12", len(samples))
+	}
+}
+
+func TestWithMaxKeepsTheExactMaximum(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name   string
+		sample []time.Duration
+		count  int64
+		max    time.Duration
+		want   []time.Duration
+	}{
+		{"every value kept", []time.Duration{ms, 2 * ms}, 2, 2 * ms, []time.Duration{ms, 2 * ms}},
+		{"sampled, max missing", []time.Duration{ms, 2 * ms}, 1000, 9 * ms, []time.Duration{9 * ms, 2 * ms}},
+		{"sampled, max present", []time.Duration{ms, 9 * ms}, 1000, 9 * ms, []time.Duration{ms, 9 * ms}},
+		{"no maximum known", []time.Duration{ms}, 1000, 0, []time.Duration{ms}},
+		{"empty", nil, 0, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withMax(slices.Clone(tt.sample), tt.count, tt.max)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -20,6 +20,8 @@ export default function () {
     connections: CONNS,
     rate: 0,
     maxInFlight: Number(__ENV.MAX_IN_FLIGHT || 1000),
+    // Comma-separated source addresses; empty = the kernel's choice.
+    localAddrs: (__ENV.LOCAL_ADDRS || '').split(',').filter((a) => a !== ''),
   });
   const elapsed = Date.now() - t0;
   const s = pool.stats();

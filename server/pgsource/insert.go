@@ -45,6 +45,18 @@ var insertSQL = map[string]string{
 		FROM generate_series(1, $1::int) g`,
 }
 
+// Insert inserts n rows into table in one statement; their ids ascend.
+func Insert(ctx context.Context, db *sql.DB, table string, n int64) error {
+	stmt, ok := insertSQL[table]
+	if !ok {
+		return fmt.Errorf("unknown table %q (known: %v)", table, Tables)
+	}
+	if _, err := db.ExecContext(ctx, stmt, n); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
 // InsertLoop inserts rows into cfg.Table at one row per cfg.Every, the way
 // the Supabase benchmark's `while true; psql -f insert.sql; sleep 1` did.
 // A ticker paces it; when one round trip per tick is too slow (e.g. --every
@@ -52,8 +64,7 @@ var insertSQL = map[string]string{
 // the achieved rate follows the requested one. Errors other than ctx ending
 // stop the loop.
 func InsertLoop(ctx context.Context, db *sql.DB, cfg InsertConfig) (InsertReport, error) {
-	stmt, ok := insertSQL[cfg.Table]
-	if !ok {
+	if !KnownTable(cfg.Table) {
 		return InsertReport{}, fmt.Errorf("unknown table %q (known: %v)", cfg.Table, Tables)
 	}
 	if cfg.Every <= 0 {
@@ -72,11 +83,11 @@ func InsertLoop(ctx context.Context, db *sql.DB, cfg InsertConfig) (InsertReport
 		}
 		for rows < due {
 			n := min(due-rows, maxBatch)
-			if _, err := db.ExecContext(ctx, stmt, n); err != nil {
+			if err := Insert(ctx, db, cfg.Table, n); err != nil {
 				if ctx.Err() != nil {
 					return report(), nil
 				}
-				return report(), fmt.Errorf("insert into %s: %w", cfg.Table, err)
+				return report(), err
 			}
 			rows += n
 		}

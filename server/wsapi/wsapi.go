@@ -48,10 +48,13 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 	a := &API{cfg: cfg, hub: h, metrics: m, health: health, started: time.Now()}
 	a.upgrader = gws.NewUpgrader(events{a}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.ReadLimit,
-		// Clients send only control frames and the odd small message; a
-		// small pooled buffer keeps idle connections cheap.
-		ReadBufferSize:   512,
-		WriteBufferSize:  512,
+		// Every connection holds its read buffer for life, and clients send
+		// only control frames and the odd small message. A frame header
+		// (at most 14 bytes) fits in bufio's 16-byte minimum, and payloads
+		// at least that long bypass the buffer, so a bigger one would only
+		// cost memory. (WriteBufferSize is unused by gws servers: frames
+		// are built in pooled buffers.)
+		ReadBufferSize:   16,
 		CheckUtf8Enabled: true,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },

@@ -35,8 +35,9 @@ const (
 )
 
 const (
-	flInitial    uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
-	flRegistered                   // fd is in byFD
+	flInitial     uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
+	flRegistered                    // fd is in byFD
+	flCloseEchoed                   // stClosing: the server answered our close frame
 )
 
 // conn is all a connection costs while it idles: no buffers, no timers, no
@@ -297,6 +298,9 @@ func (l *loop) settleAttempt(c *conn) {
 }
 
 func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
+	if c.flags&flCloseEchoed != 0 {
+		return // nothing may follow a close frame
+	}
 	switch h.Opcode {
 	case opText, opBinary:
 		if c.msg != nil {
@@ -361,8 +365,12 @@ func (l *loop) message(c *conn, op byte, payload []byte) {
 // serverClosed answers a close frame from the server.
 func (l *loop) serverClosed(c *conn, code int) {
 	if c.state == stClosing {
-		l.endSession(c)
-		l.finish(c)
+		// The handshake is complete; the server now closes the TCP
+		// connection, so that TIME_WAIT stays on its side (RFC 6455
+		// section 7.1.1) and does not pile up in this host's ephemeral
+		// ports across runs. lost() ends the session on its FIN; the close
+		// grace deadline covers a server that never sends one.
+		c.flags |= flCloseEchoed
 		return
 	}
 	// Echo the code (RFC 6455 section 5.5.1), then let go of the socket

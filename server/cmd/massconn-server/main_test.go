@@ -36,6 +36,7 @@ func TestBadCommandLines(t *testing.T) {
 		{"bad listen", []string{"serve", "--database-url", "postgres://x", "--listen", "8080"}, nil, `--listen "8080" needs host:port`},
 		{"bad duration", []string{"serve", "--database-url", "postgres://x", "--ping-interval", "30"}, nil, "flag --ping-interval: parse error; use a Go duration"},
 		{"ping timeout too short", []string{"serve", "--database-url", "postgres://x", "--ping-interval", "10s", "--ping-timeout", "5s"}, nil, "--ping-timeout must be longer than --ping-interval"},
+		{"zero gc percent", []string{"serve", "--database-url", "postgres://x", "--gc-percent", "0"}, nil, "--gc-percent must be a positive percentage such as 25, or -1"},
 		{"bad log level", []string{"serve", "--database-url", "postgres://x", "--log-level", "loud"}, nil, `invalid value "loud" for flag --log-level`},
 		{"flag without value", []string{"insert", "--every"}, nil, "flag --every needs a value"},
 		{"every too small", []string{"insert", "--database-url", "postgres://x", "--every", "10us"}, nil, "--every must be at least 1ms"},
@@ -45,7 +46,7 @@ func TestBadCommandLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "MAX_CONNS", "LISTEN"} {
+			for _, k := range []string{"DATABASE_URL", "MAX_CONNS", "LISTEN", "GC_PERCENT"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command massconn-engine-bench measures the engine alone: it opens as many
 // connections as this process's open-file limit allows against a server in
 // another process, and prints the client's RSS per held connection and the
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +46,7 @@ func main() {
 		hold        = flag.Duration("hold", 3*time.Second, "how long to hold the connections before measuring")
 		profile     = flag.String("memprofile", "", "write a heap profile here after measuring")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the opening phase here")
+		local       = flag.String("local", "", "comma-separated source addresses (localAddrs), e.g. 127.0.0.1,127.0.0.2")
 	)
 	flag.Parse()
 	if *serve != "" {
@@ -52,13 +56,27 @@ func main() {
 		}
 		return
 	}
-	if err := run(*server, *url, *conns, *rate, *maxInFlight, *hold, *profile, *cpuprofile); err != nil {
+	var localAddrs []netip.Addr
+	for a := range strings.SplitSeq(*local, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "massconn-engine-bench: -local:", err)
+			os.Exit(2)
+		}
+		localAddrs = append(localAddrs, ip)
+	}
+	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "massconn-engine-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server, url string, n int, rate float64, maxInFlight int, hold time.Duration, profile, cpuprofile string) error {
+func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []netip.Addr, hold time.Duration,
+	profile, cpuprofile string,
+) error {
 	serverPID := 0
 	if url == "" {
 		u, pid, stop, err := startServer(server)
@@ -105,6 +123,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, hold time.Dur
 	start := time.Now()
 	p, err := engine.Dial(context.Background(), engine.Config{
 		URLs: []string{url}, Connections: n, Rate: rate, MaxInFlight: maxInFlight, ConnectTimeout: 30 * time.Second,
+		LocalAddrs: localAddrs,
 	})
 	if err != nil {
 		return err
@@ -130,7 +149,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, hold time.Dur
 	held := p.Stats().Open
 
 	fmt.Printf("server                 %s (%s)\n", server, url)
-	fmt.Printf("RLIMIT_NOFILE          %d\n", lim.Cur)
+	fmt.Printf("RLIMIT_NOFILE          %d, localAddrs %v\n", lim.Cur, localAddrs)
 	fmt.Printf("connections            attempted %d, open %d, failed %d %v\n", st.Attempted, st.Open, st.Failed, st.Failures)
 	fmt.Printf("established per second %.0f (%d in %v, rate %v, maxInFlight %d, GOMAXPROCS %d)\n",
 		float64(st.Open)/elapsed.Seconds(), st.Open, elapsed.Round(time.Millisecond), rate, maxInFlight, runtime.GOMAXPROCS(0))

@@ -1,0 +1,330 @@
+// Command massconn-fleet splits one k6 test over several k6 processes (on
+// one machine or many), runs a part, samples memory, and merges the parts'
+// results into one report. See /tmp/fleet-contract.md's successor in the
+// README for the file layout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/massconn/massconn/fleet"
+	"github.com/massconn/massconn/fleet/report"
+)
+
+const usage = `usage: massconn-fleet <command> [flags]; commands:
+  plan        print the split of N connections into k6 parts and server processes
+  part        run one k6 part of a split run into a part directory
+  sample-rss  record VmRSS of processes (e.g. servers) into an rss.csv
+  merge       merge part directories into one report (JSON, Markdown, SVG)
+  run         run a whole scenario on this machine: Postgres, servers, insert loop, parts, merge
+run 'massconn-fleet <command> -h' for its flags`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := dispatch(ctx, os.Args[1], os.Args[2:], os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "massconn-fleet:", err)
+	}
+	os.Exit(code)
+}
+
+func dispatch(ctx context.Context, cmd string, args []string, stdout io.Writer) (int, error) {
+	switch cmd {
+	case "plan":
+		return cmdPlan(args, stdout)
+	case "part":
+		return cmdPart(ctx, args, stdout)
+	case "sample-rss":
+		return cmdSampleRSS(ctx, args)
+	case "merge":
+		return cmdMerge(args, stdout)
+	case "run":
+		return cmdRun(ctx, args, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return 0, nil
+	}
+	return 2, fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("massconn-fleet "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+// parse returns (2, err) for bad flags and (0, nil, true) for -h.
+func parse(fs *flag.FlagSet, args []string) (int, error, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil, true
+		}
+		return 2, err, true
+	}
+	return 0, nil, false
+}
+
+func defaultPerProcess() int64 {
+	n, err := fleet.FDLimit()
+	if err != nil {
+		return 19000
+	}
+	return fleet.PerProcessLimit(n)
+}
+
+func cmdPlan(args []string, stdout io.Writer) (int, error) {
+	fs := newFlags("plan")
+	conns := fs.Int64("connections", 0, "fleet total of connections (required)")
+	parts := fs.Int("parts", 0, "k6 processes; 0 = fewest under --per-process")
+	servers := fs.Int("servers", 0, "server processes; 0 = fewest under --per-process")
+	perProc := fs.Int64("per-process", defaultPerProcess(), "most connections one process may hold (default: RLIMIT_NOFILE - 1000)")
+	host := fs.String("server-host", "127.0.0.1", "address the servers listen on")
+	port := fs.Int("base-port", 8080, "port of server 0; server i listens on base-port+i")
+	path := fs.String("path", "/ws?topic=Track", "WebSocket path and query")
+	addrs := fs.Int("addrs-per-part", 0, "source addresses per part; 0 = one per 20,000 connections")
+	format := fs.String("format", "json", "json, table or env")
+	if code, err, done := parse(fs, args); done {
+		return code, err
+	}
+	if *conns < 1 {
+		return 2, errors.New("plan: --connections is required (the fleet total, e.g. --connections 200000)")
+	}
+	p, err := fleet.NewPlan(fleet.PlanConfig{
+		Connections: *conns, Parts: *parts, Servers: *servers, PerProcess: *perProc,
+		ServerHost: *host, BasePort: *port, Path: *path, AddrsPerPart: *addrs,
+	})
+	if err != nil {
+		return 2, fmt.Errorf("plan: %w", err)
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(p); err != nil {
+			return 1, fmt.Errorf("plan: %w", err)
+		}
+	case "table":
+		fmt.Fprintf(stdout, "total %d, sequence %s\n%-5s %-14s %-12s %s\n", p.Total, p.Sequence, "part", "segment", "connections", "local addrs")
+		for _, pp := range p.Parts {
+			fmt.Fprintf(stdout, "%-5d %-14s %-12d %s\n", pp.Index, pp.Segment, pp.Connections, strings.Join(pp.LocalAddrs, ","))
+		}
+		for _, s := range p.Servers {
+			fmt.Fprintf(stdout, "server %d: --listen %s --max-conns %d\n", s.Index, s.Listen, s.MaxConns)
+		}
+	case "env":
+		for _, pp := range p.Parts {
+			fmt.Fprintf(stdout, "PART=%d SEGMENT=%s SEQUENCE=%s CONNECTIONS_PART=%d CONNECTIONS=%d LOCAL_ADDRS=%s URLS=%s\n",
+				pp.Index, shq(pp.Segment), shq(p.Sequence), pp.Connections, p.Total,
+				shq(strings.Join(pp.LocalAddrs, ",")), shq(strings.Join(pp.URLs, ",")))
+		}
+	default:
+		return 2, fmt.Errorf("plan: --format must be json, table or env, got %q", *format)
+	}
+	return 0, nil
+}
+
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func cmdPart(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	fs := newFlags("part")
+	index := fs.Int("index", -1, "this part's index, 0..parts-1 (required)")
+	parts := fs.Int("parts", 0, "number of parts in the fleet (required)")
+	dir := fs.String("dir", "", "part directory for k6's outputs (required)")
+	k6 := fs.String("k6", "bin/k6", "k6 built with xk6-massconn")
+	every := fs.Duration("sample-every", time.Second, "RSS sampling interval")
+	host := fs.String("host", "", "host name recorded in part.json (default: hostname)")
+	quiet := fs.Bool("quiet", false, "do not copy k6's output to stdout (it is always in k6.log)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: massconn-fleet part --index I --parts K --dir PARTDIR [flags] -- SCRIPT.js [k6 run args]")
+		fs.PrintDefaults()
+	}
+	if code, err, done := parse(fs, args); done {
+		return code, err
+	}
+	rest := fs.Args()
+	if *parts < 1 || *index < 0 || *index >= *parts {
+		return 2, fmt.Errorf("part: --parts K (>= 1) and --index I (0..K-1) are required, got --parts %d --index %d", *parts, *index)
+	}
+	if *dir == "" {
+		return 2, errors.New("part: --dir is required (where summary.json, metrics.json.gz, ... go)")
+	}
+	if len(rest) == 0 {
+		return 2, errors.New("part: give the script after the flags: -- k6scripts/capacity.js -e CONNECTIONS=200000")
+	}
+	// The script comes first after "--"; k6 wants it last.
+	script, extra := rest[0], rest[1:]
+	var echo = stdout
+	if *quiet {
+		echo = nil
+	}
+	info, err := fleet.RunPart(ctx, fleet.PartConfig{
+		K6: *k6, Dir: *dir, Index: *index, Parts: *parts, Script: script, Args: extra,
+		Host: *host, SampleEvery: *every, Echo: echo,
+	})
+	if err != nil {
+		return 1, err
+	}
+	return info.ExitCode, nil
+}
+
+type pidList []int
+
+func (p *pidList) String() string { return fmt.Sprint([]int(*p)) }
+func (p *pidList) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("--pid needs a process id, got %q", s)
+	}
+	*p = append(*p, n)
+	return nil
+}
+
+func cmdSampleRSS(ctx context.Context, args []string) (int, error) {
+	fs := newFlags("sample-rss")
+	var pids pidList
+	fs.Var(&pids, "pid", "process to sample (repeatable)")
+	role := fs.String("role", "server", "role written in the CSV: server or k6")
+	out := fs.String("out", "", "rss.csv to write (required)")
+	every := fs.Duration("every", time.Second, "sampling interval")
+	if code, err, done := parse(fs, args); done {
+		return code, err
+	}
+	if len(pids) == 0 || *out == "" {
+		return 2, errors.New("sample-rss: --pid (at least one) and --out are required")
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return 1, fmt.Errorf("sample-rss: %w", err)
+	}
+	s, err := fleet.NewRSSSampler(*out)
+	if err != nil {
+		return 1, fmt.Errorf("sample-rss: %w", err)
+	}
+	for _, pid := range pids {
+		s.Watch(pid, *role)
+	}
+	s.Run(ctx, *every, true)
+	if err := s.Close(); err != nil {
+		return 1, fmt.Errorf("sample-rss: %w", err)
+	}
+	return 0, nil
+}
+
+func cmdMerge(args []string, stdout io.Writer) (int, error) {
+	fs := newFlags("merge")
+	out := fs.String("out", "", "directory for report.json, report.md, chart.svg (required)")
+	title := fs.String("title", "", "report title")
+	scenario := fs.String("scenario", "", "scenario name (default: the script's name)")
+	target := fs.Int64("connections", 0, "connections asked for (default: the parts' -e CONNECTIONS)")
+	partial := fs.Bool("partial", false, "merge even if parts of the sequence are missing")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: massconn-fleet merge --out DIR [flags] PARTDIR... [RSSDIR...]")
+		fs.PrintDefaults()
+	}
+	if code, err, done := parse(fs, args); done {
+		return code, err
+	}
+	if *out == "" || fs.NArg() == 0 {
+		return 2, errors.New("merge: --out DIR and at least one part directory are required")
+	}
+	r, err := fleet.MergeToDir(*out, fs.Args(), fleet.MergeOptions{
+		Title: *title, Scenario: *scenario, Target: *target, Partial: *partial,
+		Command: "massconn-fleet merge " + strings.Join(args, " "),
+	})
+	if err != nil {
+		return 1, err
+	}
+	verdict := "PASS"
+	if !r.Pass {
+		verdict = "FAIL: " + strings.Join(r.Problems, "; ")
+	}
+	fmt.Fprintf(stdout, "report in %s: %s\n", *out, verdict)
+	return 0, nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	fs := newFlags("run")
+	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak or baseline-stock")
+	conns := fs.Int64("connections", 0, "fleet total of connections; 0 = sized to this machine (one k6 process's worth)")
+	duration := fs.String("duration", "", "how long the connections are held (the script's DURATION/HOLD); empty = the script's default: capacity 60s, arrival 10s, fanout 30s, soak 1h")
+	out := fs.String("out", "", "results directory (default results/<UTC timestamp>-<scenario>)")
+	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL; empty = a throwaway cluster for this run")
+	parts := fs.Int("parts", 0, "k6 processes; 0 = fewest under the open-file limit")
+	servers := fs.Int("servers", 0, "server processes; 0 = fewest under the open-file limit")
+	port := fs.Int("base-port", 18080, "port of server 0; server i listens on base-port+i")
+	k6 := fs.String("k6", "bin/k6", "k6 built with xk6-massconn")
+	server := fs.String("server", "bin/massconn-server", "massconn-server binary")
+	scripts := fs.String("scripts", "k6scripts", "directory with the scenario scripts")
+	insertEvery := fs.Duration("insert-every", time.Second, "insert loop interval")
+	insertCount := fs.Int("insert-count", 0, "stop inserting after this many rows (0 = until the run ends)")
+	insertAfter := fs.Bool("insert-after-open", true, "start inserting once every connection is open (or connecting stalled 15s); false = insert from the start, as the Supabase setup did")
+	var env multi
+	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
+	if code, err, done := parse(fs, args); done {
+		return code, err
+	}
+	if *conns == 0 {
+		n, why, err := fleet.DefaultConnections()
+		if err != nil {
+			return 1, err
+		}
+		*conns = n
+		fmt.Fprintf(stdout, "massconn-fleet: %d connections (%s); set CONNECTIONS / --connections to change\n", n, why)
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z")+"-"+*scenario)
+	}
+	r, err := fleet.Run(ctx, fleet.RunConfig{
+		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
+		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
+		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env,
+		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
+	})
+	if err != nil {
+		return 1, err
+	}
+	printFigures(stdout, dir, r)
+	if !r.Pass {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+type multi []string
+
+func (m *multi) String() string { return strings.Join(*m, " ") }
+func (m *multi) Set(s string) error {
+	if !strings.Contains(s, "=") {
+		return fmt.Errorf("-e needs KEY=VALUE, got %q", s)
+	}
+	*m = append(*m, s)
+	return nil
+}
+
+// printFigures prints the report's verdict and figures table: the short
+// report `make bench` promises.
+func printFigures(w io.Writer, dir string, r *report.Report) {
+	md := report.Markdown(r)
+	if i := strings.Index(md, "\n## Parts"); i >= 0 {
+		md = md[:i]
+	}
+	md = strings.Replace(md, "![open connections, latency and memory over time](chart.svg)\n\n", "", 1)
+	fmt.Fprintf(w, "\n%s\nFull report: %s/report.md (report.json, chart.svg, dashboard-part-*.html)\n", md, dir)
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/massconn/massconn/fleet"
+)
+
+func TestPlanCommand(t *testing.T) {
+	var out bytes.Buffer
+	code, err := dispatch(context.Background(), "plan", []string{"--connections", "200000", "--per-process", "19000"}, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("plan: %d %v", code, err)
+	}
+	var p fleet.Plan
+	if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+		t.Fatalf("plan output is not the JSON plan: %v\n%s", err, out.String())
+	}
+	if len(p.Parts) != 11 || p.Parts[10].Segment != "10/11:1" || p.Total != 200000 {
+		t.Fatalf("plan %+v", p)
+	}
+
+	out.Reset()
+	if code, err := dispatch(context.Background(), "plan", []string{"--connections", "10", "--parts", "2", "--format", "env"}, &out); err != nil || code != 0 {
+		t.Fatalf("plan env: %d %v", code, err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "PART=1 SEGMENT='1/2:1' SEQUENCE='0,1/2,1' CONNECTIONS_PART=5 CONNECTIONS=10 ") {
+		t.Fatalf("env format:\n%s", out.String())
+	}
+}
+
+func TestBadInvocationsNameTheFix(t *testing.T) {
+	cases := []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"plan", nil, "--connections is required"},
+		{"plan", []string{"--connections", "10", "--format", "yaml"}, "--format must be json, table or env"},
+		{"plan", []string{"--connections", "200000", "--parts", "2", "--per-process", "19000"}, "use --parts 11 or more"},
+		{"part", []string{"--parts", "2", "--index", "2", "--dir", "x"}, "--index I (0..K-1)"},
+		{"part", []string{"--parts", "2", "--index", "0", "--dir", "x"}, "give the script after the flags"},
+		{"merge", []string{"--out", "x"}, "at least one part directory"},
+		{"sample-rss", []string{"--out", "x"}, "--pid (at least one)"},
+		{"frobnicate", nil, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+			code, err := dispatch(context.Background(), tc.cmd, tc.args, &bytes.Buffer{})
+			if code == 0 || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %d, %v; want an error containing %q", code, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,492 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
+
+	"github.com/massconn/massconn/fleet/report"
+	"github.com/massconn/massconn/internal/pgtest"
+)
+
+// Scenarios are the k6scripts a fleet run knows, by name.
+var Scenarios = []string{"capacity", "arrival", "fanout", "soak", "baseline-stock"}
+
+// RunConfig is a whole run on this machine: Postgres, servers, insert loop,
+// k6 parts, merge.
+type RunConfig struct {
+	Scenario    string
+	ScriptDir   string // directory holding <scenario>.js
+	Connections int64
+	Duration    string // hold time given to the script as DURATION (and HOLD)
+	Out         string // results directory
+	DatabaseURL string // empty: a throwaway cluster for the run
+	Parts       int    // 0 = automatic
+	Servers     int    // 0 = automatic
+	BasePort    int
+	K6          string
+	Server      string
+
+	InsertEvery time.Duration
+	InsertCount int  // 0 = until the run ends
+	InsertAfter bool // start inserting once every connection is open (or connecting stalled)
+
+	Env      []string  // more KEY=VALUE for every part's script
+	Progress io.Writer // progress lines and the final figures
+	Command  string    // for the report
+}
+
+// FDLimit is this process's open-file limit, which every child inherits.
+func FDLimit() (uint64, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	return rl.Cur, nil
+}
+
+// memPerConn is the memory budget per connection when sizing a default run:
+// kernel socket memory for both ends (~10 KB on loopback) plus client and
+// server user space, with room to spare.
+const memPerConn = 64 << 10
+
+// DefaultConnections is the count a run on this machine uses when none is
+// given: what one k6 process may hold, or less if memory is short.
+func DefaultConnections() (int64, string, error) {
+	nofile, err := FDLimit()
+	if err != nil {
+		return 0, "", err
+	}
+	n := PerProcessLimit(nofile)
+	why := fmt.Sprintf("one k6 process's share of the open-file limit %d", nofile)
+	if avail, err := memAvailable(); err == nil && avail/memPerConn < n {
+		n = avail / memPerConn
+		why = fmt.Sprintf("%d MiB available at %d KiB per connection", avail>>20, memPerConn>>10)
+	}
+	return max(n, 1), why, nil
+}
+
+func memAvailable() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("read meminfo: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("meminfo line %q: %w", line, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no MemAvailable in /proc/meminfo")
+}
+
+// Run runs one scenario on this machine and writes the merged report into
+// cfg.Out.
+func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
+	if !contains(Scenarios, cfg.Scenario) {
+		return nil, fmt.Errorf("scenario %q unknown: use one of %s", cfg.Scenario, strings.Join(Scenarios, ", "))
+	}
+	script := filepath.Join(cfg.ScriptDir, cfg.Scenario+".js")
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
+	}
+	for name, bin := range map[string]string{"--k6": cfg.K6, "--server": cfg.Server} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%s %q: %w (run `make build`)", name, bin, err)
+		}
+	}
+	nofile, err := FDLimit()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := NewPlan(PlanConfig{
+		Connections: cfg.Connections, Parts: cfg.Parts, Servers: cfg.Servers,
+		PerProcess: PerProcessLimit(nofile), BasePort: cfg.BasePort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := cfg.Progress
+	if out == nil {
+		out = io.Discard
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(out, "massconn-fleet: "+format+"\n", args...)
+	}
+	partsDir := filepath.Join(cfg.Out, "parts")
+	serverDir := filepath.Join(partsDir, "servers")
+	if err := os.MkdirAll(serverDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", serverDir, err)
+	}
+	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), plan); err != nil {
+		return nil, err
+	}
+	logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
+		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		pg, err := pgtest.New()
+		if err != nil {
+			return nil, fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				logf("stopping the throwaway PostgreSQL: %v", err)
+			}
+		}()
+		dbURL = pg.URL()
+		logf("throwaway PostgreSQL at %s", dbURL)
+	}
+	if o, err := exec.CommandContext(ctx, cfg.Server, "migrate", "--database-url", dbURL).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("massconn-server migrate: %w\n%s", err, o)
+	}
+
+	sampler, err := NewRSSSampler(filepath.Join(serverDir, RSSFile))
+	if err != nil {
+		return nil, err
+	}
+	servers, err := startServers(ctx, cfg.Server, dbURL, plan.Servers, serverDir)
+	defer stopAll(servers, serverStopGrace)
+	if err != nil {
+		sampler.Close()
+		return nil, err
+	}
+	for _, s := range servers {
+		sampler.Watch(s.cmd.Process.Pid, "server")
+	}
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { sampler.Run(sampleCtx, time.Second, false) })
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	insertArgs := []string{"insert", "--database-url", dbURL, "--every", cfg.InsertEvery.String()}
+	if cfg.InsertCount > 0 {
+		insertArgs = append(insertArgs, "--count", fmt.Sprint(cfg.InsertCount))
+	}
+	var insertMu sync.Mutex
+	var insert *exec.Cmd
+	startInsert := func() {
+		insertMu.Lock()
+		defer insertMu.Unlock()
+		if insert != nil || runCtx.Err() != nil {
+			return
+		}
+		cmd := exec.Command(cfg.Server, insertArgs...)
+		if f, err := os.Create(filepath.Join(serverDir, "insert.log")); err == nil {
+			cmd.Stdout, cmd.Stderr = f, f
+		}
+		if err := cmd.Start(); err != nil {
+			logf("insert loop did not start: %v", err)
+			return
+		}
+		insert = cmd
+		logf("insert loop started: a row every %v", cfg.InsertEvery)
+	}
+	if !cfg.InsertAfter {
+		startInsert()
+	}
+
+	urls := strings.Join(plan.Parts[0].URLs, ",")
+	results := make([]PartInfo, len(plan.Parts))
+	errs := make([]error, len(plan.Parts))
+	var partsWG sync.WaitGroup
+	var pidMu sync.Mutex
+	var k6PIDs []int
+	for i, p := range plan.Parts {
+		args := []string{
+			"-e", fmt.Sprintf("CONNECTIONS=%d", plan.Total),
+			"-e", "URLS=" + urls,
+			"-e", "LOCAL_ADDRS=" + strings.Join(p.LocalAddrs, ","),
+			"-e", "INSERT_EVERY=" + cfg.InsertEvery.String(),
+		}
+		if cfg.Duration != "" {
+			args = append(args, "-e", "DURATION="+cfg.Duration, "-e", "HOLD="+cfg.Duration)
+		}
+		for _, e := range cfg.Env {
+			args = append(args, "-e", e)
+		}
+		var echo io.Writer
+		if len(plan.Parts) == 1 {
+			echo = out // one process: k6's own progress is the progress
+		}
+		partsWG.Go(func() {
+			results[i], errs[i] = RunPart(runCtx, PartConfig{
+				K6: cfg.K6, Dir: filepath.Join(partsDir, fmt.Sprintf("part-%02d", i)),
+				Index: i, Parts: len(plan.Parts), Script: script, Args: args, Echo: echo,
+				OnStart: func(pid int) { pidMu.Lock(); k6PIDs = append(k6PIDs, pid); pidMu.Unlock() },
+			})
+		})
+	}
+	k6RSS := func() string {
+		pidMu.Lock()
+		defer pidMu.Unlock()
+		return pidsRSS(k6PIDs)
+	}
+	partsDone := make(chan struct{})
+	go func() { partsWG.Wait(); close(partsDone) }()
+
+	t0 := time.Now()
+	tick := time.NewTicker(2 * time.Second)
+	counter := newServerCounter(plan.Servers)
+	var best int64
+	lastGain := time.Now()
+progress:
+	for {
+		select {
+		case <-partsDone:
+			break progress
+		case <-tick.C:
+		}
+		open, stale := counter.total()
+		if open > best {
+			best, lastGain = open, time.Now()
+		}
+		// Inserts wait for every connection, or for connecting to stall
+		// (some failed): the hold is what is measured, and a fan-out to
+		// everyone already open would slow the rest of the ramp.
+		if cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
+			startInsert()
+		}
+		note := ""
+		if stale > 0 {
+			note = fmt.Sprintf(" (%d busy, last known)", stale)
+		}
+		logf("[%4.0fs] open on servers %d/%d%s · RSS k6 %s server %s", time.Since(t0).Seconds(),
+			open, plan.Total, note, k6RSS(), serversRSS(servers))
+	}
+	tick.Stop()
+	cancelRun()
+	insertMu.Lock()
+	if insert != nil {
+		_ = insert.Process.Signal(os.Interrupt)
+		_ = insert.Wait()
+	}
+	insertMu.Unlock()
+	if killed := stopAll(servers, serverStopGrace); len(killed) > 0 {
+		logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
+			strings.Join(killed, ", "), serverStopGrace)
+	}
+	stopSampling()
+	bg.Wait()
+	if err := sampler.Close(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	var dirs []string
+	for i := range plan.Parts {
+		dirs = append(dirs, filepath.Join(partsDir, fmt.Sprintf("part-%02d", i)))
+	}
+	dirs = append(dirs, serverDir)
+	r, err := MergeToDir(cfg.Out, dirs, MergeOptions{
+		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
+		Title: fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// serverProc is one running massconn-server.
+type serverProc struct {
+	cmd    *exec.Cmd
+	listen string
+	log    string
+	exited chan struct{} // closed once the process has been reaped
+}
+
+// startServers starts one server per plan entry and waits until each
+// answers /healthz. A port already taken is an error before anything
+// starts: an older server there would answer for the new one.
+func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, logDir string) ([]*serverProc, error) {
+	for _, sp := range plans {
+		l, err := net.Listen("tcp", sp.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("server address %s is taken (another server or test running?): "+
+				"choose free ports with --base-port: %w", sp.Listen, err)
+		}
+		l.Close()
+	}
+	var procs []*serverProc
+	for _, sp := range plans {
+		p := &serverProc{listen: sp.Listen, exited: make(chan struct{}),
+			log: filepath.Join(logDir, fmt.Sprintf("server-%02d.log", sp.Index))}
+		p.cmd = exec.Command(bin, "serve", "--listen", sp.Listen, "--database-url", dbURL,
+			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s")
+		f, err := os.Create(p.log)
+		if err != nil {
+			return procs, fmt.Errorf("server log: %w", err)
+		}
+		p.cmd.Stdout, p.cmd.Stderr = f, f
+		if err := p.cmd.Start(); err != nil {
+			f.Close()
+			return procs, fmt.Errorf("start server on %s: %w", sp.Listen, err)
+		}
+		go func() { _ = p.cmd.Wait(); f.Close(); close(p.exited) }()
+		procs = append(procs, p)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, p := range procs {
+		for !healthy(p.listen) {
+			select {
+			case <-p.exited:
+				tail, _ := os.ReadFile(p.log)
+				return procs, fmt.Errorf("server on %s exited: %s", p.listen, strings.TrimSpace(string(tail)))
+			case <-ctx.Done():
+				return procs, fmt.Errorf("waiting for servers: %w", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return procs, fmt.Errorf("server on %s not healthy after 60s (see %s)", p.listen, p.log)
+			}
+		}
+	}
+	return procs, nil
+}
+
+func healthy(listen string) bool {
+	resp, err := metricsClient.Get("http://" + listen + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// serverStopGrace is how long a server gets to exit after SIGTERM (its
+// own --shutdown-timeout is 5s) before it is killed.
+const serverStopGrace = 30 * time.Second
+
+// stopAll asks every server to shut down (SIGTERM: clients get close 1001)
+// and kills those still running after grace; it reports the ones killed.
+func stopAll(procs []*serverProc, grace time.Duration) []string {
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(unix.SIGTERM)
+	}
+	var killed []string
+	end := time.Now().Add(grace)
+	for _, p := range procs {
+		select {
+		case <-p.exited:
+			continue
+		case <-time.After(time.Until(end)): // at once for all after the first
+		}
+		select {
+		case <-p.exited:
+		default:
+			killed = append(killed, p.listen)
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	}
+	return killed
+}
+
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
+// serverCounter sums massconn_connections over the servers, scraping them
+// in parallel; a server too busy to answer within the timeout counts with
+// its last known value, so progress stays readable under load.
+type serverCounter struct {
+	plans []ServerPlan
+	last  []int64
+}
+
+func newServerCounter(plans []ServerPlan) *serverCounter {
+	return &serverCounter{plans: plans, last: make([]int64, len(plans))}
+}
+
+// total returns the sum and how many servers did not answer this time.
+func (c *serverCounter) total() (int64, int) {
+	var wg sync.WaitGroup
+	fresh := make([]int64, len(c.plans))
+	failed := make([]bool, len(c.plans))
+	for i, sp := range c.plans {
+		wg.Go(func() {
+			n, err := scrapeConnections(sp.Listen)
+			fresh[i], failed[i] = n, err != nil
+		})
+	}
+	wg.Wait()
+	var sum int64
+	stale := 0
+	for i := range c.plans {
+		if failed[i] {
+			stale++
+		} else {
+			c.last[i] = fresh[i]
+		}
+		sum += c.last[i]
+	}
+	return sum, stale
+}
+
+func scrapeConnections(listen string) (int64, error) {
+	resp, err := metricsClient.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", listen, err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("parse metrics of %s: %w", listen, err)
+	}
+	var total float64
+	if f, ok := fams["massconn_connections"]; ok {
+		for _, m := range f.GetMetric() {
+			total += m.GetGauge().GetValue()
+		}
+	}
+	return int64(total), nil
+}
+
+func pidsRSS(pids []int) string {
+	var kb int64
+	for _, pid := range pids {
+		if v, err := ReadVmRSS(pid); err == nil {
+			kb += v
+		}
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+}
+
+func serversRSS(procs []*serverProc) string {
+	var kb int64
+	for _, p := range procs {
+		if v, err := ReadVmRSS(p.cmd.Process.Pid); err == nil {
+			kb += v
+		}
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+}

@@ -1,0 +1,127 @@
+package report
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Markdown renders the report for a person: the verdict and the figures
+// first, how they were obtained after.
+func Markdown(r *Report) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	verdict := "PASS"
+	if !r.Pass {
+		verdict = "FAIL"
+	}
+	w("# %s — %s\n\n", r.Title, verdict)
+	w("Scenario `%s`, %d k6 process(es), %d server process(es), %s → %s (%.0f s).\n\n",
+		r.Scenario, len(r.Parts), r.Memory.ServerProcesses,
+		r.Started.UTC().Format("2006-01-02 15:04:05"), r.Ended.UTC().Format("15:04:05 MST"),
+		r.Ended.Sub(r.Started).Seconds())
+	if r.Command != "" {
+		w("Command:\n\n    %s\n\n", r.Command)
+	}
+	for _, p := range r.Problems {
+		w("- **%s**\n", p)
+	}
+	if len(r.Problems) > 0 {
+		w("\n")
+	}
+	w("![open connections, latency and memory over time](chart.svg)\n\n")
+
+	c := r.Connections
+	w("## Figures (all measured in this run)\n\n| figure | value |\n|---|---|\n")
+	w("| connections asked for | %s |\n", num(c.Target))
+	w("| held at once (peak) | %s |\n", num(c.PeakOpen))
+	w("| handshakes completed | %s |\n", num(c.Opened))
+	w("| failed connections | %s %s |\n", num(c.Failures), byKey(c.FailureReason))
+	w("| dropped connections | %s %s |\n", num(c.Drops), byKey(c.DropCode))
+	w("| held with all open | %.0f s |\n", c.HeldSeconds)
+	w("| connection rate | %s/s over %.1f s (best second %s/s) |\n",
+		num(int64(r.Rate.PerSecond)), r.Rate.ConnectSeconds, num(int64(r.Rate.PeakPerSecond)))
+	if l := r.Latency; l != nil {
+		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
+			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
+	}
+	if l := r.LatencyAll; l != nil {
+		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
+	}
+	if l := r.Connecting; l != nil {
+		w("| connect + handshake (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
+	}
+	w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
+	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
+	m := r.Memory
+	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
+	w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
+	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n\n",
+		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
+	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
+
+	w("## Parts\n\n| part | segment | host | exit | opened | peak open | failures | drops | received | peak RSS | dashboard |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range r.Parts {
+		dash := "-"
+		if p.Dashboard != "" {
+			dash = fmt.Sprintf("[html](%s)", p.Dashboard)
+		}
+		w("| %d | %s | %s | %d | %s | %s | %s | %s | %s | %s MiB | %s |\n", p.Index, p.Segment, p.Host, p.ExitCode,
+			num(p.Opened), num(p.PeakOpen), num(p.Failures), num(p.Drops), num(p.Received), mib(p.PeakRSS), dash)
+	}
+	var failed []string
+	for _, p := range r.Parts {
+		for t, crossed := range p.Thresholds {
+			if crossed {
+				failed = append(failed, fmt.Sprintf("part %d: threshold %s crossed", p.Index, t))
+			}
+		}
+		for name, pf := range p.Checks {
+			if pf[1] > 0 {
+				failed = append(failed, fmt.Sprintf("part %d: check %q failed %d time(s)", p.Index, name, pf[1]))
+			}
+		}
+	}
+	slices.Sort(failed)
+	if len(failed) > 0 {
+		w("\n")
+		for _, f := range failed {
+			w("- %s\n", f)
+		}
+	}
+	w("\n## How the parts were merged\n\n%s\n\nInputs: %s\n", r.Method, strings.Join(r.Inputs, ", "))
+	return b.String()
+}
+
+func byKey(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %s", k, num(m[k])))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// num writes 1234567 as 1,234,567.
+func num(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }

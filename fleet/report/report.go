@@ -1,0 +1,143 @@
+// Package report holds the merged result of a fleet run and renders it as
+// JSON, Markdown and an SVG chart.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Report is one run of one scenario, merged over every k6 process.
+type Report struct {
+	Title     string    `json:"title"`
+	Scenario  string    `json:"scenario"`
+	Command   string    `json:"command,omitempty"`
+	Generated time.Time `json:"generated"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended"`
+
+	// Pass is true when every part exited 0 (its thresholds held) and no
+	// connection failed or dropped.
+	Pass     bool     `json:"pass"`
+	Problems []string `json:"problems,omitempty"`
+
+	Connections Connections    `json:"connections"`
+	Rate        Rate           `json:"connection_rate"`
+	Latency     *Percentiles   `json:"fanout_latency_ms,omitempty"`     // while every connection was open
+	LatencyAll  *Percentiles   `json:"fanout_latency_all_ms,omitempty"` // whole run, connect phase included
+	Connecting  *Percentiles   `json:"connecting_ms,omitempty"`
+	Messages    Messages       `json:"messages"`
+	Memory      Memory         `json:"memory"`
+	Parts       []Part         `json:"parts"`
+	Series      []Point        `json:"series"`
+	Method      string         `json:"merge_method"`
+	Inputs      []string       `json:"inputs"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+// Connections are counts summed over the parts.
+type Connections struct {
+	Target        int64            `json:"target"`
+	Opened        int64            `json:"opened"`    // handshakes completed
+	PeakOpen      int64            `json:"peak_open"` // most open at once, summed per second over parts
+	Failures      int64            `json:"failures"`
+	FailureReason map[string]int64 `json:"failures_by_reason"`
+	Drops         int64            `json:"drops"`
+	DropCode      map[string]int64 `json:"drops_by_code"`
+	HeldSeconds   float64          `json:"held_seconds"` // from the last part's connect end to the first part's hold end
+}
+
+// Rate is how fast the fleet opened its connections.
+type Rate struct {
+	ConnectSeconds float64 `json:"connect_seconds"` // first process starting to connect .. last one done
+	PerSecond      float64 `json:"per_second"`      // opened / connect_seconds
+	PeakPerSecond  float64 `json:"peak_per_second"` // best one-second bucket
+}
+
+// Percentiles in milliseconds over a weighted sample.
+type Percentiles struct {
+	Count   int64   `json:"count"`   // values the samples stand for (exact when the extension kept them all)
+	Samples int     `json:"samples"` // raw samples merged
+	Min     float64 `json:"min"`
+	P50     float64 `json:"p50"`
+	P95     float64 `json:"p95"`
+	P99     float64 `json:"p99"`
+	Max     float64 `json:"max"`
+}
+
+// Messages delivered to and sent by the clients.
+type Messages struct {
+	Received          int64   `json:"received"`
+	Sent              int64   `json:"sent"`
+	ReceivedPerSecond float64 `json:"received_per_second_held"` // while every connection was open
+}
+
+// Memory is user-space resident memory (VmRSS) of the processes, averaged
+// over the seconds when at least 99% of the peak was open.
+type Memory struct {
+	ClientProcesses    int     `json:"client_processes"`
+	ServerProcesses    int     `json:"server_processes"`
+	ClientRSSBytes     int64   `json:"client_rss_bytes"`
+	ServerRSSBytes     int64   `json:"server_rss_bytes"`
+	ClientBytesPerConn float64 `json:"client_rss_bytes_per_conn"`
+	ServerBytesPerConn float64 `json:"server_rss_bytes_per_conn"`
+	// Growth from the second to the last tenth of that plateau, in percent:
+	// the soak test's "no memory growth".
+	ClientGrowthPct float64 `json:"client_rss_growth_pct"`
+	ServerGrowthPct float64 `json:"server_rss_growth_pct"`
+	PlateauSeconds  int     `json:"plateau_seconds"`
+}
+
+// Part is one k6 process.
+type Part struct {
+	Index      int               `json:"index"`
+	Segment    string            `json:"segment"`
+	Host       string            `json:"host"`
+	ExitCode   int               `json:"exit_code"`
+	Opened     int64             `json:"opened"`
+	PeakOpen   int64             `json:"peak_open"`
+	Failures   int64             `json:"failures"`
+	Drops      int64             `json:"drops"`
+	Received   int64             `json:"received"`
+	PeakRSS    int64             `json:"peak_rss_bytes"`
+	Thresholds map[string]bool   `json:"thresholds_failed,omitempty"` // "metric: expr" -> crossed
+	Checks     map[string][2]int `json:"checks,omitempty"`            // name -> passes, fails
+	Dashboard  string            `json:"dashboard,omitempty"`
+}
+
+// Point is one second of the run.
+type Point struct {
+	T           float64  `json:"t"` // seconds since Started
+	Open        int64    `json:"open"`
+	Opened      int64    `json:"opened"` // handshakes completed in this second
+	Received    int64    `json:"received"`
+	LatencyP50  *float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99  *float64 `json:"latency_p99_ms,omitempty"`
+	ClientRSSMB float64  `json:"client_rss_mb"`
+	ServerRSSMB float64  `json:"server_rss_mb"`
+}
+
+// Write stores report.json, report.md and chart.svg in dir.
+func Write(dir string, r *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	files := map[string][]byte{
+		"report.json": append(b, '\n'),
+		"report.md":   []byte(Markdown(r)),
+		"chart.svg":   []byte(SVG(r)),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil { //nolint:gosec // results are meant to be read
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+// Shared by the k6scripts: reading environment variables with defaults and
+// clear errors, the connect options every massconn scenario has in common,
+// and the two gauges the fleet merge uses to time the connect phase across
+// processes (wall-clock epoch milliseconds, so parts on different hosts line
+// up as well as their clocks do).
+import { Gauge } from 'k6/metrics';
+import exec from 'k6/execution';
+
+export const connectStart = new Gauge('fleet_connect_start_ms');
+export const connectEnd = new Gauge('fleet_connect_end_ms');
+
+export function list(name, fallback) {
+  const v = __ENV[name] === undefined ? fallback : __ENV[name];
+  return v ? String(v).split(',').map((s) => s.trim()).filter(Boolean) : [];
+}
+
+export function str(name, fallback) {
+  const v = __ENV[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+// num reads a number >= lowest; a typo such as CONNECTIONS=10k stops the
+// test in the init context with the variable's name instead of running NaN.
+export function num(name, fallback, lowest = 0) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < lowest) {
+    throw new Error(`environment variable ${name} must be a number >= ${lowest}, got '${raw}' (e.g. -e ${name}=${fallback})`);
+  }
+  return v;
+}
+
+export function int(name, fallback, lowest = 0) {
+  const v = num(name, fallback, lowest);
+  if (!Number.isInteger(v)) {
+    throw new Error(`environment variable ${name} must be a whole number >= ${lowest}, got '${__ENV[name]}'`);
+  }
+  return v;
+}
+
+// seconds parses k6-style durations ('90s', '1m30s', '1h', '250ms') or plain
+// seconds, for the arithmetic the scripts do with them.
+export function seconds(name, fallback) {
+  const raw = str(name, fallback);
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  const unit = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  let consumed = 0;
+  let m;
+  while ((m = re.exec(raw)) !== null) {
+    total += Number(m[1]) * unit[m[2]];
+    consumed += m[0].length;
+  }
+  if (consumed === 0 || consumed !== raw.length) {
+    throw new Error(`environment variable ${name} must be a duration such as 60s, 5m or 1h, got '${raw}'`);
+  }
+  return total;
+}
+
+export const TOTAL = int('CONNECTIONS', 1000, 1);
+
+// VUS is the scenarios' VU count. k6 splits VUs between the processes of a
+// fleet like everything else, so a one-VU scenario would leave every process
+// but the first with nothing to do: one VU per process, and the fleet tells
+// the script how many processes there are (massconn-fleet part sets it).
+export const VUS = int('FLEET_PARTS', 1, 1);
+
+// myConnections is this VU's part of the fleet total: massconn.share gives
+// the process's part, split evenly between the process's VUs.
+export function myConnections(massconn) {
+  const mine = massconn.share(TOTAL);
+  const vus = exec.instance.vusInitialized;
+  const i = exec.vu.idInInstance - 1;
+  return Math.floor((mine * (i + 1)) / vus) - Math.floor((mine * i) / vus);
+}
+export const URLS = list('URLS', 'ws://127.0.0.1:8080/ws?topic=Track');
+
+// baseOptions are the massconn.connect options set the same way in every
+// scenario; the fleet passes URLS and LOCAL_ADDRS per process.
+export function baseOptions(connections) {
+  return {
+    urls: URLS,
+    connections,
+    maxInFlight: int('MAX_IN_FLIGHT', 1000, 1),
+    localAddrs: list('LOCAL_ADDRS', ''),
+    connectTimeout: str('CONNECT_TIMEOUT', '30s'),
+    latency: { field: 'ts', unit: 'us' },
+    sampleLimit: int('SAMPLE_LIMIT', 1000, 0),
+  };
+}
+
+// timedConnect opens the pool and records when this process started and
+// finished opening it.
+export function timedConnect(massconn, opts) {
+  connectStart.add(Date.now());
+  const pool = massconn.connect(opts);
+  connectEnd.add(Date.now());
+  return pool;
+}
+
+// maxDuration bounds a scenario to its hold plus time to connect. It also
+// sets the web dashboard's sampling period (about maxDuration/2880), so a
+// generous "24h" would leave a short run's dashboard empty.
+export function maxDuration(holdSeconds) {
+  return `${Math.ceil(holdSeconds + seconds('CONNECT_ALLOWANCE', '10m'))}s`;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job (`make bench`): one scenario of the benchmark suite on this
+# machine — a throwaway PostgreSQL (or DATABASE_URL), massconn-server
+# process(es), the insert loop, k6 with xk6-massconn as one or more
+# processes (a fleet split by --execution-segment once the count exceeds
+# what one process may hold), then one merged report in
+# results/<UTC timestamp>-<scenario>/: report.md, report.json, chart.svg and
+# k6's web-dashboard export(s).
+#
+#   make bench                                   # capacity, sized to this machine
+#   make bench CONNECTIONS=200000 DURATION=60s
+#   make bench SCENARIO=fanout CONNECTIONS=100000
+#   make bench SCENARIO=arrival CONNECTIONS=100000 ARRIVAL_RATE=2000
+#   make bench SCENARIO=soak DURATION=1h
+#   make bench SCENARIO=baseline-stock CONNECTIONS=5000
+#
+# Environment (all optional):
+#   SCENARIO      capacity (default), arrival, fanout, soak or baseline-stock
+#   CONNECTIONS   fleet total; default: what one k6 process may hold here
+#   DURATION      hold time; default per scenario (capacity 60s, arrival 10s, fanout 30s, soak 1h)
+#   DATABASE_URL  use this PostgreSQL instead of a throwaway one
+#   PARTS SERVERS k6 / server process counts (default: fewest under the open-file limit)
+#   BASE_PORT     first server port (default 18080)
+#   INSERT_EVERY  insert loop interval (default 1s); INSERT_COUNT stops it after that many rows
+#   INSERT_AFTER_OPEN  true (default): inserts start once every connection is open; false: from the start
+#   RESULTS       results directory (default results/<UTC timestamp>-<scenario>)
+#   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
+#   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+GO=${GO:-go}
+if [ ! -x bin/k6 ] || [ ! -x bin/massconn-server ]; then
+  make bin/k6 bin/massconn-server
+fi
+"$GO" build -o bin/massconn-fleet ./fleet/cmd/massconn-fleet
+
+scenario=${SCENARIO:-capacity}
+args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scripts k6scripts
+  --connections "${CONNECTIONS:-0}" --base-port "${BASE_PORT:-18080}"
+  --insert-every "${INSERT_EVERY:-1s}")
+[ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
+[ -n "${PARTS:-}" ] && args+=(--parts "$PARTS")
+[ -n "${SERVERS:-}" ] && args+=(--servers "$SERVERS")
+[ -n "${INSERT_COUNT:-}" ] && args+=(--insert-count "$INSERT_COUNT")
+[ -n "${INSERT_AFTER_OPEN:-}" ] && args+=(--insert-after-open="$INSERT_AFTER_OPEN")
+[ -n "${RESULTS:-}" ] && args+=(--out "$RESULTS")
+for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
+  HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
+  if [ -n "${!v:-}" ]; then
+    args+=(-e "$v=${!v}")
+  fi
+done
+echo "+ bin/massconn-fleet ${args[*]}"
+exec bin/massconn-fleet "${args[@]}"
