@@ -9,7 +9,7 @@ GO ?= go
 
 all: build
 
-build: bin/massconn-server bin/k6
+build: bin/massconn-server bin/massconn-fleet bin/k6
 
 bin/xk6: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../bin/xk6 go.k6.io/xk6/cmd/xk6
@@ -17,11 +17,14 @@ bin/xk6: tools/go.mod tools/go.sum
 bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
 	cd tools/lint && $(GO) build -o ../../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-bin/massconn-server: $(shell find server internal -name '*.go' 2>/dev/null) go.mod go.sum
+bin/massconn-server: $(shell find server internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./server/cmd/massconn-server
 
+bin/massconn-fleet: $(shell find fleet -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $@ ./fleet/cmd/massconn-fleet
+
 # k6 with the extension, exactly as a user builds it (xk6 --with MODULE=./dir).
-bin/k6: bin/xk6 $(shell find xk6-massconn -name '*.go' 2>/dev/null) xk6-massconn/go.mod xk6-massconn/go.sum
+bin/k6: bin/xk6 $(shell find xk6-massconn -name '*.go' ! -name '*_test.go' 2>/dev/null) xk6-massconn/go.mod xk6-massconn/go.sum
 	scripts/build-k6.sh $@
 
 # The WebSocket peer nobody here wrote: the npm `ws` package, for interop tests.
@@ -40,8 +43,9 @@ lint: bin/golangci-lint
 # Tests find the binaries under test through these, never by guessing.
 unit-test: export K6_BINARY = $(CURDIR)/bin/k6
 unit-test: export MASSCONN_SERVER = $(CURDIR)/bin/massconn-server
+unit-test: export MASSCONN_FLEET = $(CURDIR)/bin/massconn-fleet
 unit-test: export WSPEER_DIR = $(CURDIR)/xk6-massconn/engine/testdata/wspeer
-unit-test: xk6-massconn/engine/testdata/wspeer/node_modules bin/massconn-server bin/k6
+unit-test: xk6-massconn/engine/testdata/wspeer/node_modules bin/massconn-server bin/massconn-fleet bin/k6
 	cd xk6-massconn && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./...
 

@@ -245,6 +245,9 @@ func TestSplitRunAndMerge(t *testing.T) {
 	if r.Memory.ClientProcesses != 2 || r.Memory.ServerProcesses != 2 || r.Memory.ClientBytesPerConn <= 0 || r.Memory.ServerBytesPerConn <= 0 {
 		t.Errorf("memory %+v: want both k6 and both servers sampled", r.Memory)
 	}
+	if sv := r.Servers; sv == nil || sv.Snapshots != 2 || sv.Accepted != total || sv.InsertToQueue == nil || sv.MessagesQueued < total {
+		t.Errorf("server side %+v: want both servers' counts, %d accepted, rows queued", sv, total)
+	}
 	for _, f := range []string{"report.json", "report.md", "chart.svg", "plan.json"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)

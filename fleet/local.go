@@ -273,6 +273,9 @@ progress:
 			open, plan.Total, note, k6RSS(), serversRSS(servers))
 	}
 	tick.Stop()
+	if err := saveServerMetrics(plan.Servers, serverDir); err != nil {
+		logf("%v (the report leaves out what the servers counted)", err)
+	}
 	cancelRun()
 	insertMu.Lock()
 	if insert != nil {
@@ -413,6 +416,10 @@ func stopAll(procs []*serverProc, grace time.Duration) []string {
 }
 
 var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
+// snapshotClient waits longer: the end-of-run snapshot is worth waiting
+// for on a machine busy closing a few hundred thousand connections.
+var snapshotClient = &http.Client{Timeout: 60 * time.Second}
 
 // serverCounter sums massconn_connections over the servers, scraping them
 // in parallel; a server too busy to answer within the timeout counts with

@@ -55,16 +55,19 @@ func Merge(dirs []string, opts MergeOptions) (*report.Report, error) {
 	}
 	var parts []*partInput
 	var serverRSS []RSSRow
+	var serverDirs []string
 	for _, dir := range dirs {
 		rss, err := readRSSFile(filepath.Join(dir, RSSFile))
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, PartInfoFile)); errors.Is(err, os.ErrNotExist) {
-			if rss == nil {
-				return nil, fmt.Errorf("merge: %s has neither %s nor %s", dir, PartInfoFile, RSSFile)
+			proms, _ := filepath.Glob(filepath.Join(dir, ServerMetricsGlob))
+			if rss == nil && len(proms) == 0 {
+				return nil, fmt.Errorf("merge: %s has neither %s, %s nor %s", dir, PartInfoFile, RSSFile, ServerMetricsGlob)
 			}
 			serverRSS = append(serverRSS, rss...)
+			serverDirs = append(serverDirs, dir)
 			continue
 		}
 		p, err := readPart(dir)
@@ -83,6 +86,11 @@ func Merge(dirs []string, opts MergeOptions) (*report.Report, error) {
 	sort.Slice(parts, func(i, j int) bool { return parts[i].info.Index < parts[j].info.Index })
 	r := build(parts, serverRSS, opts)
 	r.Inputs = dirs
+	sv, err := readServerMetrics(serverDirs)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	r.Servers = sv
 	return r, nil
 }
 
@@ -455,21 +463,22 @@ func peak(ss []sample) float64 {
 	return p
 }
 
-// lastOpen is when the part's connections started closing: the last time
-// its open count was at its peak.
+// lastOpen is when the part's connections started closing: the first time
+// its open count fell below its peak after reaching it.
 func lastOpen(m *partMetrics, fallback time.Time) time.Time {
-	open := openSeries(m)
+	open := slices.Clone(openSeries(m))
+	sort.SliceStable(open, func(i, j int) bool { return open[i].t.Before(open[j].t) })
 	pk := peak(open)
-	last := time.Time{}
+	reached := false
 	for _, s := range open {
-		if s.v == pk && s.t.After(last) {
-			last = s.t
+		switch {
+		case s.v == pk:
+			reached = true
+		case reached && s.v < pk:
+			return s.t
 		}
 	}
-	if last.IsZero() {
-		return fallback
-	}
-	return last
+	return fallback
 }
 
 // series buckets the run into seconds.

@@ -57,8 +57,24 @@ func Markdown(r *Report) string {
 	m := r.Memory
 	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
 	w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
-	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n\n",
+	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",
 		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
+	if sv := r.Servers; sv != nil {
+		rejected := int64(0)
+		for _, n := range sv.Rejected {
+			rejected += n
+		}
+		w("| server: connections accepted · rejected | %s · %s %s |\n", num(sv.Accepted), num(rejected), byKey(sv.Rejected))
+		w("| server: rows notified · messages queued | %s · %s |\n", num(sv.Notifications), num(sv.MessagesQueued))
+		w("| server: slow-client drops · ping timeouts | %s · %s |\n", num(sv.SlowClientDrops), num(sv.PingTimeouts))
+		if q := sv.InsertToQueue; q != nil {
+			w("| server: insert → queued to all (ms, bucket bound) | p50 %s · p95 %s · p99 %s (%s rows × servers) |\n",
+				q.Bound(q.P50), q.Bound(q.P95), q.Bound(q.P99), num(q.Count))
+		}
+		w("\n")
+	} else {
+		w("\n")
+	}
 	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
 
 	w("## Parts\n\n| part | segment | host | exit | opened | peak open | failures | drops | received | peak RSS | dashboard |\n")

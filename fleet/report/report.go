@@ -31,6 +31,7 @@ type Report struct {
 	Connecting  *Percentiles   `json:"connecting_ms,omitempty"`
 	Messages    Messages       `json:"messages"`
 	Memory      Memory         `json:"memory"`
+	Servers     *ServerSide    `json:"server_side,omitempty"` // the servers' own /metrics after the run
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`
@@ -140,4 +141,37 @@ func Write(dir string, r *Report) error {
 		}
 	}
 	return nil
+}
+
+// ServerSide is what the servers counted themselves, summed over them.
+type ServerSide struct {
+	Snapshots       int              `json:"snapshots"`
+	Accepted        int64            `json:"connections_accepted"`
+	Rejected        map[string]int64 `json:"connections_rejected_by_reason"`
+	MessagesQueued  int64            `json:"messages_queued"`
+	Notifications   int64            `json:"notifications"`
+	SlowClientDrops int64            `json:"slow_client_drops"`
+	PingTimeouts    int64            `json:"ping_timeouts"`
+	// From the row's insert in PostgreSQL to its message queued to every
+	// subscriber: the server's share of the fan-out latency.
+	InsertToQueue *BucketQuantiles `json:"insert_to_queue_ms,omitempty"`
+}
+
+// BucketQuantiles are quantiles of a merged Prometheus histogram: each is
+// the upper bound of the first bucket holding that fraction, in ms, or -1
+// when it lies above the largest finite bucket bound.
+type BucketQuantiles struct {
+	Count        int64   `json:"count"`
+	P50          float64 `json:"p50_at_most"`
+	P95          float64 `json:"p95_at_most"`
+	P99          float64 `json:"p99_at_most"`
+	LargestBound float64 `json:"largest_bucket_ms"`
+}
+
+// Bound renders one quantile: "≤ 20" or "> 10000".
+func (q BucketQuantiles) Bound(v float64) string {
+	if v < 0 {
+		return fmt.Sprintf("> %g", q.LargestBound)
+	}
+	return fmt.Sprintf("≤ %g", v)
 }

@@ -1,0 +1,149 @@
+package fleet
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/massconn/massconn/fleet/report"
+)
+
+// ServerMetricsGlob names the server /metrics snapshots a server directory
+// may hold, taken once the k6 parts have ended, before the servers stop
+// (its counters are cumulative over the run).
+const ServerMetricsGlob = "metrics-*.prom"
+
+// saveServerMetrics stores each server's /metrics text in dir.
+func saveServerMetrics(plans []ServerPlan, dir string) error {
+	var errs []error
+	for _, sp := range plans {
+		resp, err := snapshotClient.Get("http://" + sp.Listen + "/metrics")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scrape %s: %w", sp.Listen, err))
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read metrics of %s: %w", sp.Listen, err))
+			continue
+		}
+		name := filepath.Join(dir, fmt.Sprintf("metrics-%02d.prom", sp.Index))
+		if err := os.WriteFile(name, b, 0o644); err != nil { //nolint:gosec // results are meant to be read
+			errs = append(errs, fmt.Errorf("write %s: %w", name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("server metrics: %v", errs)
+	}
+	return nil
+}
+
+// readServerMetrics sums the snapshots in dirs: counters add up, and the
+// insert-to-queue histograms add bucket by bucket (Prometheus buckets are
+// cumulative counts with the same bounds on every server), so the merged
+// quantiles are those of all servers' observations together.
+func readServerMetrics(dirs []string) (*report.ServerSide, error) {
+	var files []string
+	for _, d := range dirs {
+		m, err := filepath.Glob(filepath.Join(d, ServerMetricsGlob))
+		if err != nil {
+			return nil, fmt.Errorf("list server metrics: %w", err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	out := &report.ServerSide{Snapshots: len(files), Rejected: map[string]int64{}}
+	buckets := map[float64]uint64{}
+	var histCount uint64
+	for _, f := range files {
+		fams, err := parsePromFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out.Accepted += int64(sumValues(fams["massconn_connections_accepted_total"]))
+		out.MessagesQueued += int64(sumValues(fams["massconn_messages_sent_total"]))
+		out.SlowClientDrops += int64(sumValues(fams["massconn_slow_client_drops_total"]))
+		out.PingTimeouts += int64(sumValues(fams["massconn_ping_timeouts_total"]))
+		out.Notifications += int64(sumValues(fams["massconn_notifications_total"]))
+		if f := fams["massconn_connections_rejected_total"]; f != nil {
+			for _, m := range f.GetMetric() {
+				if v := int64(m.GetCounter().GetValue()); v != 0 {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "reason" {
+							out.Rejected[l.GetValue()] += v
+						}
+					}
+				}
+			}
+		}
+		if f := fams["massconn_insert_to_send_seconds"]; f != nil {
+			for _, m := range f.GetMetric() {
+				h := m.GetHistogram()
+				histCount += h.GetSampleCount()
+				for _, b := range h.GetBucket() {
+					buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+				}
+			}
+		}
+	}
+	if histCount > 0 {
+		bounds := make([]float64, 0, len(buckets))
+		for b := range buckets {
+			bounds = append(bounds, b)
+		}
+		sort.Float64s(bounds)
+		largest := 0.0
+		for _, b := range bounds {
+			if !math.IsInf(b, 1) {
+				largest = b * 1000
+			}
+		}
+		// A quantile past the last finite bucket is only known to be above
+		// it: -1, with the bound alongside (JSON has no infinity).
+		q := func(p float64) float64 {
+			for _, b := range bounds {
+				if float64(buckets[b]) >= p*float64(histCount) && !math.IsInf(b, 1) {
+					return b * 1000
+				}
+			}
+			return -1
+		}
+		out.InsertToQueue = &report.BucketQuantiles{Count: int64(histCount), P50: q(0.5), P95: q(0.95), P99: q(0.99), LargestBound: largest}
+	}
+	return out, nil
+}
+
+func parsePromFile(path string) (map[string]*dto.MetricFamily, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open server metrics: %w", err)
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return fams, nil
+}
+
+func sumValues(f *dto.MetricFamily) float64 {
+	if f == nil {
+		return 0
+	}
+	var t float64
+	for _, m := range f.GetMetric() {
+		t += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+	}
+	return t
+}
