@@ -248,6 +248,8 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	counter := newServerCounter(plan.Servers)
 	var best int64
 	lastGain := time.Now()
+	var allOpenAt time.Time
+	holdSnapshot := false
 progress:
 	for {
 		select {
@@ -265,6 +267,17 @@ progress:
 		if cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
 			startInsert()
 		}
+		if open >= plan.Total && stale == 0 && allOpenAt.IsZero() {
+			allOpenAt = time.Now()
+		}
+		// One look at the servers' own memory accounting a few seconds
+		// into the hold, when every connection is set up.
+		if !holdSnapshot && !allOpenAt.IsZero() && time.Since(allOpenAt) > 5*time.Second {
+			holdSnapshot = true
+			if err := saveServerMetrics(plan.Servers, serverDir, "hold-metrics"); err != nil {
+				logf("%v (the report leaves out server memory while held)", err)
+			}
+		}
 		note := ""
 		if stale > 0 {
 			note = fmt.Sprintf(" (%d busy, last known)", stale)
@@ -273,7 +286,7 @@ progress:
 			open, plan.Total, note, k6RSS(), serversRSS(servers))
 	}
 	tick.Stop()
-	if err := saveServerMetrics(plan.Servers, serverDir); err != nil {
+	if err := saveServerMetrics(plan.Servers, serverDir, "metrics"); err != nil {
 		logf("%v (the report leaves out what the servers counted)", err)
 	}
 	cancelRun()

@@ -20,8 +20,13 @@ import (
 // (its counters are cumulative over the run).
 const ServerMetricsGlob = "metrics-*.prom"
 
-// saveServerMetrics stores each server's /metrics text in dir.
-func saveServerMetrics(plans []ServerPlan, dir string) error {
+// HoldMetricsGlob names snapshots taken while every connection was open:
+// they show where a held connection's server memory goes.
+const HoldMetricsGlob = "hold-metrics-*.prom"
+
+// saveServerMetrics stores each server's /metrics text in dir as
+// prefix-NN.prom.
+func saveServerMetrics(plans []ServerPlan, dir, prefix string) error {
 	var errs []error
 	for _, sp := range plans {
 		resp, err := snapshotClient.Get("http://" + sp.Listen + "/metrics")
@@ -35,7 +40,7 @@ func saveServerMetrics(plans []ServerPlan, dir string) error {
 			errs = append(errs, fmt.Errorf("read metrics of %s: %w", sp.Listen, err))
 			continue
 		}
-		name := filepath.Join(dir, fmt.Sprintf("metrics-%02d.prom", sp.Index))
+		name := filepath.Join(dir, fmt.Sprintf("%s-%02d.prom", prefix, sp.Index))
 		if err := os.WriteFile(name, b, 0o644); err != nil { //nolint:gosec // results are meant to be read
 			errs = append(errs, fmt.Errorf("write %s: %w", name, err))
 		}
@@ -51,18 +56,17 @@ func saveServerMetrics(plans []ServerPlan, dir string) error {
 // cumulative counts with the same bounds on every server), so the merged
 // quantiles are those of all servers' observations together.
 func readServerMetrics(dirs []string) (*report.ServerSide, error) {
-	var files []string
-	for _, d := range dirs {
-		m, err := filepath.Glob(filepath.Join(d, ServerMetricsGlob))
-		if err != nil {
-			return nil, fmt.Errorf("list server metrics: %w", err)
-		}
-		files = append(files, m...)
+	files, err := globAll(dirs, ServerMetricsGlob)
+	if err != nil {
+		return nil, err
 	}
 	if len(files) == 0 {
 		return nil, nil
 	}
 	out := &report.ServerSide{Snapshots: len(files), Rejected: map[string]int64{}}
+	if out.Hold, err = readHoldMetrics(dirs); err != nil {
+		return nil, err
+	}
 	buckets := map[float64]uint64{}
 	var histCount uint64
 	for _, f := range files {
@@ -146,4 +150,38 @@ func sumValues(f *dto.MetricFamily) float64 {
 		t += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
 	}
 	return t
+}
+
+func globAll(dirs []string, pattern string) ([]string, error) {
+	var files []string
+	for _, d := range dirs {
+		m, err := filepath.Glob(filepath.Join(d, pattern))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", pattern, err)
+		}
+		files = append(files, m...)
+	}
+	return files, nil
+}
+
+// readHoldMetrics sums the Go runtime's own accounting over the servers
+// while the connections were held.
+func readHoldMetrics(dirs []string) (*report.ServerMemory, error) {
+	files, err := globAll(dirs, HoldMetricsGlob)
+	if err != nil || len(files) == 0 {
+		return nil, err
+	}
+	m := &report.ServerMemory{}
+	for _, f := range files {
+		fams, err := parsePromFile(f)
+		if err != nil {
+			return nil, err
+		}
+		m.Connections += int64(sumValues(fams["massconn_connections"]))
+		m.RSSBytes += int64(sumValues(fams["process_resident_memory_bytes"]))
+		m.HeapInuseBytes += int64(sumValues(fams["go_memstats_heap_inuse_bytes"]))
+		m.StackInuseBytes += int64(sumValues(fams["go_memstats_stack_inuse_bytes"]))
+		m.Goroutines += int64(sumValues(fams["go_goroutines"]))
+	}
+	return m, nil
 }

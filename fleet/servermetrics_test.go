@@ -56,3 +56,35 @@ massconn_connections_accepted_total 500
 		t.Fatalf("no snapshots: %+v, %v", none, err)
 	}
 }
+
+func TestReadServerMetricsHoldMemory(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"metrics-00.prom": "# TYPE massconn_connections_accepted_total counter\nmassconn_connections_accepted_total 3000\n",
+		"hold-metrics-00.prom": `# TYPE massconn_connections gauge
+massconn_connections 1000
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 8e+06
+# TYPE go_memstats_heap_inuse_bytes gauge
+go_memstats_heap_inuse_bytes 4e+06
+# TYPE go_memstats_stack_inuse_bytes gauge
+go_memstats_stack_inuse_bytes 2e+06
+# TYPE go_goroutines gauge
+go_goroutines 1010
+`,
+		"hold-metrics-01.prom": "# TYPE massconn_connections gauge\nmassconn_connections 2000\n# TYPE go_goroutines gauge\ngo_goroutines 10\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sv, err := readServerMetrics([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sv.Hold
+	if sv.Accepted != 3000 || h == nil || h.Connections != 3000 || h.RSSBytes != 8e6 || h.HeapInuseBytes != 4e6 ||
+		h.StackInuseBytes != 2e6 || h.Goroutines != 1020 {
+		t.Fatalf("server side %+v, hold %+v", sv, h)
+	}
+}

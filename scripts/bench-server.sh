@@ -29,6 +29,7 @@ fi
 work=$(mktemp -d /tmp/massconn-bench.XXXXXX)
 server_pid=""
 
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   trap '' INT TERM
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then

@@ -71,6 +71,11 @@ func Markdown(r *Report) string {
 			w("| server: insert → queued to all (ms, bucket bound) | p50 %s · p95 %s · p99 %s (%s rows × servers) |\n",
 				q.Bound(q.P50), q.Bound(q.P95), q.Bound(q.P99), num(q.Count))
 		}
+		if h := sv.Hold; h != nil && h.Connections > 0 {
+			per := func(v int64) float64 { return float64(v) / float64(h.Connections) }
+			w("| server memory while %s held (Go runtime) | RSS %.0f B/conn = heap in use %.0f + goroutine stacks %.0f + other; %.2f goroutines/conn |\n",
+				num(h.Connections), per(h.RSSBytes), per(h.HeapInuseBytes), per(h.StackInuseBytes), per(h.Goroutines))
+		}
 		w("\n")
 	} else {
 		w("\n")

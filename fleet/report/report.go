@@ -155,6 +155,17 @@ type ServerSide struct {
 	// From the row's insert in PostgreSQL to its message queued to every
 	// subscriber: the server's share of the fan-out latency.
 	InsertToQueue *BucketQuantiles `json:"insert_to_queue_ms,omitempty"`
+	Hold          *ServerMemory    `json:"memory_while_held,omitempty"`
+}
+
+// ServerMemory is the servers' Go runtime accounting while every
+// connection was open, summed over the servers: where the memory goes.
+type ServerMemory struct {
+	Connections     int64 `json:"connections"`
+	RSSBytes        int64 `json:"rss_bytes"`
+	HeapInuseBytes  int64 `json:"heap_inuse_bytes"`
+	StackInuseBytes int64 `json:"stack_inuse_bytes"`
+	Goroutines      int64 `json:"goroutines"`
 }
 
 // BucketQuantiles are quantiles of a merged Prometheus histogram: each is

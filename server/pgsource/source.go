@@ -59,6 +59,8 @@ type Source struct {
 	url string
 	db  *sql.DB
 	log *slog.Logger
+	// pingInterval is how often the listener connection is checked.
+	pingInterval time.Duration
 
 	state      atomic.Value // string
 	started    atomic.Bool  // listening, and the starting ids are known
@@ -71,7 +73,7 @@ type Source struct {
 
 // New prepares a Source; Run starts it. db is used for backfill queries.
 func New(url string, db *sql.DB, log *slog.Logger) *Source {
-	s := &Source{url: url, db: db, log: log, last: map[string]int64{}}
+	s := &Source{url: url, db: db, log: log, last: map[string]int64{}, pingInterval: 5 * time.Second}
 	s.state.Store(StateStarting)
 	return s
 }
@@ -154,8 +156,13 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 	needBackfill := false
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
-	ping := time.NewTicker(5 * time.Second)
-	defer ping.Stop()
+	// A half-open connection is only noticed when used, so ping it. Not from
+	// this goroutine: lib/pq reads the ping's reply on the goroutine that
+	// hands us notifications, which blocks while l.Notify is full, so a
+	// ping waiting here while notifications queue up would never return.
+	pingCtx, stopPing := context.WithCancel(ctx)
+	defer stopPing()
+	go s.pingEvery(pingCtx, l, s.pingInterval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -182,8 +189,18 @@ func (s *Source) Run(ctx context.Context, sink Sink) error {
 			if needBackfill {
 				needBackfill = !s.backfill(ctx, sink)
 			}
-		case <-ping.C:
-			// A half-open connection is only noticed when used.
+		}
+	}
+}
+
+func (s *Source) pingEvery(ctx context.Context, l *pq.Listener, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 			if err := l.Ping(); err != nil {
 				s.log.Debug("listener ping", "err", err)
 			}

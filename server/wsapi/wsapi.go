@@ -119,6 +119,15 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	sub := a.hub.Join(socket, mask)
 	socket.Session().(*session).sub = sub
 	a.metrics.Accepted.Inc()
+	// The client has its 101 already; a shutdown that began meanwhile may
+	// have sent its close frames before this Join. Checking after the Join
+	// means either that sweep or this check sees the connection.
+	if a.closing.Load() {
+		go func() {
+			_ = socket.SetWriteDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
+			_ = socket.WriteClose(1001, []byte("server shutting down"))
+		}()
+	}
 	// A fresh goroutine, so the HTTP handler's grown stack is released
 	// while the connection idles.
 	go socket.ReadLoop()

@@ -202,7 +202,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("connect to --database-url: %w", err)
 	}
 
-	if n, err := serverConnections(ctx, base); err != nil {
+	if n, _, err := serverHealth(ctx, base); err != nil {
 		return err
 	} else if n != 0 {
 		return fmt.Errorf("the server already has %d connections; the per-connection figure needs a server nobody else uses", n)
@@ -255,19 +255,20 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 }
 
 // waitServerSees waits until the server counts every connection (the last
-// upgrades may still be registering when the clients return).
+// upgrades may still be registering when the clients return) and its
+// PostgreSQL listener is connected.
 func waitServerSees(ctx context.Context, base string, n int64) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		got, err := serverConnections(ctx, base)
+		got, listening, err := serverHealth(ctx, base)
 		if err != nil {
 			return err
 		}
-		if got == n {
+		if got == n && listening {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the server reports %d connections, the bench opened %d", got, n)
+			return fmt.Errorf("after 60s the server reports %d connections (the bench opened %d), PostgreSQL listener connected: %v", got, n, listening)
 		}
 		select {
 		case <-time.After(100 * time.Millisecond):
@@ -353,6 +354,11 @@ func printSummary(w io.Writer, cfg config, r *result) {
 			per("go_memstats_heap_inuse_bytes"), per("go_memstats_stack_inuse_bytes"),
 			r.rtBefore["go_goroutines"], r.rtIdle["go_goroutines"])
 	}
+	// Not the goal's figure, but what a server that has sent something
+	// holds: garbage not yet returned to the OS, and the records of the
+	// goroutine gws starts per connection to write, which Go keeps for
+	// reuse and never frees.
+	fmt.Fprintf(w, "RSS after fan-out  %s per conn\n", kib(float64(r.rssAfter-r.rssBefore)/float64(r.conns)))
 	fmt.Fprintf(w, "insert->last client  %s goal p99 < %s   %s  (%d of %d rounds reached every client)\n",
 		r.last, ms(goalP99), verdict(r.completeRnds == r.rounds && r.last.p99 < goalP99), r.completeRnds, r.rounds)
 	fmt.Fprintf(w, "insert->first client %s\n", r.first)

@@ -85,17 +85,20 @@ func scrapeRuntime(ctx context.Context, base string) (map[string]float64, error)
 	return parseMetrics(strings.NewReader(string(body)), runtimeMetrics)
 }
 
-// serverConnections is the connection count the server itself reports.
-func serverConnections(ctx context.Context, base string) (int64, error) {
+// serverHealth is what the bench reads from the server's /healthz: its
+// connection count and whether its PostgreSQL listener is connected (rows
+// inserted before that are not delivered).
+func serverHealth(ctx context.Context, base string) (conns int64, listening bool, err error) {
 	body, err := httpGet(ctx, base+"/healthz")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var h struct {
 		Connections *int64 `json:"connections"`
+		Listener    string `json:"listener"`
 	}
 	if err := json.Unmarshal(body, &h); err != nil || h.Connections == nil {
-		return 0, fmt.Errorf("GET %s/healthz: no connection count in %.200s", base, body)
+		return 0, false, fmt.Errorf("GET %s/healthz: no connection count in %.200s", base, body)
 	}
-	return *h.Connections, nil
+	return *h.Connections, h.Listener == "connected", nil
 }
