@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench-server bench-k6 clean
+.PHONY: all build test lint unit-test run bench bench-server bench-k6 clean
 
 all: build
 
@@ -33,7 +33,7 @@ xk6-massconn/engine/testdata/wspeer/node_modules: xk6-massconn/engine/testdata/w
 	touch $@
 
 lint: bin/golangci-lint
-	@out=$$(gofmt -l server internal k6scripts xk6-massconn scripts 2>/dev/null); \
+	@out=$$(gofmt -l server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd xk6-massconn && $(GO) vet ./...
@@ -51,8 +51,14 @@ unit-test: xk6-massconn/engine/testdata/wspeer/node_modules bin/massconn-server 
 
 test: lint unit-test
 
-# The main job until the benchmark suite lands: a throwaway Postgres, the
-# server and the insert loop, running until Ctrl-C.
+# The main job: one benchmark scenario (capacity by default) against
+# throwaway Postgres + server(s) + insert loop, report in results/.
+# Scale with e.g. make bench CONNECTIONS=200000 DURATION=60s SCENARIO=fanout.
+bench: bin/massconn-server bin/massconn-fleet bin/k6
+	scripts/bench.sh
+
+# Just the target side (Postgres, server, insert loop) until Ctrl-C, for
+# pointing your own k6 scripts at.
 run: bin/massconn-server
 	scripts/run-local.sh
 
