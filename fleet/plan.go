@@ -103,7 +103,12 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 		cfg.Parts = auto
 	}
 	if cfg.Servers == 0 {
+		// A server may get one connection more than its even share from
+		// every part (see perServer below), so size for that.
 		cfg.Servers = auto
+		if room := cfg.PerProcess - int64(cfg.Parts); room > 0 {
+			cfg.Servers = int(max(ceilDiv(cfg.Connections, room), 1))
+		}
 	}
 	if int64(cfg.Parts) > cfg.Connections {
 		return Plan{}, fmt.Errorf("%d parts for %d connections leaves parts with nothing to do: use --parts %d or fewer",

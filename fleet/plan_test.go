@@ -14,6 +14,7 @@ func TestPlanTilesAndFits(t *testing.T) {
 		wantParts int
 	}{
 		{"one process", PlanConfig{Connections: 5000, PerProcess: limit}, 1},
+		{"exactly one process (make bench's default)", PlanConfig{Connections: limit, PerProcess: limit}, 1},
 		{"just over one process", PlanConfig{Connections: limit + 1, PerProcess: limit}, 2},
 		{"200k on this machine", PlanConfig{Connections: 200000, PerProcess: limit}, 11},
 		{"a million", PlanConfig{Connections: 1000000, PerProcess: limit}, 53},
