@@ -70,9 +70,13 @@ func New() (*Server, error) {
 		s.gid, _ = strconv.Atoi(u.Gid)
 		s.cred = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}
 	}
+	s.reapOrphans()
 	s.dir, err = os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, s.failed(fmt.Errorf("record owner: %w", err))
 	}
 	// os.MkdirTemp makes 0700 dirs; the postgres user must be able to enter.
 	if err := os.Chmod(s.dir, 0o755); err != nil {
@@ -156,6 +160,28 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
+
+// ownerFile holds the pid of the process that started a cluster.
+const ownerFile = "owner.pid"
+
+// reapOrphans stops and removes clusters whose test process died without
+// cleaning up (killed by go test's -timeout, or by Ctrl-C): postgres runs
+// detached under pg_ctl and would otherwise live on.
+func (s *Server) reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours, or still being created
+		}
+		pid, err := strconv.Atoi(string(raw))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // owner alive (or unknowable): leave it alone
+		}
+		orphan := &Server{dir: dir, cred: s.cred, uid: s.uid, gid: s.gid}
+		_ = orphan.Stop()
+	}
+}
 
 func (s *Server) start() error {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c max_connections=100",
