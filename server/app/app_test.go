@@ -295,6 +295,21 @@ func TestTwoNodesEachDeliverEveryRow(t *testing.T) {
 	}
 }
 
+func waitMetric(t *testing.T, base, want string) {
+	t.Helper()
+	deadline := time.Now().Add(wstest.Timeout)
+	for {
+		status, body := httpGet(t, base+"/metrics", nil)
+		if status == http.StatusOK && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics (HTTP %d) never showed %s", status, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func httpGet(t *testing.T, url string, header http.Header) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -348,6 +363,11 @@ func TestRefusedRequestsGetAReason(t *testing.T) {
 			}
 		})
 	}
+
+	// gws writes a failed handshake's 400 before Upgrade returns, so the
+	// handler may still hold that request's slot when the client has the
+	// answer; the rejection is counted right after the slot is freed.
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="bad_handshake"} 1`)
 
 	t.Run("max conns", func(t *testing.T) {
 		first, second := wstest.Dial(t, wsURL(a, "")), wstest.Dial(t, wsURL(a, ""))
