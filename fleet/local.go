@@ -20,6 +20,7 @@ import (
 
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/pgtest"
+	"github.com/massconn/massconn/internal/procfs"
 )
 
 // Scenarios are the k6scripts a fleet run knows, by name.
@@ -49,15 +50,6 @@ type RunConfig struct {
 	Command  string    // for the report
 }
 
-// FDLimit is this process's open-file limit, which every child inherits.
-func FDLimit() (uint64, error) {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
-	}
-	return rl.Cur, nil
-}
-
 // memPerConn is the memory budget per connection when sizing a default run:
 // kernel socket memory for both ends (~10 KB on loopback) plus client and
 // server user space, with room to spare.
@@ -66,7 +58,7 @@ const memPerConn = 64 << 10
 // DefaultConnections is the count a run on this machine uses when none is
 // given: what one k6 process may hold, or less if memory is short.
 func DefaultConnections() (int64, string, error) {
-	nofile, err := FDLimit()
+	nofile, err := procfs.OpenFileLimit(0)
 	if err != nil {
 		return 0, "", err
 	}
@@ -111,7 +103,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			return nil, fmt.Errorf("%s %q: %w (run `make build`)", name, bin, err)
 		}
 	}
-	nofile, err := FDLimit()
+	nofile, err := procfs.OpenFileLimit(0)
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +486,7 @@ func scrapeConnections(listen string) (int64, error) {
 func pidsRSS(pids []int) string {
 	var kb int64
 	for _, pid := range pids {
-		if v, err := ReadVmRSS(pid); err == nil {
+		if v, err := procfs.VmRSS(pid); err == nil {
 			kb += v
 		}
 	}
@@ -504,7 +496,7 @@ func pidsRSS(pids []int) string {
 func serversRSS(procs []*serverProc) string {
 	var kb int64
 	for _, p := range procs {
-		if v, err := ReadVmRSS(p.cmd.Process.Pid); err == nil {
+		if v, err := procfs.VmRSS(p.cmd.Process.Pid); err == nil {
 			kb += v
 		}
 	}

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -13,40 +12,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/massconn/massconn/internal/procfs"
 )
 
 // RSSHeader is the first line of every rss.csv the fleet writes.
 var RSSHeader = []string{"unix_ms", "role", "pid", "rss_kb"}
-
-// ReadVmRSS returns the resident set size of pid in KiB, from the VmRSS line
-// of /proc/PID/status: user-space memory only; the kernel's socket buffers
-// are not in it.
-func ReadVmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
-	}
-	return parseVmRSS(b)
-}
-
-func parseVmRSS(status []byte) (int64, error) {
-	for line := range bytes.Lines(status) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(string(rest))
-		if len(fields) != 2 || fields[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", strings.TrimSpace(string(line)))
-		}
-		n, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("VmRSS value %q: %w", fields[0], err)
-		}
-		return n, nil
-	}
-	return 0, errors.New("no VmRSS line (kernel thread or exited process)")
-}
 
 // RSSSampler appends one rss.csv row per live process every interval.
 type RSSSampler struct {
@@ -83,7 +54,7 @@ func (s *RSSSampler) Sample(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for pid, role := range s.procs {
-		kb, err := ReadVmRSS(pid)
+		kb, err := procfs.VmRSS(pid)
 		if err != nil || kb == 0 { // gone, or a zombie waiting to be reaped
 			delete(s.procs, pid)
 			continue

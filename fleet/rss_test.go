@@ -8,34 +8,6 @@ import (
 	"time"
 )
 
-func TestParseVmRSS(t *testing.T) {
-	cases := []struct {
-		name    string
-		status  string
-		want    int64
-		wantErr string
-	}{
-		{"normal", "Name:\tk6\nVmPeak:\t  99 kB\nVmRSS:\t   12345 kB\nThreads:\t9\n", 12345, ""},
-		{"kernel thread", "Name:\tkthreadd\nThreads:\t1\n", 0, "no VmRSS"},
-		{"odd unit", "VmRSS:\t 12 MB\n", 0, "unexpected VmRSS"},
-		{"not a number", "VmRSS:\t x kB\n", 0, "VmRSS value"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseVmRSS([]byte(tc.status))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
-			}
-		})
-	}
-}
-
 // The sampler reads this very process from /proc and writes a CSV that
 // ReadRSS parses back.
 func TestRSSSamplerRoundTrip(t *testing.T) {

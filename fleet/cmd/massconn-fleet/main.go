@@ -21,6 +21,7 @@ import (
 
 	"github.com/massconn/massconn/fleet"
 	"github.com/massconn/massconn/fleet/report"
+	"github.com/massconn/massconn/internal/procfs"
 )
 
 const usage = `usage: massconn-fleet <command> [flags]; commands:
@@ -82,7 +83,7 @@ func parse(fs *flag.FlagSet, args []string) (int, error, bool) {
 }
 
 func defaultPerProcess() int64 {
-	n, err := fleet.FDLimit()
+	n, err := procfs.OpenFileLimit(0)
 	if err != nil {
 		return 19000
 	}

@@ -48,34 +48,6 @@ func TestSummarizeDoesNotReorderInput(t *testing.T) {
 	}
 }
 
-func TestStatusField(t *testing.T) {
-	status := "Name:\tmassconn-server\nVmPeak:\t  200000 kB\nVmRSS:\t  123612 kB\nThreads:\t7\n"
-	got, err := statusField(strings.NewReader(status), "VmRSS")
-	if err != nil || got != 123612 {
-		t.Fatalf("VmRSS = %d, %v", got, err)
-	}
-	if _, err := statusField(strings.NewReader("Name:\tx\n"), "VmRSS"); err == nil {
-		t.Error("missing VmRSS line: no error")
-	}
-	if _, err := statusField(strings.NewReader("VmRSS:\t12 MB\n"), "VmRSS"); err == nil {
-		t.Error("unexpected unit: no error")
-	}
-}
-
-func TestParseLimits(t *testing.T) {
-	limits := `Limit                     Soft Limit           Hard Limit           Units
-Max cpu time              unlimited            unlimited            seconds
-Max open files            20000                20000                files
-`
-	got, err := parseLimits(strings.NewReader(limits))
-	if err != nil || got != 20000 {
-		t.Fatalf("open files = %d, %v", got, err)
-	}
-	if _, err := parseLimits(strings.NewReader("Limit Soft\n")); err == nil {
-		t.Error("no open-files line: no error")
-	}
-}
-
 func TestSources(t *testing.T) {
 	tests := []struct {
 		first     string

@@ -29,6 +29,7 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"github.com/massconn/massconn/internal/procfs"
 	"github.com/massconn/massconn/server/pgsource"
 )
 
@@ -169,11 +170,11 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	base := "http://" + u.Host
 	var res result
 
-	serverLimit, err := openFileLimit(cfg.serverPID)
+	serverLimit, err := procfs.OpenFileLimit(cfg.serverPID)
 	if err != nil {
-		return err
+		return fmt.Errorf("--server-pid %d: %w", cfg.serverPID, err)
 	}
-	ownLimit, err := openFileLimit(0)
+	ownLimit, err := procfs.OpenFileLimit(0)
 	if err != nil {
 		return err
 	}
