@@ -9,7 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/netip"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -126,8 +127,9 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	p.Sequence = SequenceString(segs)
 	urls := make([]string, cfg.Servers)
 	for i := range cfg.Servers {
-		listen := netip.AddrPortFrom(mustAddr(cfg.ServerHost), uint16(cfg.BasePort+i)).String() //nolint:gosec // checked above
+		listen := net.JoinHostPort(cfg.ServerHost, strconv.Itoa(cfg.BasePort+i))
 		urls[i] = "ws://" + listen + cfg.Path
+		p.Servers = append(p.Servers, ServerPlan{Index: i, Listen: listen, MaxConns: cfg.PerProcess})
 	}
 	for i, s := range segs {
 		n := s.Scale(cfg.Connections)
@@ -158,22 +160,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 			"use --servers %d or more", cfg.Servers, perServer, cfg.PerProcess,
 			ceilDiv(cfg.Connections, cfg.PerProcess-int64(cfg.Parts)))
 	}
-	for i, u := range urls {
-		p.Servers = append(p.Servers, ServerPlan{
-			Index:    i,
-			Listen:   strings.TrimPrefix(strings.TrimSuffix(u, cfg.Path), "ws://"),
-			MaxConns: cfg.PerProcess,
-		})
-	}
 	return p, nil
-}
-
-func mustAddr(host string) netip.Addr {
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	}
-	return a
 }
 
 // partAddrs gives part i the addresses 127.a.b.1 .. 127.a.b.n with a.b

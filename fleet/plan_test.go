@@ -88,6 +88,27 @@ func TestPlanTilesAndFits(t *testing.T) {
 	}
 }
 
+// Across hosts the servers are named by the inventory: a host name or an
+// IPv6 address must reach the URLs and --listen values as given.
+func TestPlanKeepsTheServerHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"bench-srv1": "bench-srv1:9000",
+		"10.0.0.7":   "10.0.0.7:9000",
+		"::1":        "[::1]:9000",
+	} {
+		p, err := NewPlan(PlanConfig{Connections: 10, PerProcess: 100, ServerHost: host, BasePort: 9000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Servers[0].Listen; got != want {
+			t.Errorf("host %q: listen %q, want %q", host, got, want)
+		}
+		if got := p.Parts[0].URLs[0]; got != "ws://"+want+"/ws?topic=Track" {
+			t.Errorf("host %q: url %q", host, got)
+		}
+	}
+}
+
 func TestPlanRejectsWhatCannotWork(t *testing.T) {
 	limit := PerProcessLimit(20000)
 	cases := []struct {

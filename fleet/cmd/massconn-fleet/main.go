@@ -96,10 +96,10 @@ func cmdPlan(args []string, stdout io.Writer) (int, error) {
 	parts := fs.Int("parts", 0, "k6 processes; 0 = fewest under --per-process")
 	servers := fs.Int("servers", 0, "server processes; 0 = fewest under --per-process")
 	perProc := fs.Int64("per-process", defaultPerProcess(), "most connections one process may hold (default: RLIMIT_NOFILE - 1000)")
-	host := fs.String("server-host", "127.0.0.1", "address the servers listen on")
+	host := fs.String("server-host", "127.0.0.1", "host name or address the servers listen on and clients dial")
 	port := fs.Int("base-port", 8080, "port of server 0; server i listens on base-port+i")
 	path := fs.String("path", "/ws?topic=Track", "WebSocket path and query")
-	addrs := fs.Int("addrs-per-part", 0, "source addresses per part; 0 = one per 20,000 connections")
+	addrs := fs.Int("addrs-per-part", 0, "source addresses per part; 0 = one per 10,000 connections")
 	format := fs.String("format", "json", "json, table or env")
 	if code, err, done := parse(fs, args); done {
 		return code, err
