@@ -222,14 +222,28 @@ func (h *Hub) Publish(topic string, payload []byte) int {
 // the frames already queued (the connection's write lock is held by a
 // blocked write), bounded by a write deadline.
 func (h *Hub) closeSlow(s *Subscriber) {
-	if !s.closing.CompareAndSwap(false, true) {
+	if !s.claimClose() {
 		return
 	}
 	h.slowDrops.Add(1)
-	go func() {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(h.opts.SlowCloseTimeout))
-		_ = s.conn.WriteClose(SlowClientCloseCode, []byte("slow client: send queue full"))
-	}()
+	go s.writeClose(SlowClientCloseCode, "slow client: send queue full", h.opts.SlowCloseTimeout)
+}
+
+// Close sends the subscriber a close frame with code and reason, the write
+// bounded by timeout, unless it is already being closed: a peer gets one
+// close frame, and no publish or ping after it.
+func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
+	if s.claimClose() {
+		s.writeClose(code, reason, timeout)
+	}
+}
+
+// claimClose marks the subscriber as closing; only the first caller wins.
+func (s *Subscriber) claimClose() bool { return s.closing.CompareAndSwap(false, true) }
+
+func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duration) {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_ = s.conn.WriteClose(code, []byte(reason))
 }
 
 // PingAll sends one ping frame (encoded once) to every subscriber and
@@ -247,7 +261,7 @@ func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 				continue
 			}
 			if s.lastSeen.Load() < deadline {
-				if s.closing.CompareAndSwap(false, true) {
+				if s.claimClose() {
 					h.pingTimeouts.Add(1)
 					reaped++
 					// A peer that answers nothing will not read a close
@@ -280,9 +294,7 @@ func (h *Hub) CloseAll(code uint16, reason string, timeout time.Duration) {
 	for range min(64, len(all)) {
 		wg.Go(func() {
 			for s := range work {
-				s.closing.Store(true)
-				_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
-				_ = s.conn.WriteClose(code, []byte(reason))
+				s.Close(code, reason, timeout)
 			}
 		})
 	}

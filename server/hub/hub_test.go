@@ -248,3 +248,27 @@ func TestCloseAllSendsTheCode(t *testing.T) {
 	}
 	waitLen(t, h, 0)
 }
+
+// After its close frame a subscriber gets no data and no ping, and a second
+// Close (the shutdown sweep meeting a late join) sends nothing more.
+func TestClosedSubscriberGetsNothingMore(t *testing.T) {
+	h := newHub(t, Options{Shards: 1})
+	url := server(t, h)
+	closed, open := wstest.Dial(t, url), wstest.Dial(t, url)
+	waitLen(t, h, 2)
+	sub := h.shards[0].subs[0]
+	sub.Close(1001, "bye", 5*time.Second)
+	sub.Close(1001, "bye again", 5*time.Second)
+	if got := h.Publish("Track", []byte(`{"topic":"Track","id":1}`)); got != 1 {
+		t.Fatalf("Publish queued to %d subscribers after one closed, want 1", got)
+	}
+	if pinged, _ := h.PingAll(time.Hour); pinged != 1 {
+		t.Fatalf("PingAll pinged %d, want 1", pinged)
+	}
+	h.CloseAll(1001, "bye", 5*time.Second)
+	for i, c := range []*wstest.Client{closed, open} {
+		if code := c.WaitClose(t); code != 1001 {
+			t.Errorf("client %d: close code %d, want 1001", i, code)
+		}
+	}
+}

@@ -123,10 +123,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	// have sent its close frames before this Join. Checking after the Join
 	// means either that sweep or this check sees the connection.
 	if a.closing.Load() {
-		go func() {
-			_ = socket.SetWriteDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
-			_ = socket.WriteClose(1001, []byte("server shutting down"))
-		}()
+		go sub.Close(1001, "server shutting down", a.cfg.HandshakeTimeout)
 	}
 	// A fresh goroutine, so the HTTP handler's grown stack is released
 	// while the connection idles.
