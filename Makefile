@@ -20,7 +20,7 @@ bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
 bin/massconn-server: $(shell find server internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./server/cmd/massconn-server
 
-bin/massconn-fleet: $(shell find fleet -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+bin/massconn-fleet: $(shell find fleet internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./fleet/cmd/massconn-fleet
 
 # k6 with the extension, exactly as a user builds it (xk6 --with MODULE=./dir).
