@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/server/pgsource"
 )
 
 // Scenarios are the k6scripts a fleet run knows, by name.
@@ -382,13 +384,21 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	return procs, nil
 }
 
+// healthy reports whether the server on listen answers and its PostgreSQL
+// listener is connected: /healthz answers 200 from the start, but rows
+// inserted before the listener connects are not delivered.
 func healthy(listen string) bool {
 	resp, err := metricsClient.Get("http://" + listen + "/healthz")
 	if err != nil {
 		return false
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	defer resp.Body.Close()
+	var h struct {
+		Listener string `json:"listener"`
+	}
+	return resp.StatusCode == http.StatusOK &&
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h) == nil &&
+		h.Listener == pgsource.StateConnected
 }
 
 // serverStopGrace is how long a server gets to exit after SIGTERM (its

@@ -70,6 +70,11 @@ for _ in $(seq 1 300); do
   curl -fsS -o /dev/null --max-time 1 "http://$listen/healthz" 2>/dev/null && break
   sleep 0.1
 done
+if ! curl -fsS -o /dev/null --max-time 1 "http://$listen/healthz" 2>/dev/null; then
+  echo "bench-server: massconn-server on $listen not healthy after 30 s:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
 # Let start-up allocations settle before the baseline RSS is read.
 sleep 2
 

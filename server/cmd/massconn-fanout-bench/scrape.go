@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/massconn/massconn/server/pgsource"
 )
 
 // runtimeMetrics are the Go runtime figures of the server that say where
@@ -100,5 +102,5 @@ func serverHealth(ctx context.Context, base string) (conns int64, listening bool
 	if err := json.Unmarshal(body, &h); err != nil || h.Connections == nil {
 		return 0, false, fmt.Errorf("GET %s/healthz: no connection count in %.200s", base, body)
 	}
-	return *h.Connections, h.Listener == "connected", nil
+	return *h.Connections, h.Listener == pgsource.StateConnected, nil
 }
