@@ -11,77 +11,10 @@ import (
 // first, how they were obtained after.
 func Markdown(r *Report) string {
 	var b strings.Builder
+	writeHead(&b, r)
+	b.WriteString("![open connections, latency and memory over time](chart.svg)\n\n")
+	writeFigures(&b, r)
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	verdict := "PASS"
-	if !r.Pass {
-		verdict = "FAIL"
-	}
-	w("# %s — %s\n\n", r.Title, verdict)
-	w("Scenario `%s`, %d k6 process(es), %d server process(es), %s → %s (%.0f s).\n\n",
-		r.Scenario, len(r.Parts), r.Memory.ServerProcesses,
-		r.Started.UTC().Format("2006-01-02 15:04:05"), r.Ended.UTC().Format("15:04:05 MST"),
-		r.Ended.Sub(r.Started).Seconds())
-	if r.Command != "" {
-		w("Command:\n\n    %s\n\n", r.Command)
-	}
-	for _, p := range r.Problems {
-		w("- **%s**\n", p)
-	}
-	if len(r.Problems) > 0 {
-		w("\n")
-	}
-	w("![open connections, latency and memory over time](chart.svg)\n\n")
-
-	c := r.Connections
-	w("## Figures (all measured in this run)\n\n| figure | value |\n|---|---|\n")
-	w("| connections asked for | %s |\n", num(c.Target))
-	w("| held at once (peak) | %s |\n", num(c.PeakOpen))
-	w("| handshakes completed | %s |\n", num(c.Opened))
-	w("| failed connections | %s %s |\n", num(c.Failures), byKey(c.FailureReason))
-	w("| dropped connections | %s %s |\n", num(c.Drops), byKey(c.DropCode))
-	w("| held with all open | %.0f s |\n", c.HeldSeconds)
-	w("| connection rate | %s/s over %.1f s (best second %s/s) |\n",
-		num(int64(r.Rate.PerSecond)), r.Rate.ConnectSeconds, num(int64(r.Rate.PeakPerSecond)))
-	if l := r.Latency; l != nil {
-		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
-			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
-	}
-	if l := r.LatencyAll; l != nil {
-		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
-	}
-	if l := r.Connecting; l != nil {
-		w("| connect + handshake (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
-	}
-	w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
-	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
-	m := r.Memory
-	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
-	w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
-	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",
-		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
-	if sv := r.Servers; sv != nil {
-		rejected := int64(0)
-		for _, n := range sv.Rejected {
-			rejected += n
-		}
-		w("| server: connections accepted · rejected | %s · %s %s |\n", num(sv.Accepted), num(rejected), byKey(sv.Rejected))
-		w("| server: rows notified · messages queued | %s · %s |\n", num(sv.Notifications), num(sv.MessagesQueued))
-		w("| server: slow-client drops · ping timeouts | %s · %s |\n", num(sv.SlowClientDrops), num(sv.PingTimeouts))
-		if q := sv.InsertToQueue; q != nil {
-			w("| server: insert → queued to all (ms, bucket bound) | p50 %s · p95 %s · p99 %s (%s rows × servers) |\n",
-				q.Bound(q.P50), q.Bound(q.P95), q.Bound(q.P99), num(q.Count))
-		}
-		if h := sv.Hold; h != nil && h.Connections > 0 {
-			per := func(v int64) float64 { return float64(v) / float64(h.Connections) }
-			w("| server memory while %s held (Go runtime) | RSS %.0f B/conn = heap in use %.0f + goroutine stacks %.0f + other; %.2f goroutines/conn |\n",
-				num(h.Connections), per(h.RSSBytes), per(h.HeapInuseBytes), per(h.StackInuseBytes), per(h.Goroutines))
-		}
-		w("\n")
-	} else {
-		w("\n")
-	}
-	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
-
 	w("## Parts\n\n| part | segment | host | exit | opened | peak open | failures | drops | received | peak RSS | dashboard |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Parts {
@@ -146,3 +79,85 @@ func num(n int64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+
+// Summary is the verdict and the figures table alone: the short report
+// printed at the end of a run.
+func Summary(r *Report) string {
+	var b strings.Builder
+	writeHead(&b, r)
+	writeFigures(&b, r)
+	return b.String()
+}
+
+func writeHead(b *strings.Builder, r *Report) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	verdict := "PASS"
+	if !r.Pass {
+		verdict = "FAIL"
+	}
+	w("# %s — %s\n\n", r.Title, verdict)
+	w("Scenario `%s`, %d k6 process(es), %d server process(es), %s → %s (%.0f s).\n\n",
+		r.Scenario, len(r.Parts), r.Memory.ServerProcesses,
+		r.Started.UTC().Format("2006-01-02 15:04:05"), r.Ended.UTC().Format("15:04:05 MST"),
+		r.Ended.Sub(r.Started).Seconds())
+	if r.Command != "" {
+		w("Command:\n\n    %s\n\n", r.Command)
+	}
+	for _, p := range r.Problems {
+		w("- **%s**\n", p)
+	}
+	if len(r.Problems) > 0 {
+		w("\n")
+	}
+}
+
+func writeFigures(b *strings.Builder, r *Report) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	c := r.Connections
+	w("## Figures (all measured in this run)\n\n| figure | value |\n|---|---|\n")
+	w("| connections asked for | %s |\n", num(c.Target))
+	w("| held at once (peak) | %s |\n", num(c.PeakOpen))
+	w("| handshakes completed | %s |\n", num(c.Opened))
+	w("| failed connections | %s %s |\n", num(c.Failures), byKey(c.FailureReason))
+	w("| dropped connections | %s %s |\n", num(c.Drops), byKey(c.DropCode))
+	w("| held with all open | %.0f s |\n", c.HeldSeconds)
+	w("| connection rate | %s/s over %.1f s (best second %s/s) |\n",
+		num(int64(r.Rate.PerSecond)), r.Rate.ConnectSeconds, num(int64(r.Rate.PeakPerSecond)))
+	if l := r.Latency; l != nil {
+		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
+			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
+	}
+	if l := r.LatencyAll; l != nil {
+		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
+	}
+	if l := r.Connecting; l != nil {
+		w("| connect + handshake (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
+	}
+	w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
+	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
+	m := r.Memory
+	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
+	w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
+	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",
+		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
+	if sv := r.Servers; sv != nil {
+		rejected := int64(0)
+		for _, n := range sv.Rejected {
+			rejected += n
+		}
+		w("| server: connections accepted · rejected | %s · %s %s |\n", num(sv.Accepted), num(rejected), byKey(sv.Rejected))
+		w("| server: rows notified · messages queued | %s · %s |\n", num(sv.Notifications), num(sv.MessagesQueued))
+		w("| server: slow-client drops · ping timeouts | %s · %s |\n", num(sv.SlowClientDrops), num(sv.PingTimeouts))
+		if q := sv.InsertToQueue; q != nil {
+			w("| server: insert → queued to all (ms, bucket bound) | p50 %s · p95 %s · p99 %s (%s rows × servers) |\n",
+				q.Bound(q.P50), q.Bound(q.P95), q.Bound(q.P99), num(q.Count))
+		}
+		if h := sv.Hold; h != nil && h.Connections > 0 {
+			per := func(v int64) float64 { return float64(v) / float64(h.Connections) }
+			w("| server memory while %s held (Go runtime) | RSS %.0f B/conn = heap in use %.0f + goroutine stacks %.0f + other; %.2f goroutines/conn |\n",
+				num(h.Connections), per(h.RSSBytes), per(h.HeapInuseBytes), per(h.StackInuseBytes), per(h.Goroutines))
+		}
+	}
+	w("\n")
+	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
+}

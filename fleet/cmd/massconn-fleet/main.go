@@ -322,10 +322,6 @@ func (m *multi) Set(s string) error {
 // printFigures prints the report's verdict and figures table: the short
 // report `make bench` promises.
 func printFigures(w io.Writer, dir string, r *report.Report) {
-	md := report.Markdown(r)
-	if i := strings.Index(md, "\n## Parts"); i >= 0 {
-		md = md[:i]
-	}
-	md = strings.Replace(md, "![open connections, latency and memory over time](chart.svg)\n\n", "", 1)
-	fmt.Fprintf(w, "\n%s\nFull report: %s/report.md (report.json, chart.svg, dashboard-part-*.html)\n", md, dir)
+	fmt.Fprintf(w, "\n%s\nFull report: %s/report.md (report.json, chart.svg, dashboard-part-*.html)\n",
+		strings.TrimSuffix(report.Summary(r), "\n"), dir)
 }
