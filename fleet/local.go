@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +94,7 @@ func memAvailable() (int64, error) {
 // Run runs one scenario on this machine and writes the merged report into
 // cfg.Out.
 func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
-	if !contains(Scenarios, cfg.Scenario) {
+	if !slices.Contains(Scenarios, cfg.Scenario) {
 		return nil, fmt.Errorf("scenario %q unknown: use one of %s", cfg.Scenario, strings.Join(Scenarios, ", "))
 	}
 	script := filepath.Join(cfg.ScriptDir, cfg.Scenario+".js")
@@ -186,6 +187,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		cmd := exec.Command(cfg.Server, insertArgs...)
 		if f, err := os.Create(filepath.Join(serverDir, "insert.log")); err == nil {
 			cmd.Stdout, cmd.Stderr = f, f
+			defer f.Close() // the child has its own descriptor once started
 		}
 		if err := cmd.Start(); err != nil {
 			logf("insert loop did not start: %v", err)
@@ -316,15 +318,6 @@ progress:
 		return nil, err
 	}
 	return r, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // serverProc is one running massconn-server.

@@ -3,6 +3,8 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -287,7 +289,7 @@ func imageScriptSource(copies []instruction, inImage string) (string, error) {
 		src, dest := strings.TrimSuffix(f[0], "/"), strings.TrimSuffix(f[1], "/")
 		if rest, ok := strings.CutPrefix(inImage, dest+"/"); ok {
 			local := src + "/" + rest
-			if _, err := readFileErr(local); err != nil {
+			if _, err := os.Stat(filepath.Join(repoRoot, local)); err != nil {
 				return "", fmt.Errorf("%s comes from %s, which does not exist: %w", inImage, local, err)
 			}
 			return local, nil

@@ -306,10 +306,6 @@ func composeDefault(s string) string {
 	return regexp.MustCompile(`\$\{[A-Z0-9_]+:-([^}]*)\}`).ReplaceAllString(s, "$1")
 }
 
-func readFileErr(rel string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(repoRoot, rel))
-}
-
 // checkFleetArgs checks a massconn-fleet command line (subcommand first)
 // against what `massconn-fleet SUBCOMMAND -h` documents.
 func checkFleetArgs(t *testing.T, fleet string, args []string) {

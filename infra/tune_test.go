@@ -2,6 +2,7 @@ package infra
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestTuneCheckThisMachine(t *testing.T) {
 	if code == 1 && !strings.Contains(out, "why:") {
 		t.Error("a short setting is reported without why it matters")
 	}
-	if after := snapshot(t, "/proc/sys"); !equalMaps(before, after) {
+	if after := snapshot(t, "/proc/sys"); !maps.Equal(before, after) {
 		t.Errorf("check mode changed kernel settings:\nbefore %v\nafter  %v", before, after)
 	}
 	for _, f := range []string{"sysctl.conf", "limits.conf"} {
@@ -71,18 +72,6 @@ func TestTuneCheckThisMachine(t *testing.T) {
 			t.Errorf("check mode wrote %s", f)
 		}
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // fakeMachine is a /proc/sys tree with small defaults, for --apply.
@@ -136,7 +125,7 @@ func TestTuneCheckReportsAndApplyRaises(t *testing.T) {
 	if strings.Contains(out, "SHORT  net.core.somaxconn") {
 		t.Errorf("somaxconn 200000 is above any target but reported short")
 	}
-	if after := snapshot(t, root); !equalMaps(before, after) {
+	if after := snapshot(t, root); !maps.Equal(before, after) {
 		t.Fatalf("--check changed settings:\nbefore %v\nafter  %v", before, after)
 	}
 

@@ -239,7 +239,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	res.rtIdle, _ = scrapeRuntime(ctx, base)
 
 	logf(stderr, "fanning out %d single-row inserts, %v apart", cfg.rounds, cfg.spacing)
-	if err := fanOut(ctx, cfg, db, f, &res); err != nil {
+	if err := fanOut(ctx, cfg, db, f, &res, stderr); err != nil {
 		return err
 	}
 	if res.rssAfter, err = residentBytes(cfg.serverPID); err != nil {
@@ -280,7 +280,7 @@ func waitServerSees(ctx context.Context, base string, n int64) error {
 }
 
 // fanOut inserts one row per round and times its arrival at every client.
-func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result) error {
+func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result, stderr io.Writer) error {
 	var lasts, firsts, deliveries []time.Duration
 	res.rounds = cfg.rounds
 	for i := range cfg.rounds {
@@ -309,7 +309,7 @@ func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result) 
 		res.missing += r.want - got
 		res.dups += r.dups.Load()
 		if got == 0 {
-			logf(os.Stderr, "round %d: no client got the row within %v", i+1, cfg.roundTimeout)
+			logf(stderr, "round %d: no client got the row within %v", i+1, cfg.roundTimeout)
 			continue
 		}
 		ts := r.ts.Load()
@@ -327,7 +327,7 @@ func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result) 
 			res.completeRnds++
 			lasts = append(lasts, time.Duration(hi-ts)*time.Microsecond)
 		} else {
-			logf(os.Stderr, "round %d: only %d of %d clients got row %d", i+1, got, r.want, r.id.Load())
+			logf(stderr, "round %d: only %d of %d clients got row %d", i+1, got, r.want, r.id.Load())
 		}
 	}
 	res.last, res.first, res.delivery = summarize(lasts), summarize(firsts), summarize(deliveries)
