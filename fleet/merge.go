@@ -44,6 +44,7 @@ type partInput struct {
 	info    PartInfo
 	summary *summaryExport
 	metrics *partMetrics
+	open    []sample // open connections over time, in time order
 	rss     []RSSRow
 }
 
@@ -136,6 +137,7 @@ func readPart(dir string) (*partInput, error) {
 	if p.metrics, err = readK6JSON(filepath.Join(dir, MetricsFile)); err != nil {
 		return nil, fmt.Errorf("part %d: %w", p.info.Index, err)
 	}
+	p.open = openSeries(p.metrics)
 	return p, nil
 }
 
@@ -187,6 +189,7 @@ func checkTiling(parts []*partInput, partial bool) error {
 
 // wsample is a value with the count it stands for.
 type wsample struct {
+	t    time.Time // when its flush happened
 	v, w float64
 }
 
@@ -207,7 +210,7 @@ func weighted(values, counts []sample) []wsample {
 		if c := countAt[s.t]; c > kept[s.t] {
 			w = c / kept[s.t]
 		}
-		out[i] = wsample{v: s.v, w: w}
+		out[i] = wsample{t: s.t, v: s.v, w: w}
 	}
 	return out
 }
@@ -290,9 +293,7 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 	}
 	r.Started, r.Ended = parts[0].info.Started, parts[0].info.Ended
 	var startMin, endMax = math.Inf(1), math.Inf(-1)
-	var latAll, conn []wsample
-	var allLatency []sample // with weights alongside, for the per-second series
-	var allLatW []wsample
+	var lat, conn []wsample
 	holdEnd := time.Time{}
 	var clientRSS []RSSRow
 	for _, p := range parts {
@@ -309,10 +310,7 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 		for _, s := range m.connectEnd {
 			endMax = math.Max(endMax, s.v)
 		}
-		lw := weighted(m.latency, m.received)
-		latAll = append(latAll, lw...)
-		allLatency = append(allLatency, m.latency...)
-		allLatW = append(allLatW, lw...)
+		lat = append(lat, weighted(m.latency, m.received)...)
 		conn = append(conn, weighted(m.connecting, m.sessions)...)
 
 		failures, drops := map[string]int64{}, map[string]int64{}
@@ -330,7 +328,7 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 			Failures: int64(sum(m.failures)),
 			Drops:    int64(sum(m.drops)),
 			Received: int64(sum(m.received)),
-			PeakOpen: int64(peak(openSeries(m))),
+			PeakOpen: int64(peak(p.open)),
 		}
 		r.Connections.Opened += part.Opened
 		r.Connections.Failures += part.Failures
@@ -355,7 +353,7 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 			part.Dashboard = filepath.Join(p.dir, DashboardFile) // MergeToDir copies it next to the report
 		}
 		r.Parts = append(r.Parts, part)
-		if e := lastOpen(m, p.info.Ended); holdEnd.IsZero() || e.Before(holdEnd) {
+		if e := lastOpen(p.open, p.info.Ended); holdEnd.IsZero() || e.Before(holdEnd) {
 			holdEnd = e
 		}
 		if p.info.ExitCode != 0 {
@@ -376,16 +374,16 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 		r.Connections.HeldSeconds = holdEnd.Sub(allOpen).Seconds()
 	}
 	var heldLat []wsample
-	for i, s := range allLatency {
+	for _, s := range lat {
 		if !s.t.Before(allOpen) && !s.t.After(holdEnd) {
-			heldLat = append(heldLat, allLatW[i])
+			heldLat = append(heldLat, s)
 		}
 	}
 	r.Latency = quantiles(heldLat)
-	r.LatencyAll = quantiles(latAll)
+	r.LatencyAll = quantiles(lat)
 	r.Connecting = quantiles(conn)
 
-	r.Series = series(r.Started, r.Ended, parts, clientRSS, serverRSS, allLatency, allLatW)
+	r.Series = series(r.Started, r.Ended, parts, clientRSS, serverRSS, lat)
 	for _, pt := range r.Series {
 		r.Connections.PeakOpen = max(r.Connections.PeakOpen, pt.Open)
 		r.Rate.PeakPerSecond = math.Max(r.Rate.PeakPerSecond, float64(pt.Opened))
@@ -428,11 +426,14 @@ func exitMeaning(code int) string {
 	return "error, see k6.log"
 }
 
-// openSeries is a part's open connections over time: the extension's gauge,
-// or for stock k6 (no gauge) handshakes minus ended sessions.
+// openSeries is a part's open connections over time, in time order: the
+// extension's gauge, or for stock k6 (no gauge) handshakes minus ended
+// sessions. readPart computes it once per part.
 func openSeries(m *partMetrics) []sample {
 	if len(m.open) > 0 {
-		return m.open
+		open := slices.Clone(m.open)
+		sort.SliceStable(open, func(i, j int) bool { return open[i].t.Before(open[j].t) })
+		return open
 	}
 	type ev struct {
 		t time.Time
@@ -465,9 +466,7 @@ func peak(ss []sample) float64 {
 
 // lastOpen is when the part's connections started closing: the first time
 // its open count fell below its peak after reaching it.
-func lastOpen(m *partMetrics, fallback time.Time) time.Time {
-	open := slices.Clone(openSeries(m))
-	sort.SliceStable(open, func(i, j int) bool { return open[i].t.Before(open[j].t) })
+func lastOpen(open []sample, fallback time.Time) time.Time {
 	pk := peak(open)
 	reached := false
 	for _, s := range open {
@@ -482,7 +481,7 @@ func lastOpen(m *partMetrics, fallback time.Time) time.Time {
 }
 
 // series buckets the run into seconds.
-func series(start, end time.Time, parts []*partInput, clientRSS, serverRSS []RSSRow, lat []sample, latW []wsample) []report.Point {
+func series(start, end time.Time, parts []*partInput, clientRSS, serverRSS []RSSRow, lat []wsample) []report.Point {
 	n := int(math.Ceil(end.Sub(start).Seconds())) + 1
 	if n < 1 || n > 7*24*3600 {
 		return nil
@@ -496,7 +495,7 @@ func series(start, end time.Time, parts []*partInput, clientRSS, serverRSS []RSS
 		pts[i].T = float64(i)
 	}
 	for _, p := range parts {
-		vals := carry(openSeries(p.metrics), n, bucket)
+		vals := carry(p.open, n, bucket)
 		for i, v := range vals {
 			pts[i].Open += int64(v)
 		}
@@ -508,9 +507,9 @@ func series(start, end time.Time, parts []*partInput, clientRSS, serverRSS []RSS
 		}
 	}
 	perBucket := make([][]wsample, n)
-	for i, s := range lat {
+	for _, s := range lat {
 		b := bucket(s.t)
-		perBucket[b] = append(perBucket[b], latW[i])
+		perBucket[b] = append(perBucket[b], s)
 	}
 	for i, ws := range perBucket {
 		if q := quantiles(ws); q != nil {
