@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/massconn/massconn/fleet/report"
@@ -163,8 +161,10 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		sampler.Close()
 		return nil, err
 	}
-	for _, s := range servers {
-		sampler.Watch(s.cmd.Process.Pid, "server")
+	serverPIDs := make([]int, len(servers))
+	for i, s := range servers {
+		serverPIDs[i] = s.cmd.Process.Pid
+		sampler.Watch(serverPIDs[i], "server")
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
@@ -279,7 +279,7 @@ progress:
 			note = fmt.Sprintf(" (%d busy, last known)", stale)
 		}
 		logf("[%4.0fs] open on servers %d/%d%s · RSS k6 %s server %s", time.Since(t0).Seconds(),
-			open, plan.Total, note, k6RSS(), serversRSS(servers))
+			open, plan.Total, note, k6RSS(), pidsRSS(serverPIDs))
 	}
 	tick.Stop()
 	if err := saveServerMetrics(plan.Servers, serverDir, "metrics"); err != nil {
@@ -377,21 +377,33 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	return procs, nil
 }
 
-// healthy reports whether the server on listen answers and its PostgreSQL
-// listener is connected: /healthz answers 200 from the start, but rows
-// inserted before the listener connects are not delivered.
-func healthy(listen string) bool {
+// health reads a server's /healthz: its open connections and whether its
+// PostgreSQL listener is connected (rows inserted before that are not
+// delivered).
+func health(listen string) (conns int64, listening bool, err error) {
 	resp, err := metricsClient.Get("http://" + listen + "/healthz")
 	if err != nil {
-		return false
+		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
 	}
 	defer resp.Body.Close()
 	var h struct {
-		Listener string `json:"listener"`
+		Connections int64  `json:"connections"`
+		Listener    string `json:"listener"`
 	}
-	return resp.StatusCode == http.StatusOK &&
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h) == nil &&
-		h.Listener == pgsource.StateConnected
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, fmt.Errorf("health of %s: HTTP %d", listen, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
+		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
+	}
+	return h.Connections, h.Listener == pgsource.StateConnected, nil
+}
+
+// healthy reports whether the server on listen answers and its listener is
+// connected: /healthz answers 200 from the start.
+func healthy(listen string) bool {
+	_, listening, err := health(listen)
+	return err == nil && listening
 }
 
 // serverStopGrace is how long a server gets to exit after SIGTERM (its
@@ -429,8 +441,8 @@ var metricsClient = &http.Client{Timeout: 5 * time.Second}
 // for on a machine busy closing a few hundred thousand connections.
 var snapshotClient = &http.Client{Timeout: 60 * time.Second}
 
-// serverCounter sums massconn_connections over the servers, scraping them
-// in parallel; a server too busy to answer within the timeout counts with
+// serverCounter sums the open connections the servers report on /healthz,
+// asking them in parallel; a server too busy to answer within the timeout counts with
 // its last known value, so progress stays readable under load.
 type serverCounter struct {
 	plans []ServerPlan
@@ -448,7 +460,7 @@ func (c *serverCounter) total() (int64, int) {
 	failed := make([]bool, len(c.plans))
 	for i, sp := range c.plans {
 		wg.Go(func() {
-			n, err := scrapeConnections(sp.Listen)
+			n, _, err := health(sp.Listen)
 			fresh[i], failed[i] = n, err != nil
 		})
 	}
@@ -466,40 +478,10 @@ func (c *serverCounter) total() (int64, int) {
 	return sum, stale
 }
 
-func scrapeConnections(listen string) (int64, error) {
-	resp, err := metricsClient.Get("http://" + listen + "/metrics")
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", listen, err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return 0, fmt.Errorf("parse metrics of %s: %w", listen, err)
-	}
-	var total float64
-	if f, ok := fams["massconn_connections"]; ok {
-		for _, m := range f.GetMetric() {
-			total += m.GetGauge().GetValue()
-		}
-	}
-	return int64(total), nil
-}
-
 func pidsRSS(pids []int) string {
 	var kb int64
 	for _, pid := range pids {
 		if v, err := procfs.VmRSS(pid); err == nil {
-			kb += v
-		}
-	}
-	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
-}
-
-func serversRSS(procs []*serverProc) string {
-	var kb int64
-	for _, p := range procs {
-		if v, err := procfs.VmRSS(p.cmd.Process.Pid); err == nil {
 			kb += v
 		}
 	}
