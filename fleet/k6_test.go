@@ -127,7 +127,7 @@ func TestScripts(t *testing.T) {
 		check  func(t *testing.T, s summaryCounts)
 	}{
 		{"capacity.js", []string{"DURATION=3s", "MIN_PER_CONN=1"}, nil},
-		{"arrival.js", []string{"ARRIVAL_RATE=200", "HOLD=2s", "MIN_RATE_RATIO=0"}, nil},
+		{"arrival.js", []string{"ARRIVAL_RATE=200", "DURATION=2s", "MIN_RATE_RATIO=0"}, nil},
 		{"fanout.js", []string{"DURATION=3s", "MIN_PER_CONN=1", "P99_MS=60000"}, func(t *testing.T, s summaryCounts) {
 			if c := s.count("massconn_latency"); c < n {
 				t.Errorf("massconn_latency has %v values, want at least one per connection", c)

@@ -33,7 +33,7 @@ type RunConfig struct {
 	Scenario    string
 	ScriptDir   string // directory holding <scenario>.js
 	Connections int64
-	Duration    string // hold time given to the script as DURATION (and HOLD)
+	Duration    string // hold time given to the script as DURATION
 	Out         string // results directory
 	DatabaseURL string // empty: a throwaway cluster for the run
 	Parts       int    // 0 = automatic
@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			"-e", "INSERT_EVERY=" + cfg.InsertEvery.String(),
 		}
 		if cfg.Duration != "" {
-			args = append(args, "-e", "DURATION="+cfg.Duration, "-e", "HOLD="+cfg.Duration)
+			args = append(args, "-e", "DURATION="+cfg.Duration)
 		}
 		for _, e := range cfg.Env {
 			args = append(args, "-e", e)

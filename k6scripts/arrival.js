@@ -10,7 +10,7 @@
 //   CONNECTIONS     connections for the whole test, split by --execution-segment (default 1000)
 //   FLEET_PARTS     k6 processes in the fleet = VUs of the scenario, one per process (default 1; massconn-fleet part sets it)
 //   ARRIVAL_RATE    new connections per second for the whole test (default 2000, as in the Tsung run)
-//   HOLD            how long to keep them once all are open (default 10s)
+//   DURATION        how long to keep them once all are open (default 10s)
 //   MIN_RATE_RATIO  achieved/target rate this process must reach; 0 disables the check (default 0.9)
 //   MAX_IN_FLIGHT   handshakes in progress at once in one process (default 1000)
 //   LOCAL_ADDRS     comma-separated source addresses (default: kernel's choice)
@@ -20,11 +20,10 @@
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
 
 const ARRIVAL_RATE = num('ARRIVAL_RATE', 2000, 0.001);
-const HOLD = str('HOLD', '10s');
-const HOLD_S = seconds('HOLD', '10s');
+const HOLD_S = seconds('DURATION', '10s');
 const MIN_RATE_RATIO = num('MIN_RATE_RATIO', 0.9);
 
 // Achieved arrival rate of this process (connections opened per second of
@@ -56,7 +55,7 @@ export default function () {
   achieved.add(rate);
   console.log(`arrival: ${opened.open}/${mine} open in ${elapsed.toFixed(1)}s = ${rate.toFixed(0)}/s ` +
     `(target ${target.toFixed(0)}/s), failures ${JSON.stringify(opened.failures)}`);
-  pool.hold(HOLD);
+  pool.hold(HOLD_S * 1000); // milliseconds
   const held = pool.stats();
   check(opened, {
     'every connection opened': (s) => s.failed === 0 && s.open === mine,

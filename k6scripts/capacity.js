@@ -20,9 +20,8 @@
 //   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
 
-const DURATION = str('DURATION', '60s');
 const HOLD_S = seconds('DURATION', '60s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
 const MIN_PER_CONN = num('MIN_PER_CONN', Math.max(1, Math.floor((HOLD_S / INSERT_EVERY_S) / 2)));
@@ -46,7 +45,7 @@ export default function () {
   opts.rate = (RATE * mine) / TOTAL;
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(DURATION);
+  pool.hold(HOLD_S * 1000); // milliseconds
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

@@ -22,9 +22,8 @@
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000; the merge weights them)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
 
-const DURATION = str('DURATION', '30s');
 const HOLD_S = seconds('DURATION', '30s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
 const MIN_PER_CONN = num('MIN_PER_CONN', Math.max(1, Math.floor((HOLD_S / INSERT_EVERY_S) / 2)));
@@ -49,7 +48,7 @@ export default function () {
   const pool = timedConnect(massconn, baseOptions(mine));
   const opened = pool.stats();
   const t0 = Date.now();
-  pool.hold(DURATION);
+  pool.hold(HOLD_S * 1000); // milliseconds
   const held = pool.stats();
   const perSec = (held.received - opened.received) / Math.max(0.001, (Date.now() - t0) / 1000);
   console.log(`fanout: ${held.open} open, ${held.received - opened.received} rows delivered while held ` +

@@ -22,7 +22,6 @@ import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { TOTAL, VUS, myConnections, baseOptions, maxDuration, seconds, str, timedConnect } from './lib/env.js';
 
-const DURATION = str('DURATION', '1h');
 const HOLD_S = seconds('DURATION', '1h');
 const HEARTBEAT = str('HEARTBEAT', 'ping');
 const EVERY = str('HEARTBEAT_EVERY', '15s');
@@ -46,7 +45,7 @@ export default function () {
   opts.reconnect = str('RECONNECT', 'false') === 'true';
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(DURATION);
+  pool.hold(HOLD_S * 1000); // milliseconds
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

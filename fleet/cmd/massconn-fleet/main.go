@@ -263,7 +263,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("run")
 	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak or baseline-stock")
 	conns := fs.Int64("connections", 0, "fleet total of connections; 0 = sized to this machine (one k6 process's worth)")
-	duration := fs.String("duration", "", "how long the connections are held (the script's DURATION/HOLD); empty = the script's default: capacity 60s, arrival 10s, fanout 30s, soak 1h")
+	duration := fs.String("duration", "", "how long the connections are held (the script's DURATION); empty = the script's default: capacity 60s, arrival 10s, fanout 30s, soak 1h")
 	out := fs.String("out", "", "results directory (default results/<UTC timestamp>-<scenario>)")
 	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL; empty = a throwaway cluster for this run")
 	parts := fs.Int("parts", 0, "k6 processes; 0 = fewest under the open-file limit")
