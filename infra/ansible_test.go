@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/internal/freeport"
 )
 
 const playbook = "massconn.yml"
@@ -127,16 +128,6 @@ func (f localFleet) stopLeftovers(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestAnsibleSyntax(t *testing.T) {
 	cmd := exec.Command(ansiblePlaybook(t), "--syntax-check", "-i", "inventory.example.ini", playbook)
 	cmd.Dir = filepath.Join(repoRoot, "infra", "ansible")
@@ -195,8 +186,8 @@ func TestAnsibleRunsASplitTestOnLocalhost(t *testing.T) {
 		"-e", "massconn_connections=100",
 		"-e", "massconn_k6_per_host=2",
 		"-e", "massconn_duration=5s",
-		"-e", fmt.Sprintf("massconn_pg_port=%d", freePort(t)),
-		"-e", fmt.Sprintf("massconn_server_base_port=%d", freePort(t)),
+		"-e", fmt.Sprintf("massconn_pg_port=%d", freeport.Must(t)),
+		"-e", fmt.Sprintf("massconn_server_base_port=%d", freeport.Must(t)),
 	)
 	if err != nil {
 		t.Fatalf("ansible-playbook: %v\n%s", err, out)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/pgtest"
 )
 
@@ -416,13 +417,13 @@ func TestComposeServerHealthcheckProbesARealServer(t *testing.T) {
 		return cmd.Run()
 	}
 
-	nobody := freePort(t)
+	nobody := freeport.Must(t)
 	if err := probe(nobody); err == nil {
 		t.Errorf("the healthcheck passes with nothing listening on port %d", nobody)
 	}
 
 	pg := pgtest.Start(t)
-	p := freePort(t)
+	p := freeport.Must(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := exec.CommandContext(ctx, serverBinary(t), "serve")
 	srv.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), fmt.Sprintf("LISTEN=127.0.0.1:%d", p))

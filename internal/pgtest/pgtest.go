@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/internal/freeport"
 )
 
 // Server is one running throwaway cluster.
@@ -98,7 +99,7 @@ func New() (*Server, error) {
 		"-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
 		return nil, s.failed(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
-	s.port, err = freePort()
+	s.port, err = freeport.Loopback()
 	if err != nil {
 		return nil, s.failed(err)
 	}
@@ -232,15 +233,6 @@ func findDebianBinDir() (string, error) {
 		return "", errors.New("initdb not found on PATH or in /usr/lib/postgresql/*/bin; install PostgreSQL 15 (apt-get install postgresql)")
 	}
 	return filepath.Dir(matches[len(matches)-1]), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(b []byte, n int) []byte {

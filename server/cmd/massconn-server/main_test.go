@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
@@ -112,7 +112,7 @@ func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
 		}
 	}
 
-	port := freePort(t)
+	port := freeport.Must(t)
 	var logs bytes.Buffer
 	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "SHUTDOWN_TIMEOUT=20s")
@@ -193,14 +193,4 @@ func waitHealthyListener(t *testing.T, port int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
