@@ -78,12 +78,7 @@ cleanup() {
     kill -TERM "$k6_pid" 2>/dev/null || true
     wait "$k6_pid" 2>/dev/null || true
   fi
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_proc "$server_pid" massconn-server
   if [ -n "$echo_pid" ]; then
     exec 9>&- 2>/dev/null || true # the echo server exits when its stdin closes
     kill -TERM "$echo_pid" 2>/dev/null || true
@@ -234,7 +229,7 @@ if [ "$MASSCONN_CONNS" = 0 ]; then
   MASSCONN_CONNS=$((nofile - FD_HEADROOM))
 fi
 pg_start
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 listen=127.0.0.1:$port
 "$SERVER" serve --listen "$listen" --database-url "$DATABASE_URL" --max-conns $((MASSCONN_CONNS + STOCK_CONNS + 1000)) \
   --log-level warn >"$work/server.log" 2>&1 &

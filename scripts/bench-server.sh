@@ -32,15 +32,7 @@ server_pid=""
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   trap '' INT TERM
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_proc "$server_pid" massconn-server
   pg_stop
   rm -rf "$work"
 }
@@ -53,7 +45,7 @@ go build -o "$work/massconn-fanout-bench" ./server/cmd/massconn-fanout-bench
 
 pg_start
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 listen=127.0.0.1:$port
 # --max-conns far above the bench, so it never refuses one of its clients.
 # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags

@@ -34,24 +34,6 @@ fi
 server_pid=""
 insert_pid=""
 
-# stop_proc PID NAME: SIGTERM, wait up to 15 s (the server gives clients
-# their close 1001 first), then SIGKILL.
-stop_proc() {
-  local pid=$1 name=$2
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "run-local: $name (pid $pid) ignored SIGTERM for 15s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleaned=0
 cleanup() {
   [ "$cleaned" = 1 ] && return

@@ -9,6 +9,9 @@
 # leaves it alone. initdb/pg_ctl refuse to run as root, so as root the
 # cluster belongs to the `postgres` OS user.
 
+# shellcheck source=scripts/lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+
 PG_DIR=""
 PG_PORT=""
 PG_OWNED=0
@@ -19,23 +22,6 @@ _pg_as_owner() {
   else
     "$@"
   fi
-}
-
-_pg_free_port() {
-  # Ask the kernel for a free loopback port, then release it for postgres.
-  python3 - <<'PY' 2>/dev/null && return 0
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
-PY
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 10000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
 }
 
 pg_start() {
@@ -64,7 +50,7 @@ pg_start() {
   if [ "$(id -u)" = 0 ]; then
     chown -R postgres: "$PG_DIR"
   fi
-  PG_PORT=$(_pg_free_port) || { echo "pg.sh: no free port found" >&2; return 1; }
+  PG_PORT=$(free_port) || { echo "pg.sh: no free port found" >&2; return 1; }
   if ! _pg_as_owner initdb -D "$PG_DIR/data" -U postgres -A trust --no-sync -E UTF8 >"$PG_DIR/initdb.log" 2>&1; then
     echo "pg.sh: initdb failed, see $PG_DIR/initdb.log:" >&2
     tail -5 "$PG_DIR/initdb.log" >&2
