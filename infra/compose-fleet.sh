@@ -101,9 +101,9 @@ cleanup() {
 ((dry)) || trap cleanup EXIT
 run docker compose --profile fleet build
 run docker compose up -d --wait --scale "server=$servers" postgres server insert
-for i in $(seq 0 $((parts - 1))); do
-  run docker compose run -d --name "$project-part-$i" k6-part \
-    --index "$i" --parts "$parts" --dir "/results/part-$i" --host "$project-part-$i" \
+for i in "${!names[@]}"; do
+  run docker compose run -d --name "${names[i]}" k6-part \
+    --index "$i" --parts "$parts" --dir "${dirs[i]}" --host "${names[i]}" \
     -- "/k6scripts/$script" -e "CONNECTIONS=$connections" -e "URLS=$urls" \
     -e "DURATION=$duration" -e "INSERT_EVERY=$insert_every"
 done
