@@ -211,10 +211,8 @@ func SequenceString(segs []Segment) string {
 // total*from), so the fleet's plan agrees with massconn.share(total) in
 // each process and consecutive segments sum to total exactly.
 func (s Segment) Scale(total int64) int64 {
-	t := new(big.Rat).SetInt64(total)
-	to := new(big.Rat).Mul(t, s.To)
-	from := new(big.Rat).SetInt(roundHalfUp(new(big.Rat).Mul(t, s.From)))
-	return roundHalfUp(to.Sub(to, from)).Int64()
+	to := new(big.Rat).Mul(new(big.Rat).SetInt64(total), s.To)
+	return roundHalfUp(to.Sub(to, new(big.Rat).SetInt64(s.Start(total)))).Int64()
 }
 
 // Start is the first connection index of this segment within [0,total):
