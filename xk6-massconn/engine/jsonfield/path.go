@@ -1,0 +1,341 @@
+package jsonfield
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Path is a compiled dotted path such as "payload.data[0].ts": object keys
+// separated by dots, array indices in brackets. Lookups walk the message
+// once, skipping every value off the path without decoding it.
+type Path struct {
+	steps []step
+	text  string
+}
+
+// step is one object key (index < 0) or one array index.
+type step struct {
+	key   string
+	index int
+}
+
+// ParsePath compiles a path. Keys are taken literally between dots and
+// brackets; a key holding '.', '[' or ']' cannot be named.
+func ParsePath(text string) (Path, error) {
+	if text == "" {
+		return Path{}, errors.New("the path is empty; name a field such as 'ts' or 'data.ts'")
+	}
+	p := Path{text: text}
+	rest := text
+	first := true
+	for rest != "" {
+		switch {
+		case rest[0] == '[':
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				return Path{}, fmt.Errorf("path %q: '[' without a closing ']'", text)
+			}
+			n, err := strconv.Atoi(rest[1:end])
+			if err != nil || n < 0 {
+				return Path{}, fmt.Errorf("path %q: %q is not an array index such as [0]", text, rest[:end+1])
+			}
+			p.steps = append(p.steps, step{index: n})
+			rest = rest[end+1:]
+		case rest[0] == '.':
+			if first {
+				return Path{}, fmt.Errorf("path %q: starts with '.'", text)
+			}
+			rest = rest[1:]
+			fallthrough
+		default:
+			end := strings.IndexAny(rest, ".[]")
+			if end < 0 {
+				end = len(rest)
+			}
+			if end == 0 {
+				return Path{}, fmt.Errorf("path %q: empty key (two dots in a row, or a dot before '[' or at the end)", text)
+			}
+			if rest[end:] != "" && rest[end] == ']' {
+				return Path{}, fmt.Errorf("path %q: ']' without '['", text)
+			}
+			p.steps = append(p.steps, step{key: rest[:end], index: -1})
+			rest = rest[end:]
+		}
+		first = false
+	}
+	return p, nil
+}
+
+// Key is the path of one top-level field, taken literally (dots included).
+func Key(name string) Path {
+	return Path{steps: []step{{key: name, index: -1}}, text: name}
+}
+
+// String returns the path as written.
+func (p Path) String() string { return p.text }
+
+// IsZero reports whether p was never compiled.
+func (p Path) IsZero() bool { return len(p.steps) == 0 }
+
+// Lookup returns the raw JSON bytes of the value at p inside msg (a
+// sub-slice of msg, no copy). Keys written with escape sequences never
+// match; the first of duplicate keys wins.
+func (p Path) Lookup(msg []byte) ([]byte, bool) {
+	s := scanner{b: msg}
+	for _, st := range p.steps {
+		s.space()
+		var ok bool
+		if st.index < 0 {
+			ok = s.seekKey(st.key)
+		} else {
+			ok = s.seekIndex(st.index)
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	s.space()
+	start := s.i
+	if !s.skipValue(0) {
+		return nil, false
+	}
+	return msg[start:s.i], true
+}
+
+// seekKey leaves the scanner at the value of key in the object it is at.
+func (s *scanner) seekKey(key string) bool {
+	if !s.eat('{') {
+		return false
+	}
+	for {
+		s.space()
+		if s.eat('}') {
+			return false
+		}
+		k, plain, ok := s.str()
+		if !ok {
+			return false
+		}
+		s.space()
+		if !s.eat(':') {
+			return false
+		}
+		s.space()
+		if plain && string(k) == key {
+			return true
+		}
+		if !s.skipValue(0) {
+			return false
+		}
+		s.space()
+		if !s.eat(',') {
+			return false
+		}
+	}
+}
+
+// seekIndex leaves the scanner at element n of the array it is at.
+func (s *scanner) seekIndex(n int) bool {
+	if !s.eat('[') {
+		return false
+	}
+	for i := 0; ; i++ {
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			return false
+		}
+		if i == n {
+			return true
+		}
+		if !s.skipValue(0) {
+			return false
+		}
+		s.space()
+		if !s.eat(',') {
+			return false
+		}
+	}
+}
+
+// Members iterates over the members of a JSON object without decoding it:
+//
+//	for m := jsonfield.Members(msg); m.Next(); { m.Key(), m.Value() }
+//
+// Err reports whether the iteration stopped on malformed input.
+type MemberIter struct {
+	s     scanner
+	key   []byte
+	plain bool
+	val   []byte
+	state uint8 // 0 before '{', 1 inside, 2 done, 3 malformed
+}
+
+// Members starts iterating over the object in raw.
+func Members(raw []byte) MemberIter { return MemberIter{s: scanner{b: raw}} }
+
+// Next advances to the next member.
+func (m *MemberIter) Next() bool {
+	s := &m.s
+	switch m.state {
+	case 0:
+		s.space()
+		if !s.eat('{') {
+			m.state = 3
+			return false
+		}
+		m.state = 1
+		s.space()
+		if s.eat('}') {
+			m.state = 2
+			return false
+		}
+	case 1:
+		s.space()
+		if s.eat('}') {
+			m.state = 2
+			return false
+		}
+		if !s.eat(',') {
+			m.state = 3
+			return false
+		}
+		s.space()
+	default:
+		return false
+	}
+	k, plain, ok := s.str()
+	if !ok {
+		m.state = 3
+		return false
+	}
+	s.space()
+	if !s.eat(':') {
+		m.state = 3
+		return false
+	}
+	s.space()
+	start := s.i
+	if !s.skipValue(0) {
+		m.state = 3
+		return false
+	}
+	m.key, m.plain, m.val = k, plain, s.b[start:s.i]
+	return true
+}
+
+// Key returns the member's key as written; it is only meaningful to compare
+// when KeyIs holds for plain keys.
+func (m *MemberIter) Key() []byte { return m.key }
+
+// KeyIs reports whether the member's key, written without escapes, is name.
+func (m *MemberIter) KeyIs(name string) bool { return m.plain && string(m.key) == name }
+
+// Value returns the member's raw JSON value.
+func (m *MemberIter) Value() []byte { return m.val }
+
+// Malformed reports whether the iteration stopped on input that is not a
+// JSON object.
+func (m *MemberIter) Malformed() bool { return m.state == 3 }
+
+// ElementIter iterates over the elements of a JSON array.
+type ElementIter struct {
+	s     scanner
+	val   []byte
+	state uint8
+}
+
+// Elements starts iterating over the array in raw.
+func Elements(raw []byte) ElementIter { return ElementIter{s: scanner{b: raw}} }
+
+// Next advances to the next element.
+func (e *ElementIter) Next() bool {
+	s := &e.s
+	switch e.state {
+	case 0:
+		s.space()
+		if !s.eat('[') {
+			e.state = 3
+			return false
+		}
+		e.state = 1
+		s.space()
+		if s.eat(']') {
+			e.state = 2
+			return false
+		}
+	case 1:
+		s.space()
+		if s.eat(']') {
+			e.state = 2
+			return false
+		}
+		if !s.eat(',') {
+			e.state = 3
+			return false
+		}
+		s.space()
+	default:
+		return false
+	}
+	start := s.i
+	if !s.skipValue(0) {
+		e.state = 3
+		return false
+	}
+	e.val = s.b[start:s.i]
+	return true
+}
+
+// Value returns the element's raw JSON value.
+func (e *ElementIter) Value() []byte { return e.val }
+
+// Malformed reports whether the iteration stopped on input that is not a
+// JSON array.
+func (e *ElementIter) Malformed() bool { return e.state == 3 }
+
+// String returns the contents of a raw JSON string without escapes, or
+// false when raw is not a string or holds an escape sequence (protocol
+// names and event names never need one).
+func String(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' {
+			return nil, false
+		}
+	}
+	return inner, true
+}
+
+// Int returns a raw JSON integer (such as an error code) or false.
+func Int(raw []byte) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 18 {
+		return 0, false
+	}
+	neg := raw[0] == '-'
+	digits := raw
+	if neg {
+		digits = raw[1:]
+	}
+	if len(digits) == 0 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// IsNull reports whether raw is the JSON literal null (or absent).
+func IsNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
