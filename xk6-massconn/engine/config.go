@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
 // Config describes one pool: a batch of connections opened by one call.
@@ -32,7 +34,16 @@ type Config struct {
 	Heartbeat Heartbeat
 	Replies   []Reply
 	Latency   *LatencySpec // nil: no latency measurement
-	Reconnect bool         // reopen a connection that dropped after it was open
+
+	// Protocol speaks a realtime protocol on top of WebSocket (see package
+	// protocol); nil is the raw mode, where every text message counts and
+	// Replies answer them.
+	Protocol protocol.Adapter
+	// Batched (raw mode) treats a text message as newline-delimited
+	// messages: each non-empty line is counted, measured and matched
+	// against Replies on its own.
+	Batched   bool
+	Reconnect bool // reopen a connection that dropped after it was open
 
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
@@ -55,10 +66,15 @@ type Reply struct {
 	Send   string
 }
 
-// LatencySpec reads a server timestamp from a top-level numeric field of
-// every JSON text message and measures now minus that timestamp.
+// LatencySpec reads a server timestamp from every application message (the
+// whole JSON text message in raw mode, the adapter's payload otherwise) and
+// measures now minus that timestamp. Path is a dotted path with array
+// indices ("data.commit_timestamp", "rows[0].ts"); Field names a top-level
+// field literally. Set one of them. A number counts Unit since the Unix
+// epoch; a string is read as RFC 3339 / ISO 8601 whatever the Unit.
 type LatencySpec struct {
 	Field string
+	Path  string
 	Unit  time.Duration // time.Microsecond for "us", time.Millisecond for "ms", ...
 }
 
@@ -73,6 +89,10 @@ const (
 	ReasonHandshake    = "handshake"
 	ReasonProtocol     = "protocol"
 	ReasonTLS          = "tls"
+	// ReasonRejected is a refusal at the protocol level (a connect error,
+	// a join error, ...); Stats.Rejections and Report.Rejections count it
+	// by the protocol's code, e.g. "centrifugo_3500".
+	ReasonRejected = "rejected"
 )
 
 // Stats is a snapshot of a pool's exact counters.
@@ -84,6 +104,8 @@ type Stats struct {
 	Received  int64
 	Sent      int64
 	Failures  map[string]int64
+	// Rejections splits Failures["rejected"] by the protocol's code.
+	Rejections map[string]int64
 }
 
 // Report holds what happened since the previous Drain. Counts are exact;
@@ -92,7 +114,8 @@ type Report struct {
 	Opened        int64           // handshakes completed
 	Connecting    []time.Duration // sample of TCP connect + handshake durations
 	Failures      map[string]int64
-	Drops         map[int]int64 // unexpected closes after open, by close code (1006 = no close frame)
+	Rejections    map[string]int64 // Failures["rejected"] by the protocol's code
+	Drops         map[int]int64    // unexpected closes after open, by close code (1006 = no close frame)
 	SessionsEnded int64
 	Sessions      []time.Duration // sample of durations of sessions that ended
 	Received      int64           // messages

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
@@ -54,6 +54,7 @@ type conn struct {
 	in       []byte
 	out      []byte
 	msg      *message
+	proto    protocol.State // the protocol adapter's state, if any
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
@@ -285,6 +286,7 @@ func (l *loop) open(c *conn) {
 	if msg := p.onOpenMessage(c.idx); msg != nil {
 		l.sendMessage(c, opText, msg)
 	}
+	p.opened(&c.proto, l.bind(c))
 }
 
 // settleAttempt releases the MaxInFlight slot of a first attempt and counts
@@ -342,24 +344,13 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 
 func (l *loop) message(c *conn, op byte, payload []byte) {
 	p := c.pool
-	s := l.shard(c)
-	s.received.Add(1)
 	if op != opText || c.state != stOpen {
+		if p.countsNonText() {
+			l.shard(c).received.Add(1)
+		}
 		return
 	}
-	if spec := p.cfg.Latency; spec != nil && len(payload) > 0 {
-		if ts, ok := jsonfield.Number(payload, spec.Field); ok {
-			d := time.Duration(l.wall - int64(ts*float64(spec.Unit)))
-			s.latencySample(max(d, 0), p.cfg.SampleLimit)
-		}
-	}
-	for i := range p.cfg.Replies {
-		r := &p.cfg.Replies[i]
-		if string(payload) == r.Match || (r.Prefix && len(payload) >= len(r.Match) && string(payload[:len(r.Match)]) == r.Match) {
-			l.sendMessage(c, opText, []byte(r.Send))
-			return
-		}
-	}
+	p.text(&c.proto, payload, l.bind(c))
 }
 
 // serverClosed answers a close frame from the server.
@@ -371,6 +362,9 @@ func (l *loop) serverClosed(c *conn, code int) {
 		// ports across runs. lost() ends the session on its FIN; the close
 		// grace deadline covers a server that never sends one.
 		c.flags |= flCloseEchoed
+		return
+	}
+	if l.closedAsRejection(c, code) {
 		return
 	}
 	// Echo the code (RFC 6455 section 5.5.1), then let go of the socket

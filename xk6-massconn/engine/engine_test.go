@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
 // Generous bounds that only stop a broken test from hanging; nothing here
@@ -273,7 +275,11 @@ func TestValidateNamesTheOption(t *testing.T) {
 		{"heartbeat.every", func(c *Config) { c.Heartbeat = Heartbeat{Ping: true} }},
 		{"heartbeat", func(c *Config) { c.Heartbeat = Heartbeat{Every: time.Second} }},
 		{"replies[0].match", func(c *Config) { c.Replies = []Reply{{Send: "x"}} }},
-		{"latency.field", func(c *Config) { c.Latency = &LatencySpec{Unit: time.Millisecond} }},
+		{"latency.path", func(c *Config) { c.Latency = &LatencySpec{Unit: time.Millisecond} }},
+		{"latency.path", func(c *Config) { c.Latency = &LatencySpec{Path: "a..b", Unit: time.Millisecond} }},
+		{"latency", func(c *Config) { c.Latency = &LatencySpec{Path: "a", Field: "a", Unit: time.Millisecond} }},
+		{"batched", func(c *Config) { c.Batched, c.Protocol = true, mustGraphQLWS(t) }},
+		{"replies", func(c *Config) { c.Replies, c.Protocol = []Reply{{Match: "2", Send: "3"}}, mustGraphQLWS(t) }},
 		{"latency.unit", func(c *Config) { c.Latency = &LatencySpec{Field: "ts"} }},
 		{"headers", func(c *Config) { c.Header = map[string][]string{"Sec-WebSocket-Key": {"x"}} }},
 	}
@@ -316,4 +322,13 @@ func TestCapacityCheck(t *testing.T) {
 	if err := CheckCapacity(Config{URLs: []string{"ws://127.0.0.1:1/"}, Connections: 10}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustGraphQLWS(t *testing.T) *protocol.GraphQLWS {
+	t.Helper()
+	a, err := protocol.NewGraphQLWS(protocol.GraphQLWSOptions{Query: "subscription { tick }"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

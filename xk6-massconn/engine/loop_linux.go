@@ -75,6 +75,7 @@ type loop struct {
 	byFD    []*conn // fd -> connection; fds are small dense integers
 	buf     []byte  // shared read buffer
 	scratch []byte  // frames being written
+	out     loopConn // the protocol.Conn handed to the message layer, rebound per call
 	rng     uint64
 	now     int64 // monotonic nanoseconds at the current iteration
 	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
@@ -236,7 +237,7 @@ func (l *loop) scan() {
 				if hb.Ping {
 					l.sendFrame(c, opPing, nil)
 				} else {
-					l.sendMessage(c, opText, []byte(hb.Text))
+					c.pool.beatText(&c.proto, l.bind(c))
 				}
 			}
 		case stClosing:

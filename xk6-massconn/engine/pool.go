@@ -41,6 +41,7 @@ type Pool struct {
 	drainRng uint64
 
 	portable portable
+	msgs     messageLayer
 }
 
 // Dial validates cfg, checks capacity and starts opening cfg.Connections in
@@ -51,6 +52,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg, adapterBeat := cfg.withProtocol()
 	if err := checkFiles(cfg.Connections); err != nil {
 		return nil, err
 	}
@@ -68,8 +70,9 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		slots:    make(chan struct{}, cfg.MaxInFlight),
 		settled:  make(chan struct{}),
 		dialDone: make(chan struct{}),
-		drained:  counters{failures: map[string]int64{}, drops: map[int]int64{}},
+		drained:  counters{failures: map[string]int64{}, rejections: map[string]int64{}, drops: map[int]int64{}},
 		drainRng: seed(),
+		msgs:     newMessageLayer(cfg, adapterBeat),
 	}
 	for i := range p.shards {
 		p.shards[i].rng = seed()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
 // portable runs connections with the gws client, one goroutine per
@@ -33,6 +33,12 @@ type portConn struct {
 	ws      *gws.Conn
 	opened  time.Time
 	closing bool // guarded by portable.mu
+
+	// mu serialises the message layer between the read loop and the
+	// heartbeat goroutine.
+	mu       sync.Mutex
+	proto    protocol.State
+	rejected bool // the adapter rejected the session; guarded by mu
 	// done is closed when the read loop has ended.
 	done chan struct{}
 }
@@ -129,9 +135,11 @@ func (pt *portable) heartbeat(p *Pool) {
 		for _, pc := range conns {
 			if hb.Ping {
 				_ = pc.ws.WritePing(nil)
-			} else if pc.ws.WriteString(hb.Text) == nil {
-				pt.shard(p).sent.Add(1)
+				continue
 			}
+			pc.mu.Lock()
+			p.beatText(&pc.proto, &portOut{pool: p, pt: pt, pc: pc})
+			pc.mu.Unlock()
 		}
 	}
 }
@@ -176,6 +184,49 @@ func (h *portHandler) OnOpen(ws *gws.Conn) {
 	if msg := h.pool.onOpenMessage(h.idx); msg != nil && ws.WriteMessage(gws.OpcodeText, msg) == nil {
 		h.pt.shard(h.pool).sent.Add(1)
 	}
+	h.pc.mu.Lock()
+	h.pool.opened(&h.pc.proto, h.out(ws))
+	h.pc.mu.Unlock()
+}
+
+func (h *portHandler) out(ws *gws.Conn) *portOut {
+	return &portOut{pool: h.pool, pt: h.pt, pc: h.pc, ws: ws}
+}
+
+// portOut is protocol.Conn for a portable connection; calls hold pc.mu.
+type portOut struct {
+	pool *Pool
+	pt   *portable
+	pc   *portConn
+	ws   *gws.Conn // nil: pc.ws
+}
+
+func (o *portOut) conn() *gws.Conn {
+	if o.ws != nil {
+		return o.ws
+	}
+	return o.pc.ws
+}
+
+func (o *portOut) Send(text []byte) {
+	if !o.pc.rejected && o.conn().WriteMessage(gws.OpcodeText, text) == nil {
+		o.pt.shard(o.pool).sent.Add(1)
+	}
+}
+
+func (o *portOut) Deliver(payload []byte) {
+	if !o.pc.rejected {
+		o.pool.deliver(o.pt.shard(o.pool), time.Now().UnixNano(), payload)
+	}
+}
+
+func (o *portOut) Reject(code string) {
+	if o.pc.rejected {
+		return
+	}
+	o.pc.rejected = true
+	o.pt.shard(o.pool).reject(code)
+	_ = o.conn().WriteClose(1000, nil)
 }
 
 func (h *portHandler) OnClose(ws *gws.Conn, err error) {
@@ -185,10 +236,15 @@ func (h *portHandler) OnClose(ws *gws.Conn, err error) {
 	closing := h.pc.closing
 	h.pt.mu.Unlock()
 	session := time.Since(h.pc.opened)
+	h.pc.mu.Lock()
+	rejected := h.pc.rejected
+	h.pc.mu.Unlock()
 	var ce *gws.CloseError
 	var violation interface{ Uint16() uint16 }
 	switch {
-	case closing:
+	case closing || rejected:
+		s.endSession(session, p.cfg.SampleLimit)
+	case errors.As(err, &ce) && h.rejectedByClose(int(ce.Code)):
 		s.endSession(session, p.cfg.SampleLimit)
 	case errors.As(err, &ce):
 		code := int(ce.Code)
@@ -212,26 +268,29 @@ func (h *portHandler) OnMessage(ws *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	p := h.pool
 	s := h.pt.shard(p)
-	s.received.Add(1)
 	s.bytesIn.Add(int64(m.Data.Len()))
 	if m.Opcode != gws.OpcodeText {
+		if p.countsNonText() {
+			s.received.Add(1)
+		}
 		return
 	}
-	payload := m.Bytes()
-	if spec := p.cfg.Latency; spec != nil {
-		if ts, ok := jsonfield.Number(payload, spec.Field); ok {
-			d := time.Duration(time.Now().UnixNano() - int64(ts*float64(spec.Unit)))
-			s.latencySample(max(d, 0), p.cfg.SampleLimit)
-		}
+	h.pc.mu.Lock()
+	if !h.pc.rejected {
+		p.text(&h.pc.proto, m.Bytes(), h.out(ws))
 	}
-	for _, r := range p.cfg.Replies {
-		if string(payload) == r.Match || (r.Prefix && strings.HasPrefix(string(payload), r.Match)) {
-			if ws.WriteString(r.Send) == nil {
-				s.sent.Add(1)
-			}
-			return
-		}
+	h.pc.mu.Unlock()
+}
+
+// rejectedByClose counts a close code that is the protocol's refusal.
+func (h *portHandler) rejectedByClose(code int) bool {
+	h.pc.mu.Lock()
+	name, ok := h.pool.rejectedByClose(&h.pc.proto, code)
+	h.pc.mu.Unlock()
+	if ok {
+		h.pt.shard(h.pool).reject(name)
 	}
+	return ok
 }
 
 // portableReason maps a gws dial/handshake error to a failure reason.

@@ -12,6 +12,7 @@ import (
 var reasons = [...]string{
 	ReasonTimeout, ReasonRefused, ReasonReset, ReasonAddrNotAvail,
 	ReasonTooManyFiles, ReasonHandshake, ReasonProtocol, ReasonTLS, ReasonOther,
+	ReasonRejected,
 }
 
 type reasonID uint8
@@ -26,7 +27,8 @@ const (
 	rProtocol
 	rTLS
 	rOther
-	rHTTP // not in reasons: counted by status in shard.httpStatus
+	rRejected // also counted by code in shard.rejections
+	rHTTP     // not in reasons: counted by status in shard.httpStatus
 )
 
 // shard holds one event loop's share of a pool's counters. Only that loop
@@ -48,6 +50,7 @@ type shard struct {
 
 	mu         sync.Mutex // guards everything below
 	httpStatus map[int]int64
+	rejections map[string]int64
 	drops      map[int]int64
 	connecting reservoir
 	sessions   reservoir
@@ -69,6 +72,18 @@ func (s *shard) fail(r reasonID, status int) {
 		return
 	}
 	s.reasons[r].Add(1)
+}
+
+// reject counts a refusal at the protocol level under the protocol's code.
+func (s *shard) reject(code string) {
+	s.failed.Add(1)
+	s.reasons[rRejected].Add(1)
+	s.mu.Lock()
+	if s.rejections == nil {
+		s.rejections = map[string]int64{}
+	}
+	s.rejections[code]++
+	s.mu.Unlock()
 }
 
 func (s *shard) drop(code int, session time.Duration, limit int) {
@@ -193,11 +208,12 @@ type counters struct {
 	attempted, opened, failed, ended, dropped  int64
 	received, sent, bytesIn, bytesOut, latency int64
 	failures                                   map[string]int64
+	rejections                                 map[string]int64
 	drops                                      map[int]int64
 }
 
 func (p *Pool) sum() counters {
-	c := counters{failures: map[string]int64{}, drops: map[int]int64{}}
+	c := counters{failures: map[string]int64{}, rejections: map[string]int64{}, drops: map[int]int64{}}
 	for i := range p.shards {
 		s := &p.shards[i]
 		c.attempted += s.attempted.Load()
@@ -222,6 +238,9 @@ func (p *Pool) sum() counters {
 		for code, v := range s.drops {
 			c.drops[code] += v
 		}
+		for code, v := range s.rejections {
+			c.rejections[code] += v
+		}
 		s.mu.Unlock()
 	}
 	return c
@@ -239,6 +258,8 @@ func (p *Pool) Stats() Stats {
 		Received:  c.received,
 		Sent:      c.sent,
 		Failures:  c.failures,
+
+		Rejections: c.rejections,
 	}
 }
 
@@ -267,6 +288,7 @@ func (p *Pool) Drain() Report {
 		Opened:        c.opened - prev.opened,
 		Connecting:    mergeSamples(conn, limit, &p.drainRng),
 		Failures:      diffMap(c.failures, prev.failures),
+		Rejections:    diffMap(c.rejections, prev.rejections),
 		Drops:         diffMap(c.drops, prev.drops),
 		SessionsEnded: c.ended - prev.ended,
 		Sessions:      mergeSamples(sess, limit, &p.drainRng),

@@ -75,14 +75,7 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("replies[%d].match", i), "must not be empty")
 		}
 	}
-	if c.Latency != nil {
-		if c.Latency.Field == "" {
-			bad("latency.field", "must name the top-level numeric field holding the server timestamp, e.g. 'ts'")
-		}
-		if c.Latency.Unit <= 0 {
-			bad("latency.unit", "must be one of 'ns', 'us', 'ms', 's'")
-		}
-	}
+	c.validateMessages(bad)
 	if c.SampleLimit < 0 {
 		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
 	}

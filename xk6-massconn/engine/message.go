@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+)
+
+// This file is the message layer both engines share: what happens to a
+// received text message (raw mode or a protocol adapter), how an
+// application message is counted and measured, and what a protocol's close
+// code means. The event loops and the portable engine each implement
+// protocol.Conn over their own write path and call in here.
+
+// messageLayer is what a pool prepares once for its message path.
+type messageLayer struct {
+	latency   jsonfield.Path // zero: no latency measurement
+	latUnit   time.Duration
+	replySend     [][]byte // Replies[i].Send, converted once
+	heartbeatText []byte
+	// adapterBeat is set when the heartbeat period is the adapter's own
+	// keep-alive (Phoenix) rather than a ping or a fixed text.
+	adapterBeat bool
+}
+
+// validateMessages checks the options of the message layer; Validate calls it.
+func (c Config) validateMessages(bad func(option, format string, args ...any)) {
+	if l := c.Latency; l != nil {
+		switch {
+		case l.Field != "" && l.Path != "":
+			bad("latency", "set path or field, not both (field 'ts' is the same as path 'ts')")
+		case l.Field == "" && l.Path == "":
+			bad("latency.path", "must name the field holding the server timestamp, e.g. 'ts' or 'data.commit_timestamp'")
+		case l.Path != "":
+			if _, err := jsonfield.ParsePath(l.Path); err != nil {
+				bad("latency.path", "%v", err)
+			}
+		}
+		if l.Unit <= 0 {
+			bad("latency.unit", "must be one of 'ns', 'us', 'ms', 's'")
+		}
+	}
+	a := c.Protocol
+	if a == nil {
+		return
+	}
+	if c.Batched {
+		bad("batched", "applies to the raw mode only: the %s adapter splits batches itself", a.Name())
+	}
+	if len(c.Replies) > 0 {
+		bad("replies", "apply to the raw mode only: the %s adapter answers the protocol's pings itself", a.Name())
+	}
+	if a.Heartbeat() > 0 && c.Heartbeat.Every > 0 {
+		bad("heartbeat", "the %s adapter sends its own heartbeat every %v; set its period in protocol.heartbeat", a.Name(), a.Heartbeat())
+	}
+	for i, raw := range c.URLs {
+		if _, err := a.PrepareURL(raw); err != nil {
+			bad(fmt.Sprintf("urls[%d]", i), "%v", err)
+		}
+	}
+}
+
+// withProtocol applies what the adapter needs to the configuration: its URL
+// parameters, its subprotocol and its keep-alive period.
+func (c Config) withProtocol() (Config, bool) {
+	a := c.Protocol
+	if a == nil {
+		return c, false
+	}
+	urls := make([]string, len(c.URLs))
+	for i, raw := range c.URLs {
+		urls[i], _ = a.PrepareURL(raw) // validated
+	}
+	c.URLs = urls
+	if len(c.Subprotocols) == 0 {
+		c.Subprotocols = a.Subprotocols()
+	}
+	if every := a.Heartbeat(); every > 0 && c.Heartbeat.Every == 0 {
+		c.Heartbeat = Heartbeat{Every: every}
+		return c, true
+	}
+	return c, false
+}
+
+func newMessageLayer(c Config, adapterBeat bool) messageLayer {
+	m := messageLayer{adapterBeat: adapterBeat}
+	if l := c.Latency; l != nil {
+		m.latUnit = l.Unit
+		if l.Path != "" {
+			m.latency, _ = jsonfield.ParsePath(l.Path) // validated
+		} else {
+			m.latency = jsonfield.Key(l.Field)
+		}
+	}
+	m.heartbeatText = []byte(c.Heartbeat.Text)
+	for _, r := range c.Replies {
+		m.replySend = append(m.replySend, []byte(r.Send))
+	}
+	return m
+}
+
+// text handles one received text message of an open connection.
+func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
+	if a := p.cfg.Protocol; a != nil {
+		a.Message(st, msg, out)
+		return
+	}
+	if !p.cfg.Batched {
+		p.raw(msg, out)
+		return
+	}
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, msg = msg[:i], msg[i+1:]
+		} else {
+			msg = nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > 0 {
+			p.raw(line, out)
+		}
+	}
+}
+
+// raw counts one raw-mode message and answers it if a reply matches.
+func (p *Pool) raw(msg []byte, out protocol.Conn) {
+	out.Deliver(msg)
+	for i := range p.cfg.Replies {
+		r := &p.cfg.Replies[i]
+		if string(msg) == r.Match || (r.Prefix && len(msg) >= len(r.Match) && string(msg[:len(r.Match)]) == r.Match) {
+			out.Send(p.msgs.replySend[i])
+			return
+		}
+	}
+}
+
+// deliver counts one application message and measures its latency.
+func (p *Pool) deliver(s *shard, wall int64, payload []byte) {
+	s.received.Add(1)
+	m := &p.msgs
+	if m.latency.IsZero() || len(payload) == 0 {
+		return
+	}
+	if ts, ok := m.latency.Timestamp(payload, m.latUnit); ok {
+		s.latencySample(max(time.Duration(wall-ts), 0), p.cfg.SampleLimit)
+	}
+}
+
+// countsNonText reports whether binary messages (and messages arriving
+// while closing) count as received: only in raw mode, where every message
+// is an application message.
+func (p *Pool) countsNonText() bool { return p.cfg.Protocol == nil }
+
+// rejectedByClose reports whether the server's close code is the
+// protocol's refusal.
+func (p *Pool) rejectedByClose(st *protocol.State, code int) (string, bool) {
+	if a := p.cfg.Protocol; a != nil {
+		return a.Closed(st, code)
+	}
+	return "", false
+}
+
+// opened runs the adapter's opening once the WebSocket handshake is done.
+func (p *Pool) opened(st *protocol.State, out protocol.Conn) {
+	*st = protocol.State{}
+	if a := p.cfg.Protocol; a != nil {
+		a.Open(st, out)
+	}
+}
+
+// beatText sends one text heartbeat on an open connection: the fixed text
+// or the adapter's keep-alive. (Ping heartbeats are frames each engine
+// sends itself.)
+func (p *Pool) beatText(st *protocol.State, out protocol.Conn) {
+	if p.msgs.adapterBeat {
+		p.cfg.Protocol.Beat(st, out)
+		return
+	}
+	out.Send(p.msgs.heartbeatText)
+}
