@@ -32,6 +32,18 @@ xk6-massconn/engine/testdata/wspeer/node_modules: xk6-massconn/engine/testdata/w
 	cd xk6-massconn/engine/testdata/wspeer && npm ci --no-audit --no-fund
 	touch $@
 
+# Centrifugo v6, a real server nobody here wrote, for the centrifugo adapter
+# tests; built from its Go module (about 90 s cold) and cached in bin/.
+CENTRIFUGO_VERSION ?= v6.9.1
+bin/centrifugo:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+
+# Socket.IO and graphql-ws servers and the official Phoenix client, for the
+# protocol adapter tests.
+xk6-massconn/engine/testdata/protopeers/node_modules: xk6-massconn/engine/testdata/protopeers/package.json xk6-massconn/engine/testdata/protopeers/package-lock.json
+	cd xk6-massconn/engine/testdata/protopeers && npm ci --no-audit --no-fund
+	touch $@
+
 lint: bin/golangci-lint
 	@out=$$(gofmt -l server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -45,7 +57,9 @@ unit-test: export K6_BINARY = $(CURDIR)/bin/k6
 unit-test: export MASSCONN_SERVER = $(CURDIR)/bin/massconn-server
 unit-test: export MASSCONN_FLEET = $(CURDIR)/bin/massconn-fleet
 unit-test: export WSPEER_DIR = $(CURDIR)/xk6-massconn/engine/testdata/wspeer
-unit-test: xk6-massconn/engine/testdata/wspeer/node_modules bin/massconn-server bin/massconn-fleet bin/k6
+unit-test: export PROTOPEERS_DIR = $(CURDIR)/xk6-massconn/engine/testdata/protopeers
+unit-test: export CENTRIFUGO_BINARY = $(CURDIR)/bin/centrifugo
+unit-test: xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
 	cd xk6-massconn && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./...
 

@@ -5,6 +5,7 @@ package engine
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -258,12 +259,16 @@ func (l *loop) scan() {
 // start routes ws:// attempts to the event loops and wss:// ones to the
 // portable engine: crypto/tls only runs over a net.Conn, and driving it from
 // an epoll loop would mean re-implementing its record layer.
+// forcePortable sends every attempt to the portable engine, so that tests
+// check both engines against the same servers.
+var forcePortable atomic.Bool
+
 func (p *Pool) start(batch []int64) {
 	ls, err := getLoops()
 	var per [4][]command
 	for _, idx := range batch {
 		t := &p.targets[idx%int64(len(p.targets))]
-		if t.tls || err != nil {
+		if t.tls || err != nil || forcePortable.Load() {
 			p.portable.dial(p, idx)
 			continue
 		}
