@@ -77,7 +77,7 @@ func TestGraphQLWS(t *testing.T) {
 			a, err := protocol.NewGraphQLWS(protocol.GraphQLWSOptions{
 				Query: "subscription Ticks($from: Int) { tick(from: $from) { seq ts sent } }", Variables: json.RawMessage(`{"from":1}`),
 				OperationName: "Ticks",
-				InitPayload: json.RawMessage(`{"token":"good"}`),
+				InitPayload:   json.RawMessage(`{"token":"good"}`),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -225,4 +225,3 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 }
 
 func (w *lineWriter) all() []string { return w.seen }
-

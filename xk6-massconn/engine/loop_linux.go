@@ -72,10 +72,10 @@ type loop struct {
 	inbox []command
 	woken bool
 
-	conns   []*conn // every connection of this loop, for the periodic scan
-	byFD    []*conn // fd -> connection; fds are small dense integers
-	buf     []byte  // shared read buffer
-	scratch []byte  // frames being written
+	conns   []*conn  // every connection of this loop, for the periodic scan
+	byFD    []*conn  // fd -> connection; fds are small dense integers
+	buf     []byte   // shared read buffer
+	scratch []byte   // frames being written
 	out     loopConn // the protocol.Conn handed to the message layer, rebound per call
 	rng     uint64
 	now     int64 // monotonic nanoseconds at the current iteration

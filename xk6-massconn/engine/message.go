@@ -17,8 +17,8 @@ import (
 
 // messageLayer is what a pool prepares once for its message path.
 type messageLayer struct {
-	latency   jsonfield.Path // zero: no latency measurement
-	latUnit   time.Duration
+	latency       jsonfield.Path // zero: no latency measurement
+	latUnit       time.Duration
 	replySend     [][]byte // Replies[i].Send, converted once
 	heartbeatText []byte
 	// adapterBeat is set when the heartbeat period is the adapter's own
