@@ -95,8 +95,16 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.count(bm.DataSent, r.BytesSent)
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
 	for reason, n := range r.Failures {
-		if n != 0 {
+		if n != 0 && reason != engine.ReasonRejected {
 			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))
+		}
+	}
+	// Protocol-level refusals carry the protocol's code as a second tag,
+	// e.g. reason=rejected, code=centrifugo_3500.
+	rejected := tags.Tags.With("reason", engine.ReasonRejected)
+	for code, n := range r.Rejections {
+		if n != 0 {
+			b.add(ms.failures, rejected.With("code", code), float64(n))
 		}
 	}
 	for code, n := range r.Drops {

@@ -41,7 +41,7 @@ func badOption(option, format string, args ...any) error {
 var connectKeys = []string{
 	"urls", "connections", "rate", "maxInFlight", "localAddrs", "connectTimeout",
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
-	"reconnect", "sampleLimit", "connOffset", "tags",
+	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 }
 
 // latencyUnits maps the JS names of timestamp units to their length.
@@ -129,6 +129,12 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if c.Latency, err = parseLatency(m["latency"]); err != nil {
+		return opts, err
+	}
+	if c.Protocol, err = parseProtocol(m["protocol"]); err != nil {
+		return opts, err
+	}
+	if c.Batched, err = boolean("batched", m["batched"]); err != nil {
 		return opts, err
 	}
 	if c.Reconnect, err = boolean("reconnect", m["reconnect"]); err != nil {
@@ -236,17 +242,25 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, badOption("latency", "must be an object such as {field: 'ts', unit: 'us'}, got %s", describe(v))
+		return nil, badOption("latency", "must be an object such as {path: 'data.ts', unit: 'ms'}, got %s", describe(v))
 	}
-	if err := checkKeys("latency.", m, []string{"field", "unit"}); err != nil {
+	if err := checkKeys("latency.", m, []string{"path", "field", "unit"}); err != nil {
 		return nil, err
 	}
 	field, err := str("latency.field", m["field"])
 	if err != nil {
 		return nil, err
 	}
-	if field == "" {
-		return nil, badOption("latency.field", "is required: the top-level numeric JSON field holding the server's send time, e.g. 'ts'")
+	path, err := str("latency.path", m["path"])
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case field != "" && path != "":
+		return nil, badOption("latency", "takes path or field, not both (field: 'ts' is the same as path: 'ts')")
+	case field == "" && path == "":
+		return nil, badOption("latency.path", "is required: where the server's send time is in each message, "+
+			"e.g. 'ts' or 'data.commit_timestamp' (a number in unit since the Unix epoch, or an ISO 8601 string)")
 	}
 	unitName := "ms"
 	if u, ok := m["unit"]; ok {
@@ -258,7 +272,7 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	if !ok {
 		return nil, badOption("latency.unit", "must be one of 'ns', 'us', 'ms', 's' (Unix epoch timestamp unit), got %q", unitName)
 	}
-	return &engine.LatencySpec{Field: field, Unit: unit}, nil
+	return &engine.LatencySpec{Field: field, Path: path, Unit: unit}, nil
 }
 
 // checkKeys rejects keys the binding does not know, so a typo such as

@@ -57,7 +57,7 @@ func TestParseConnectOptionsErrors(t *testing.T) {
 		{"replies not an array", `{` + url + `, connections: 1, replies: {match: '2', send: '3'}}`, "option 'replies' must be an array"},
 		{"reply without send", `{` + url + `, connections: 1, replies: [{match: '2', send: '3'}, {match: '4'}]}`, "option 'replies[1].send' is required"},
 		{"reply with empty match", `{` + url + `, connections: 1, replies: [{match: '', send: '3'}]}`, "option 'replies[0].match' must not be empty"},
-		{"latency without field", `{` + url + `, connections: 1, latency: {unit: 'us'}}`, "option 'latency.field' is required"},
+		{"latency without path", `{` + url + `, connections: 1, latency: {unit: 'us'}}`, "option 'latency.path' is required"},
 		{"latency unit", `{` + url + `, connections: 1, latency: {field: 'ts', unit: 'minutes'}}`,
 			`option 'latency.unit' must be one of 'ns', 'us', 'ms', 's' (Unix epoch timestamp unit), got "minutes"`},
 		{"reconnect not a bool", `{` + url + `, connections: 1, reconnect: 'yes'}`, `option 'reconnect' must be true or false, got the string "yes"`},

@@ -173,13 +173,18 @@ func statsObject(rt *sobek.Runtime, s engine.Stats) sobek.Value {
 	for reason, n := range s.Failures {
 		failures[reason] = n
 	}
+	rejections := make(map[string]any, len(s.Rejections))
+	for code, n := range s.Rejections {
+		rejections[code] = n
+	}
 	return rt.ToValue(map[string]any{
-		"attempted": s.Attempted,
-		"open":      s.Open,
-		"failed":    s.Failed,
-		"dropped":   s.Dropped,
-		"received":  s.Received,
-		"sent":      s.Sent,
-		"failures":  failures,
+		"rejections": rejections,
+		"attempted":  s.Attempted,
+		"open":       s.Open,
+		"failed":     s.Failed,
+		"dropped":    s.Dropped,
+		"received":   s.Received,
+		"sent":       s.Sent,
+		"failures":   failures,
 	})
 }

@@ -52,7 +52,7 @@ func NewPhoenix(o PhoenixOptions) (*Phoenix, error) {
 		a.heartbeat = DefaultPhoenixHeartbeat
 	}
 	if len(o.Topics) == 0 {
-		return nil, fmt.Errorf("topics: name at least one topic to join, e.g. ['room:lobby']")
+		return nil, fmt.Errorf("topics: is required: name at least one topic to join, e.g. ['room:lobby']")
 	}
 	payload := o.JoinPayload
 	if payload == nil {

@@ -1,0 +1,63 @@
+package k6test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/centrifugotest"
+)
+
+// TestCentrifugoAdapter runs the centrifugo adapter through k6 against a
+// real Centrifugo: the protocol option is parsed, publications are counted
+// as ws_msgs_received and measured, and a bad token shows up as
+// massconn_failures{reason:rejected,code:centrifugo_3500}.
+func TestCentrifugoAdapter(t *testing.T) {
+	srv := centrifugotest.Start(t)
+	res := runK6(t, "centrifugo.js", map[string]string{
+		"WS_URL":    srv.WS,
+		"API":       srv.API,
+		"API_KEY":   centrifugotest.APIKey,
+		"TOKEN":     centrifugotest.HS256(centrifugotest.Secret, "k6-user", time.Now().Add(time.Hour)),
+		"BAD_TOKEN": centrifugotest.HS256("wrong-secret", "k6-user", time.Now().Add(time.Hour)),
+	})
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	if got := res.value(t, "ws_msgs_received", "count"); got != 300 {
+		t.Errorf("ws_msgs_received = %v, want 300", got)
+	}
+	if got := res.value(t, "massconn_failures{reason:rejected}", "count"); got != 3 {
+		t.Errorf("rejected = %v, want 3", got)
+	}
+	if got := res.value(t, "massconn_failures{code:centrifugo_3500}", "count"); got != 3 {
+		t.Errorf("rejected with code centrifugo_3500 = %v, want 3", got)
+	}
+	if got := res.value(t, "massconn_drops", "count"); got != 0 {
+		t.Errorf("drops = %v, want 0", got)
+	}
+}
+
+func TestWrongProtocolOptionsNameTheOption(t *testing.T) {
+	tests := []struct{ name, opts, want string }{
+		{"unknown protocol", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":"stomp"}`,
+			`massconn.connect: option 'protocol.name' must be one of 'centrifugo', 'graphql-ws', 'phoenix', 'socketio', got`},
+		{"adapter option typo", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":{"name":"phoenix","topic":["a"]}}`,
+			"massconn.connect: unknown option 'protocol.topic' (did you mean 'protocol.topics'?)"},
+		{"bad latency path", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"latency":{"path":"data..ts"}}`,
+			"massconn.connect: option 'latency.path'"},
+		{"replies with an adapter", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":"centrifugo","replies":[{"match":"{}","send":"{}"}]}`,
+			"massconn.connect: option 'replies' apply to the raw mode only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runK6(t, "options.js", map[string]string{"OPTS": tt.opts})
+			if res.code != exitScriptException {
+				t.Fatalf("k6 exited %d, want %d (script exception):\n%s", res.code, exitScriptException, res.output)
+			}
+			if !strings.Contains(res.output, tt.want) {
+				t.Fatalf("k6 output does not contain %q:\n%s", tt.want, res.output)
+			}
+		})
+	}
+}
