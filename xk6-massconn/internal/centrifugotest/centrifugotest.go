@@ -170,4 +170,3 @@ func (c Server) Subscribed(channel string) int {
 		return out.Result.Channels[channel].NumClients
 	}
 }
-
