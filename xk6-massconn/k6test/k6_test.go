@@ -121,13 +121,19 @@ func (r k6Result) value(t *testing.T, metric, field string) float64 {
 // runK6 runs `k6 run` on a script from testdata with the given env.
 func runK6(t *testing.T, script string, env map[string]string, extraArgs ...string) k6Result {
 	t.Helper()
+	return runK6Path(t, filepath.Join("testdata", script), env, extraArgs...)
+}
+
+// runK6Path runs `k6 run` on the script at path.
+func runK6Path(t *testing.T, path string, env map[string]string, extraArgs ...string) k6Result {
+	t.Helper()
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	args := []string{"run", "--no-color", "--summary-export", summary}
 	for k, v := range env {
 		args = append(args, "-e", k+"="+v)
 	}
 	args = append(args, extraArgs...)
-	args = append(args, filepath.Join("testdata", script))
+	args = append(args, path)
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, k6Binary(t), args...)

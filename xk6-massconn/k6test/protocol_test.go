@@ -1,11 +1,13 @@
 package k6test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/internal/centrifugotest"
+	"github.com/massconn/massconn/xk6-massconn/internal/protopeer"
 )
 
 // TestCentrifugoAdapter runs the centrifugo adapter through k6 against a
@@ -59,5 +61,45 @@ func TestWrongProtocolOptionsNameTheOption(t *testing.T) {
 				t.Fatalf("k6 output does not contain %q:\n%s", tt.want, res.output)
 			}
 		})
+	}
+}
+
+// TestSupabaseRealtimeExample runs k6scripts/supabase-realtime.js against the
+// Phoenix peer, which sends postgres_changes in Supabase Realtime's shape
+// (commit_timestamp as ISO 8601 and as PostgreSQL prints it): the example's
+// thresholds pass, only postgres_changes count, and every one is measured.
+func TestSupabaseRealtimeExample(t *testing.T) {
+	peer := protopeer.Start(t, "phoenix")
+	const conns, rows = 20, 6
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(time.Minute)
+		for peer.Count(t) < conns {
+			if time.Now().After(deadline) {
+				t.Error("the example's connections never all joined")
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		peer.Publish(t, rows)
+	}()
+	script, err := filepath.Abs(filepath.Join("..", "..", "k6scripts", "supabase-realtime.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runK6Path(t, script, map[string]string{
+		"SUPABASE_URL": peer.URL("ws", "/socket/websocket"), "APIKEY": "anon-key", "CONNECTIONS": "20",
+		"DURATION": "4s", "RATE": "0", "MIN_PER_CONN": "6", "CONNECT_ALLOWANCE": "1m",
+	})
+	<-done
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	if got := res.value(t, "ws_msgs_received", "count"); got != conns*rows {
+		t.Errorf("ws_msgs_received = %v, want %d (postgres_changes only)", got, conns*rows)
+	}
+	if got := res.value(t, "massconn_latency", "max"); got <= 0 {
+		t.Errorf("massconn_latency max = %v: nothing measured", got)
 	}
 }
