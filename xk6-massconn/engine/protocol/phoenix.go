@@ -54,6 +54,9 @@ func NewPhoenix(o PhoenixOptions) (*Phoenix, error) {
 	if len(o.Topics) == 0 {
 		return nil, fmt.Errorf("topics: is required: name at least one topic to join, e.g. ['room:lobby']")
 	}
+	if len(o.Topics) > maxTopics {
+		return nil, fmt.Errorf("topics: at most %d topics per connection, got %d", maxTopics, len(o.Topics))
+	}
 	payload := o.JoinPayload
 	if payload == nil {
 		payload = []byte("{}")
@@ -133,11 +136,19 @@ func (a *Phoenix) Open(st *State, c Conn) {
 	for _, j := range a.joins {
 		c.Send(j)
 	}
-	st.Ref = uint32(len(a.joins)) //nolint:gosec // a handful of topics
+	st.Ref = uint16(len(a.joins)) //nolint:gosec // at most maxTopics
 }
+
+// maxTopics keeps join refs (1..N) within State.Ref.
+const maxTopics = 1000
 
 func (a *Phoenix) Beat(st *State, c Conn) {
 	st.Ref++
+	if int(st.Ref) <= len(a.joins) {
+		// Wrapped around (after 65,535 heartbeats): skip the join refs, so
+		// that a heartbeat reply is never taken for a join reply.
+		st.Ref = uint16(len(a.joins) + 1) //nolint:gosec // at most maxTopics
+	}
 	c.Send(a.encode("", strconv.FormatUint(uint64(st.Ref), 10), "phoenix", "heartbeat", emptyObject))
 }
 

@@ -34,9 +34,12 @@ type Conn interface {
 
 // State is one connection's adapter state. The engine zeroes it when a
 // connection (re)opens and never reads it.
+//
+// It is 4 bytes so that it fits the engine's 128-byte connection without
+// growing it to the next allocation size class.
 type State struct {
 	Phase uint8  // adapter-defined stage of the protocol's handshake
-	Ref   uint32 // last message reference used, for protocols that number requests
+	Ref   uint16 // last message reference used, for protocols that number requests
 }
 
 // Adapter speaks one protocol.

@@ -136,6 +136,14 @@ func TestPhoenixMessages(t *testing.T) {
 			t.Fatalf("%s: rejected %q", vsn, r.rejected)
 		}
 	}
+	// After 65,535 heartbeats the ref wraps past the join refs.
+	wrap, _ := NewPhoenix(PhoenixOptions{Topics: []string{"a", "b"}})
+	st := State{Ref: 65535}
+	var r record
+	wrap.Beat(&st, &r)
+	if st.Ref != 3 || !strings.Contains(r.sent[0], `"3"`) {
+		t.Fatalf("wrapped ref %d, sent %s", st.Ref, r.sent[0])
+	}
 	a, _ := NewPhoenix(PhoenixOptions{Topics: []string{"t"}})
 	if u, _ := a.PrepareURL("wss://x.supabase.co/realtime/v1/websocket?apikey=k"); u != "wss://x.supabase.co/realtime/v1/websocket?apikey=k&vsn=2.0.0" {
 		t.Fatalf("url %s", u)
