@@ -2,6 +2,7 @@ package massconn
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
 
@@ -74,7 +75,8 @@ func parseProtocol(v any) (protocol.Adapter, error) {
 // adapterError turns an adapter's "field: problem" into an option error
 // naming protocol.field.
 func adapterError(err error) error {
-	if _, ok := err.(*optionError); ok {
+	var oe *optionError
+	if errors.As(err, &oe) {
 		return err
 	}
 	field, msg, ok := strings.Cut(err.Error(), ": ")

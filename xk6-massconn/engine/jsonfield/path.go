@@ -31,8 +31,8 @@ func ParsePath(text string) (Path, error) {
 	rest := text
 	first := true
 	for rest != "" {
-		switch {
-		case rest[0] == '[':
+		switch rest[0] {
+		case '[':
 			end := strings.IndexByte(rest, ']')
 			if end < 0 {
 				return Path{}, fmt.Errorf("path %q: '[' without a closing ']'", text)
@@ -43,7 +43,7 @@ func ParsePath(text string) (Path, error) {
 			}
 			p.steps = append(p.steps, step{index: n})
 			rest = rest[end+1:]
-		case rest[0] == '.':
+		case '.':
 			if first {
 				return Path{}, fmt.Errorf("path %q: starts with '.'", text)
 			}
