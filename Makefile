@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-k6 clean
+.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-adapters clean
 
 all: build
 
@@ -81,6 +81,10 @@ bench-server: bin/massconn-server
 
 bench-k6: bin/massconn-server bin/k6
 	scripts/bench-k6.sh
+
+# The protocol adapters at 10,000 connections against Centrifugo and Socket.IO.
+bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/node_modules
+	scripts/bench-adapters.sh
 
 clean:
 	rm -rf bin results

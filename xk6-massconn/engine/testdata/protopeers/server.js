@@ -1,9 +1,14 @@
 // Realtime servers for the protocol adapter tests.
 // Usage: node server.js socketio|graphql|phoenix [port]   (0 = any free port)
-// Prints "listening <port>" once ready. Exits when stdin closes. Commands on
+// Prints "listening <port>" once ready. Exits when stdin closes (unless
+// PEER_KEEP_RUNNING=1). Commands on
 // stdin, one per line:
 //   publish N        send N application messages to every client, then print "published N"
 //   count            print "count N": clients subscribed (socketio: connected sockets in both namespaces)
+// The same over HTTP, for k6 scripts: POST /publish?n=N, GET /count.
+// SIO_PING_INTERVAL and SIO_PING_TIMEOUT (ms) override the Socket.IO ping
+// timing (200 and 500: pings every test sees; benchmarks use Socket.IO's
+// defaults 25000 and 20000).
 //
 // socketio: Socket.IO 4 (npm socket.io, nobody here wrote it) on /socket.io/,
 //   namespaces "/" and "/feed", pings every 200 ms and gives up 500 ms
@@ -37,7 +42,8 @@ function nowISO() {
 
 function startSocketIO(server) {
   const { Server } = require('socket.io');
-  const io = new Server(server, { transports: ['websocket'], pingInterval: 200, pingTimeout: 500 });
+  const io = new Server(server, { transports: ['websocket'], pingInterval: Number(process.env.SIO_PING_INTERVAL || 200),
+    pingTimeout: Number(process.env.SIO_PING_TIMEOUT || 500) });
   for (const nsp of [io.of('/'), io.of('/feed')]) {
     nsp.use((socket, next) => {
       if (socket.handshake.auth && socket.handshake.auth.token === 'bad') {
@@ -196,7 +202,20 @@ function startPhoenix(server) {
   });
 }
 
-const server = http.createServer((req, res) => { res.writeHead(404); res.end(); });
+const server = http.createServer((req, res) => {
+  const u = new URL(req.url, 'http://x');
+  if (req.method === 'POST' && u.pathname === '/publish') {
+    for (const p of publishers) p(Number(u.searchParams.get('n') || 1));
+    res.writeHead(200);
+    res.end('ok');
+  } else if (u.pathname === '/count') {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end(String(count()));
+  } else {
+    res.writeHead(404);
+    res.end();
+  }
+});
 server.keepAliveTimeout = 1000;
 switch (mode) {
   case 'socketio': startSocketIO(server); break;
@@ -218,4 +237,5 @@ rl.on('line', (line) => {
   for (const p of publishers) p(Number(m[1]));
   console.log('published ' + m[1]);
 });
-rl.on('close', () => process.exit(0));
+// Benchmarks run the peer without a controlling stdin (PEER_KEEP_RUNNING=1).
+if (!process.env.PEER_KEEP_RUNNING) rl.on('close', () => process.exit(0));
