@@ -105,12 +105,17 @@ func TestCentrifugoRawBatched(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			var latencies int64
+			drops := map[int]int64{}
 			eventually(t, "every publication measured", func() bool {
-				latencies += p.Drain().LatencyCount
+				r := p.Drain()
+				latencies += r.LatencyCount
+				for code, n := range r.Drops {
+					drops[code] += n
+				}
 				return latencies >= conns*pubs || p.Stats().Dropped > 0
 			})
 			if s := p.Stats(); s.Dropped != 0 || latencies != conns*pubs {
-				t.Fatalf("stats %+v, latencies %d of %d", s, latencies, conns*pubs)
+				t.Fatalf("stats %+v, latencies %d of %d, drops by close code %v", s, latencies, conns*pubs, drops)
 			}
 		})
 	}
