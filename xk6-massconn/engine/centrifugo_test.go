@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"testing"
@@ -33,8 +34,13 @@ func TestCentrifugo(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				const conns, pubs = 50, 40
-				channel := "news-" + tc.name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-				a, err := protocol.NewCentrifugo(protocol.CentrifugoOptions{Token: tc.token, Channels: []string{channel}})
+				// Two channels: the subscribe commands go out as one
+				// newline-delimited batch, which the server must take.
+				stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+				channels := []string{"news-" + tc.name + "-" + stamp, "more-" + tc.name + "-" + stamp}
+				a, err := protocol.NewCentrifugo(protocol.CentrifugoOptions{
+					Token: tc.token, Channels: channels, Data: json.RawMessage(`{"client":"massconn-test"}`),
+				})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -42,11 +48,13 @@ func TestCentrifugo(t *testing.T) {
 					URLs: []string{srv.WS}, Connections: conns, Protocol: a,
 					Latency: &LatencySpec{Path: "sent", Unit: time.Millisecond},
 				})
-				eventually(t, "subscriptions", func() bool { return srv.Subscribed(channel) == conns })
+				for _, ch := range channels {
+					eventually(t, "subscriptions to "+ch, func() bool { return srv.Subscribed(ch) == conns })
+				}
 				// Publications spread over several ping intervals, so that
 				// pings share frames with publications.
 				for i := range pubs {
-					srv.Publish(t, channel, map[string]any{"seq": i, "sent": time.Now().UTC().Format(time.RFC3339Nano)})
+					srv.Publish(t, channels[i%2], map[string]any{"seq": i, "sent": time.Now().UTC().Format(time.RFC3339Nano)})
 					time.Sleep(60 * time.Millisecond)
 				}
 				var latencies int64
