@@ -225,3 +225,24 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 }
 
 func (w *lineWriter) all() []string { return w.seen }
+
+// TestBatchedRawMode: with batched, each line of a newline-delimited message
+// is counted, measured and matched against replies on its own.
+func TestBatchedRawMode(t *testing.T) {
+	srv := startGWSServer(t)
+	eachEngine(t, func(t *testing.T) {
+		const conns = 10
+		p := dial(t, Config{
+			URLs: []string{srv.url("/echo")}, Connections: conns, Batched: true,
+			// Echoed back as one message of four lines, one of them empty.
+			OnOpenSend: "{\"ts\":1}\r\nping\n\n{\"ts\":2}",
+			Replies:    []Reply{{Match: "ping", Send: "pong"}},
+			Latency:    &LatencySpec{Field: "ts", Unit: time.Millisecond},
+		})
+		// 3 lines + the echoed "pong" per connection.
+		latencies := measured(t, p, conns*4)
+		if s := p.Stats(); s.Received != conns*4 || s.Sent != conns*2 || latencies != conns*2 {
+			t.Fatalf("stats %+v, latencies %d", s, latencies)
+		}
+	})
+}

@@ -108,7 +108,8 @@ func (a *Centrifugo) line(st *State, line []byte, c Conn) bool {
 	}
 	var errv, connect, push []byte
 	n := 0
-	for m := jsonfield.Members(line); m.Next(); n++ {
+	m := jsonfield.Members(line)
+	for ; m.Next(); n++ {
 		switch {
 		case m.KeyIs("error"):
 			errv = m.Value()
@@ -119,7 +120,7 @@ func (a *Centrifugo) line(st *State, line []byte, c Conn) bool {
 		}
 	}
 	switch {
-	case n == 0 && bytes.Equal(line, emptyObject):
+	case n == 0 && !m.Malformed():
 		c.Send(emptyObject) // a ping: the pong is an empty command
 	case errv != nil:
 		code, _ := errorCode.Lookup(errv)

@@ -38,7 +38,7 @@ func TestCentrifugoBatch(t *testing.T) {
 		t.Fatalf("subscribe %q", r.sent[1])
 	}
 	// A ping between two publications in one frame, as Centrifugo writes them.
-	a.Message(&st, []byte(`{"push":{"channel":"a","pub":{"data":{"ts":1},"offset":1}}}`+"\n{}\n"+`{"push":{"channel":"a","pub":{"data":{"ts":2}}}}`), &r)
+	a.Message(&st, []byte(`{"push":{"channel":"a","pub":{"data":{"ts":1},"offset":1}}}`+"\n{ }\n"+`{"push":{"channel":"a","pub":{"data":{"ts":2}}}}`), &r)
 	if strings.Join(r.delivered, " ") != `{"ts":1} {"ts":2}` || r.sent[2] != "{}" || len(r.sent) != 3 {
 		t.Fatalf("delivered %q sent %q", r.delivered, r.sent)
 	}
