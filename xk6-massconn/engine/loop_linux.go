@@ -256,13 +256,13 @@ func (l *loop) scan() {
 	}
 }
 
-// start routes ws:// attempts to the event loops and wss:// ones to the
-// portable engine: crypto/tls only runs over a net.Conn, and driving it from
-// an epoll loop would mean re-implementing its record layer.
 // forcePortable sends every attempt to the portable engine, so that tests
 // check both engines against the same servers.
 var forcePortable atomic.Bool
 
+// start routes ws:// attempts to the event loops and wss:// ones to the
+// portable engine: crypto/tls only runs over a net.Conn, and driving it from
+// an epoll loop would mean re-implementing its record layer.
 func (p *Pool) start(batch []int64) {
 	ls, err := getLoops()
 	var per [4][]command
