@@ -37,7 +37,7 @@ func TestSocketIO(t *testing.T) {
 				p := dial(t, Config{URLs: []string{url}, Connections: conns, Protocol: a,
 					Latency: &LatencySpec{Path: "ts", Unit: time.Millisecond}})
 				peer.waitCount(t, conns)
-				time.Sleep(1500 * time.Millisecond) // past pingInterval+pingTimeout, several times
+				time.Sleep(2500 * time.Millisecond) // past pingInterval+pingTimeout, twice
 				peer.publish(t, pubs)
 				latencies := measured(t, p, conns*pubs*tc.perPub)
 				s := p.Stats()
@@ -154,9 +154,9 @@ func TestPhoenixPeerIsFaithful(t *testing.T) {
 
 func TestPhoenix(t *testing.T) {
 	peer := startProtoPeer(t, "phoenix")
-	// The peer closes a connection that sends nothing for 800 ms: only the
+	// The peer closes a connection that sends nothing for 1200 ms: only the
 	// adapter's heartbeat keeps these open through the wait below.
-	url := peer.url("ws", "/socket/websocket?timeout=800")
+	url := peer.url("ws", "/socket/websocket?timeout=1200")
 	eachEngine(t, func(t *testing.T) {
 		for _, vsn := range []string{"2.0.0", "1.0.0"} {
 			t.Run(vsn, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestPhoenix(t *testing.T) {
 				p := dial(t, Config{URLs: []string{url}, Connections: conns, Protocol: a,
 					Latency: &LatencySpec{Path: "data.commit_timestamp", Unit: time.Millisecond}})
 				peer.waitCount(t, conns)
-				time.Sleep(2 * time.Second)
+				time.Sleep(2500 * time.Millisecond)
 				peer.publish(t, pubs)
 				latencies := measured(t, p, conns*pubs)
 				// Join replies, "system" and "presence_state" pushes and

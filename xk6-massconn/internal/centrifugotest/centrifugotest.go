@@ -55,7 +55,7 @@ func Start(t testing.TB) Server {
 				"token":                                 map[string]any{"hmac_secret_key": Secret},
 				"allow_anonymous_connect_without_token": true,
 				"ping_interval":                         "1s",
-				"pong_timeout":                          "500ms",
+				"pong_timeout":                          "800ms",
 			},
 			"channel": map[string]any{"without_namespace": map[string]any{
 				"allow_subscribe_for_client": true, "allow_subscribe_for_anonymous": true,

@@ -7,11 +7,11 @@
 //   count            print "count N": clients subscribed (socketio: connected sockets in both namespaces)
 // The same over HTTP, for k6 scripts: POST /publish?n=N, GET /count.
 // SIO_PING_INTERVAL and SIO_PING_TIMEOUT (ms) override the Socket.IO ping
-// timing (200 and 500: pings every test sees; benchmarks use Socket.IO's
+// timing (200 and 1000: pings every test sees; benchmarks use Socket.IO's
 // defaults 25000 and 20000).
 //
 // socketio: Socket.IO 4 (npm socket.io, nobody here wrote it) on /socket.io/,
-//   namespaces "/" and "/feed", pings every 200 ms and gives up 500 ms
+//   namespaces "/" and "/feed", pings every 200 ms and gives up 1000 ms
 //   later without a pong. auth {token: "bad"} is
 //   refused (connect_error). publish emits "tick" {seq, ts: ISO string} and
 //   "noise" {} on both namespaces.
@@ -43,7 +43,7 @@ function nowISO() {
 function startSocketIO(server) {
   const { Server } = require('socket.io');
   const io = new Server(server, { transports: ['websocket'], pingInterval: Number(process.env.SIO_PING_INTERVAL || 200),
-    pingTimeout: Number(process.env.SIO_PING_TIMEOUT || 500) });
+    pingTimeout: Number(process.env.SIO_PING_TIMEOUT || 1000) });
   for (const nsp of [io.of('/'), io.of('/feed')]) {
     nsp.use((socket, next) => {
       if (socket.handshake.auth && socket.handshake.auth.token === 'bad') {
