@@ -50,6 +50,9 @@ func ParsePath(text string) (Path, error) {
 			rest = rest[1:]
 			fallthrough
 		default:
+			if !first && text[len(text)-len(rest)-1] != '.' {
+				return Path{}, fmt.Errorf("path %q: a '.' must separate ']' from the next key", text)
+			}
 			end := strings.IndexAny(rest, ".[]")
 			if end < 0 {
 				end = len(rest)

@@ -32,7 +32,7 @@ func TestParsePath(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", ".a", "a.", "a..b", "a[", "a[x]", "a[-1]", "a]", "a.[0]"} {
+	for _, bad := range []string{"", ".a", "a.", "a..b", "a[", "a[x]", "a[-1]", "a]", "a.[0]", "a[0]b"} {
 		if _, err := ParsePath(bad); err == nil {
 			t.Errorf("ParsePath(%q) accepted", bad)
 		}
