@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
@@ -44,6 +45,12 @@ type Config struct {
 	// against Replies on its own.
 	Batched   bool
 	Reconnect bool // reopen a connection that dropped after it was open
+
+	// Steps is a program every connection runs from the moment its session
+	// opens (see package program); nil = none. Lifetime makes sessions close
+	// themselves and reopen (churn); it implies Reconnect.
+	Steps    []program.Step
+	Lifetime Lifetime
 
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
@@ -106,6 +113,8 @@ type Stats struct {
 	Failures  map[string]int64
 	// Rejections splits Failures["rejected"] by the protocol's code.
 	Rejections map[string]int64
+	RTTCount   int64 // expect steps answered (Config.Steps)
+	Churn      int64 // sessions that closed themselves to reopen (Config.Lifetime)
 }
 
 // Report holds what happened since the previous Drain. Counts are exact;
@@ -125,4 +134,10 @@ type Report struct {
 	LatencyCount  int64
 	Latencies     []time.Duration // sample
 	LatencyMax    time.Duration
+	// Programs (Config.Steps): RTTCount expect steps were answered, RTTs
+	// samples the time from the previous send step to the answer.
+	RTTCount int64
+	RTTs     []time.Duration
+	RTTMax   time.Duration
+	Churn    int64 // sessions that closed themselves to reopen (Config.Lifetime)
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
@@ -55,6 +56,7 @@ type conn struct {
 	out      []byte
 	msg      *message
 	proto    protocol.State // the protocol adapter's state, if any
+	prog     program.State  // position in Config.Steps and lifetime end
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
@@ -287,11 +289,13 @@ func (l *loop) open(c *conn) {
 		l.sendMessage(c, opText, msg)
 	}
 	p.opened(&c.proto, l.bind(c))
+	l.programOpened(c)
 }
 
 // settleAttempt releases the MaxInFlight slot of a first attempt and counts
 // it as settled for Wait.
 func (l *loop) settleAttempt(c *conn) {
+	l.releaseReopenSlot(c)
 	if c.flags&flInitial != 0 {
 		c.flags &^= flInitial
 		c.pool.releaseSlot()
@@ -393,7 +397,7 @@ func (l *loop) lost(c *conn, err error) {
 		l.dropped(c, wsproto.CloseAbnormal)
 	case stClosing:
 		l.endSession(c)
-		l.finish(c)
+		l.closedOrReopen(c)
 	}
 }
 

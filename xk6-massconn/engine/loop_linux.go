@@ -77,6 +77,7 @@ type loop struct {
 	buf     []byte   // shared read buffer
 	scratch []byte   // frames being written
 	out     loopConn // the protocol.Conn handed to the message layer, rebound per call
+	prog    progScratch
 	rng     uint64
 	now     int64 // monotonic nanoseconds at the current iteration
 	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
@@ -241,15 +242,16 @@ func (l *loop) scan() {
 					c.pool.beatText(&c.proto, l.bind(c))
 				}
 			}
+			l.programTick(c)
 		case stClosing:
 			if l.now >= c.deadline {
 				l.endSession(c)
-				l.finish(c)
+				l.closedOrReopen(c)
 			}
 		case stRedial:
 			if c.pool.closing.Load() {
 				l.remove(c)
-			} else if l.now >= c.deadline {
+			} else if l.now >= c.deadline && l.mayReopen(c) {
 				l.dial(c)
 			}
 		}

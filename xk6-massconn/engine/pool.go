@@ -42,6 +42,8 @@ type Pool struct {
 
 	portable portable
 	msgs     messageLayer
+	prog     *poolProgram // Steps and Lifetime; nil = neither
+	progPrev progCounters // guarded by drainMu
 }
 
 // Dial validates cfg, checks capacity and starts opening cfg.Connections in
@@ -77,6 +79,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 	for i := range p.shards {
 		p.shards[i].rng = seed()
 	}
+	p.prog = newPoolProgram(cfg, len(p.shards))
 	for _, raw := range cfg.URLs {
 		t, _ := parseTarget(raw, cfg) // Validate already parsed every URL
 		p.targets = append(p.targets, t)

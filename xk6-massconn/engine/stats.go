@@ -250,7 +250,7 @@ func (p *Pool) sum() counters {
 // handshake completed and whose session has not ended yet.
 func (p *Pool) Stats() Stats {
 	c := p.sum()
-	return Stats{
+	s := Stats{
 		Attempted: c.attempted,
 		Open:      c.opened - c.ended,
 		Failed:    c.failed,
@@ -261,6 +261,8 @@ func (p *Pool) Stats() Stats {
 
 		Rejections: c.rejections,
 	}
+	p.prog.addStats(&s)
+	return s
 }
 
 // Drain reports what happened since the previous Drain. Counts are exact
@@ -284,7 +286,7 @@ func (p *Pool) Drain() Report {
 	prev := p.drained
 	p.drained = c
 	limit := p.cfg.SampleLimit
-	return Report{
+	r := Report{
 		Opened:        c.opened - prev.opened,
 		Connecting:    mergeSamples(conn, limit, &p.drainRng),
 		Failures:      diffMap(c.failures, prev.failures),
@@ -300,6 +302,8 @@ func (p *Pool) Drain() Report {
 		Latencies:     mergeSamples(lat, limit, &p.drainRng),
 		LatencyMax:    latMax,
 	}
+	p.prog.drain(&r, &p.progPrev, limit, &p.drainRng)
+	return r
 }
 
 func diffMap[K comparable](now, before map[K]int64) map[K]int64 {

@@ -76,6 +76,7 @@ func (c Config) Validate() error {
 		}
 	}
 	c.validateMessages(bad)
+	c.validateProgram(bad)
 	if c.SampleLimit < 0 {
 		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
 	}
@@ -92,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SampleLimit == 0 {
 		c.SampleLimit = DefaultSampleLimit
+	}
+	if c.Lifetime.Max > 0 {
+		c.Reconnect = true // a slot stays busy: a failed reopen is retried
 	}
 	return c
 }

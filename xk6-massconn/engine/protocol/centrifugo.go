@@ -26,6 +26,7 @@ type CentrifugoOptions struct {
 type Centrifugo struct {
 	connect    []byte
 	subscribes []byte // every subscribe command, newline-delimited, sent as one message
+	publishTo  []byte // the first channel as a JSON string: where a program's send steps publish
 }
 
 // centrifugo phases
@@ -63,6 +64,9 @@ func NewCentrifugo(o CentrifugoOptions) (*Centrifugo, error) {
 		}
 		if i > 0 {
 			cmd.WriteByte('\n')
+		}
+		if i == 0 {
+			a.publishTo = quote(ch)
 		}
 		cmd.WriteString(`{"id":`)
 		cmd.WriteString(strconv.Itoa(i + 2))
@@ -106,7 +110,7 @@ func (a *Centrifugo) line(st *State, line []byte, c Conn) bool {
 	if len(line) == 0 {
 		return true
 	}
-	var errv, connect, push []byte
+	var errv, connect, push, publish []byte
 	n := 0
 	m := jsonfield.Members(line)
 	for ; m.Next(); n++ {
@@ -117,6 +121,8 @@ func (a *Centrifugo) line(st *State, line []byte, c Conn) bool {
 			connect = m.Value()
 		case m.KeyIs("push"):
 			push = m.Value()
+		case m.KeyIs("publish"):
+			publish = m.Value()
 		}
 	}
 	switch {
@@ -135,6 +141,8 @@ func (a *Centrifugo) line(st *State, line []byte, c Conn) bool {
 		if a.subscribes != nil {
 			c.Send(a.subscribes)
 		}
+	case publish != nil:
+		ack(c, publish) // the reply to a program's publish
 	case push != nil:
 		if data, ok := pubData.Lookup(push); ok {
 			c.Deliver(data)

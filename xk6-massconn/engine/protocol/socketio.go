@@ -104,6 +104,8 @@ func (a *SocketIO) Message(st *State, msg []byte, c Conn) {
 			c.Reject("socketio_connect_error")
 		case '2':
 			a.event(rest, c)
+		case '3':
+			a.ackPacket(rest, c)
 		}
 	}
 }
@@ -141,4 +143,18 @@ func (a *SocketIO) event(p []byte, c Conn) {
 		arg = it.Value()
 	}
 	c.Deliver(arg)
+}
+
+// ackPacket hands `<ackId>[arg,...]`, the server's answer to a program's
+// event, to the Conn: its payload is the first argument.
+func (a *SocketIO) ackPacket(p []byte, c Conn) {
+	for len(p) > 0 && p[0] >= '0' && p[0] <= '9' {
+		p = p[1:]
+	}
+	it := jsonfield.Elements(p)
+	var arg []byte
+	if it.Next() {
+		arg = it.Value()
+	}
+	ack(c, arg)
 }

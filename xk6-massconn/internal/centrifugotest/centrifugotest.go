@@ -59,6 +59,8 @@ func Start(t testing.TB) Server {
 			},
 			"channel": map[string]any{"without_namespace": map[string]any{
 				"allow_subscribe_for_client": true, "allow_subscribe_for_anonymous": true,
+				// Programs' send steps publish from the client (request/ack round trips).
+				"allow_publish_for_client": true, "allow_publish_for_anonymous": true,
 			}},
 			"http_api":    map[string]any{"key": APIKey},
 			"health":      map[string]any{"enabled": true},

@@ -14,7 +14,8 @@
 //   namespaces "/" and "/feed", pings every 200 ms and gives up 1000 ms
 //   later without a pong. auth {token: "bad"} is
 //   refused (connect_error). publish emits "tick" {seq, ts: ISO string} and
-//   "noise" {} on both namespaces.
+//   "noise" {} on both namespaces. An "echo" event with an acknowledgement
+//   callback is answered with its argument.
 // graphql: graphql-ws 6 + graphql 16 (npm) on /graphql. connectionParams
 //   {token: "bad"} is refused (close 4403). Schema: subscription { tick(from: Int) { seq ts sent } }.
 // phoenix: a Phoenix Channels server written from the Phoenix documentation
@@ -51,6 +52,15 @@ function startSocketIO(server) {
         return;
       }
       next();
+    });
+  }
+  // "echo" answers its acknowledgement callback with its argument: a
+  // request/ack round trip for programs' send and expect steps.
+  for (const nsp of [io.of('/'), io.of('/feed')]) {
+    nsp.on('connection', (socket) => {
+      socket.on('echo', (arg, ack) => {
+        if (typeof ack === 'function') ack(arg);
+      });
     });
   }
   count = () => io.of('/').sockets.size + io.of('/feed').sockets.size;

@@ -1,0 +1,497 @@
+// Package program runs a small per-connection script (send, expect, sleep,
+// goto, close) without a JavaScript runtime per connection. A pool compiles
+// its steps once into an immutable Program that every connection and every
+// event loop share; what one connection needs to remember is a State of 32
+// bytes: its position, its loop counters, one timer and the time of its
+// last send.
+//
+// The package knows nothing of sockets: the engine calls Start when a
+// session opens, Message for every application message, and Tick from its
+// periodic scan, and the program acts through the Host the engine passes.
+package program
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+)
+
+// Kind is what a step does.
+type Kind uint8
+
+// Step kinds.
+const (
+	Send Kind = iota + 1
+	Expect
+	Sleep
+	Goto
+	Close
+)
+
+// What an expect does when its timeout passes.
+const (
+	OnTimeoutContinue = "continue"
+	OnTimeoutClose    = "close"
+)
+
+// MaxCountedGotos bounds how many goto steps with Times one program may
+// hold: each has a counter in every connection's State.
+const MaxCountedGotos = 3
+
+// MaxSteps bounds a program's length (positions are 16-bit).
+const MaxSteps = 4096
+
+// Step is one step as the user wrote it; Compile checks and prepares it.
+type Step struct {
+	Kind Kind
+
+	// Send: Text is a template; with Binary it is base64 of the payload.
+	Text   string
+	Binary bool
+
+	// Expect: Match is the message (or its start, with Prefix); with Path,
+	// the JSON value at Path must equal Equals (a string value is compared
+	// without its quotes, any other value as its JSON text).
+	Match     string
+	Prefix    bool
+	Path      string
+	Equals    string
+	Timeout   time.Duration // 0 = wait forever
+	OnTimeout string        // OnTimeoutContinue (default) or OnTimeoutClose
+
+	// Sleep: a fixed time (Min == Max) or uniform in [Min, Max].
+	Min, Max time.Duration
+
+	// Goto: jump to step Target; with Times > 0, only that many times,
+	// then fall through (the counter resets, so an enclosing loop can run
+	// it again).
+	Target int
+	Times  int
+
+	// Close: the close code sent (1000 when 0).
+	Code int
+}
+
+// Program is a compiled, immutable list of steps.
+type Program struct {
+	steps []step
+}
+
+type step struct {
+	kind    Kind
+	binary  bool
+	prefix  bool
+	onClose bool // expect: close on timeout
+	counter int8 // goto: index into State.Loops, -1 = unbounded
+	tmpl    template
+	payload []byte // binary send, or expect match / equals
+	path    jsonfield.Path
+	timeout int64 // ns
+	min     int64 // ns
+	span    int64 // ns: max - min
+	target  uint16
+	times   uint16
+	code    int
+}
+
+// Len is the number of steps.
+func (p *Program) Len() int { return len(p.steps) }
+
+// Compile checks every step and prepares the program. Errors name the step
+// as the user wrote it: "steps[3].goto: target 9 is past the end (the
+// program has 6 steps: 0-5)".
+func Compile(steps []Step) (*Program, error) {
+	var errs []error
+	bad := func(i int, field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("steps[%d].%s: %s", i, field, fmt.Sprintf(format, args...)))
+	}
+	if len(steps) == 0 {
+		return nil, errors.New("steps: the program is empty; give at least one step such as {send: 'hello'}")
+	}
+	if len(steps) > MaxSteps {
+		return nil, fmt.Errorf("steps: %d steps, at most %d", len(steps), MaxSteps)
+	}
+	p := &Program{steps: make([]step, len(steps))}
+	counted := 0
+	for i, s := range steps {
+		out := &p.steps[i]
+		out.kind = s.Kind
+		switch s.Kind {
+		case Send:
+			if s.Binary {
+				b, err := base64.StdEncoding.DecodeString(s.Text)
+				if err != nil {
+					bad(i, "send", "binary: true needs base64 text: %v", err)
+				}
+				out.binary, out.payload = true, b
+				break
+			}
+			t, err := parseTemplate(s.Text)
+			if err != nil {
+				bad(i, "send", "%v", err)
+			}
+			out.tmpl = t
+		case Expect:
+			switch {
+			case s.Path != "":
+				path, err := jsonfield.ParsePath(s.Path)
+				if err != nil {
+					bad(i, "path", "%v", err)
+				}
+				if s.Match != "" || s.Prefix {
+					bad(i, "expect", "set a message to match or path+equals, not both")
+				}
+				out.path, out.payload = path, []byte(s.Equals)
+			case s.Equals != "":
+				bad(i, "equals", "needs path: the JSON field to compare, e.g. {expect: true, path: 'type', equals: 'joined'}")
+			case s.Match == "" && !s.Prefix:
+				// An empty match without prefix would wait for an empty
+				// message; an expect that takes any message is written
+				// {expect: '', prefix: true}.
+				bad(i, "expect", "must not be empty; use prefix: true with an empty text to take any message")
+			default:
+				out.payload, out.prefix = []byte(s.Match), s.Prefix
+			}
+			if s.Timeout < 0 {
+				bad(i, "timeout", "must be a duration >= 0 such as '5s', got %v", s.Timeout)
+			}
+			out.timeout = int64(s.Timeout)
+			switch s.OnTimeout {
+			case "", OnTimeoutContinue:
+			case OnTimeoutClose:
+				out.onClose = true
+			default:
+				bad(i, "onTimeout", "must be 'continue' or 'close', got %q", s.OnTimeout)
+			}
+			if s.OnTimeout != "" && s.Timeout == 0 {
+				bad(i, "onTimeout", "needs a timeout")
+			}
+		case Sleep:
+			if s.Min < 0 || s.Max < s.Min {
+				bad(i, "sleep", "needs 0 <= min <= max, got min %v max %v", s.Min, s.Max)
+			}
+			out.min, out.span = int64(s.Min), int64(s.Max-s.Min)
+		case Goto:
+			switch {
+			case s.Target < 0:
+				bad(i, "goto", "target %d is negative; steps are numbered from 0", s.Target)
+			case s.Target >= len(steps):
+				bad(i, "goto", "target %d is past the end (the program has %d steps: 0-%d)", s.Target, len(steps), len(steps)-1)
+			}
+			if s.Times < 0 || s.Times > 65535 {
+				bad(i, "times", "must be between 1 and 65535 (or absent for a loop without end), got %d", s.Times)
+			}
+			out.target, out.times, out.counter = uint16(s.Target), uint16(s.Times), -1
+			if s.Times > 0 {
+				if counted == MaxCountedGotos {
+					bad(i, "times", "at most %d gotos with times per program", MaxCountedGotos)
+				}
+				out.counter = int8(counted)
+				counted++
+			} else if s.Target <= i && !blocksBetween(steps, s.Target, i) {
+				bad(i, "goto", "loops to step %d without an expect or a sleep in between: it would spin; add {sleep: '1s'} or times", s.Target)
+			}
+		case Close:
+			code := s.Code
+			if code == 0 {
+				code = 1000
+			}
+			if code != 1000 && (code < 3000 || code > 4999) {
+				bad(i, "close", "code %d: a client may send 1000 or an application code 3000-4999", code)
+			}
+			out.code = code
+		default:
+			bad(i, "kind", "a step needs one of send, expect, sleep, goto, close")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// blocksBetween reports whether steps[from..to] holds an expect or a sleep.
+func blocksBetween(steps []Step, from, to int) bool {
+	for _, s := range steps[from : to+1] {
+		if s.Kind == Expect || s.Kind == Sleep {
+			return true
+		}
+	}
+	return false
+}
+
+// State is one connection's position in the program. The engine keeps it
+// inside its connection and zeroes it when a session opens.
+type State struct {
+	LastSend int64 // mono ns of the last send step; 0 = none yet
+	Wake     int64 // mono ns: end of a sleep, or an expect's timeout; 0 = none
+	Seq      uint32
+	PC       uint16 // current step; == Len() when the program has ended
+	Loops    [MaxCountedGotos]uint16
+	// LifeEnd is the session's lifetime end in ms of the engine's
+	// monotonic clock (0 = none): 32 bits hold 49 days.
+	LifeEnd uint32
+}
+
+// Host is what a program can do on its connection. The engine implements
+// it; calls happen on the connection's own goroutine or event loop.
+type Host interface {
+	// SendText sends a text message (through the protocol adapter, if
+	// any); SendBinary a binary one.
+	SendText(b []byte)
+	SendBinary(b []byte)
+	// Close starts the close handshake with code; the program stops.
+	Close(code int)
+	// RTT records one request/response time.
+	RTT(d time.Duration)
+	// ExpectTimeout counts one expect that timed out.
+	ExpectTimeout()
+}
+
+// Env is what templates and random draws need on this call.
+type Env struct {
+	Now  int64 // monotonic ns (timers, RTT)
+	Wall int64 // Unix ns ({{now_ms}}, {{now_us}})
+	Conn int64
+	VU   int64
+	Rng  *uint64 // the caller's generator
+	Buf  *[]byte // scratch for rendered messages, owned by the caller
+	Host Host    // where the program acts
+}
+
+// maxRun bounds the steps one call runs, as a guard: Compile already
+// rejects loops without an expect or a sleep, but counted gotos can nest.
+const maxRun = 1 << 16
+
+// Start runs a newly opened session's program up to its first wait.
+func (p *Program) Start(st *State, e *Env) {
+	life := st.LifeEnd
+	*st = State{LifeEnd: life}
+	p.run(st, e)
+}
+
+// Waiting reports whether the program waits for a message.
+func (p *Program) Waiting(st *State) bool {
+	return int(st.PC) < len(p.steps) && p.steps[st.PC].kind == Expect
+}
+
+// Message offers an application message to the program; it reports whether
+// an expect took it (the message's RTT was recorded).
+func (p *Program) Message(st *State, msg []byte, e *Env) bool {
+	if !p.Waiting(st) {
+		return false
+	}
+	s := &p.steps[st.PC]
+	if !s.matches(msg) {
+		return false
+	}
+	if st.LastSend != 0 {
+		e.Host.RTT(time.Duration(max(e.Now-st.LastSend, 0)))
+	}
+	st.Wake = 0
+	st.PC++
+	p.run(st, e)
+	return true
+}
+
+// Tick runs timers that are due: the end of a sleep, an expect's timeout.
+// The engine calls it from its periodic scan.
+func (p *Program) Tick(st *State, e *Env) {
+	if st.Wake == 0 || e.Now < st.Wake || int(st.PC) >= len(p.steps) {
+		return
+	}
+	st.Wake = 0
+	s := &p.steps[st.PC]
+	if s.kind == Expect {
+		e.Host.ExpectTimeout()
+		if s.onClose {
+			st.PC = uint16(len(p.steps))
+			e.Host.Close(1000)
+			return
+		}
+	}
+	st.PC++
+	p.run(st, e)
+}
+
+// run executes steps from st.PC until one waits or the program ends.
+func (p *Program) run(st *State, e *Env) {
+	for n := 0; int(st.PC) < len(p.steps) && n < maxRun; n++ {
+		s := &p.steps[st.PC]
+		switch s.kind {
+		case Send:
+			if s.binary {
+				e.Host.SendBinary(s.payload)
+			} else {
+				*e.Buf = s.tmpl.render((*e.Buf)[:0], st, e)
+				e.Host.SendText(*e.Buf)
+			}
+			st.Seq++
+			st.LastSend = e.Now
+		case Expect:
+			if s.timeout > 0 {
+				st.Wake = e.Now + s.timeout
+			}
+			return
+		case Sleep:
+			d := s.min
+			if s.span > 0 {
+				d += int64(next(e.Rng) % uint64(s.span+1))
+			}
+			if d > 0 {
+				st.Wake = e.Now + d
+				return
+			}
+		case Goto:
+			if s.counter < 0 {
+				st.PC = s.target
+				continue
+			}
+			c := &st.Loops[s.counter]
+			if *c < s.times {
+				*c++
+				st.PC = s.target
+				continue
+			}
+			*c = 0
+		case Close:
+			st.PC = uint16(len(p.steps))
+			e.Host.Close(s.code)
+			return
+		}
+		st.PC++
+	}
+}
+
+func (s *step) matches(msg []byte) bool {
+	if !s.path.IsZero() {
+		v, ok := s.path.Lookup(msg)
+		if !ok {
+			return false
+		}
+		if str, isStr := jsonfield.String(v); isStr {
+			return bytes.Equal(str, s.payload)
+		}
+		return bytes.Equal(v, s.payload)
+	}
+	if s.prefix {
+		return bytes.HasPrefix(msg, s.payload)
+	}
+	return bytes.Equal(msg, s.payload)
+}
+
+// next is splitmix64, the engine's generator.
+func next(s *uint64) uint64 {
+	*s += 0x9E3779B97F4A7C15
+	z := *s
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}
+
+// Uniform draws a duration uniformly in [lo, hi] from rng.
+func Uniform(rng *uint64, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(next(rng)%uint64(hi-lo+1))
+}
+
+// template is a message with variables, split once at Compile.
+type template struct {
+	parts []part
+}
+
+type varKind uint8
+
+const (
+	litPart varKind = iota
+	connVar
+	vuVar
+	seqVar
+	nowMsVar
+	nowUsVar
+	randVar
+)
+
+type part struct {
+	kind varKind
+	lit  []byte
+	n    uint64 // rand:N
+}
+
+// Variables lists the names a template may use, for error messages.
+const Variables = "{{conn}}, {{vu}}, {{seq}}, {{now_ms}}, {{now_us}}, {{rand:N}}"
+
+func parseTemplate(text string) (template, error) {
+	var t template
+	rest := text
+	for rest != "" {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			t.parts = append(t.parts, part{lit: []byte(rest)})
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, part{lit: []byte(rest[:i])})
+		}
+		end := strings.Index(rest[i:], "}}")
+		if end < 0 {
+			return template{}, fmt.Errorf("'{{' without '}}' at offset %d of %q", len(text)-len(rest)+i, text)
+		}
+		name := rest[i+2 : i+end]
+		rest = rest[i+end+2:]
+		var p part
+		switch {
+		case name == "conn":
+			p.kind = connVar
+		case name == "vu":
+			p.kind = vuVar
+		case name == "seq":
+			p.kind = seqVar
+		case name == "now_ms":
+			p.kind = nowMsVar
+		case name == "now_us":
+			p.kind = nowUsVar
+		case strings.HasPrefix(name, "rand:"):
+			n, err := strconv.ParseUint(name[len("rand:"):], 10, 63)
+			if err != nil || n == 0 {
+				return template{}, fmt.Errorf("{{%s}}: N must be a positive integer, e.g. {{rand:100}} for 0-99", name)
+			}
+			p.kind, p.n = randVar, n
+		default:
+			return template{}, fmt.Errorf("unknown variable {{%s}}; known: %s", name, Variables)
+		}
+		t.parts = append(t.parts, p)
+	}
+	return t, nil
+}
+
+func (t *template) render(dst []byte, st *State, e *Env) []byte {
+	for i := range t.parts {
+		p := &t.parts[i]
+		switch p.kind {
+		case litPart:
+			dst = append(dst, p.lit...)
+		case connVar:
+			dst = strconv.AppendInt(dst, e.Conn, 10)
+		case vuVar:
+			dst = strconv.AppendInt(dst, e.VU, 10)
+		case seqVar:
+			dst = strconv.AppendUint(dst, uint64(st.Seq), 10)
+		case nowMsVar:
+			dst = strconv.AppendInt(dst, e.Wall/int64(time.Millisecond), 10)
+		case nowUsVar:
+			dst = strconv.AppendInt(dst, e.Wall/int64(time.Microsecond), 10)
+		case randVar:
+			dst = strconv.AppendUint(dst, next(e.Rng)%p.n, 10)
+		}
+	}
+	return dst
+}

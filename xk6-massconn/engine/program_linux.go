@@ -1,0 +1,175 @@
+//go:build linux
+
+package engine
+
+import (
+	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
+)
+
+// The event loop's side of programs and churn. conn_linux.go and
+// loop_linux.go call in here at a few points: a session opened
+// (programOpened), an application message or a protocol answer arrived
+// (programMessage), the periodic scan (programTick), a self-closed session
+// ended (closedOrReopen), a reopen is about to dial (mayReopen) and an
+// attempt settled (releaseReopenSlot).
+
+// flReopenSlot marks a reopen that holds a MaxInFlight slot until its
+// attempt settles. It takes the top bit of conn.flags, away from the
+// engine's own flags, which count up from bit 0.
+const flReopenSlot uint8 = 1 << 7
+
+// progScratch holds a loop's buffers for rendered and wrapped messages;
+// l.scratch is taken by the frame being written.
+type progScratch struct {
+	text []byte
+	wrap []byte
+}
+
+func (l *loop) progShard(c *conn) *progShard { return &c.pool.prog.shards[l.id] }
+
+func (l *loop) env(c *conn) program.Env {
+	p := c.pool
+	return program.Env{
+		Now: l.now, Wall: l.wall, Conn: p.cfg.ConnOffset + c.idx, VU: p.cfg.VU,
+		Rng: &l.rng, Buf: &l.prog.text, Host: l.bind(c),
+	}
+}
+
+// monoMillis is l.now in the 32-bit milliseconds of program.State.LifeEnd.
+func (l *loop) monoMillis() uint32 { return uint32(l.now/int64(time.Millisecond)) + 1 }
+
+// programOpened draws the session's lifetime and starts its program.
+func (l *loop) programOpened(c *conn) {
+	pp := c.pool.prog
+	if pp == nil {
+		return
+	}
+	if pp.churns() {
+		life := program.Uniform(&l.rng, pp.lifeMin, pp.lifeMax)
+		if c.prog.LifeEnd == 0 {
+			// A slot's first session lives a uniform fraction of its
+			// lifetime, as if the pool had been churning for ever: slots
+			// opened together then do not close together, and sessions end
+			// at an even rate from the start instead of in waves.
+			life = time.Duration(nextRand(&l.rng) % uint64(life+1))
+		}
+		c.prog.LifeEnd = l.monoMillis() + uint32(life/time.Millisecond)
+	}
+	if pp.prog != nil {
+		e := l.env(c)
+		pp.prog.Start(&c.prog, &e)
+	}
+}
+
+// programMessage offers an application message (or a protocol's answer) to
+// the connection's program; true when an expect step took it.
+func (l *loop) programMessage(c *conn, msg []byte) bool {
+	pp := c.pool.prog
+	if pp == nil || pp.prog == nil || c.state != stOpen {
+		return false
+	}
+	e := l.env(c)
+	return pp.prog.Message(&c.prog, msg, &e)
+}
+
+// programTick runs an open connection's timers from the periodic scan.
+func (l *loop) programTick(c *conn) {
+	pp := c.pool.prog
+	if pp == nil {
+		return
+	}
+	if pp.churns() && l.monoMillis() >= c.prog.LifeEnd {
+		l.selfClose(c, wsproto.CloseNormal)
+		return
+	}
+	if pp.prog != nil && c.prog.Wake != 0 && l.now >= c.prog.Wake {
+		e := l.env(c)
+		pp.prog.Tick(&c.prog, &e)
+	}
+}
+
+// selfClose starts the close handshake of a session that ends itself: a
+// close step, an expect that timed out with onTimeout 'close', its lifetime.
+func (l *loop) selfClose(c *conn, code int) {
+	if c.state != stOpen || c.fd < 0 {
+		return
+	}
+	c.state = stClosing
+	c.deadline = l.now + int64(selfCloseGrace)
+	l.sendFrame(c, opClose, wsproto.ClosePayload(code, ""))
+}
+
+// closedOrReopen ends a session whose close handshake finished (or whose
+// grace passed): with a lifetime the slot reopens, otherwise it is done.
+func (l *loop) closedOrReopen(c *conn) {
+	p := c.pool
+	if !p.prog.churns() || p.closing.Load() {
+		l.finish(c)
+		return
+	}
+	l.release(c)
+	l.progShard(c).churn.Add(1)
+	l.reopen(c)
+}
+
+// reopen schedules a new session on c's slot. It waits in stRedial until
+// mayReopen grants a Rate token and a MaxInFlight slot, the same pacing as
+// the pool's first dials.
+func (l *loop) reopen(c *conn) {
+	c.state = stRedial
+	c.retries = 0
+	c.deadline = l.now
+}
+
+// mayReopen claims what a churning connection's next dial needs: a
+// MaxInFlight slot and a Rate token. Without them it waits for the next
+// scan. Pools without a lifetime redial as before.
+func (l *loop) mayReopen(c *conn) bool {
+	p := c.pool
+	if !p.prog.churns() {
+		return true
+	}
+	if !p.trySlot() {
+		return false
+	}
+	if !p.prog.reopen.take(l.now) {
+		p.releaseSlot()
+		return false
+	}
+	c.flags |= flReopenSlot
+	return true
+}
+
+// releaseReopenSlot gives back the slot of a reopen once its attempt
+// settled (open or failed).
+func (l *loop) releaseReopenSlot(c *conn) {
+	if c.flags&flReopenSlot != 0 {
+		c.flags &^= flReopenSlot
+		c.pool.releaseSlot()
+	}
+}
+
+// program.Host for a connection of an event loop.
+
+func (o *loopConn) SendText(b []byte) {
+	if s, ok := o.c.pool.cfg.Protocol.(protocol.Sender); ok {
+		o.l.prog.wrap = s.AppendSend(o.l.prog.wrap[:0], &o.c.proto, b)
+		b = o.l.prog.wrap
+	}
+	o.l.sendMessage(o.c, opText, b)
+}
+
+func (o *loopConn) SendBinary(b []byte) { o.l.sendMessage(o.c, opBinary, b) }
+
+func (o *loopConn) Close(code int) { o.l.selfClose(o.c, code) }
+
+func (o *loopConn) RTT(d time.Duration) { o.l.progShard(o.c).rttSample(d, o.c.pool.cfg.SampleLimit) }
+
+func (o *loopConn) ExpectTimeout() { o.l.progShard(o.c).timeouts.Add(1) }
+
+// Ack is protocol.Acker: a protocol's answer to the program's request.
+func (o *loopConn) Ack(payload []byte) { o.l.programMessage(o.c, payload) }

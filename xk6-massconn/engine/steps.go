@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
+)
+
+// This file holds the pool's side of per-connection programs (Config.Steps)
+// and of churn (Config.Lifetime): compiling the program once, the counters
+// it feeds, and the pacing of self-closed sessions that reopen.
+
+// Lifetime makes every session close itself (1000) at a random time in
+// [Min, Max] after it opened; the connection then reopens, so that
+// Connections is the number of slots kept busy. Zero = sessions live until
+// the pool closes.
+type Lifetime struct {
+	Min, Max time.Duration
+}
+
+// ReasonExpectTimeout counts expect steps that waited past their timeout.
+// It is a failure of a step, not of a connection attempt: it appears in
+// Failures but not in Stats.Failed.
+const ReasonExpectTimeout = "expect_timeout"
+
+// selfCloseGrace is how long a session that closed itself (a close step or
+// its lifetime) waits for the server's close frame before letting go.
+const selfCloseGrace = 5 * time.Second
+
+// validateProgram checks Steps and Lifetime; Validate calls it.
+func (c Config) validateProgram(bad func(option, format string, args ...any)) {
+	if len(c.Steps) > 0 {
+		if _, err := program.Compile(c.Steps); err != nil {
+			bad("steps", "%v", err)
+		}
+		if c.OnOpenSend != "" {
+			bad("onOpenSend", "use a first {send: ...} step instead when steps are given")
+		}
+	}
+	lt := c.Lifetime
+	switch {
+	case lt.Min < 0 || lt.Max < lt.Min:
+		bad("lifetime", "needs 0 < min <= max such as {min: '60s', max: '600s'}, got min %v max %v", lt.Min, lt.Max)
+	case lt.Max > 0 && lt.Min == 0:
+		bad("lifetime.min", "must be > 0 (a session needs some time to live), e.g. '60s'")
+	case lt.Max > 1000*time.Hour:
+		bad("lifetime.max", "at most 1000h, got %v", lt.Max)
+	}
+	if len(c.Steps) > 0 || lt.Max > 0 {
+		for i, raw := range c.URLs {
+			if t, err := parseTarget(raw, Config{}); err == nil && t.tls {
+				bad(fmt.Sprintf("urls[%d]", i), "steps and lifetime run in the event loops, which serve ws:// only in this release; %q is wss://", raw)
+			}
+		}
+	}
+}
+
+// poolProgram is what a pool prepares once for Steps and Lifetime.
+type poolProgram struct {
+	prog             *program.Program // nil: no steps
+	lifeMin, lifeMax time.Duration    // lifeMax == 0: no lifetime
+	shards           []progShard      // like Pool.shards: one per event loop, the last for the portable engine
+	reopen           reopenBucket
+}
+
+// progShard holds one event loop's share of the program counters.
+type progShard struct {
+	_        [64]byte
+	rttCount atomic.Int64
+	timeouts atomic.Int64
+	churn    atomic.Int64 // sessions that closed themselves and reopen
+
+	mu     sync.Mutex
+	rtt    reservoir
+	rttMax time.Duration
+	rng    uint64
+	_      [64]byte
+}
+
+func (s *progShard) rttSample(d time.Duration, limit int) {
+	s.rttCount.Add(1)
+	s.mu.Lock()
+	s.rttMax = max(s.rttMax, d)
+	s.rtt.add(d, limit, &s.rng)
+	s.mu.Unlock()
+}
+
+func newPoolProgram(c Config, shards int) *poolProgram {
+	if len(c.Steps) == 0 && c.Lifetime.Max == 0 {
+		return nil
+	}
+	pp := &poolProgram{lifeMin: c.Lifetime.Min, lifeMax: c.Lifetime.Max, shards: make([]progShard, shards)}
+	if len(c.Steps) > 0 {
+		pp.prog, _ = program.Compile(c.Steps) // validated
+	}
+	for i := range pp.shards {
+		pp.shards[i].rng = seed()
+	}
+	pp.reopen.init(c.Rate, c.MaxInFlight)
+	return pp
+}
+
+// churns reports whether sessions close themselves and reopen.
+func (pp *poolProgram) churns() bool { return pp != nil && pp.lifeMax > 0 }
+
+// drain adds the program's counters since the previous drain to r.
+func (pp *poolProgram) drain(r *Report, prev *progCounters, limit int, rng *uint64) {
+	if pp == nil {
+		return
+	}
+	parts := make([]reservoir, len(pp.shards))
+	var now progCounters
+	for i := range pp.shards {
+		s := &pp.shards[i]
+		s.mu.Lock()
+		parts[i] = s.rtt.take()
+		r.RTTMax = max(r.RTTMax, s.rttMax)
+		s.rttMax = 0
+		s.mu.Unlock()
+		now.add(s)
+	}
+	r.RTTCount = now.rtt - prev.rtt
+	r.RTTs = mergeSamples(parts, limit, rng)
+	r.Churn = now.churn - prev.churn
+	if n := now.timeouts - prev.timeouts; n != 0 {
+		if r.Failures == nil {
+			r.Failures = map[string]int64{}
+		}
+		r.Failures[ReasonExpectTimeout] += n
+	}
+	*prev = now
+}
+
+// addStats adds the program's cumulative counters to s.
+func (pp *poolProgram) addStats(s *Stats) {
+	if pp == nil {
+		return
+	}
+	var c progCounters
+	for i := range pp.shards {
+		c.add(&pp.shards[i])
+	}
+	s.RTTCount, s.Churn = c.rtt, c.churn
+	if c.timeouts != 0 {
+		s.Failures[ReasonExpectTimeout] = c.timeouts
+	}
+}
+
+type progCounters struct{ rtt, timeouts, churn int64 }
+
+func (c *progCounters) add(s *progShard) {
+	c.rtt += s.rttCount.Load()
+	c.timeouts += s.timeouts.Load()
+	c.churn += s.churn.Load()
+}
+
+// reopenBucket paces the reopening of self-closed sessions with the pool's
+// Rate (a token bucket with the same small burst as the first dials) and
+// MaxInFlight (a slot of Pool.slots, taken by the caller).
+type reopenBucket struct {
+	mu     sync.Mutex
+	rate   float64 // tokens per second; 0 = unlimited
+	burst  float64
+	tokens float64
+	last   int64 // mono ns
+}
+
+func (b *reopenBucket) init(rate float64, maxInFlight int) {
+	b.rate = rate
+	if rate > 0 {
+		b.burst = float64(max(1, min(int(rate/100), maxInFlight)))
+		b.tokens = b.burst
+	}
+}
+
+// take reports whether a reopen may dial now.
+func (b *reopenBucket) take(now int64) bool {
+	if b.rate == 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last != 0 {
+		b.tokens = min(b.burst, b.tokens+b.rate*float64(now-b.last)/float64(time.Second))
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// trySlot claims a MaxInFlight slot without waiting.
+func (p *Pool) trySlot() bool {
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
