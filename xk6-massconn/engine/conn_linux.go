@@ -55,8 +55,8 @@ type conn struct {
 	in       []byte
 	out      []byte
 	msg      *message
-	proto    protocol.State // the protocol adapter's state, if any
 	prog     program.State  // position in Config.Steps and lifetime end
+	proto    protocol.State // the protocol adapter's state, if any
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState

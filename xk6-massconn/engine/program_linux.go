@@ -123,6 +123,7 @@ func (l *loop) reopen(c *conn) {
 	c.state = stRedial
 	c.retries = 0
 	c.deadline = l.now
+	c.flags &^= flCloseEchoed // the new session has not closed
 }
 
 // mayReopen claims what a churning connection's next dial needs: a

@@ -147,7 +147,8 @@ func Compile(steps []Step) (*Program, error) {
 				if s.Match != "" || s.Prefix {
 					bad(i, "expect", "set a message to match or path+equals, not both")
 				}
-				out.path, out.payload = path, []byte(s.Equals)
+				out.path = path
+				out.tmpl, out.payload = expectTemplate(i, "equals", s.Equals, bad)
 			case s.Equals != "":
 				bad(i, "equals", "needs path: the JSON field to compare, e.g. {expect: true, path: 'type', equals: 'joined'}")
 			case s.Match == "" && !s.Prefix:
@@ -156,7 +157,8 @@ func Compile(steps []Step) (*Program, error) {
 				// {expect: '', prefix: true}.
 				bad(i, "expect", "must not be empty; use prefix: true with an empty text to take any message")
 			default:
-				out.payload, out.prefix = []byte(s.Match), s.Prefix
+				out.tmpl, out.payload = expectTemplate(i, "expect", s.Match, bad)
+				out.prefix = s.Prefix
 			}
 			if s.Timeout < 0 {
 				bad(i, "timeout", "must be a duration >= 0 such as '5s', got %v", s.Timeout)
@@ -214,6 +216,26 @@ func Compile(steps []Step) (*Program, error) {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// expectTemplate compiles an expect's text: a literal (returned as
+// payload, compared as it is) or a template of {{conn}}, {{vu}} and {{seq}}
+// (the seq of the previous send), rendered per comparison.
+func expectTemplate(i int, field, text string, bad func(int, string, string, ...any)) (template, []byte) {
+	t, err := parseTemplate(text)
+	if err != nil {
+		bad(i, field, "%v", err)
+		return template{}, nil
+	}
+	if len(t.parts) <= 1 && (len(t.parts) == 0 || t.parts[0].kind == litPart) {
+		return template{}, []byte(text)
+	}
+	for _, p := range t.parts {
+		if p.kind == nowMsVar || p.kind == nowUsVar || p.kind == randVar {
+			bad(i, field, "only {{conn}}, {{vu}} and {{seq}} can be expected: the others change on every use")
+		}
+	}
+	return t, nil
 }
 
 // blocksBetween reports whether steps[from..to] holds an expect or a sleep.
@@ -288,7 +310,7 @@ func (p *Program) Message(st *State, msg []byte, e *Env) bool {
 		return false
 	}
 	s := &p.steps[st.PC]
-	if !s.matches(msg) {
+	if !s.matches(msg, st, e) {
 		return false
 	}
 	if st.LastSend != 0 {
@@ -329,7 +351,7 @@ func (p *Program) run(st *State, e *Env) {
 			if s.binary {
 				e.Host.SendBinary(s.payload)
 			} else {
-				*e.Buf = s.tmpl.render((*e.Buf)[:0], st, e)
+				*e.Buf = s.tmpl.render((*e.Buf)[:0], st.Seq, e)
 				e.Host.SendText(*e.Buf)
 			}
 			st.Seq++
@@ -369,21 +391,26 @@ func (p *Program) run(st *State, e *Env) {
 	}
 }
 
-func (s *step) matches(msg []byte) bool {
+func (s *step) matches(msg []byte, st *State, e *Env) bool {
+	want := s.payload
+	if s.tmpl.parts != nil {
+		var buf [64]byte
+		want = s.tmpl.render(buf[:0], st.Seq-1, e)
+	}
 	if !s.path.IsZero() {
 		v, ok := s.path.Lookup(msg)
 		if !ok {
 			return false
 		}
 		if str, isStr := jsonfield.String(v); isStr {
-			return bytes.Equal(str, s.payload)
+			return bytes.Equal(str, want)
 		}
-		return bytes.Equal(v, s.payload)
+		return bytes.Equal(v, want)
 	}
 	if s.prefix {
-		return bytes.HasPrefix(msg, s.payload)
+		return bytes.HasPrefix(msg, want)
 	}
-	return bytes.Equal(msg, s.payload)
+	return bytes.Equal(msg, want)
 }
 
 // next is splitmix64, the engine's generator.
@@ -473,7 +500,8 @@ func parseTemplate(text string) (template, error) {
 	return t, nil
 }
 
-func (t *template) render(dst []byte, st *State, e *Env) []byte {
+// render appends the message; seq is the value of {{seq}}.
+func (t *template) render(dst []byte, seq uint32, e *Env) []byte {
 	for i := range t.parts {
 		p := &t.parts[i]
 		switch p.kind {
@@ -484,7 +512,7 @@ func (t *template) render(dst []byte, st *State, e *Env) []byte {
 		case vuVar:
 			dst = strconv.AppendInt(dst, e.VU, 10)
 		case seqVar:
-			dst = strconv.AppendUint(dst, uint64(st.Seq), 10)
+			dst = strconv.AppendUint(dst, uint64(seq), 10)
 		case nowMsVar:
 			dst = strconv.AppendInt(dst, e.Wall/int64(time.Millisecond), 10)
 		case nowUsVar:

@@ -102,6 +102,28 @@ func TestExpectRTTAndTimeout(t *testing.T) {
 	}
 }
 
+func TestExpectTemplate(t *testing.T) {
+	p := mustCompile(t, []Step{
+		{Kind: Send, Text: "q{{seq}}"},
+		{Kind: Send, Text: "q{{seq}}"},
+		{Kind: Expect, Path: "who", Equals: "c{{conn}}-{{vu}}-{{seq}}"},
+		{Kind: Expect, Match: "c{{conn}}:", Prefix: true},
+	})
+	r := &recorder{}
+	e := newEnv(r)
+	var st State
+	p.Start(&st, e)
+	if p.Message(&st, []byte(`{"who":"c42-7-0"}`), e) || !p.Message(&st, []byte(`{"who":"c42-7-1"}`), e) {
+		t.Fatal("equals with {{seq}} of the previous send")
+	}
+	if p.Message(&st, []byte(`c4:x`), e) || !p.Message(&st, []byte(`c42:x`), e) {
+		t.Fatal("prefix with {{conn}}")
+	}
+	if _, err := Compile([]Step{{Kind: Expect, Match: "{{rand:3}}"}}); err == nil {
+		t.Fatal("rand in an expect was accepted")
+	}
+}
+
 func TestGotoTimesNested(t *testing.T) {
 	p := mustCompile(t, []Step{
 		{Kind: Send, Text: "outer"},
