@@ -17,6 +17,8 @@ const (
 	failuresMetric = "massconn_failures"
 	dropsMetric    = "massconn_drops"
 	latencyMetric  = "massconn_latency"
+	rttMetric      = "massconn_rtt"
+	churnMetric    = "massconn_churn"
 )
 
 // metricSet holds the k6 metrics a pool feeds: k6's own WebSocket and data
@@ -27,6 +29,8 @@ type metricSet struct {
 	failures *metrics.Metric // counter, tag reason
 	drops    *metrics.Metric // counter, tag code
 	latency  *metrics.Metric // trend (time): now - server timestamp
+	rtt      *metrics.Metric // trend (time): a program's send to its expect's answer
+	churn    *metrics.Metric // counter: sessions that closed themselves (lifetime) to reopen
 }
 
 // registerMetrics adds the massconn_* metrics to the registry. It runs in
@@ -46,6 +50,12 @@ func registerMetrics(registry *metrics.Registry) (*metricSet, error) {
 	}
 	if ms.latency, err = registry.NewMetric(latencyMetric, metrics.Trend, metrics.Time); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", latencyMetric, err)
+	}
+	if ms.rtt, err = registry.NewMetric(rttMetric, metrics.Trend, metrics.Time); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", rttMetric, err)
+	}
+	if ms.churn, err = registry.NewMetric(churnMetric, metrics.Counter); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", churnMetric, err)
 	}
 	return &ms, nil
 }
@@ -94,6 +104,8 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.count(bm.DataReceived, r.BytesReceived)
 	b.count(bm.DataSent, r.BytesSent)
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
+	b.durations(ms.rtt, withMax(r.RTTs, r.RTTCount, r.RTTMax))
+	b.count(ms.churn, r.Churn)
 	for reason, n := range r.Failures {
 		if n != 0 && reason != engine.ReasonRejected {
 			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))

@@ -42,6 +42,7 @@ var connectKeys = []string{
 	"urls", "connections", "rate", "maxInFlight", "localAddrs", "connectTimeout",
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
+	"steps", "lifetime",
 }
 
 // latencyUnits maps the JS names of timestamp units to their length.
@@ -138,6 +139,12 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if c.Reconnect, err = boolean("reconnect", m["reconnect"]); err != nil {
+		return opts, err
+	}
+	if c.Steps, err = parseSteps(m["steps"]); err != nil {
+		return opts, err
+	}
+	if c.Lifetime, err = parseLifetime(m["lifetime"]); err != nil {
 		return opts, err
 	}
 	if v, ok := m["sampleLimit"]; ok {

@@ -186,5 +186,7 @@ func statsObject(rt *sobek.Runtime, s engine.Stats) sobek.Value {
 		"received":   s.Received,
 		"sent":       s.Sent,
 		"failures":   failures,
+		"rtt":        s.RTTCount,
+		"churn":      s.Churn,
 	})
 }

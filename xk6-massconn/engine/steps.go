@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,11 @@ const selfCloseGrace = 5 * time.Second
 func (c Config) validateProgram(bad func(option, format string, args ...any)) {
 	if len(c.Steps) > 0 {
 		if _, err := program.Compile(c.Steps); err != nil {
-			bad("steps", "%v", err)
+			// One line per problem, each naming its step: "steps[3].goto: ...".
+			for _, line := range strings.Split(err.Error(), "\n") {
+				name, msg, _ := strings.Cut(line, ": ")
+				bad(name, "%s", msg)
+			}
 		}
 		if c.OnOpenSend != "" {
 			bad("onOpenSend", "use a first {send: ...} step instead when steps are given")

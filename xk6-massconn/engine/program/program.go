@@ -142,15 +142,15 @@ func Compile(steps []Step) (*Program, error) {
 			case s.Path != "":
 				path, err := jsonfield.ParsePath(s.Path)
 				if err != nil {
-					bad(i, "path", "%v", err)
+					bad(i, "expect.path", "%v", err)
 				}
 				if s.Match != "" || s.Prefix {
 					bad(i, "expect", "set a message to match or path+equals, not both")
 				}
 				out.path = path
-				out.tmpl, out.payload = expectTemplate(i, "equals", s.Equals, bad)
+				out.tmpl, out.payload = expectTemplate(i, "expect.equals", s.Equals, bad)
 			case s.Equals != "":
-				bad(i, "equals", "needs path: the JSON field to compare, e.g. {expect: true, path: 'type', equals: 'joined'}")
+				bad(i, "expect.equals", "needs path: the JSON field to compare, e.g. {expect: true, path: 'type', equals: 'joined'}")
 			case s.Match == "" && !s.Prefix:
 				// An empty match without prefix would wait for an empty
 				// message; an expect that takes any message is written
