@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,9 @@ func (c Config) validateProgram(bad func(option, format string, args ...any)) {
 		bad("lifetime.min", "must be > 0 (a session needs some time to live), e.g. '60s'")
 	case lt.Max > 1000*time.Hour:
 		bad("lifetime.max", "at most 1000h, got %v", lt.Max)
+	}
+	if (len(c.Steps) > 0 || lt.Max > 0) && runtime.GOOS != "linux" {
+		bad("steps", "steps and lifetime run in the epoll event loops, which are Linux only")
 	}
 	if len(c.Steps) > 0 || lt.Max > 0 {
 		for i, raw := range c.URLs {
