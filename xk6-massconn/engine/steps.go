@@ -167,7 +167,7 @@ func (c *progCounters) add(s *progShard) {
 }
 
 // reopenBucket paces the reopening of self-closed sessions with the pool's
-// Rate (a token bucket with the same small burst as the first dials) and
+// Rate (a token bucket holding one scan period's worth of tokens) and
 // MaxInFlight (a slot of Pool.slots, taken by the caller).
 type reopenBucket struct {
 	mu     sync.Mutex
@@ -180,10 +180,16 @@ type reopenBucket struct {
 func (b *reopenBucket) init(rate float64, maxInFlight int) {
 	b.rate = rate
 	if rate > 0 {
-		b.burst = float64(max(1, min(int(rate/100), maxInFlight)))
+		// Reopens are granted from the loops' periodic scan, once per
+		// scanPeriod: the bucket must hold a scan's worth of tokens, or
+		// the achieved rate would be capped at burst per scan.
+		b.burst = float64(max(1, min(int(rate*scanPeriod.Seconds()), maxInFlight)))
 		b.tokens = b.burst
 	}
 }
+
+// scanPeriod is the event loops' scan interval (scanEvery on Linux).
+const scanPeriod = 100 * time.Millisecond
 
 // take reports whether a reopen may dial now.
 func (b *reopenBucket) take(now int64) bool {

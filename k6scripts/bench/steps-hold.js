@@ -1,0 +1,41 @@
+// Benchmark (scripts/bench-steps.sh): hold CONNS connections to an echo
+// server, idle (STEPS=none) or each running a ten-step program (STEPS=ten)
+// with think times of THINK_MIN..THINK_MAX, for HOLD_MS. Logs "held" once
+// every connection has been attempted, for the RSS sampler.
+import massconn from 'k6/x/massconn';
+
+export const options = {
+  scenarios: { hold: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: '10m' } },
+  thresholds: { massconn_failures: ['count==0'], massconn_drops: ['count==0'] },
+};
+
+const TEN = [
+  { send: '{"join":"room-{{rand:100}}","c":{{conn}}}' },
+  { expect: '{"join"', prefix: true, timeout: '10s' },
+  { sleep: { min: __ENV.THINK_MIN || '5s', max: __ENV.THINK_MAX || '10s' } },
+  { send: '{"msg":"hi","seq":{{seq}},"ts":{{now_us}}}' },
+  { expect: { path: 'seq', equals: '{{seq}}' }, timeout: '10s' },
+  { goto: 2, times: 1000 },
+  { send: 'bye {{conn}}' },
+  { expect: 'bye', prefix: true, timeout: '10s' },
+  { sleep: '1s' },
+  { close: 1000 },
+];
+
+export default function () {
+  const opts = {
+    urls: [__ENV.WS_URL],
+    connections: Number(__ENV.CONNS),
+    localAddrs: (__ENV.LOCAL_ADDRS || '').split(',').filter(Boolean),
+    maxInFlight: 500,
+    connectTimeout: '30s',
+  };
+  if ((__ENV.STEPS || 'none') === 'ten') opts.steps = TEN;
+  const pool = massconn.connect(opts);
+  const s = pool.stats();
+  console.log(`held open=${s.open} failed=${s.failed}`);
+  pool.hold(Number(__ENV.HOLD_MS || 15000));
+  const end = pool.stats();
+  console.log(`end open=${end.open} sent=${end.sent} received=${end.received} rtt=${end.rtt}`);
+  pool.close();
+}
