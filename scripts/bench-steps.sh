@@ -17,6 +17,8 @@
 #
 # Needs: bin/k6, bin/massconn-server, node + the ws peer's node_modules,
 # python3, curl, PostgreSQL 15 (scripts/lib/pg.sh, for massconn-server).
+# Environment: STEPS_CONNS, HOLD_MS, RTT_CONNS, RTT_DURATION, CHURN_CONNS,
+# CHURN_RATE, CHURN_HOLD_MS, LOCAL_ADDRS (127.0.0.1-4), PHASES ('rss rtt churn').
 # Bounded: every k6 run has a deadline (K6_TIMEOUT, 240 s); every process
 # started here is stopped on exit, Ctrl-C or SIGTERM.
 set -euo pipefail
@@ -34,6 +36,7 @@ CHURN_RATE=${CHURN_RATE:-3000}
 CHURN_HOLD_MS=${CHURN_HOLD_MS:-20000}
 LOCAL_ADDRS=${LOCAL_ADDRS-127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4}
 K6_TIMEOUT=${K6_TIMEOUT:-240}
+PHASES=${PHASES:-rss rtt churn} # a subset runs only those phases
 
 for bin in "$K6" "$SERVER"; do
   [ -x "$bin" ] || { echo "bench-steps: $bin is missing; run 'make build' first" >&2; exit 1; }
@@ -131,7 +134,10 @@ echo_port=$(awk '/^listening/ {print $2}' "$coproc_out")
 [ -n "$echo_port" ] || { echo "bench-steps: the echo peer did not start" >&2; cat "$coproc_out" >&2; exit 1; }
 echo_url=ws://127.0.0.1:$echo_port/
 
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
+
 # --- 1. RSS per connection, idle vs ten-step program ---------------------------
+if phase rss; then
 idle_max=0
 IDLE_SECONDS=6 "$K6" run --quiet --no-summary --no-usage-report k6scripts/bench/idle-massconn.js >"$work/idle2.log" 2>&1 &
 k6_pid=$!
@@ -157,14 +163,17 @@ awk -v idle="$idle_max" -v none="${rss[none]}" -v ten="${rss[ten]}" -v n="$STEPS
   printf "  ten-step program: %.1f MB held, %.0f bytes per connection (%+.0f bytes vs no program)\n",
     ten / 1024, (ten - idle) * 1024 / n, (ten - none) * 1024 / n
 }'
+fi
 
 # --- 2. massconn_rtt at RTT_CONNS ---------------------------------------------
+if phase rtt; then
 run_k6 rtt no -e URLS="$echo_url" -e CONNECTIONS="$RTT_CONNS" -e DURATION="$RTT_DURATION" \
   -e THINK_MIN=1s -e THINK_MAX=3s -e P99_MS=1000 -e LOCAL_ADDRS="$LOCAL_ADDRS" -e MAX_IN_FLIGHT=500 k6scripts/rtt.js
 read -r med p99 mx rcv fails <<<"$(json_fields "$work/rtt-summary.json" massconn_rtt.med 'massconn_rtt.p(99)' massconn_rtt.max \
   ws_msgs_received.count massconn_failures.count)"
 echo "massconn_rtt, $RTT_CONNS connections, think 1-3 s, $RTT_DURATION against the npm ws echo peer:"
 echo "  p50 $med ms, p99 $p99 ms, max $mx ms; $rcv answers, $fails failures"
+fi
 
 # stop the echo peer before the churn phase
 exec 9>&-
@@ -172,6 +181,7 @@ wait "$echo_pid" 2>/dev/null || true
 echo_pid=""
 
 # --- 3. churn against massconn-server -----------------------------------------
+phase churn || exit 0
 pg_start
 port=$(free_port)
 listen=127.0.0.1:$port
@@ -185,9 +195,9 @@ until curl -fsS --max-time 2 "http://$listen/healthz" >/dev/null 2>&1; do
   sleep 0.2
 done
 run_k6 churn no -e WS_URL="ws://$listen/ws?topic=Track" -e CONNS="$CHURN_CONNS" -e RATE="$CHURN_RATE" \
-  -e HOLD_MS="$CHURN_HOLD_MS" -e LOCAL_ADDRS="$LOCAL_ADDRS" k6scripts/bench/churn.js
+  -e MAX_IN_FLIGHT="${CHURN_MAX_IN_FLIGHT:-1000}" -e HOLD_MS="$CHURN_HOLD_MS" -e LOCAL_ADDRS="$LOCAL_ADDRS" k6scripts/bench/churn.js
 read -r churn sessions fails drops <<<"$(json_fields "$work/churn-summary.json" massconn_churn.count ws_sessions.count \
   massconn_failures.count massconn_drops.count)"
-echo "churn, $CHURN_CONNS slots, lifetime 1-3 s, rate $CHURN_RATE/s, against massconn-server:"
+echo "churn, $CHURN_CONNS slots, lifetime 1-3 s, rate $CHURN_RATE/s (0 = unlimited), maxInFlight ${CHURN_MAX_IN_FLIGHT:-1000}, against massconn-server:"
 grep -o 'churn [0-9]* in [^"]*' "$work/churn.log" | sed 's/^/  /'
 echo "  massconn_churn $churn, ws_sessions $sessions, massconn_failures $fails, massconn_drops $drops"
