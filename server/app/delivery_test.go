@@ -299,19 +299,19 @@ func TestPrunedPositionGets4410(t *testing.T) {
 	checkPositions(t, "resumed at the horizon", all)
 }
 
-// The server as a whole behind (a large burst to many clients) is not a
-// reason to close healthy clients.
+// The server as a whole behind (a burst to many clients far larger than
+// --queue-limit) is not a reason to close healthy clients.
 func TestBurstToManyClientsClosesNoHealthyClient(t *testing.T) {
 	url := newDatabase(t, shared)
-	a := startApp(t, url, nil)
+	a := startApp(t, url, func(c *app.Config) { c.QueueLimit = 50 })
 	db := openDB(t, url)
 	var clients []*wstest.Client
 	for range 200 {
 		clients = append(clients, wstest.Dial(t, wsURL(a, "?topic=Track")))
 	}
-	const rows = 5000
+	const rows = 2000
 	if _, err := db.Exec(`INSERT INTO "Track" (name, composer)
-		SELECT 'burst', repeat('z', 2000) FROM generate_series(1, $1::int)`, rows); err != nil {
+		SELECT 'burst', repeat('z', 1000) FROM generate_series(1, $1::int)`, rows); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range clients {

@@ -52,9 +52,7 @@ type publisher struct {
 // whole is behind the rows wait in PostgreSQL rather than in every
 // client's queue, then publishes.
 func (p *publisher) Deliver(ctx context.Context, ev pgsource.Event) {
-	for p.hub.Backlogged() && ctx.Err() == nil {
-		time.Sleep(time.Millisecond)
-	}
+	p.hub.WaitReady(ctx)
 	payload, err := Encode(ev)
 	if err != nil {
 		p.errored(metrics.BroadcastErrorEncode, err)

@@ -11,6 +11,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,6 +81,9 @@ type Hub struct {
 	queued  atomic.Int64 // queued, unwritten messages, uncapped
 	// full counts subscribers at QueueLimit.
 	full atomic.Int64
+	// ready is signalled when a write may have ended the backlog, so a
+	// paced publisher wakes without polling.
+	ready chan struct{}
 }
 
 // backlogShare caps one subscriber's part of the paced backlog.
@@ -148,7 +152,7 @@ func New(opts Options) (*Hub, error) {
 	if len(opts.Topics) == 0 || len(opts.Topics) > 64 {
 		return nil, fmt.Errorf("hub: need 1 to 64 topics, got %d", len(opts.Topics))
 	}
-	h := &Hub{opts: opts, topics: map[string]int{}, shards: make([]shard, opts.Shards)}
+	h := &Hub{opts: opts, topics: map[string]int{}, shards: make([]shard, opts.Shards), ready: make(chan struct{}, 1)}
 	for i, t := range opts.Topics {
 		h.topics[t] = i
 	}
@@ -276,6 +280,32 @@ func (h *Hub) Backlogged() bool {
 	return h.backlog.Load() > backlogPerSubscriber*h.subscribers.Load()+backlogSlack
 }
 
+func (h *Hub) wake() {
+	select {
+	case h.ready <- struct{}{}:
+	default:
+	}
+}
+
+// WaitReady returns once the hub is not Backlogged, or ctx ends.
+func (h *Hub) WaitReady(ctx context.Context) {
+	if !h.Backlogged() {
+		return
+	}
+	// The signal can be missed (the threshold moves with the number of
+	// subscribers), so look again every millisecond regardless.
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for h.Backlogged() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.ready:
+		case <-t.C:
+		}
+	}
+}
+
 // enqueue counts one message queued to s at now; s.mu is held. It reports
 // false if s is closing.
 func (s *Subscriber) enqueue(now int64) bool {
@@ -306,11 +336,15 @@ func (s *Subscriber) written() {
 		return // already released by markClosing
 	}
 	h := s.hub
+	wake := false
 	if s.pending <= backlogShare {
-		h.backlog.Add(-1)
+		wake = h.backlog.Add(-1) == backlogPerSubscriber*h.subscribers.Load()+backlogSlack
 	}
 	if s.pending == int32(h.opts.QueueLimit) {
-		h.full.Add(-1)
+		wake = h.full.Add(-1) == 0 || wake
+	}
+	if wake {
+		h.wake()
 	}
 	h.queued.Add(-1)
 	s.pending--
@@ -341,6 +375,7 @@ func (s *Subscriber) markClosing() bool {
 
 func (s *Subscriber) releaseLocked() {
 	h := s.hub
+	defer h.wake()
 	h.backlog.Add(-int64(min(s.pending, backlogShare)))
 	if s.pending >= int32(h.opts.QueueLimit) {
 		h.full.Add(-1)
