@@ -367,3 +367,31 @@ func TestPostgresRestartWithConcurrentWriters(t *testing.T) {
 		checkPositions(t, fmt.Sprintf("client %d", i), msgs)
 	}
 }
+
+// A row too large for a WebSocket frame is not sent, but it is logged and
+// counted by reason, and the rows after it still arrive.
+func TestRowOverFrameLimitIsCounted(t *testing.T) {
+	url := newDatabase(t, shared)
+	a := startApp(t, url, nil)
+	db := openDB(t, url)
+	c := wstest.Dial(t, wsURL(a, "?topic=Track"))
+	if _, err := db.Exec(`INSERT INTO "Track" (name, composer) VALUES ('huge', repeat('h', 17 << 20))`); err != nil {
+		t.Fatal(err)
+	}
+	insertRows(t, db, "Track", 1)
+	msgs := c.WaitMessages(t, 1)
+	if len(msgs) != 1 || msgs[0].ID != 2 {
+		t.Errorf("got %d messages, first id %d; want only row 2", len(msgs), msgs[0].ID)
+	}
+	waitMetric(t, "http://"+a.Addr(), `massconn_broadcast_errors_total{reason="too_large"} 1`)
+}
+
+func TestDefaultMaxConnsFitsTheOpenFileLimit(t *testing.T) {
+	limit := app.OpenFileLimit()
+	if limit <= 0 {
+		t.Skip("no open-file limit readable")
+	}
+	if got := app.DefaultMaxConns(); got >= limit || got < 1 {
+		t.Errorf("default --max-conns %d with an open-file limit of %d: want fewer, leaving headroom", got, limit)
+	}
+}

@@ -194,3 +194,68 @@ func waitHealthyListener(t *testing.T, port int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// SIGTERM while thousands of notifications are queued (in PostgreSQL, in
+// lib/pq, in the clients' queues): the process exits and every client gets
+// close 1001.
+func TestSIGTERMWithBacklogExitsAndEveryClientGets1001(t *testing.T) {
+	bin := serverBinary(t)
+	pg := pgtest.Start(t)
+	port := freeport.Must(t)
+	var logs bytes.Buffer
+	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--shutdown-timeout", "10s")
+	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL())
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = serve.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	var clients []*wstest.Client
+	deadline := time.Now().Add(wstest.Timeout)
+	for len(clients) < 50 {
+		c, _, err := wstest.DialErr(url)
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("server never accepted: %v\n%s", err, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+		clients = append(clients, c)
+	}
+	waitHealthyListener(t, port)
+
+	out, err := exec.Command("psql", pg.URL(), "-qc",
+		`INSERT INTO "Track" (name, composer) SELECT 'burst', repeat('q', 2000) FROM generate_series(1, 20000)`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("insert: %v\n%s", err, out)
+	}
+	clients[0].WaitMessages(t, 1) // the burst is arriving
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", waitErr, logs.String())
+		}
+	case <-time.After(wstest.Timeout): // only against hangs
+		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)
+	}
+	got := 0
+	for i, c := range clients {
+		got += len(c.Messages())
+		if code := c.WaitClose(t); code != 1001 {
+			t.Errorf("client %d: close code %d, want 1001 (after %d messages)", i, code, len(c.Messages()))
+		}
+	}
+	t.Logf("clients got %d of %d messages before 1001", got, 20000*len(clients))
+}
