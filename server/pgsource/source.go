@@ -247,7 +247,8 @@ func (s *Source) pingEvery(ctx context.Context, l *pq.Listener) {
 			s.log.Warn("listener ping got no answer, reconnecting", "timeout", s.pingTimeout)
 			s.dialer.DropConnections()
 			select {
-			case <-done:
+			case err := <-done:
+				s.log.Debug("listener ping after dropping the connection", "err", err)
 			case <-ctx.Done():
 				return
 			}

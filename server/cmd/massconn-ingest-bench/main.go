@@ -108,11 +108,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type measurement struct {
-	rows           int
-	writeTime      time.Duration
-	ingestTime     time.Duration
-	p50, p99       time.Duration
-	delivered      int
+	rows       int
+	writeTime  time.Duration
+	ingestTime time.Duration
+	p50, p99   time.Duration
+	delivered  int
 }
 
 func (m measurement) ingestRate() float64 { return float64(m.delivered) / m.ingestTime.Seconds() }
