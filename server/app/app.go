@@ -38,7 +38,11 @@ type Config struct {
 	// History is how long rows are kept in massconn_log for clients that
 	// resume with ?after=POS; 0 keeps them forever.
 	History time.Duration
-	Logger  *slog.Logger
+	// AllowedOrigins and AuthToken guard /ws; both off by default (for
+	// benchmarks).
+	AllowedOrigins []string
+	AuthToken      string
+	Logger         *slog.Logger
 }
 
 // fdHeadroom is how many file descriptors the default --max-conns leaves
@@ -149,6 +153,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		Log:              src,
 		Encode:           Encode,
 		Logger:           cfg.Logger,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		AuthToken:        cfg.AuthToken,
 	}, h, m, src)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

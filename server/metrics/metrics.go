@@ -17,6 +17,8 @@ const (
 	RejectHandshake    = "bad_handshake"
 	RejectShutdown     = "shutting_down"
 	RejectBadAfter     = "bad_after"
+	RejectOrigin       = "forbidden_origin"
+	RejectUnauthorized = "unauthorized"
 )
 
 // Broadcast error reasons, the values of the `reason` label of
@@ -90,7 +92,7 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		m.Resumes.WithLabelValues(r)
 	}
 	reg.MustRegister(m.BroadcastErrors, m.AcceptErrors, m.Resumes)
-	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter} {
+	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized} {
 		m.Rejected.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Accepted, m.Rejected, m.Lag,

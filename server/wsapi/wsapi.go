@@ -4,11 +4,13 @@ package wsapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,13 @@ type Config struct {
 	Log    Log
 	Encode func(pgsource.Event) ([]byte, error)
 	Logger *slog.Logger
+	// AllowedOrigins, if not empty, are the only Origin header values a
+	// browser may connect from (requests without Origin, i.e. not from a
+	// browser, are let through).
+	AllowedOrigins []string
+	// AuthToken, if set, must come as "Authorization: Bearer TOKEN" or,
+	// for browsers that cannot set headers, ?access_token=TOKEN.
+	AuthToken string
 }
 
 // Log is the durable, commit-ordered history of rows.
@@ -119,7 +128,16 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 			"/ws is a WebSocket endpoint: send GET with 'Connection: Upgrade' and 'Upgrade: websocket' headers")
 		return
 	}
+	if origin := r.Header.Get("Origin"); origin != "" && len(a.cfg.AllowedOrigins) > 0 && !slices.Contains(a.cfg.AllowedOrigins, origin) {
+		a.reject(w, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
+		return
+	}
 	query := r.URL.Query()
+	if a.cfg.AuthToken != "" && !a.authorized(r, query.Get("access_token")) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		a.reject(w, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
+		return
+	}
 	mask, err := a.hub.Mask(query["topic"])
 	if err != nil {
 		a.reject(w, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
@@ -265,6 +283,14 @@ func (a *API) waitRetry(ctx context.Context, sub *hub.Subscriber, what string, e
 	case <-time.After(time.Second):
 	}
 	return !sub.Closing()
+}
+
+func (a *API) authorized(r *http.Request, queryToken string) bool {
+	token := queryToken
+	if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = h
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AuthToken)) == 1
 }
 
 func isUpgrade(r *http.Request) bool {

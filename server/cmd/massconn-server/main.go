@@ -207,9 +207,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.duration(&cfg.SlowAfter, "slow-after", cfg.SlowAfter, "close a client (1008) whose oldest unsent message waited this long; it can resume with ?after=POS")
 	fs.duration(&cfg.History, "history", cfg.History, "keep rows in massconn_log this long for clients resuming with ?after=POS (older: close 4410); 0 keeps them forever")
 	fs.integer(&gcPercent, "gc-percent", gcPercent, "Go GC target, as GOGC: heap growth in percent before a collection, or -1 for none (default 25, or $GOGC when set)")
+	var origins string
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin values browsers may connect from, e.g. https://app.example.com (default: any; requests without Origin are not from browsers and always pass)")
+	fs.StringVar(&cfg.AuthToken, "auth-token", "", "require this token on /ws as 'Authorization: Bearer TOKEN' or ?access_token=TOKEN (default: none)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if !strings.Contains(o, "://") {
+				return badValue(stderr, "serve", fmt.Sprintf("--allowed-origins entry %q is not an origin; write scheme://host[:port], e.g. https://app.example.com", o))
+			}
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
 	}
 	if code := requireDatabaseURL(stderr, "serve", cfg.DatabaseURL); code >= 0 {
 		return code

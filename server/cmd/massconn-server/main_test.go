@@ -42,6 +42,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"every too small", []string{"insert", "--database-url", "postgres://x", "--every", "10us"}, nil, "--every must be at least 1ms"},
 		{"negative count", []string{"insert", "--database-url", "postgres://x", "--count", "-1"}, nil, "--count must be 0 (no limit) or more"},
 		{"unknown table", []string{"insert", "--database-url", "postgres://x", "--table", "Invoice"}, nil, `unknown --table "Invoice"; use one of Artist, Album, Track`},
+		{"zero slow after", []string{"serve", "--database-url", "postgres://x", "--slow-after", "0s"}, nil, "--slow-after must be positive"},
+		{"negative history", []string{"serve", "--database-url", "postgres://x", "--history", "-1h"}, nil, "--history must be 0 (keep forever) or positive"},
+		{"tiny history", []string{"serve", "--database-url", "postgres://x", "--history", "10ms"}, nil, "--history 10ms is shorter than a second"},
+		{"bad origin", []string{"serve", "--database-url", "postgres://x", "--allowed-origins", "example.com"}, nil, `--allowed-origins entry "example.com" is not an origin`},
 		{"stray argument", []string{"migrate", "--database-url", "postgres://x", "now"}, nil, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
