@@ -76,6 +76,10 @@ type Source struct {
 	started    atomic.Bool  // listening, and the starting position is known
 	lastNotify atomic.Int64 // unix nanoseconds of the last notification
 	last       atomic.Int64 // position of the last row delivered
+	// inSink is set while the sink holds the listener goroutine (a paced
+	// Deliver): notifications then back up in lib/pq and a ping's reply
+	// waits behind them, which says nothing about the connection.
+	inSink atomic.Bool
 	stats      struct{ notifications, duplicates, backfilled, reconnects, pingFailures atomic.Uint64 }
 
 	logMu         sync.Mutex
@@ -240,6 +244,20 @@ func (s *Source) pingEvery(ctx context.Context, l *pq.Listener) {
 				s.log.Debug("listener ping", "err", err)
 			}
 		case <-time.After(s.pingTimeout):
+			if s.inSink.Load() {
+				// Our own sink is holding notifications up; wait for the
+				// reply instead of blaming the connection (TCP_USER_TIMEOUT
+				// still ends a dead one).
+				select {
+				case err := <-done:
+					if err != nil {
+						s.stats.pingFailures.Add(1)
+					}
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
 			// No answer: a half-open connection, or one PostgreSQL stopped
 			// serving. Dropping it makes lib/pq reconnect, and the ping
 			// return with an error.
@@ -354,7 +372,9 @@ func (s *Source) handle(ctx context.Context, payload string, sink Sink) error {
 
 func (s *Source) deliver(ctx context.Context, sink Sink, ev Event) {
 	s.last.Store(ev.Pos)
+	s.inSink.Store(true)
 	sink.Deliver(ctx, ev)
+	s.inSink.Store(false)
 }
 
 // LogPage is the most rows one ReadLog call returns.
