@@ -263,3 +263,46 @@ func TestSIGTERMWithBacklogExitsAndEveryClientGets1001(t *testing.T) {
 	}
 	t.Logf("clients got %d of %d messages before 1001", got, 20000*len(clients))
 }
+
+// With a low open-file limit and the default --max-conns, connections past
+// the limit get the documented 503 instead of waiting on a server that
+// cannot accept.
+func TestDefaultMaxConnsAnswers503AtTheOpenFileLimit(t *testing.T) {
+	bin := serverBinary(t)
+	pg := pgtest.Start(t)
+	port := freeport.Must(t)
+	var logs bytes.Buffer
+	serve := exec.Command("sh", "-c", `ulimit -n 400 && exec "$0" serve --listen "$1"`, bin, fmt.Sprintf("127.0.0.1:%d", port))
+	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "MAX_CONNS=")
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = serve.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	waitHealthyListener(t, port)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	opened, refused := 0, 0
+	for range 500 { // more than the server has file descriptors
+		c, resp, err := wstest.DialErr(url)
+		switch {
+		case err == nil:
+			opened++
+			t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("connection %d: %v (no 503)\n%s", opened+refused+1, err, logs.String())
+		}
+	}
+	if opened == 0 || refused == 0 || opened >= 400 {
+		t.Errorf("opened %d, refused %d with 503; want some of each below the limit of 400", opened, refused)
+	}
+	if !strings.Contains(logs.String(), "open_file_limit=400") {
+		t.Errorf("start-up log does not name the open-file limit:\n%s", logs.String())
+	}
+}
