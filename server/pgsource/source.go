@@ -80,7 +80,7 @@ type Source struct {
 	// Deliver): notifications then back up in lib/pq and a ping's reply
 	// waits behind them, which says nothing about the connection.
 	inSink atomic.Bool
-	stats      struct{ notifications, duplicates, backfilled, reconnects, pingFailures atomic.Uint64 }
+	stats  struct{ notifications, duplicates, backfilled, reconnects, pingFailures atomic.Uint64 }
 
 	logMu         sync.Mutex
 	lastFailure   string
