@@ -113,7 +113,10 @@ func TestHalfOpenListenerIsReplaced(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		case <-time.After(30 * time.Second): // only against hangs
 			t.Errorf("Run did not return")
 		}
