@@ -395,3 +395,18 @@ func TestDefaultMaxConnsFitsTheOpenFileLimit(t *testing.T) {
 		t.Errorf("default --max-conns %d with an open-file limit of %d: want fewer, leaving headroom", got, limit)
 	}
 }
+
+// Positions are the database's, so a client can resume on another node.
+func TestResumeOnAnotherNode(t *testing.T) {
+	url := newDatabase(t, shared)
+	db := openDB(t, url)
+	nodeA, nodeB := startApp(t, url, nil), startApp(t, url, nil)
+	c := wstest.Dial(t, wsURL(nodeA, "?topic=Track"))
+	insertRows(t, db, "Track", 30)
+	first := c.WaitMessages(t, 30)[:17] // as if it went away after 17
+	_ = c.Conn.NetConn().Close()
+	insertRows(t, db, "Track", 10)
+	resumed := wstest.Dial(t, wsURL(nodeB, "?topic=Track&after="+first[len(first)-1].Pos))
+	insertRows(t, db, "Track", 10)
+	resumeCheck(t, db, "client resumed on node B", first, resumed.WaitMessages(t, 50-17), "Track")
+}
