@@ -175,3 +175,30 @@ func (discard) OnClose(*gws.Conn, error)              {}
 func (discard) OnPing(c *gws.Conn, p []byte)          { _ = c.WritePong(p) }
 func (discard) OnPong(*gws.Conn, []byte)              {}
 func (discard) OnMessage(_ *gws.Conn, m *gws.Message) { _ = m.Close() }
+
+// Shutdown's close frame goes after the frames already queued, not ahead
+// of them: a client that reads gets every queued message, then 1001.
+func TestCloseAllFlushesQueuedFramesFirst(t *testing.T) {
+	h := newHub(t, Options{})
+	url := server(t, h)
+	var clients []*wstest.Client
+	for range 20 {
+		clients = append(clients, wstest.Dial(t, url+"?topic=Track"))
+	}
+	waitLen(t, h, 20)
+	const n = 2000
+	big := strings.Repeat("x", 4000)
+	for i := 1; i <= n; i++ {
+		h.Publish("Track", int64(i), []byte(fmt.Sprintf(`{"topic":"Track","id":%d,"row":{"c":%q}}`, i, big)))
+	}
+	now := time.Now()
+	h.CloseAll(1001, "bye", now.Add(wstest.Timeout), now.Add(2*wstest.Timeout), 5*time.Second)
+	for i, c := range clients {
+		if code := c.WaitClose(t); code != 1001 {
+			t.Errorf("client %d: close code %d, want 1001", i, code)
+		}
+		if got := len(c.Messages()); got != n {
+			t.Errorf("client %d got %d of the %d queued messages before its close frame", i, got, n)
+		}
+	}
+}
