@@ -56,6 +56,7 @@ type Log interface {
 type Health interface {
 	State() string
 	LastNotification() time.Time
+	LastPos() int64
 }
 
 // API serves the HTTP endpoints.
@@ -311,6 +312,8 @@ type healthReport struct {
 	Connections          int64    `json:"connections"`
 	Listener             string   `json:"listener"`
 	LastNotificationAgeS *float64 `json:"last_notification_age_seconds"` // null before the first
+	LastPos              string   `json:"last_pos"`                      // position of the last row delivered
+	SendBacklog          int64    `json:"send_backlog"`                  // messages queued to clients, not yet written
 	MessagesSent         uint64   `json:"messages_sent"`
 	SlowClientDrops      uint64   `json:"slow_client_drops"`
 	PingTimeouts         uint64   `json:"ping_timeouts"`
@@ -331,6 +334,8 @@ func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		UptimeSeconds:   time.Since(a.started).Seconds(),
 		ShuttingDown:    a.closing.Load(),
 		MaxConns:        a.cfg.MaxConns,
+		LastPos:         pgsource.FormatPos(a.health.LastPos()),
+		SendBacklog:     st.Backlog,
 	}
 	if rep.Listener != "connected" {
 		rep.Status = "degraded"
