@@ -53,6 +53,7 @@ const (
 	cmdDial cmdKind = iota
 	cmdClose
 	cmdForceClose
+	cmdTLS // a TLS handshake goroutine has bytes to write or is done
 )
 
 type command struct {
@@ -60,6 +61,7 @@ type command struct {
 	pool  *Pool
 	idx   int64
 	grace time.Duration
+	hs    *tlsHandshake // cmdTLS
 }
 
 type loop struct {
@@ -78,6 +80,7 @@ type loop struct {
 	rng     uint64
 	now     int64 // monotonic nanoseconds at the current iteration
 	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
+	tls     tlsLoop
 }
 
 func newLoop(id int) (*loop, error) {
@@ -185,6 +188,8 @@ func (l *loop) command(cmd command) {
 				l.shutdown(l.conns[i], cmd.grace)
 			}
 		}
+	case cmdTLS:
+		l.tlsCommand(cmd.hs)
 	case cmdForceClose:
 		for i := len(l.conns) - 1; i >= 0; i-- {
 			if i < len(l.conns) && l.conns[i].pool == cmd.pool {
@@ -254,15 +259,13 @@ func (l *loop) scan() {
 	}
 }
 
-// start routes ws:// attempts to the event loops and wss:// ones to the
-// portable engine: crypto/tls only runs over a net.Conn, and driving it from
-// an epoll loop would mean re-implementing its record layer.
+// start routes attempts to the event loops (ws:// and wss://, see
+// tls_linux.go), or to the portable engine if the loops could not start.
 func (p *Pool) start(batch []int64) {
 	ls, err := getLoops()
 	var per [4][]command
 	for _, idx := range batch {
-		t := &p.targets[idx%int64(len(p.targets))]
-		if t.tls || err != nil {
+		if err != nil {
 			p.portable.dial(p, idx)
 			continue
 		}
