@@ -402,6 +402,9 @@ func (l *loop) serverClosed(c *conn, code int) {
 func (l *loop) lost(c *conn, err error) {
 	switch c.state {
 	case stConnecting, stHandshake:
+		if l.tlsLost(c, err) {
+			return // the handshake goroutine reports the outcome
+		}
 		if err == nil {
 			// The server hung up before answering the upgrade; to the
 			// user this is the same as a reset.

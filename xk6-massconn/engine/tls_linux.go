@@ -39,6 +39,9 @@ import (
 // session moves to the next; tests lower it to exercise KeyUpdate.
 var tlsUpdateAfter atomic.Uint64
 
+// tlsKeyUpdatesRead counts the server's KeyUpdates, for the tests.
+var tlsKeyUpdatesRead atomic.Int64
+
 // tlsConn is a connection's TLS state; exactly one of hs, sess and legacy
 // is set.
 type tlsConn struct {
@@ -70,6 +73,7 @@ type tlsHandshake struct {
 	flushQueued bool
 	done        bool
 	err         error
+	lost        error // the socket ended (io.EOF or its error) during the handshake
 
 	wake  chan struct{} // the loop added bytes to in
 	abort chan struct{} // closed when the attempt ends before the handshake does
@@ -135,6 +139,10 @@ func (h *tlsHandshake) read(p []byte) (int, error) {
 			h.mu.Unlock()
 			return n, nil
 		}
+		if h.lost != nil && len(h.in) == 0 {
+			h.mu.Unlock()
+			return 0, h.lost
+		}
 		flush := len(h.out) > 0 && !h.flushQueued
 		h.flushQueued = h.flushQueued || flush
 		h.mu.Unlock()
@@ -163,20 +171,20 @@ func (l *loop) tlsCommand(h *tlsHandshake) {
 		return // the attempt ended (timeout, reset, Close) before this report
 	}
 	h.mu.Lock()
-	out, done, err, rest, left := h.out, h.done, h.err, h.in, h.recordLeft
+	out, done, err, rest, left, lost := h.out, h.done, h.err, h.in, h.recordLeft, h.lost
 	h.out, h.flushQueued = nil, false
 	if done {
 		h.in = nil
 	}
 	h.mu.Unlock()
-	if len(out) > 0 && !l.writeRaw(c, out) {
+	if len(out) > 0 && lost == nil && !l.writeRaw(c, out) {
 		return
 	}
 	if !done || c.fd < 0 {
 		return
 	}
 	if err != nil || left != 0 {
-		l.fail(c, rTLS, 0)
+		l.fail(c, handshakeReason(err, lost), 0)
 		return
 	}
 	t := c.tls
@@ -198,6 +206,45 @@ func (l *loop) tlsCommand(h *tlsHandshake) {
 		return
 	}
 	l.tlsInput(c, bytes.Clone(rest))
+}
+
+// handshakeReason is the failure reason of a handshake that returned err,
+// lost being how the socket ended meanwhile, if it did: a TLS failure
+// (certificate, alert, version) unless crypto/tls only ran out of bytes.
+func handshakeReason(err, lost error) reasonID {
+	switch {
+	case lost == nil:
+		return rTLS
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return rReset
+	case errors.Is(err, lost):
+		return reasonOf(lost)
+	}
+	return rTLS
+}
+
+// tlsLost lets a handshake in progress read what the server sent before
+// the socket ended, so that an alert followed by a FIN (a certificate or
+// version refusal) is reported as a TLS failure, not as a reset. It
+// reports false when c is not in a TLS handshake.
+func (l *loop) tlsLost(c *conn, err error) bool {
+	if c.tls == nil || c.tls.hs == nil {
+		return false
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	h := c.tls.hs
+	h.mu.Lock()
+	if h.lost == nil {
+		h.lost = err
+	}
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // tlsInput takes bytes read from the socket of a TLS connection.
@@ -227,8 +274,12 @@ func (l *loop) recordInput(c *conn, t *tlsConn, data []byte) {
 		if n == 0 {
 			break
 		}
+		gen, _ := t.sess.Generations()
 		plain, err := t.sess.Open(data[:n])
 		data = data[n:]
+		if now, _ := t.sess.Generations(); now != gen {
+			tlsKeyUpdatesRead.Add(1)
+		}
 		if err != nil {
 			l.tlsBroken(c, err)
 			return
@@ -273,6 +324,9 @@ func (l *loop) legacyInput(c *conn, t *tlsConn, data []byte) {
 		n, err := t.legacy.Read(l.tls.plain)
 		if n > 0 {
 			l.consume(c, l.tls.plain[:n])
+			if c.fd < 0 || c.tls != t {
+				return // the data ended the session (close frame, violation)
+			}
 		}
 		var wb errWouldBlock
 		if errors.As(err, &wb) {

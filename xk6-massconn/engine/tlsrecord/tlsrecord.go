@@ -106,6 +106,7 @@ type direction struct {
 	iv     [12]byte
 	seq    uint64
 	secret []byte
+	gen    uint32 // key updates so far
 }
 
 type suiteInfo struct {
@@ -170,7 +171,11 @@ func (d *direction) update(s suiteInfo) error {
 	if err != nil {
 		return fmt.Errorf("tls record: key update: %w", err)
 	}
-	return d.setSecret(s, next)
+	if err := d.setSecret(s, next); err != nil {
+		return err
+	}
+	d.gen++
+	return nil
 }
 
 func (d *direction) nonce() [12]byte {
@@ -223,6 +228,9 @@ func NewSession(suite uint16, clientSecret, serverSecret []byte, updateAfter uin
 	}
 	return ss, nil
 }
+
+// Generations reports how many key updates each direction went through.
+func (s *Session) Generations() (read, write uint32) { return s.read.gen, s.write.gen }
 
 // KeyUpdateOwed reports that the peer asked for a key update that has not
 // been sent yet; Seal(dst, nil) sends it.
