@@ -306,13 +306,20 @@ func engineGoroutines(t *testing.T) int {
 	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, g := range strings.Split(buf.String(), "\n\n") {
-		if strings.Contains(g, "engine.(*tlsHandshake)") || strings.Contains(g, "engine.(*portable).run") {
-			var count int
-			if _, err := fmt.Sscanf(g, "%d @", &count); err == nil {
-				n += count
+	// debug=1 format: "N @ pc..." opens a group of N goroutines with the
+	// same stack, then one "#\tpc\tfunction+off\tfile:line" line per frame.
+	n, group, counted := 0, 0, false
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if count, _, ok := strings.Cut(line, " @ "); ok {
+			if _, err := fmt.Sscan(count, &group); err == nil {
+				counted = false
+				continue
 			}
+		}
+		if !counted && strings.HasPrefix(line, "#") &&
+			(strings.Contains(line, "engine.(*tlsHandshake)") || strings.Contains(line, "engine.(*portable).run")) {
+			n += group
+			counted = true
 		}
 	}
 	return n

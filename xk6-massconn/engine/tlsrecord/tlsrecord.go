@@ -106,7 +106,8 @@ type direction struct {
 	iv     [12]byte
 	seq    uint64
 	secret []byte
-	gen    uint32 // key updates so far
+	gen    uint32   // key updates so far
+	nonce  [12]byte // scratch: a slice of a local would escape through the AEAD interface
 }
 
 type suiteInfo struct {
@@ -178,14 +179,15 @@ func (d *direction) update(s suiteInfo) error {
 	return nil
 }
 
-func (d *direction) nonce() [12]byte {
-	n := d.iv
+// nextNonce is the per-record nonce: the IV xor the sequence number.
+func (d *direction) nextNonce() []byte {
+	d.nonce = d.iv
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], d.seq)
 	for i := range seq {
-		n[4+i] ^= seq[i]
+		d.nonce[4+i] ^= seq[i]
 	}
-	return n
+	return d.nonce[:]
 }
 
 // Session is the record layer of one TLS 1.3 connection, client side.
@@ -275,8 +277,7 @@ func (s *Session) seal(dst []byte, typ byte, data []byte) []byte {
 	dst = append(dst, data...)
 	dst = append(dst, typ)
 	inner := dst[start+HeaderLen:]
-	nonce := d.nonce()
-	sealed := d.aead.Seal(inner[:0], nonce[:], inner, dst[start:start+HeaderLen])
+	sealed := d.aead.Seal(inner[:0], d.nextNonce(), inner, dst[start:start+HeaderLen])
 	d.seq++
 	return dst[:start+HeaderLen+len(sealed)]
 }
@@ -301,9 +302,8 @@ func (s *Session) Open(record []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: plaintext record of type %d", ErrUnexpected, record[0])
 	}
 	d := &s.read
-	nonce := d.nonce()
 	body := record[HeaderLen:]
-	plain, err := d.aead.Open(body[:0], nonce[:], body, record[:HeaderLen])
+	plain, err := d.aead.Open(body[:0], d.nextNonce(), body, record[:HeaderLen])
 	if err != nil {
 		return nil, ErrDecrypt
 	}
