@@ -54,8 +54,9 @@ type tlsConn struct {
 
 // tlsLoop holds the buffers a loop shares among its TLS connections.
 type tlsLoop struct {
-	seal  []byte // records being written
-	plain []byte // plaintext read from a legacy tls.Conn
+	pending []byte // handshake bytes that go out before the next records
+	seal    []byte // records being written
+	plain   []byte // plaintext read from a legacy tls.Conn
 }
 
 // tlsHandshake is the state shared by the loop and one handshake
@@ -177,14 +178,13 @@ func (l *loop) tlsCommand(h *tlsHandshake) {
 		h.in = nil
 	}
 	h.mu.Unlock()
-	if len(out) > 0 && lost == nil && !l.writeRaw(c, out) {
-		return
-	}
-	if !done || c.fd < 0 {
-		return
-	}
-	if err != nil || left != 0 {
-		l.fail(c, handshakeReason(err, lost), 0)
+	if !done || err != nil || left != 0 {
+		if len(out) > 0 && lost == nil && !l.writeRaw(c, out) {
+			return
+		}
+		if done && c.fd >= 0 {
+			l.fail(c, handshakeReason(err, lost), 0)
+		}
 		return
 	}
 	t := c.tls
@@ -202,7 +202,13 @@ func (l *loop) tlsCommand(h *tlsHandshake) {
 		t.legacy, t.tr = h.tc, h.tr
 	}
 	t.hs = nil
-	if !l.sendUpgrade(c) || len(rest) == 0 {
+	// The client's last handshake flight and the upgrade request leave in
+	// one write: a write on loopback costs as much as a small handshake
+	// step.
+	l.tls.pending = out
+	ok := l.sendUpgrade(c)
+	l.tls.pending = nil
+	if !ok || len(rest) == 0 {
 		return
 	}
 	l.tlsInput(c, bytes.Clone(rest))
@@ -363,9 +369,9 @@ func (l *loop) tlsSeal(c *conn, b []byte) []byte {
 	t := c.tls
 	switch {
 	case t.sess != nil:
-		l.tls.seal = t.sess.Seal(l.tls.seal[:0], b)
+		l.tls.seal = t.sess.Seal(append(l.tls.seal[:0], l.tls.pending...), b)
 	case t.legacy != nil:
-		l.tls.seal = l.tls.seal[:0]
+		l.tls.seal = append(l.tls.seal[:0], l.tls.pending...)
 		// The transport's writes append to l.tls.seal and never fail.
 		_, _ = t.legacy.Write(b)
 	default:

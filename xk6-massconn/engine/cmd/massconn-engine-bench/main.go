@@ -8,14 +8,27 @@
 //	go run ./engine/cmd/massconn-engine-bench                 # server: gws, in a child process
 //	go run ./engine/cmd/massconn-engine-bench -server ws      # server: npm ws (testdata/wspeer)
 //	go run ./engine/cmd/massconn-engine-bench -url ws://...   # an already running server
+//	go run ./engine/cmd/massconn-engine-bench -tls            # wss:// to gws over TLS (ECDSA P-256)
+//
+// With -tls, the gws server serves TLS with a fresh self-signed ECDSA P-256
+// certificate (-serve ADDR -tls-dir DIR writes it to DIR/cert.pem, which
+// the k6 benchmark hands to both k6 binaries as SSL_CERT_FILE).
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,10 +60,12 @@ func main() {
 		profile     = flag.String("memprofile", "", "write a heap profile here after measuring")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the opening phase here")
 		local       = flag.String("local", "", "comma-separated source addresses (localAddrs), e.g. 127.0.0.1,127.0.0.2")
+		useTLS      = flag.Bool("tls", false, "wss://: the gws server serves TLS 1.3 with an ECDSA P-256 certificate")
+		tlsDir      = flag.String("tls-dir", "", "with -serve: serve TLS and write the certificate to DIR/cert.pem")
 	)
 	flag.Parse()
 	if *serve != "" {
-		if err := runGWSServer(*serve); err != nil {
+		if err := runGWSServer(*serve, *tlsDir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -68,23 +83,45 @@ func main() {
 		}
 		localAddrs = append(localAddrs, ip)
 	}
-	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile); err != nil {
+	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile, *useTLS); err != nil {
 		fmt.Fprintln(os.Stderr, "massconn-engine-bench:", err)
 		os.Exit(1)
 	}
 }
 
 func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []netip.Addr, hold time.Duration,
-	profile, cpuprofile string,
+	profile, cpuprofile string, useTLS bool,
 ) error {
 	serverPID := 0
+	var tlsConf *tls.Config
 	if url == "" {
-		u, pid, stop, err := startServer(server)
+		tlsDir := ""
+		if useTLS {
+			if server != "gws" {
+				return errors.New("-tls: only with -server gws")
+			}
+			dir, err := os.MkdirTemp("", "massconn-engine-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			tlsDir = dir
+		}
+		u, pid, stop, err := startServer(server, tlsDir)
 		if err != nil {
 			return err
 		}
 		defer stop()
 		url, serverPID = u, pid
+		if useTLS {
+			pemBytes, err := os.ReadFile(filepath.Join(tlsDir, "cert.pem"))
+			if err != nil {
+				return err
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pemBytes)
+			tlsConf = &tls.Config{RootCAs: roots}
+		}
 	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -95,7 +132,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	}
 	// Start the event loops and warm the code paths with one connection, so
 	// the baseline includes everything that does not grow with the count.
-	warm, err := engine.Dial(context.Background(), engine.Config{URLs: []string{url}, Connections: 1})
+	warm, err := engine.Dial(context.Background(), engine.Config{URLs: []string{url}, Connections: 1, TLS: tlsConf})
 	if err != nil {
 		return err
 	}
@@ -123,7 +160,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	start := time.Now()
 	p, err := engine.Dial(context.Background(), engine.Config{
 		URLs: []string{url}, Connections: n, Rate: rate, MaxInFlight: maxInFlight, ConnectTimeout: 30 * time.Second,
-		LocalAddrs: localAddrs,
+		LocalAddrs: localAddrs, TLS: tlsConf,
 	})
 	if err != nil {
 		return err
@@ -198,15 +235,19 @@ func openFiles() int {
 
 // startServer runs the server in a child process, so its memory and
 // descriptors are not the client's, and returns its URL.
-func startServer(kind string) (string, int, func(), error) {
+func startServer(kind, tlsDir string) (string, int, func(), error) {
 	var cmd *exec.Cmd
+	scheme := "ws"
 	switch kind {
 	case "gws":
 		self, err := os.Executable()
 		if err != nil {
 			return "", 0, nil, err
 		}
-		cmd = exec.Command(self, "-serve", "127.0.0.1:0")
+		cmd = exec.Command(self, "-serve", "127.0.0.1:0", "-tls-dir", tlsDir)
+		if tlsDir != "" {
+			scheme = "wss"
+		}
 	case "ws":
 		dir := os.Getenv("WSPEER_DIR")
 		if dir == "" {
@@ -234,19 +275,27 @@ func startServer(kind string) (string, int, func(), error) {
 				for sc.Scan() {
 				}
 			}()
-			return "ws://127.0.0.1:" + port + "/", cmd.Process.Pid, stop, nil
+			return scheme + "://127.0.0.1:" + port + "/", cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
 	return "", 0, nil, errors.New("server exited before reporting its port")
 }
 
-// runGWSServer is a plain gws echo server with a goroutine per connection.
-func runGWSServer(addr string) error {
+// runGWSServer is a plain gws echo server with a goroutine per connection,
+// over TLS when tlsDir is set.
+func runGWSServer(addr, tlsDir string) error {
 	up := gws.NewUpgrader(&echo{}, nil)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if tlsDir != "" {
+		cert, err := writeCert(filepath.Join(tlsDir, "cert.pem"))
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 	}
 	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
 	go func() { _, _ = os.Stdin.Read(make([]byte, 1)); os.Exit(0) }()
@@ -257,6 +306,35 @@ func runGWSServer(addr string) error {
 		}
 		go c.ReadLoop()
 	}))
+}
+
+// writeCert makes a self-signed ECDSA P-256 certificate for 127.0.0.1 and
+// localhost and writes it (not its key) as PEM to path.
+func writeCert(path string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "massconn-engine-bench"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certificate: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 type echo struct{ gws.BuiltinEventHandler }
