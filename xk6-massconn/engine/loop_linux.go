@@ -235,6 +235,9 @@ func (l *loop) scan() {
 				l.fail(c, rTimeout, 0)
 			}
 		case stOpen:
+			if c.tls != nil {
+				c.tls.trim()
+			}
 			hb := &c.pool.cfg.Heartbeat
 			if hb.Every > 0 && l.now >= c.nextBeat {
 				c.nextBeat = max(c.nextBeat+int64(hb.Every), l.now)

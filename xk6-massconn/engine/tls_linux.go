@@ -380,6 +380,14 @@ func (l *loop) tlsSeal(c *conn, b []byte) []byte {
 	return l.tls.seal
 }
 
+// trim drops an idle TLS 1.3 session's AEAD states; the loop's periodic
+// scan calls it, so a session idle for a scan period holds only its keys.
+func (t *tlsConn) trim() {
+	if t.sess != nil {
+		t.sess.Trim()
+	}
+}
+
 // close ends a handshake in progress and drops the session's buffers.
 func (t *tlsConn) close() {
 	if t.hs != nil {

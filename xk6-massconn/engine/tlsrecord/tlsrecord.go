@@ -100,9 +100,13 @@ func Next(buf []byte) (int, error) {
 // collects it across reads.
 func Size(buf []byte) int { return HeaderLen + int(binary.BigEndian.Uint16(buf[3:5])) }
 
-// direction is one direction's traffic keys (RFC 8446 section 7).
+// direction is one direction's traffic keys (RFC 8446 section 7). The
+// AEAD (about 1 KB: the expanded AES key schedule and the GHASH table) is
+// built from key when a record needs it and dropped by Trim while the
+// session idles.
 type direction struct {
 	aead   cipher.AEAD
+	key    [32]byte
 	iv     [12]byte
 	seq    uint64
 	secret []byte
@@ -162,8 +166,18 @@ func (d *direction) setSecret(s suiteInfo, secret []byte) error {
 		return fmt.Errorf("tls record: traffic key: %w", err)
 	}
 	d.aead, d.secret, d.seq = aead, secret, 0
+	copy(d.key[:], key)
 	copy(d.iv[:], iv)
 	return nil
+}
+
+// cipher returns the AEAD, rebuilding it after Trim.
+func (d *direction) cipher(s suiteInfo) cipher.AEAD {
+	if d.aead == nil {
+		// The key was accepted when it was derived: this cannot fail.
+		d.aead, _ = s.aead(d.key[:s.keyLen])
+	}
+	return d.aead
 }
 
 // update moves to the next generation of traffic secret.
@@ -200,6 +214,18 @@ type Session struct {
 	// updateAfter is how many records are sealed with one key before the
 	// session moves to the next (RFC 8446 section 5.5).
 	updateAfter uint64
+	used        bool // a record was sealed or opened since the last Trim
+}
+
+// Trim drops the AEAD states if no record was sealed or opened since the
+// previous Trim, so that an idle session holds only its keys (a few
+// hundred bytes); the next record rebuilds them. Callers call it
+// periodically.
+func (s *Session) Trim() {
+	if !s.used {
+		s.read.aead, s.write.aead = nil, nil
+	}
+	s.used = false
 }
 
 // DefaultUpdateAfter is below the AES-GCM limit of RFC 8446 section 5.5
@@ -277,7 +303,8 @@ func (s *Session) seal(dst []byte, typ byte, data []byte) []byte {
 	dst = append(dst, data...)
 	dst = append(dst, typ)
 	inner := dst[start+HeaderLen:]
-	sealed := d.aead.Seal(inner[:0], d.nextNonce(), inner, dst[start:start+HeaderLen])
+	sealed := d.cipher(s.suite).Seal(inner[:0], d.nextNonce(), inner, dst[start:start+HeaderLen])
+	s.used = true
 	d.seq++
 	return dst[:start+HeaderLen+len(sealed)]
 }
@@ -303,7 +330,8 @@ func (s *Session) Open(record []byte) ([]byte, error) {
 	}
 	d := &s.read
 	body := record[HeaderLen:]
-	plain, err := d.aead.Open(body[:0], d.nextNonce(), body, record[:HeaderLen])
+	plain, err := d.cipher(s.suite).Open(body[:0], d.nextNonce(), body, record[:HeaderLen])
+	s.used = true
 	if err != nil {
 		return nil, ErrDecrypt
 	}
