@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-k6 clean
+.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-k6-tls clean
 
 all: build
 
@@ -67,6 +67,10 @@ bench-server: bin/massconn-server
 
 bench-k6: bin/massconn-server bin/k6
 	scripts/bench-k6.sh
+
+# ws:// against wss:// (gws over TLS, ECDSA P-256), stock k6 against xk6-massconn.
+bench-k6-tls: bin/k6
+	scripts/bench-k6-tls.sh
 
 clean:
 	rm -rf bin results
