@@ -26,7 +26,8 @@
 # HOLD_MS (15000) of holding.
 #
 # Environment: STOCK_CONNS, MASSCONN_CONNS, MASSCONN_LOCAL_ADDRS
-# (127.0.0.1,127.0.0.2), HOLD_MS, TLS_CURVES, STOCK_K6 (bin/k6-stock, built
+# (127.0.0.1,127.0.0.2), HOLD_MS, TLS_CURVES, SCHEMES ("ws wss"; "wss" for
+# the TLS phases only), STOCK_K6 (bin/k6-stock, built
 # once with xk6 by scripts/bench-k6.sh), K6 (bin/k6), K6_TIMEOUT (240 s).
 # Bounded: every k6 run and wait has a deadline; every process started here
 # is stopped on exit, Ctrl-C or SIGTERM.
@@ -43,6 +44,7 @@ MASSCONN_LOCAL_ADDRS=${MASSCONN_LOCAL_ADDRS-127.0.0.1,127.0.0.2}
 HOLD_MS=${HOLD_MS:-15000}
 K6_TIMEOUT=${K6_TIMEOUT:-240}
 TLS_CURVES=${TLS_CURVES:-}
+SCHEMES=${SCHEMES:-ws wss}
 
 [ -x "$K6" ] || { echo "bench-k6-tls: $K6 is missing; run 'make bin/k6' first" >&2; exit 1; }
 
@@ -196,7 +198,7 @@ idle_rss "$K6" k6scripts/bench/idle-massconn.js
 mc_idle=$IDLE_RSS
 
 rows=()
-for scheme in ws wss; do
+for scheme in $SCHEMES; do
   port=$ws_port
   [ "$scheme" = wss ] && port=$tls_port
   url="$scheme://127.0.0.1:$port/"
@@ -229,9 +231,11 @@ printf '%s\n' "${rows[@]}" | awk '
 END {
   for (s = 1; s <= 2; s++) {
     sc = (s == 1 ? "ws" : "wss")
+    if (!((("stock", sc)) in rate)) continue
     printf "ratios %-3s RSS per conn stock/massconn %.0fx; connect rate massconn/stock %.1fx\n",
       sc, net_end["stock", sc]/net_end["massconn", sc], rate["massconn", sc]/rate["stock", sc]
   }
+  if (!(("massconn", "wss") in rate)) exit
   printf "goals wss  RSS per conn <= 4096 B: %s (%.0f B); handshakes >= 4000/s: %s (%.0f/s)\n",
     (net_end["massconn", "wss"] <= 4096 ? "met" : "MISSED"), net_end["massconn", "wss"],
     (rate["massconn", "wss"] >= 4000 ? "met" : "MISSED"), rate["massconn", "wss"]
