@@ -231,7 +231,7 @@ printf '%s\n' "${rows[@]}" | awk '
 END {
   for (s = 1; s <= 2; s++) {
     sc = (s == 1 ? "ws" : "wss")
-    if (!((("stock", sc)) in rate)) continue
+    if (!(("stock", sc) in rate)) continue
     printf "ratios %-3s RSS per conn stock/massconn %.0fx; connect rate massconn/stock %.1fx\n",
       sc, net_end["stock", sc]/net_end["massconn", sc], rate["massconn", sc]/rate["stock", sc]
   }
