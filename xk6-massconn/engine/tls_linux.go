@@ -187,6 +187,12 @@ func (l *loop) tlsCommand(h *tlsHandshake) {
 		}
 		return
 	}
+	if lost != nil {
+		// The server hung up right after its Finished: nothing will
+		// answer the upgrade request.
+		l.fail(c, handshakeReason(io.EOF, lost), 0)
+		return
+	}
 	t := c.tls
 	st := h.tc.ConnectionState()
 	if st.Version == tls.VersionTLS13 {
