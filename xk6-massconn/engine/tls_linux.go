@@ -140,7 +140,8 @@ func (h *tlsHandshake) read(p []byte) (int, error) {
 			h.mu.Unlock()
 			return n, nil
 		}
-		if h.lost != nil && len(h.in) == 0 {
+		if h.lost != nil {
+			// Nothing more will come; a header cut short cannot complete.
 			h.mu.Unlock()
 			return 0, h.lost
 		}
