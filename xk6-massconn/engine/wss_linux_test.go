@@ -324,3 +324,58 @@ func engineGoroutines(t *testing.T) int {
 	}
 	return n
 }
+
+// TestWSSClientLeavesTCPCloseToTheServer is TestClientLeavesTCPCloseToTheServer
+// over TLS: pool.close() sends a close frame and waits for the server's,
+// and the server closes TCP first, so TIME_WAIT is the server's.
+func TestWSSClientLeavesTCPCloseToTheServer(t *testing.T) {
+	cert := newTestCert(t)
+	conf := &tls.Config{Certificates: []tls.Certificate{cert.cert}}
+	clientPort := make(chan int, 1)
+	url := rawServer(t, func(raw net.Conn) {
+		clientPort <- raw.RemoteAddr().(*net.TCPAddr).Port
+		c := tls.Server(raw, conf)
+		key, err := readRequestKey(c)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acceptFor(key))
+		head := make([]byte, 2)
+		if _, err := io.ReadFull(c, head); err != nil || head[0]&0x0f != 0x8 {
+			return
+		}
+		if _, err := io.ReadFull(c, make([]byte, 4+int(head[1]&0x7f))); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte{0x88, 0x02, 0x03, 0xe8}) // close 1000
+		// Not an assertion on time: this only lets a client that hangs up
+		// first do so before the server does.
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = c.Read(make([]byte, 1))
+	})
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	_, portText, _ := strings.Cut(hostPort, ":")
+	var serverPort int
+	if _, err := fmt.Sscan(portText, &serverPort); err != nil {
+		t.Fatal(err)
+	}
+	p := dial(t, Config{URLs: []string{"wss://" + hostPort + "/"}, Connections: 1, TLS: &tls.Config{RootCAs: cert.roots}})
+	if s := p.Stats(); s.Open != 1 {
+		t.Fatalf("stats after dial: %+v", s)
+	}
+	cport := <-clientPort
+	if err := p.Close(eventuallyFor); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Drain(); r.SessionsEnded != 1 || len(r.Drops) != 0 {
+		t.Fatalf("want one session ended by the client's close and no drop, got %+v", r)
+	}
+	var owner string
+	eventually(t, "the TIME_WAIT entry of the closed connection", func() bool {
+		owner = timeWaitOwner(t, serverPort, cport)
+		return owner != ""
+	})
+	if owner != "server" {
+		t.Fatalf("TIME_WAIT is on the %s side: the client closed TCP before the server", owner)
+	}
+}
