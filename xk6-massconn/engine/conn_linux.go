@@ -55,6 +55,7 @@ type conn struct {
 	out      []byte
 	msg      *message
 	proto    protocol.State // the protocol adapter's state, if any
+	tls      *tlsConn // wss:// only
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
@@ -153,6 +154,14 @@ func (l *loop) connected(c *conn) bool {
 		l.fail(c, reasonOf(err), 0)
 		return false
 	}
+	if t := &c.pool.targets[c.idx%int64(len(c.pool.targets))]; t.tls {
+		return l.startTLS(c, t)
+	}
+	return l.sendUpgrade(c)
+}
+
+// sendUpgrade sends the HTTP upgrade request (over TLS for wss://).
+func (l *loop) sendUpgrade(c *conn) bool {
 	var nonce [16]byte
 	putRand(&l.rng, nonce[:])
 	c.hs = &handshake{key: wsproto.NewKey(nonce)}
@@ -182,7 +191,11 @@ func (l *loop) readable(c *conn, untilEnd bool) {
 			return
 		}
 		l.shard(c).bytesIn.Add(int64(n))
-		l.consume(c, l.buf[:n])
+		if c.tls != nil {
+			l.tlsInput(c, l.buf[:n])
+		} else {
+			l.consume(c, l.buf[:n])
+		}
 		if n < len(l.buf) && !untilEnd {
 			// A short read drained the socket; with edge triggering new
 			// data raises a new event, so a further read would only
@@ -383,6 +396,9 @@ func (l *loop) serverClosed(c *conn, code int) {
 func (l *loop) lost(c *conn, err error) {
 	switch c.state {
 	case stConnecting, stHandshake:
+		if l.tlsLost(c, err) {
+			return // the handshake goroutine reports the outcome
+		}
 		if err == nil {
 			// The server hung up before answering the upgrade; to the
 			// user this is the same as a reset.
@@ -450,7 +466,10 @@ func (l *loop) release(c *conn) {
 		c.fd = -1
 		c.pool.live.Add(-1)
 	}
-	c.hs, c.in, c.out, c.msg = nil, nil, nil, nil
+	if c.tls != nil {
+		c.tls.close()
+	}
+	c.hs, c.in, c.out, c.msg, c.tls = nil, nil, nil, nil, nil
 }
 
 // finish releases c and forgets it.
@@ -530,9 +549,17 @@ func putRand(rng *uint64, b []byte) {
 	}
 }
 
-// write sends b now, keeping what the socket does not take for EPOLLOUT.
-// It returns false if the connection failed.
+// write sends b now (as TLS records on wss://), keeping what the socket
+// does not take for EPOLLOUT. It returns false if the connection failed.
 func (l *loop) write(c *conn, b []byte) bool {
+	if c.tls != nil {
+		b = l.tlsSeal(c, b)
+	}
+	return l.writeRaw(c, b)
+}
+
+// writeRaw is write for bytes that go onto the socket as they are.
+func (l *loop) writeRaw(c *conn, b []byte) bool {
 	if len(c.out) > 0 {
 		c.out = append(c.out, b...)
 		return true
@@ -560,7 +587,7 @@ func (l *loop) write(c *conn, b []byte) bool {
 func (l *loop) flush(c *conn) bool {
 	out := c.out
 	c.out = nil
-	if !l.write(c, out) {
+	if !l.writeRaw(c, out) {
 		return false
 	}
 	return c.fd >= 0

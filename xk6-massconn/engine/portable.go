@@ -19,9 +19,9 @@ import (
 )
 
 // portable runs connections with the gws client, one goroutine per
-// connection. It serves wss:// targets on Linux (crypto/tls needs a
-// net.Conn) and every target elsewhere. It costs several KB per connection
-// instead of a few hundred bytes, which is acceptable for those cases.
+// connection. It serves every target on systems without epoll (and on
+// Linux only if the event loops could not start). It costs tens of KB per
+// connection instead of a few hundred bytes.
 type portable struct {
 	mu      sync.Mutex
 	conns   map[*portConn]struct{}

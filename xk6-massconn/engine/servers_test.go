@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,14 @@ type gwsServer struct {
 
 func startGWSServer(t testing.TB) *gwsServer {
 	t.Helper()
+	s := newGWSServer()
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newGWSServer is startGWSServer before Start (or StartTLS).
+func newGWSServer() *gwsServer {
 	s := &gwsServer{closes: map[int]int{}}
 	up := gws.NewUpgrader(&gwsHandler{s: s}, &gws.ServerOption{ParallelEnabled: false})
 	mux := http.NewServeMux()
@@ -60,8 +69,6 @@ func startGWSServer(t testing.TB) *gwsServer {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 	})
 	s.Server = httptest.NewUnstartedServer(mux)
-	s.Start()
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -176,8 +183,9 @@ func acceptFor(key string) string {
 }
 
 // startWSPeer starts the npm ws server in testdata/wspeer (or $WSPEER_DIR)
-// and returns its base URL.
-func startWSPeer(t testing.TB) string {
+// and returns its base URL; env adds KEY=value settings (TLS_CERT, TLS_KEY
+// and TLS_MAX_VERSION make it serve wss://).
+func startWSPeer(t testing.TB, env ...string) string {
 	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
@@ -189,6 +197,7 @@ func startWSPeer(t testing.TB) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "node", "server.js", "0")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // the peer exits when stdin closes
 	if err != nil {
@@ -213,6 +222,9 @@ func startWSPeer(t testing.TB) string {
 	}()
 	select {
 	case port := <-ready:
+		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TLS_CERT=") }) {
+			return "wss://127.0.0.1:" + port
+		}
 		return "ws://127.0.0.1:" + port
 	case <-time.After(30 * time.Second):
 		t.Fatal("npm ws peer did not report its port within 30s")

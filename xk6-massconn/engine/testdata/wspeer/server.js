@@ -7,11 +7,28 @@
 //   "ping"                      -> a ping frame; the client's pong is answered with text "pong seen"
 //   "close CODE"                -> server closes with CODE
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
+// With TLS_CERT and TLS_KEY (PEM files) it serves wss:// over Node's https
+// (OpenSSL); TLS_MAX_VERSION (e.g. TLSv1.2) caps the protocol version.
 'use strict';
+const fs = require('fs');
+const https = require('https');
 const { WebSocketServer } = require('ws');
 
 const port = Number(process.argv[2] || process.env.PORT || 0);
-const wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 65535, perMessageDeflate: false });
+let wss;
+let listener;
+if (process.env.TLS_CERT) {
+  listener = https.createServer({
+    cert: fs.readFileSync(process.env.TLS_CERT),
+    key: fs.readFileSync(process.env.TLS_KEY),
+    maxVersion: process.env.TLS_MAX_VERSION || 'TLSv1.3',
+  });
+  wss = new WebSocketServer({ server: listener, perMessageDeflate: false });
+  listener.listen({ host: '127.0.0.1', port, backlog: 65535 });
+} else {
+  wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 65535, perMessageDeflate: false });
+  listener = wss;
+}
 
 function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -54,8 +71,8 @@ wss.on('connection', (ws, req) => {
   ws.on('error', () => {});
 });
 
-wss.on('listening', () => {
-  console.log(`listening ${wss.address().port}`);
+listener.on('listening', () => {
+  console.log(`listening ${listener.address().port}`);
 });
 
 // Stop with the parent: tests and benchmarks must not leave it behind.
