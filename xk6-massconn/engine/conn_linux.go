@@ -55,7 +55,7 @@ type conn struct {
 	out      []byte
 	msg      *message
 	proto    protocol.State // the protocol adapter's state, if any
-	tls      *tlsConn // wss:// only
+	tls      *tlsConn       // wss:// only
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
