@@ -309,3 +309,44 @@ func TestHoldReturnsWhenTheTestStops(t *testing.T) {
 		t.Errorf("ws_sessions = %v, want 4", got)
 	}
 }
+
+// The last flush of a pool reaches the summary however the iteration ends:
+// the server sends 5 messages to each of 2 connections, and
+// ws_msgs_received must be exactly 10 whether the iteration returns at once
+// (no hold, no close), is cut by maxDuration, or by the end of gracefulStop.
+func TestFinalFlushReachesTheSummary(t *testing.T) {
+	url := startWSPeer(t)
+	for _, mode := range []string{"end", "cut", "graceful"} {
+		t.Run(mode, func(t *testing.T) {
+			res := runK6(t, "final.js", map[string]string{"WS_URL": url, "MODE": mode})
+			if res.code != 0 {
+				t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+			}
+			if mode == "end" && !strings.Contains(res.output, `received\":10`) {
+				t.Fatalf("pool.stats() did not count the 10 messages:\n%s", res.output)
+			}
+			if got := res.value(t, "ws_msgs_received", "count"); got != 10 {
+				t.Errorf("ws_msgs_received = %v in the summary, want 10 (as pool.stats() counted):\n%s", got, res.output)
+			}
+			if got := res.value(t, "ws_sessions", "count"); got != 2 {
+				t.Errorf("ws_sessions = %v, want 2", got)
+			}
+			if strings.Contains(res.output, "panic") {
+				t.Errorf("k6 panicked:\n%s", res.output)
+			}
+		})
+	}
+}
+
+// A drop less than half a second before the scenario is cut still fails a
+// massconn_drops threshold.
+func TestDropAtTheEndFailsTheThreshold(t *testing.T) {
+	url := startWSPeer(t)
+	res := runK6(t, "lastdrop.js", map[string]string{"WS_URL": url})
+	if res.code != exitThresholdsFailed {
+		t.Fatalf("k6 exited %d, want %d (thresholds failed):\n%s", res.code, exitThresholdsFailed, res.output)
+	}
+	if got := res.value(t, "massconn_drops", "count"); got != 2 {
+		t.Errorf("massconn_drops = %v, want the 2 drops", got)
+	}
+}

@@ -6,6 +6,7 @@
 //   "fragpush N"                -> N JSON messages, each sent as 3 fragments
 //   "ping"                      -> a ping frame; the client's pong is answered with text "pong seen"
 //   "close CODE"                -> server closes with CODE
+//   "after MS CMD"              -> runs CMD (any of these commands) MS milliseconds later
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
 'use strict';
 const { WebSocketServer } = require('ws');
@@ -28,31 +29,39 @@ wss.on('connection', (ws, req) => {
       ws.send(data, { binary: true });
       return;
     }
-    const text = data.toString();
-    let m;
-    if ((m = /^push (\d+)$/.exec(text))) {
-      for (let i = 0; i < Number(m[1]); i++) {
-        ws.send(JSON.stringify({ seq: i, ts: nowMicros() }));
-      }
-    } else if ((m = /^fragpush (\d+)$/.exec(text))) {
-      for (let i = 0; i < Number(m[1]); i++) {
-        const msg = JSON.stringify({ seq: i, ts: nowMicros() });
-        const a = Math.floor(msg.length / 3);
-        ws.send(msg.slice(0, a), { fin: false });
-        ws.send(msg.slice(a, 2 * a), { fin: false });
-        ws.send(msg.slice(2 * a), { fin: true });
-      }
-    } else if (text === 'ping') {
-      ws.once('pong', () => ws.send('pong seen'));
-      ws.ping();
-    } else if ((m = /^close (\d+)$/.exec(text))) {
-      ws.close(Number(m[1]));
-    } else {
-      ws.send(text);
-    }
+    command(ws, data.toString());
   });
   ws.on('error', () => {});
 });
+
+function command(ws, text) {
+  let m;
+  if ((m = /^after (\d+) (.*)$/s.exec(text))) {
+    const rest = m[2];
+    setTimeout(() => {
+      if (ws.readyState === ws.OPEN) command(ws, rest);
+    }, Number(m[1]));
+  } else if ((m = /^push (\d+)$/.exec(text))) {
+    for (let i = 0; i < Number(m[1]); i++) {
+      ws.send(JSON.stringify({ seq: i, ts: nowMicros() }));
+    }
+  } else if ((m = /^fragpush (\d+)$/.exec(text))) {
+    for (let i = 0; i < Number(m[1]); i++) {
+      const msg = JSON.stringify({ seq: i, ts: nowMicros() });
+      const a = Math.floor(msg.length / 3);
+      ws.send(msg.slice(0, a), { fin: false });
+      ws.send(msg.slice(a, 2 * a), { fin: false });
+      ws.send(msg.slice(2 * a), { fin: true });
+    }
+  } else if (text === 'ping') {
+    ws.once('pong', () => ws.send('pong seen'));
+    ws.ping();
+  } else if ((m = /^close (\d+)$/.exec(text))) {
+    ws.close(Number(m[1]));
+  } else {
+    ws.send(text);
+  }
+}
 
 wss.on('listening', () => {
   console.log(`listening ${wss.address().port}`);
