@@ -35,7 +35,8 @@ const (
 )
 
 const (
-	flInitial     uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
+	flInitial     uint8 = 1 << iota // first attempt: settles the pool
+	flSlot                          // the attempt holds a MaxInFlight slot
 	flRegistered                    // fd is in byFD
 	flCloseEchoed                   // stClosing: the server answered our close frame
 )
@@ -287,14 +288,33 @@ func (l *loop) open(c *conn) {
 	}
 }
 
-// settleAttempt releases the MaxInFlight slot of a first attempt and counts
-// it as settled for Wait.
+// settleAttempt releases the MaxInFlight slot of an attempt (first or
+// reconnect) and counts a first attempt as settled for Wait.
 func (l *loop) settleAttempt(c *conn) {
+	if c.flags&flSlot != 0 {
+		c.flags &^= flSlot
+		c.pool.releaseSlot()
+	}
 	if c.flags&flInitial != 0 {
 		c.flags &^= flInitial
-		c.pool.releaseSlot()
 		c.pool.settle(1)
 	}
+}
+
+// mayRedial claims what a reconnect needs before it dials: a MaxInFlight
+// slot and a Rate token, shared with the pool's first attempts. Without
+// them the connection waits for the next scan.
+func (l *loop) mayRedial(c *conn) bool {
+	p := c.pool
+	if !p.trySlot() {
+		return false
+	}
+	if p.pace.take(1, paceNow()) == 0 {
+		p.releaseSlot()
+		return false
+	}
+	c.flags |= flSlot
+	return true
 }
 
 func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
@@ -477,9 +497,7 @@ func (l *loop) redialOrRemove(c *conn) {
 		l.remove(c)
 		return
 	}
-	// Exponential backoff from 100ms to 5s with jitter, so that a server
-	// restart is not met by every connection at the same instant.
-	backoff := min(int64(100*time.Millisecond)<<min(c.retries, 6), int64(5*time.Second))
+	backoff := int64(reconnectBackoff(c.retries))
 	c.retries++
 	c.state = stRedial
 	c.deadline = l.now + backoff + int64(nextRand(&l.rng)%uint64(backoff))

@@ -176,7 +176,7 @@ func (l *loop) command(cmd command) {
 			p.settle(1)
 			return
 		}
-		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial}
+		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial | flSlot}
 		l.add(c)
 		l.dial(c)
 	case cmdClose:
@@ -247,7 +247,7 @@ func (l *loop) scan() {
 		case stRedial:
 			if c.pool.closing.Load() {
 				l.remove(c)
-			} else if l.now >= c.deadline {
+			} else if l.now >= c.deadline && l.mayRedial(c) {
 				l.dial(c)
 			}
 		}
