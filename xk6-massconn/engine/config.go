@@ -34,6 +34,15 @@ type Config struct {
 	Latency   *LatencySpec // nil: no latency measurement
 	Reconnect bool         // reopen a connection that dropped after it was open
 
+	// MaxMessageSize bounds a received message (after reassembly and
+	// inflation); 0 = DefaultMaxMessageSize. Over it the client closes
+	// with 1009 and counts ReasonProtocol.
+	MaxMessageSize int64
+	// SendQueueLimit bounds the bytes waiting for a connection's socket
+	// to take them; 0 = DefaultSendQueueLimit. Over it the connection is
+	// closed and counted as ReasonBackpressure.
+	SendQueueLimit int
+
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
 	SampleLimit int
@@ -73,6 +82,7 @@ const (
 	ReasonHandshake    = "handshake"
 	ReasonProtocol     = "protocol"
 	ReasonTLS          = "tls"
+	ReasonBackpressure = "backpressure"
 )
 
 // Stats is a snapshot of a pool's exact counters.

@@ -18,10 +18,6 @@ const (
 	opClose  = wsproto.OpClose
 	opPing   = wsproto.OpPing
 	opPong   = wsproto.OpPong
-
-	// maxMessage bounds a reassembled message; a server sending more is
-	// closed with 1009 and counted as a protocol failure.
-	maxMessage = 16 << 20
 )
 
 type connState uint8
@@ -209,12 +205,17 @@ func (l *loop) consume(c *conn, data []byte) {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
 		}
-		if h.Size == 0 || int64(len(data)-h.Size) < h.Length {
+		if h.Size == 0 {
 			break
 		}
-		if h.Length > maxMessage {
+		if l.overLimit(c, h) {
+			// Refused at the header: the announced payload is never
+			// buffered.
 			l.violation(c, wsproto.CloseTooBig)
 			return
+		}
+		if int64(len(data)-h.Size) < h.Length {
+			break
 		}
 		end := h.Size + int(h.Length)
 		l.frame(c, h, data[h.Size:end])
@@ -224,19 +225,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = nil
 		return
 	}
-	// Keep the partial frame, sized for the whole frame when its header is
-	// here so it grows once.
-	need := len(data)
-	if h, err := wsproto.ParseServerHeader(data); err == nil && h.Size > 0 && h.Length <= maxMessage {
-		need = h.Size + int(h.Length)
-	}
-	if len(c.in) > 0 && cap(c.in) >= need {
-		c.in = c.in[:copy(c.in, data)]
-		return
-	}
-	buf := make([]byte, len(data), need)
-	copy(buf, data)
-	c.in = buf
+	l.keepPartial(c, data)
 }
 
 // handshakeData consumes the HTTP response and returns the bytes after it.
@@ -328,7 +317,7 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 			return
 		}
 		if h.Fin {
-			l.message(c, h.Opcode, payload)
+			l.complete(c, h.Opcode, payload)
 			return
 		}
 		c.msg = &message{op: h.Opcode, data: append([]byte(nil), payload...)}
@@ -337,15 +326,11 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
 		}
-		if len(c.msg.data)+len(payload) > maxMessage {
-			l.violation(c, wsproto.CloseTooBig)
-			return
-		}
 		c.msg.data = append(c.msg.data, payload...)
 		if h.Fin {
 			m := c.msg
 			c.msg = nil
-			l.message(c, m.op, m.data)
+			l.complete(c, m.op, m.data)
 		}
 	case opPing:
 		l.sendFrame(c, opPong, payload)
@@ -532,6 +517,10 @@ func (l *loop) sendFrame(c *conn, op byte, payload []byte) bool {
 		return false
 	}
 	l.scratch = wsproto.AppendClientFrame(l.scratch[:0], true, op, payload, maskKey(&l.rng))
+	if len(c.out) > 0 && len(c.out)+len(l.scratch) > c.pool.cfg.SendQueueLimit {
+		l.backpressure(c)
+		return false
+	}
 	return l.write(c, l.scratch)
 }
 

@@ -68,8 +68,10 @@ func (pt *portable) run(p *Pool, idx int64) {
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
 		Addr:             t.url,
 		RequestHeader:    header,
-		HandshakeTimeout: cfg.ConnectTimeout,
-		TlsConfig:        cfg.TLS.Clone(),
+		HandshakeTimeout:   cfg.ConnectTimeout,
+		TlsConfig:          cfg.TLS.Clone(),
+		ReadMaxPayloadSize: int(cfg.MaxMessageSize),
+		CheckUtf8Enabled:   true,
 		NewDialer:        func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 var reasons = [...]string{
 	ReasonTimeout, ReasonRefused, ReasonReset, ReasonAddrNotAvail,
 	ReasonTooManyFiles, ReasonHandshake, ReasonProtocol, ReasonTLS, ReasonOther,
+	ReasonBackpressure,
 }
 
 type reasonID uint8
@@ -26,6 +27,7 @@ const (
 	rProtocol
 	rTLS
 	rOther
+	rBackpressure
 	rHTTP // not in reasons: counted by status in shard.httpStatus
 )
 
