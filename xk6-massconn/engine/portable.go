@@ -66,13 +66,13 @@ func (pt *portable) run(p *Pool, idx int64) {
 	p.live.Add(1)
 	//nolint:bodyclose // only the status of a refused upgrade is read; gws closes the connection under it.
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
-		Addr:             t.url,
-		RequestHeader:    header,
+		Addr:               t.url,
+		RequestHeader:      header,
 		HandshakeTimeout:   cfg.ConnectTimeout,
 		TlsConfig:          cfg.TLS.Clone(),
 		ReadMaxPayloadSize: int(cfg.MaxMessageSize),
 		CheckUtf8Enabled:   true,
-		NewDialer:        func() (gws.Dialer, error) { return dialer, nil },
+		NewDialer:          func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if err != nil {
 		p.live.Add(-1)
