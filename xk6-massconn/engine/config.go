@@ -42,6 +42,10 @@ type Config struct {
 	// to take them; 0 = DefaultSendQueueLimit. Over it the connection is
 	// closed and counted as ReasonBackpressure.
 	SendQueueLimit int
+	// Compression offers permessage-deflate without context takeover
+	// (wsproto.DeflateOffer). A server that accepts it but insists on
+	// context takeover fails the attempt with ReasonCompression.
+	Compression bool
 
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
@@ -83,6 +87,7 @@ const (
 	ReasonProtocol     = "protocol"
 	ReasonTLS          = "tls"
 	ReasonBackpressure = "backpressure"
+	ReasonCompression  = "compression"
 )
 
 // Stats is a snapshot of a pool's exact counters.

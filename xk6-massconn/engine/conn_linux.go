@@ -35,6 +35,7 @@ const (
 	flSlot                          // the attempt holds a MaxInFlight slot
 	flRegistered                    // fd is in byFD
 	flCloseEchoed                   // stClosing: the server answered our close frame
+	flDeflate                       // permessage-deflate was negotiated
 )
 
 // conn is all a connection costs while it idles: no buffers, no timers, no
@@ -64,8 +65,9 @@ type handshake struct {
 }
 
 type message struct {
-	op   byte
-	data []byte
+	op       byte
+	deflated bool // RSV1 on the first frame: inflate once reassembled
+	data     []byte
 }
 
 func (l *loop) shard(c *conn) *shard { return &c.pool.shards[l.id] }
@@ -200,7 +202,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		data = c.in
 	}
 	for c.fd >= 0 {
-		h, err := wsproto.ParseServerHeader(data)
+		h, err := l.parseHeader(c, data)
 		if err != nil {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
@@ -245,11 +247,14 @@ func (l *loop) handshakeData(c *conn, data []byte) []byte {
 		}
 		return nil
 	}
-	err := wsproto.CheckResponse(head[:end], hs.key[:], c.pool.cfg.Subprotocols)
+	err := l.checkUpgrade(c, head[:end])
 	var se *wsproto.StatusError
 	switch {
 	case errors.As(err, &se):
 		l.fail(c, rHTTP, se.Code)
+		return nil
+	case errors.Is(err, wsproto.ErrContextTakeover):
+		l.fail(c, rCompression, 0)
 		return nil
 	case err != nil:
 		l.fail(c, rHandshake, 0)
@@ -317,10 +322,10 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 			return
 		}
 		if h.Fin {
-			l.complete(c, h.Opcode, payload)
+			l.complete(c, h.Opcode, h.Compressed, payload)
 			return
 		}
-		c.msg = &message{op: h.Opcode, data: append([]byte(nil), payload...)}
+		c.msg = &message{op: h.Opcode, deflated: h.Compressed, data: append([]byte(nil), payload...)}
 	case wsproto.OpContinuation:
 		if c.msg == nil {
 			l.violation(c, wsproto.CloseProtocolError)
@@ -330,7 +335,7 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 		if h.Fin {
 			m := c.msg
 			c.msg = nil
-			l.complete(c, m.op, m.data)
+			l.complete(c, m.op, m.deflated, m.data)
 		}
 	case opPing:
 		l.sendFrame(c, opPong, payload)

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"errors"
 	"unicode/utf8"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
@@ -12,6 +13,29 @@ import (
 // whole frame at once. Larger frames grow their buffer as their bytes
 // arrive, so a server announcing a huge frame costs only what it sent.
 const partialPrealloc = 2 * readBufSize
+
+// parseHeader parses a frame header, allowing the compressed bit when the
+// connection negotiated permessage-deflate.
+func (l *loop) parseHeader(c *conn, data []byte) (wsproto.Header, error) {
+	if c.flags&flDeflate != 0 {
+		return wsproto.ParseServerHeaderDeflate(data)
+	}
+	return wsproto.ParseServerHeader(data)
+}
+
+// checkUpgrade validates the 101 response, with permessage-deflate when the
+// pool offered it; a server that accepts it marks the connection.
+func (l *loop) checkUpgrade(c *conn, head []byte) error {
+	p := c.pool
+	if !p.cfg.Compression {
+		return wsproto.CheckResponse(head, c.hs.key[:], p.cfg.Subprotocols)
+	}
+	_, accepted, err := wsproto.CheckResponseDeflate(head, c.hs.key[:], p.cfg.Subprotocols)
+	if accepted {
+		c.flags |= flDeflate
+	}
+	return err
+}
 
 // overLimit reports whether the frame whose header is h would take the
 // message past MaxMessageSize, counting the fragments already reassembled.
@@ -30,7 +54,7 @@ func (l *loop) keepPartial(c *conn, data []byte) {
 		return
 	}
 	need := len(data)
-	if h, err := wsproto.ParseServerHeader(data); err == nil && h.Size > 0 {
+	if h, err := l.parseHeader(c, data); err == nil && h.Size > 0 {
 		if whole := int64(h.Size) + h.Length; whole <= partialPrealloc {
 			need = int(whole) // small: grow once
 		}
@@ -41,10 +65,24 @@ func (l *loop) keepPartial(c *conn, data []byte) {
 }
 
 // complete takes a whole data message (all fragments reassembled) and
-// hands it to message once it is acceptable: text must be UTF-8 (RFC 6455
-// section 8.1; a character may straddle fragments, so the check is on the
-// whole message), else the session ends with 1007 as a protocol failure.
-func (l *loop) complete(c *conn, op byte, data []byte) {
+// hands it to message once it is acceptable. A compressed message is
+// inflated first with the loop's inflater; past MaxMessageSize the session
+// ends with 1009, on corrupt deflate data with 1002. Text must be UTF-8
+// (RFC 6455 section 8.1; a character may straddle fragments, so the check
+// is on the whole message), else the session ends with 1007. All are
+// protocol failures.
+func (l *loop) complete(c *conn, op byte, compressed bool, data []byte) {
+	if compressed {
+		var err error
+		if data, err = l.inflater.inflate(data, c.pool.cfg.MaxMessageSize); err != nil {
+			code := wsproto.CloseProtocolError
+			if errors.Is(err, errTooBig) {
+				code = wsproto.CloseTooBig
+			}
+			l.violation(c, code)
+			return
+		}
+	}
 	if op == opText && !utf8.Valid(data) {
 		l.violation(c, wsproto.CloseInvalidData)
 		return

@@ -71,13 +71,14 @@ type loop struct {
 	inbox []command
 	woken bool
 
-	conns   []*conn // every connection of this loop, for the periodic scan
-	byFD    []*conn // fd -> connection; fds are small dense integers
-	buf     []byte  // shared read buffer
-	scratch []byte  // frames being written
-	rng     uint64
-	now     int64 // monotonic nanoseconds at the current iteration
-	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
+	conns    []*conn  // every connection of this loop, for the periodic scan
+	byFD     []*conn  // fd -> connection; fds are small dense integers
+	buf      []byte   // shared read buffer
+	scratch  []byte   // frames being written
+	inflater inflater // permessage-deflate, shared by the loop's connections
+	rng      uint64
+	now      int64 // monotonic nanoseconds at the current iteration
+	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 }
 
 func newLoop(id int) (*loop, error) {

@@ -72,7 +72,11 @@ func (pt *portable) run(p *Pool, idx int64) {
 		TlsConfig:          cfg.TLS.Clone(),
 		ReadMaxPayloadSize: int(cfg.MaxMessageSize),
 		CheckUtf8Enabled:   true,
-		NewDialer:          func() (gws.Dialer, error) { return dialer, nil },
+		// gws negotiates and inflates per connection (with context
+		// takeover if the server insists); simpler than a shared
+		// inflater for the goroutine-per-connection engine.
+		PermessageDeflate: gws.PermessageDeflate{Enabled: cfg.Compression},
+		NewDialer:         func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if err != nil {
 		p.live.Add(-1)

@@ -40,8 +40,15 @@ type gwsServer struct {
 
 func startGWSServer(t testing.TB) *gwsServer {
 	t.Helper()
+	return startGWSServerWith(t, &gws.ServerOption{ParallelEnabled: false})
+}
+
+// startGWSServerWith is startGWSServer with the given gws options, e.g.
+// compression.
+func startGWSServerWith(t testing.TB, opt *gws.ServerOption) *gwsServer {
+	t.Helper()
 	s := &gwsServer{closes: map[int]int{}}
-	up := gws.NewUpgrader(&gwsHandler{s: s}, &gws.ServerOption{ParallelEnabled: false})
+	up := gws.NewUpgrader(&gwsHandler{s: s}, opt)
 	mux := http.NewServeMux()
 	upgrade := func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r)
@@ -179,6 +186,13 @@ func acceptFor(key string) string {
 // and returns its base URL.
 func startWSPeer(t testing.TB) string {
 	t.Helper()
+	return startWSPeerEnv(t)
+}
+
+// startWSPeerEnv is startWSPeer with extra environment (NAME=value), e.g.
+// DEFLATE=1 for permessage-deflate.
+func startWSPeerEnv(t testing.TB, env ...string) string {
+	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
 		dir = filepath.Join("testdata", "wspeer")
@@ -189,6 +203,7 @@ func startWSPeer(t testing.TB) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "node", "server.js", "0")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // the peer exits when stdin closes
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 var reasons = [...]string{
 	ReasonTimeout, ReasonRefused, ReasonReset, ReasonAddrNotAvail,
 	ReasonTooManyFiles, ReasonHandshake, ReasonProtocol, ReasonTLS, ReasonOther,
-	ReasonBackpressure,
+	ReasonBackpressure, ReasonCompression,
 }
 
 type reasonID uint8
@@ -28,6 +28,7 @@ const (
 	rTLS
 	rOther
 	rBackpressure
+	rCompression
 	rHTTP // not in reasons: counted by status in shard.httpStatus
 )
 

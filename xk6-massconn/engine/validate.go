@@ -159,5 +159,8 @@ func parseTarget(raw string, c Config) (target, error) {
 	if err != nil {
 		return target{}, fmt.Errorf("headers/subprotocols: %w", err)
 	}
+	if c.Compression {
+		t.request = t.request.WithExtensions(wsproto.DeflateOffer)
+	}
 	return t, nil
 }

@@ -1,18 +1,23 @@
 // A WebSocket peer written by nobody on this project: the npm "ws" package.
 // Usage: node server.js [port]   (or PORT=...; 0 = any free port)
+// DEFLATE=1 enables permessage-deflate for every message (threshold 0),
+// accepting the client's no-context-takeover requests as ws does.
 // Prints "listening <port>" once ready. Behaviour, driven by the client:
 //   any text message            -> echoed back
 //   "push N"                    -> N JSON messages {"seq":i,"ts":<wall clock in us>}
 //   "fragpush N"                -> N JSON messages, each sent as 3 fragments
 //   "ping"                      -> a ping frame; the client's pong is answered with text "pong seen"
 //   "close CODE"                -> server closes with CODE
+//   "extensions"                -> the negotiated extensions, e.g. "permessage-deflate; ..." ("none" without)
+//   "big N"                     -> one text message of N bytes "aaaa..."
 //   "after MS CMD"              -> runs CMD (any of these commands) MS milliseconds later
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
 'use strict';
 const { WebSocketServer } = require('ws');
 
 const port = Number(process.argv[2] || process.env.PORT || 0);
-const wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 65535, perMessageDeflate: false });
+const perMessageDeflate = process.env.DEFLATE === '1' ? { threshold: 0 } : false;
+const wss = new WebSocketServer({ host: '127.0.0.1', port, backlog: 65535, perMessageDeflate });
 
 function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -53,6 +58,10 @@ function command(ws, text) {
       ws.send(msg.slice(a, 2 * a), { fin: false });
       ws.send(msg.slice(2 * a), { fin: true });
     }
+  } else if (text === 'extensions') {
+    ws.send(ws.extensions || 'none');
+  } else if ((m = /^big (\d+)$/.exec(text))) {
+    ws.send('a'.repeat(Number(m[1])));
   } else if (text === 'ping') {
     ws.once('pong', () => ws.send('pong seen'));
     ws.ping();
