@@ -201,8 +201,15 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
+	limit := c.pool.cfg.MaxMessageSize
 	for c.fd >= 0 {
-		h, err := l.parseHeader(c, data)
+		var h wsproto.Header
+		var err error
+		if c.flags&flDeflate == 0 {
+			h, err = wsproto.ParseServerHeader(data)
+		} else {
+			h, err = wsproto.ParseServerHeaderDeflate(data)
+		}
 		if err != nil {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
@@ -210,7 +217,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		if h.Size == 0 {
 			break
 		}
-		if l.overLimit(c, h) {
+		if h.Length > limit || (c.msg != nil && l.overLimit(c, h)) {
 			// Refused at the header: the announced payload is never
 			// buffered.
 			l.violation(c, wsproto.CloseTooBig)
