@@ -10,6 +10,7 @@
 //   "close CODE"                -> server closes with CODE
 //   "extensions"                -> the negotiated extensions, e.g. "permessage-deflate; ..." ("none" without)
 //   "big N"                     -> one text message of N bytes "aaaa..."
+//   "badtext"                   -> a text frame whose bytes are not UTF-8 (ff fe)
 //   "after MS CMD"              -> runs CMD (any of these commands) MS milliseconds later
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
 'use strict';
@@ -58,6 +59,8 @@ function command(ws, text) {
       ws.send(msg.slice(a, 2 * a), { fin: false });
       ws.send(msg.slice(2 * a), { fin: true });
     }
+  } else if (text === 'badtext') {
+    ws.send(Buffer.from([0xff, 0xfe]), { binary: false });
   } else if (text === 'extensions') {
     ws.send(ws.extensions || 'none');
   } else if ((m = /^big (\d+)$/.exec(text))) {
