@@ -45,6 +45,19 @@ type Config struct {
 	Batched   bool
 	Reconnect bool // reopen a connection that dropped after it was open
 
+	// MaxMessageSize bounds a received message (after reassembly and
+	// inflation); 0 = DefaultMaxMessageSize. Over it the client closes
+	// with 1009 and counts ReasonProtocol.
+	MaxMessageSize int64
+	// SendQueueLimit bounds the bytes waiting for a connection's socket
+	// to take them; 0 = DefaultSendQueueLimit. Over it the connection is
+	// closed and counted as ReasonBackpressure.
+	SendQueueLimit int
+	// Compression offers permessage-deflate without context takeover
+	// (wsproto.DeflateOffer). A server that accepts it but insists on
+	// context takeover fails the attempt with ReasonCompression.
+	Compression bool
+
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
 	SampleLimit int
@@ -92,7 +105,9 @@ const (
 	// ReasonRejected is a refusal at the protocol level (a connect error,
 	// a join error, ...); Stats.Rejections and Report.Rejections count it
 	// by the protocol's code, e.g. "centrifugo_3500".
-	ReasonRejected = "rejected"
+	ReasonRejected     = "rejected"
+	ReasonBackpressure = "backpressure"
+	ReasonCompression  = "compression"
 )
 
 // Stats is a snapshot of a pool's exact counters.

@@ -18,10 +18,6 @@ const (
 	opClose  = wsproto.OpClose
 	opPing   = wsproto.OpPing
 	opPong   = wsproto.OpPong
-
-	// maxMessage bounds a reassembled message; a server sending more is
-	// closed with 1009 and counted as a protocol failure.
-	maxMessage = 16 << 20
 )
 
 type connState uint8
@@ -35,9 +31,11 @@ const (
 )
 
 const (
-	flInitial     uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
+	flInitial     uint8 = 1 << iota // first attempt: settles the pool
+	flSlot                          // the attempt holds a MaxInFlight slot
 	flRegistered                    // fd is in byFD
 	flCloseEchoed                   // stClosing: the server answered our close frame
+	flDeflate                       // permessage-deflate was negotiated
 )
 
 // conn is all a connection costs while it idles: no buffers, no timers, no
@@ -69,8 +67,9 @@ type handshake struct {
 }
 
 type message struct {
-	op   byte
-	data []byte
+	op       byte
+	deflated bool // RSV1 on the first frame: inflate once reassembled
+	data     []byte
 }
 
 func (l *loop) shard(c *conn) *shard { return &c.pool.shards[l.id] }
@@ -216,18 +215,30 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
+	limit := c.pool.cfg.MaxMessageSize
 	for c.fd >= 0 {
-		h, err := wsproto.ParseServerHeader(data)
+		var h wsproto.Header
+		var err error
+		if c.flags&flDeflate == 0 {
+			h, err = wsproto.ParseServerHeader(data)
+		} else {
+			h, err = wsproto.ParseServerHeaderDeflate(data)
+		}
 		if err != nil {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
 		}
-		if h.Size == 0 || int64(len(data)-h.Size) < h.Length {
+		if h.Size == 0 {
 			break
 		}
-		if h.Length > maxMessage {
+		if h.Length > limit || (c.msg != nil && l.overLimit(c, h)) {
+			// Refused at the header: the announced payload is never
+			// buffered.
 			l.violation(c, wsproto.CloseTooBig)
 			return
+		}
+		if int64(len(data)-h.Size) < h.Length {
+			break
 		}
 		end := h.Size + int(h.Length)
 		l.frame(c, h, data[h.Size:end])
@@ -237,19 +248,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = nil
 		return
 	}
-	// Keep the partial frame, sized for the whole frame when its header is
-	// here so it grows once.
-	need := len(data)
-	if h, err := wsproto.ParseServerHeader(data); err == nil && h.Size > 0 && h.Length <= maxMessage {
-		need = h.Size + int(h.Length)
-	}
-	if len(c.in) > 0 && cap(c.in) >= need {
-		c.in = c.in[:copy(c.in, data)]
-		return
-	}
-	buf := make([]byte, len(data), need)
-	copy(buf, data)
-	c.in = buf
+	l.keepPartial(c, data)
 }
 
 // handshakeData consumes the HTTP response and returns the bytes after it.
@@ -269,11 +268,14 @@ func (l *loop) handshakeData(c *conn, data []byte) []byte {
 		}
 		return nil
 	}
-	err := wsproto.CheckResponse(head[:end], hs.key[:], c.pool.cfg.Subprotocols)
+	err := l.checkUpgrade(c, head[:end])
 	var se *wsproto.StatusError
 	switch {
 	case errors.As(err, &se):
 		l.fail(c, rHTTP, se.Code)
+		return nil
+	case errors.Is(err, wsproto.ErrContextTakeover):
+		l.fail(c, rCompression, 0)
 		return nil
 	case err != nil:
 		l.fail(c, rHandshake, 0)
@@ -302,14 +304,33 @@ func (l *loop) open(c *conn) {
 	p.opened(&c.proto, l.bind(c))
 }
 
-// settleAttempt releases the MaxInFlight slot of a first attempt and counts
-// it as settled for Wait.
+// settleAttempt releases the MaxInFlight slot of an attempt (first or
+// reconnect) and counts a first attempt as settled for Wait.
 func (l *loop) settleAttempt(c *conn) {
+	if c.flags&flSlot != 0 {
+		c.flags &^= flSlot
+		c.pool.releaseSlot()
+	}
 	if c.flags&flInitial != 0 {
 		c.flags &^= flInitial
-		c.pool.releaseSlot()
 		c.pool.settle(1)
 	}
+}
+
+// mayRedial claims what a reconnect needs before it dials: a MaxInFlight
+// slot and a Rate token, shared with the pool's first attempts. Without
+// them the connection waits for the next scan.
+func (l *loop) mayRedial(c *conn) bool {
+	p := c.pool
+	if !p.trySlot() {
+		return false
+	}
+	if p.pace.take(1, paceNow()) == 0 {
+		p.releaseSlot()
+		return false
+	}
+	c.flags |= flSlot
+	return true
 }
 
 func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
@@ -323,24 +344,20 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 			return
 		}
 		if h.Fin {
-			l.message(c, h.Opcode, payload)
+			l.complete(c, h.Opcode, h.Compressed, payload)
 			return
 		}
-		c.msg = &message{op: h.Opcode, data: append([]byte(nil), payload...)}
+		c.msg = &message{op: h.Opcode, deflated: h.Compressed, data: append([]byte(nil), payload...)}
 	case wsproto.OpContinuation:
 		if c.msg == nil {
 			l.violation(c, wsproto.CloseProtocolError)
-			return
-		}
-		if len(c.msg.data)+len(payload) > maxMessage {
-			l.violation(c, wsproto.CloseTooBig)
 			return
 		}
 		c.msg.data = append(c.msg.data, payload...)
 		if h.Fin {
 			m := c.msg
 			c.msg = nil
-			l.message(c, m.op, m.data)
+			l.complete(c, m.op, m.deflated, m.data)
 		}
 	case opPing:
 		l.sendFrame(c, opPong, payload)
@@ -490,9 +507,7 @@ func (l *loop) redialOrRemove(c *conn) {
 		l.remove(c)
 		return
 	}
-	// Exponential backoff from 100ms to 5s with jitter, so that a server
-	// restart is not met by every connection at the same instant.
-	backoff := min(int64(100*time.Millisecond)<<min(c.retries, 6), int64(5*time.Second))
+	backoff := int64(reconnectBackoff(c.retries))
 	c.retries++
 	c.state = stRedial
 	c.deadline = l.now + backoff + int64(nextRand(&l.rng)%uint64(backoff))
@@ -527,6 +542,10 @@ func (l *loop) sendFrame(c *conn, op byte, payload []byte) bool {
 		return false
 	}
 	l.scratch = wsproto.AppendClientFrame(l.scratch[:0], true, op, payload, maskKey(&l.rng))
+	if len(c.out) > 0 && len(c.out)+len(l.scratch) > c.pool.cfg.SendQueueLimit {
+		l.backpressure(c)
+		return false
+	}
 	return l.write(c, l.scratch)
 }
 

@@ -74,15 +74,16 @@ type loop struct {
 	inbox []command
 	woken bool
 
-	conns   []*conn  // every connection of this loop, for the periodic scan
-	byFD    []*conn  // fd -> connection; fds are small dense integers
-	buf     []byte   // shared read buffer
-	scratch []byte   // frames being written
-	out     loopConn // the protocol.Conn handed to the message layer, rebound per call
-	rng     uint64
-	now     int64 // monotonic nanoseconds at the current iteration
-	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
-	tls     tlsLoop
+	conns    []*conn  // every connection of this loop, for the periodic scan
+	byFD     []*conn  // fd -> connection; fds are small dense integers
+	buf      []byte   // shared read buffer
+	scratch  []byte   // frames being written
+	inflater inflater // permessage-deflate, shared by the loop's connections
+	out      loopConn // the protocol.Conn handed to the message layer, rebound per call
+	rng      uint64
+	now      int64 // monotonic nanoseconds at the current iteration
+	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
+	tls      tlsLoop
 }
 
 func newLoop(id int) (*loop, error) {
@@ -181,7 +182,7 @@ func (l *loop) command(cmd command) {
 			p.settle(1)
 			return
 		}
-		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial}
+		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial | flSlot}
 		l.add(c)
 		l.dial(c)
 	case cmdClose:
@@ -257,7 +258,7 @@ func (l *loop) scan() {
 		case stRedial:
 			if c.pool.closing.Load() {
 				l.remove(c)
-			} else if l.now >= c.deadline {
+			} else if l.now >= c.deadline && l.mayRedial(c) {
 				l.dial(c)
 			}
 		}

@@ -41,7 +41,14 @@ type gwsServer struct {
 
 func startGWSServer(t testing.TB) *gwsServer {
 	t.Helper()
-	s := newGWSServer()
+	return startGWSServerWith(t, &gws.ServerOption{ParallelEnabled: false})
+}
+
+// startGWSServerWith is startGWSServer with the given gws options, e.g.
+// compression.
+func startGWSServerWith(t testing.TB, opt *gws.ServerOption) *gwsServer {
+	t.Helper()
+	s := newGWSServerWith(opt)
 	s.Start()
 	t.Cleanup(s.Close)
 	return s
@@ -49,8 +56,12 @@ func startGWSServer(t testing.TB) *gwsServer {
 
 // newGWSServer is startGWSServer before Start (or StartTLS).
 func newGWSServer() *gwsServer {
+	return newGWSServerWith(&gws.ServerOption{ParallelEnabled: false})
+}
+
+func newGWSServerWith(opt *gws.ServerOption) *gwsServer {
 	s := &gwsServer{closes: map[int]int{}}
-	up := gws.NewUpgrader(&gwsHandler{s: s}, &gws.ServerOption{ParallelEnabled: false})
+	up := gws.NewUpgrader(&gwsHandler{s: s}, opt)
 	mux := http.NewServeMux()
 	upgrade := func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r)
@@ -186,6 +197,13 @@ func acceptFor(key string) string {
 // and returns its base URL; env adds KEY=value settings (TLS_CERT, TLS_KEY
 // and TLS_MAX_VERSION make it serve wss://).
 func startWSPeer(t testing.TB, env ...string) string {
+	t.Helper()
+	return startWSPeerEnv(t)
+}
+
+// startWSPeerEnv is startWSPeer with extra environment (NAME=value), e.g.
+// DEFLATE=1 for permessage-deflate.
+func startWSPeerEnv(t testing.TB, env ...string) string {
 	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
