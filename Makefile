@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-adapters bench-steps clean
+.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-k6-tls bench-adapters bench-steps clean
 
 all: build
 
@@ -85,6 +85,10 @@ bench-k6: bin/massconn-server bin/k6
 # The protocol adapters at 10,000 connections against Centrifugo and Socket.IO.
 bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/node_modules
 	scripts/bench-adapters.sh
+
+# ws:// against wss:// (gws over TLS, ECDSA P-256), stock k6 against xk6-massconn.
+bench-k6-tls: bin/k6
+	scripts/bench-k6-tls.sh
 
 # Programs (steps) and churn (lifetime): RSS per connection, massconn_rtt, reconnects/s.
 bench-steps: bin/k6 bin/massconn-server xk6-massconn/engine/testdata/wspeer/node_modules

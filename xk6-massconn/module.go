@@ -32,6 +32,8 @@ type RootModule struct {
 
 	mu   sync.Mutex
 	live map[*pool]struct{}
+
+	finals finals // last flushes still owed to k6 (final.go)
 }
 
 // ModuleInstance is the module as one VU sees it.
@@ -60,6 +62,7 @@ func (r *RootModule) NewModuleInstance(vu modules.VU) modules.Instance {
 	if env == nil || env.Registry == nil {
 		common.Throw(rt, errors.New("k6/x/massconn: must be imported in the init context"))
 	}
+	r.finals.hook(vu.Events())
 	ms, err := registerMetrics(env.Registry)
 	if err != nil {
 		common.Throw(rt, err)

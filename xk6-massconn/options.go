@@ -42,6 +42,7 @@ var connectKeys = []string{
 	"urls", "connections", "rate", "maxInFlight", "localAddrs", "connectTimeout",
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
+	"compression", "maxMessageSize", "sendQueueLimit",
 	"steps", "lifetime",
 }
 
@@ -162,7 +163,34 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if opts.tags, err = stringMap("tags", m["tags"]); err != nil {
 		return opts, err
 	}
+	if err := parseFrameOptions(m, c); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// parseFrameOptions reads the frame-layer options: compression and the
+// bounds on received messages and queued sends.
+func parseFrameOptions(m map[string]any, c *engine.Config) error {
+	var err error
+	if c.Compression, err = boolean("compression", m["compression"]); err != nil {
+		return err
+	}
+	if v, ok := m["maxMessageSize"]; ok {
+		n, err := integer("maxMessageSize", v, 0, false)
+		if err != nil {
+			return err
+		}
+		c.MaxMessageSize = n
+	}
+	if v, ok := m["sendQueueLimit"]; ok {
+		n, err := integer("sendQueueLimit", v, 0, false)
+		if err != nil {
+			return err
+		}
+		c.SendQueueLimit = int(n)
+	}
+	return nil
 }
 
 func parseHeartbeat(v any) (engine.Heartbeat, error) {

@@ -58,6 +58,10 @@ func TestParseConnectOptionsErrors(t *testing.T) {
 		{"reply without send", `{` + url + `, connections: 1, replies: [{match: '2', send: '3'}, {match: '4'}]}`, "option 'replies[1].send' is required"},
 		{"reply with empty match", `{` + url + `, connections: 1, replies: [{match: '', send: '3'}]}`, "option 'replies[0].match' must not be empty"},
 		{"latency without path", `{` + url + `, connections: 1, latency: {unit: 'us'}}`, "option 'latency.path' is required"},
+		{"compression not a bool", `{` + url + `, connections: 1, compression: 'yes'}`, `option 'compression' must be true or false, got the string "yes"`},
+		{"negative maxMessageSize", `{` + url + `, connections: 1, maxMessageSize: -1}`, "option 'maxMessageSize' must be a whole number >= 0, got -1"},
+		{"maxMessageSize as text", `{` + url + `, connections: 1, maxMessageSize: '16MB'}`, `option 'maxMessageSize' must be a whole number >= 0, got the string "16MB"`},
+		{"fractional sendQueueLimit", `{` + url + `, connections: 1, sendQueueLimit: 1.5}`, "option 'sendQueueLimit' must be a whole number >= 0, got 1.5"},
 		{"latency unit", `{` + url + `, connections: 1, latency: {field: 'ts', unit: 'minutes'}}`,
 			`option 'latency.unit' must be one of 'ns', 'us', 'ms', 's' (Unix epoch timestamp unit), got "minutes"`},
 		{"reconnect not a bool", `{` + url + `, connections: 1, reconnect: 'yes'}`, `option 'reconnect' must be true or false, got the string "yes"`},
@@ -95,6 +99,9 @@ func TestParseConnectOptionsFull(t *testing.T) {
 		sampleLimit: 500,
 		connOffset: 7,
 		tags: {run: 'r1'},
+		compression: true,
+		maxMessageSize: 1048576,
+		sendQueueLimit: 65536,
 	}`))
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +127,9 @@ func TestParseConnectOptionsFull(t *testing.T) {
 		{"sampleLimit", c.SampleLimit, 500},
 		{"connOffset", opts.connOffset, int64(7)},
 		{"tags", opts.tags["run"], "r1"},
+		{"compression", c.Compression, true},
+		{"maxMessageSize", c.MaxMessageSize, int64(1 << 20)},
+		{"sendQueueLimit", c.SendQueueLimit, 65536},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

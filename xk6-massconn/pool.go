@@ -30,7 +30,8 @@ type pool struct {
 	metrics *metricSet
 	tags    metrics.TagsAndMeta
 
-	flushMu sync.Mutex
+	flushMu    sync.Mutex
+	flushedOut bool // the last flush has been sent; later flushes would only repeat the gauge
 
 	closeOnce sync.Once
 	closeErr  error
@@ -51,7 +52,8 @@ func newPool(root *RootModule, eng *engine.Pool, ctx context.Context, samples ch
 		flusherDone: make(chan struct{}),
 	}
 	root.track(p)
-	metrics.PushIfNotDone(ctx, samples, zeroSamples(ms, tags, time.Now()))
+	root.finals.add()
+	root.finals.send(samples, zeroSamples(ms, tags, time.Now()))
 	go p.flushLoop()
 	return p
 }
@@ -74,24 +76,39 @@ func (p *pool) flushLoop() {
 	}
 }
 
-// flush pushes what happened since the previous flush as one batch.
+// flush pushes what happened since the previous flush as one batch. It
+// does not look at the iteration's context: what Drain took must reach k6
+// even when the iteration has just ended (see final.go for why the send is
+// safe then).
 func (p *pool) flush() {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
+	p.flushLocked()
+}
+
+func (p *pool) flushLocked() {
+	if p.flushedOut {
+		return
+	}
 	r := p.eng.Drain()
 	samples := reportSamples(p.metrics, p.tags, time.Now(), r, p.root.openTotal())
 	if len(samples) > 0 {
-		metrics.PushIfNotDone(p.ctx, p.samples, samples)
+		p.root.finals.send(p.samples, samples)
 	}
 }
 
 // close releases every connection and pushes the last deltas. It is safe
-// to call from the flusher and from JS, any number of times.
+// to call from the flusher and from JS, any number of times; every caller
+// returns after the last flush has been sent.
 func (p *pool) close(grace time.Duration) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = p.eng.Close(grace)
 		p.root.forget(p)
-		p.flush()
+		p.flushMu.Lock()
+		p.flushLocked()
+		p.flushedOut = true
+		p.flushMu.Unlock()
+		p.root.finals.done()
 		close(p.closed)
 	})
 	return p.closeErr

@@ -11,9 +11,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
-
-	_ "github.com/lib/pq" // database/sql driver "postgres"
 
 	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/metrics"
@@ -33,33 +32,71 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	Shards           int
 	QueueLimit       int
-	Logger           *slog.Logger
+	// SlowAfter: a client whose oldest unsent message waited this long is
+	// closed as slow (1008).
+	SlowAfter time.Duration
+	// History is how long rows are kept in massconn_log for clients that
+	// resume with ?after=POS; 0 keeps them forever.
+	History time.Duration
+	// AllowedOrigins and AuthToken guard /ws; both off by default (for
+	// benchmarks).
+	AllowedOrigins []string
+	AuthToken      string
+	Logger         *slog.Logger
+}
+
+// fdHeadroom is how many file descriptors the default --max-conns leaves
+// for everything but client sockets (database connections, the listening
+// socket, accepts in flight).
+func fdHeadroom(limit int) int { return 256 + limit/100 }
+
+// OpenFileLimit is the process's soft RLIMIT_NOFILE (0 if unknown).
+func OpenFileLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return int(min(rl.Cur, 1<<30))
+}
+
+// DefaultMaxConns is 100,000 clamped to the open-file limit minus headroom:
+// past the limit accept fails and clients would wait in the kernel's
+// backlog instead of getting the documented 503.
+func DefaultMaxConns() int {
+	limit := OpenFileLimit()
+	if limit <= 0 {
+		return 100000
+	}
+	return max(1, min(100000, limit-fdHeadroom(limit)))
 }
 
 // Defaults are the flag defaults.
 func Defaults() Config {
 	return Config{
 		Listen:           "127.0.0.1:8080",
-		MaxConns:         100000,
+		MaxConns:         DefaultMaxConns(),
 		ReadLimit:        64 << 10,
 		HandshakeTimeout: 5 * time.Second,
 		PingInterval:     30 * time.Second,
 		ShutdownTimeout:  10 * time.Second,
 		Shards:           256,
-		QueueLimit:       1024,
+		QueueLimit:       4096,
+		SlowAfter:        10 * time.Second,
+		History:          time.Hour,
 	}
 }
 
 // App is a running server.
 type App struct {
-	cfg    Config
-	log    *slog.Logger
-	db     *sql.DB
-	hub    *hub.Hub
-	source *pgsource.Source
-	api    *wsapi.API
-	http   *http.Server
-	ln     net.Listener
+	cfg     Config
+	log     *slog.Logger
+	db      *sql.DB
+	hub     *hub.Hub
+	source  *pgsource.Source
+	api     *wsapi.API
+	metrics *metrics.Metrics
+	http    *http.Server
+	ln      net.Listener
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -75,11 +112,18 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = 2 * cfg.PingInterval
 	}
-	db, err := sql.Open("postgres", cfg.DatabaseURL)
+	if cfg.SlowAfter <= 0 {
+		cfg.SlowAfter = 10 * time.Second
+	}
+	dsn, err := pgsource.WithConnectTimeout(cfg.DatabaseURL, pgsource.DefaultConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	db, err := pgsource.OpenDB(dsn, pgsource.NewDialer())
 	if err != nil {
 		return nil, fmt.Errorf("open --database-url: %w", err)
 	}
-	db.SetMaxOpenConns(4)
+	db.SetMaxOpenConns(8)
 	migrateCtx, cancelMigrate := context.WithTimeout(ctx, 30*time.Second)
 	err = pgsource.Migrate(migrateCtx, db)
 	cancelMigrate()
@@ -87,26 +131,48 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("database at --database-url: %w", err)
 	}
-	h, err := hub.New(hub.Options{Shards: cfg.Shards, Topics: pgsource.Tables, QueueLimit: cfg.QueueLimit})
+	var m *metrics.Metrics
+	broadcastError := func(reason string, err error) {
+		m.BroadcastErrors.WithLabelValues(reason).Inc()
+		cfg.Logger.Warn("row not sent", "reason", reason, "err", err)
+	}
+	h, err := hub.New(hub.Options{
+		Shards: cfg.Shards, Topics: pgsource.Tables, QueueLimit: cfg.QueueLimit, SlowAfter: cfg.SlowAfter,
+		OnError: func(_ string, err error) { broadcastError(broadcastErrorReason(err), err) },
+	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	src := pgsource.New(cfg.DatabaseURL, db, cfg.Logger)
-	m := metrics.New(h, src)
+	src := pgsource.New(dsn, db, cfg.Logger)
+	m = metrics.New(h, src)
 	api := wsapi.New(wsapi.Config{
 		MaxConns:         cfg.MaxConns,
 		ReadLimit:        cfg.ReadLimit,
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		Log:              src,
+		Encode:           Encode,
+		Logger:           cfg.Logger,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		AuthToken:        cfg.AuthToken,
 	}, h, m, src)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
 	}
+	if limit := OpenFileLimit(); limit > 0 {
+		if cfg.MaxConns > limit-fdHeadroom(limit) {
+			cfg.Logger.Warn("--max-conns is above what the open-file limit allows; past it accepts fail instead of answering 503",
+				"max_conns", cfg.MaxConns, "open_file_limit", limit, "headroom", fdHeadroom(limit))
+		} else {
+			cfg.Logger.Info("connection limit", "max_conns", cfg.MaxConns, "open_file_limit", limit, "headroom", fdHeadroom(limit))
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{
-		cfg: cfg, log: cfg.Logger, db: db, hub: h, source: src, api: api, ln: ln,
+		cfg: cfg, log: cfg.Logger, db: db, hub: h, source: src, api: api, metrics: m,
+		ln:       &acceptCounter{Listener: ln, log: cfg.Logger, errors: m.AcceptErrors.Inc},
 		cancel:   cancel,
 		serveErr: make(chan error, 1),
 		http: &http.Server{
@@ -117,20 +183,44 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		},
 	}
-	pub := &publisher{hub: h, lag: m.Lag}
+	pub := &publisher{hub: h, lag: m.Lag, errored: broadcastError, closeAll: func(code uint16, reason string) {
+		now := time.Now()
+		h.CloseAll(code, reason, now.Add(time.Second), now.Add(5*time.Second), time.Second)
+	}}
 	a.wg.Go(func() {
 		if err := src.Run(runCtx, pub); err != nil {
 			a.log.Error("postgres source stopped", "err", err)
 		}
 	})
 	a.wg.Go(func() { a.pingLoop(runCtx) })
+	a.wg.Go(func() { a.slowLoop(runCtx) })
+	if cfg.History > 0 {
+		a.wg.Go(func() { a.pruneLoop(runCtx) })
+	}
 	go func() {
-		if err := a.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
 		}
 		close(a.serveErr)
 	}()
 	return a, nil
+}
+
+// acceptCounter reports failed accepts, which http.Server only retries:
+// at the open-file limit they are the only sign that clients are waiting.
+type acceptCounter struct {
+	net.Listener
+	log    *slog.Logger
+	errors func()
+}
+
+func (l *acceptCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		l.errors()
+		l.log.Warn("accept failed; lower --max-conns or raise the open-file limit (ulimit -n) if this repeats", "err", err)
+	}
+	return c, err
 }
 
 // Addr is the address the server listens on.
@@ -162,26 +252,39 @@ func Run(ctx context.Context, cfg Config, ready func(*App)) error {
 	return a.Shutdown()
 }
 
-// Shutdown refuses new connections, sends every client close 1001 and
-// waits (up to ShutdownTimeout) for them to go, then stops the source.
+// Shutdown refuses new connections, stops the source, gives the frames
+// already queued part of ShutdownTimeout to be written, sends every client
+// close 1001 and waits (up to ShutdownTimeout in all) for them to go.
 func (a *App) Shutdown() error {
 	var err error
 	a.stopOnce.Do(func() {
+		start := time.Now()
+		deadline := start.Add(a.cfg.ShutdownTimeout)
 		a.api.StartShutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		// Stops accepting; hijacked WebSocket connections are ours to close.
 		if e := a.http.Shutdown(ctx); e != nil {
 			err = fmt.Errorf("http shutdown: %w", e)
 		}
+		// No new rows: the source stops (it cannot hang on its listener),
+		// and the background loops with it.
+		a.cancel()
+		stopped := make(chan struct{})
+		go func() { a.wg.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			a.log.Warn("postgres source did not stop in time")
+		}
 		n := a.hub.Len()
-		a.hub.CloseAll(1001, "server shutting down", a.cfg.ShutdownTimeout)
+		backlog := a.hub.Stats().Backlog
+		flushBy := time.Now().Add(time.Until(deadline) / 2)
+		a.hub.CloseAll(1001, "server shutting down; reconnect with ?after=POS", flushBy, deadline, time.Second)
 		for a.api.Conns() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		a.log.Info("closed client connections", "clients", n, "left", a.api.Conns())
-		a.cancel()
-		a.wg.Wait()
+		a.log.Info("closed client connections", "clients", n, "queued_messages", backlog, "left", a.api.Conns(), "took", time.Since(start).Round(time.Millisecond))
 		a.db.Close()
 	})
 	return err
@@ -200,6 +303,40 @@ func (a *App) pingLoop(ctx context.Context) {
 		case <-t.C:
 			if _, reaped := a.hub.PingAll(a.cfg.PingTimeout); reaped > 0 {
 				a.log.Info("dropped clients that stopped answering pings", "clients", reaped)
+			}
+		}
+	}
+}
+
+// slowLoop closes clients that fell behind by SlowAfter even when nothing
+// is being published to them.
+func (a *App) slowLoop(ctx context.Context) {
+	t := time.NewTicker(min(a.cfg.SlowAfter/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := a.hub.SweepSlow(); n > 0 {
+				a.log.Info("closed slow clients (1008)", "clients", n, "slow_after", a.cfg.SlowAfter)
+			}
+		}
+	}
+}
+
+// pruneLoop deletes history older than cfg.History about ten times per
+// History (at most once a minute).
+func (a *App) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(min(max(a.cfg.History/10, time.Second), time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.source.PruneHistory(ctx, a.cfg.History); err != nil && ctx.Err() == nil {
+				a.log.Warn("pruning history failed, will retry", "err", err)
 			}
 		}
 	}

@@ -184,14 +184,14 @@ func TestPublishReachesSubscribersOfTheTopicOnly(t *testing.T) {
 
 	const n = 100
 	for i := 1; i <= n; i++ {
-		if got := h.Publish("Track", []byte(`{"topic":"Track","id":`+strconv.Itoa(i)+`}`)); got != 3 {
+		if got := h.Publish("Track", int64(i), []byte(`{"topic":"Track","id":`+strconv.Itoa(i)+`}`)); got != 3 {
 			t.Fatalf("Publish queued to %d subscribers, want 3", got)
 		}
 	}
-	if got := h.Publish("Album", []byte(`{"topic":"Album","id":1}`)); got != 2 {
+	if got := h.Publish("Album", n+1, []byte(`{"topic":"Album","id":1}`)); got != 2 {
 		t.Fatalf("Publish queued to %d subscribers, want 2", got)
 	}
-	if got := h.Publish("Invoice", []byte(`{}`)); got != 0 {
+	if got := h.Publish("Invoice", 0, []byte(`{}`)); got != 0 {
 		t.Fatalf("Publish to an unknown topic queued to %d", got)
 	}
 	for _, c := range tracks {
@@ -240,7 +240,7 @@ func TestCloseAllSendsTheCode(t *testing.T) {
 		clients = append(clients, wstest.Dial(t, url))
 	}
 	waitLen(t, h, 5)
-	h.CloseAll(1001, "bye", 5*time.Second)
+	h.CloseAll(1001, "bye", time.Now().Add(time.Second), time.Now().Add(10*time.Second), 5*time.Second)
 	for i, c := range clients {
 		if code := c.WaitClose(t); code != 1001 {
 			t.Errorf("client %d: close code %d, want 1001", i, code)
@@ -259,13 +259,13 @@ func TestClosedSubscriberGetsNothingMore(t *testing.T) {
 	sub := h.shards[0].subs[0]
 	sub.Close(1001, "bye", 5*time.Second)
 	sub.Close(1001, "bye again", 5*time.Second)
-	if got := h.Publish("Track", []byte(`{"topic":"Track","id":1}`)); got != 1 {
+	if got := h.Publish("Track", 1, []byte(`{"topic":"Track","id":1}`)); got != 1 {
 		t.Fatalf("Publish queued to %d subscribers after one closed, want 1", got)
 	}
 	if pinged, _ := h.PingAll(time.Hour); pinged != 1 {
 		t.Fatalf("PingAll pinged %d, want 1", pinged)
 	}
-	h.CloseAll(1001, "bye", 5*time.Second)
+	h.CloseAll(1001, "bye", time.Now().Add(time.Second), time.Now().Add(10*time.Second), 5*time.Second)
 	for i, c := range []*wstest.Client{closed, open} {
 		if code := c.WaitClose(t); code != 1001 {
 			t.Errorf("client %d: close code %d, want 1001", i, code)

@@ -16,6 +16,24 @@ const (
 	RejectMaxConns     = "max_conns"
 	RejectHandshake    = "bad_handshake"
 	RejectShutdown     = "shutting_down"
+	RejectBadAfter     = "bad_after"
+	RejectOrigin       = "forbidden_origin"
+	RejectUnauthorized = "unauthorized"
+)
+
+// Broadcast error reasons, the values of the `reason` label of
+// massconn_broadcast_errors_total.
+const (
+	BroadcastErrorEncode      = "encode"
+	BroadcastErrorInvalidUTF8 = "invalid_utf8"
+	BroadcastErrorTooLarge    = "too_large"
+)
+
+// Resume results, the values of the `result` label of massconn_resumes_total.
+const (
+	ResumeOK     = "ok"
+	ResumePruned = "pruned"
+	ResumeAhead  = "ahead"
 )
 
 // Metrics are the instruments code updates directly; totals kept elsewhere
@@ -27,6 +45,13 @@ type Metrics struct {
 	// Lag is insert (ts from PostgreSQL) to the moment the message was
 	// queued to every subscriber.
 	Lag prometheus.Histogram
+	// BroadcastErrors counts rows that could not be sent, by reason.
+	BroadcastErrors *prometheus.CounterVec
+	// AcceptErrors counts failed accept(2) calls (e.g. out of file
+	// descriptors).
+	AcceptErrors prometheus.Counter
+	// Resumes counts ?after= connections by result.
+	Resumes *prometheus.CounterVec
 }
 
 // New registers everything on a fresh registry.
@@ -48,7 +73,26 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10},
 		}),
 	}
-	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown} {
+	m.BroadcastErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "massconn_broadcast_errors_total",
+		Help: "Rows that could not be sent to clients, by reason (encode, invalid_utf8, too_large).",
+	}, []string{"reason"})
+	for _, r := range []string{BroadcastErrorEncode, BroadcastErrorInvalidUTF8, BroadcastErrorTooLarge} {
+		m.BroadcastErrors.WithLabelValues(r)
+	}
+	m.AcceptErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "massconn_accept_errors_total",
+		Help: "Failed accepts of TCP connections (e.g. out of file descriptors: lower --max-conns or raise ulimit -n).",
+	})
+	m.Resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "massconn_resumes_total",
+		Help: "Connections with ?after=POS, by result: ok, pruned (closed 4410: history gone), ahead (closed 4410: position not from this database).",
+	}, []string{"result"})
+	for _, r := range []string{ResumeOK, ResumePruned, ResumeAhead} {
+		m.Resumes.WithLabelValues(r)
+	}
+	reg.MustRegister(m.BroadcastErrors, m.AcceptErrors, m.Resumes)
+	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized} {
 		m.Rejected.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Accepted, m.Rejected, m.Lag,
@@ -63,7 +107,7 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}, func() float64 { return float64(h.Stats().Messages) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_slow_client_drops_total",
-			Help: "Clients closed (1008) because their send queue was full.",
+			Help: "Clients closed (1008) because their oldest unsent message waited longer than --slow-after.",
 		}, func() float64 { return float64(h.Stats().SlowDrops) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_ping_timeouts_total",
@@ -75,12 +119,20 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}, func() float64 { return float64(src.Stats().Notifications) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_notifications_duplicate_total",
-			Help: "Notifications dropped because their row had already been delivered (by backfill).",
+			Help: "Notifications dropped because their row had already been delivered from the log.",
 		}, func() float64 { return float64(src.Stats().Duplicates) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_rows_backfilled_total",
-			Help: "Rows delivered by the backfill query after a listener reconnect.",
+			Help: "Rows delivered by reading massconn_log instead of from a notification (after a listener reconnect, a skipped position or a row too large to notify).",
 		}, func() float64 { return float64(src.Stats().Backfilled) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "massconn_send_backlog",
+			Help: "Messages queued to clients and not yet written.",
+		}, func() float64 { return float64(h.Stats().Backlog) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "massconn_listener_ping_failures_total",
+			Help: "Pings of the PostgreSQL listener connection that failed or got no answer in time (the connection is then dropped and re-made).",
+		}, func() float64 { return float64(src.Stats().PingFailures) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "massconn_listener_connected",
 			Help: "1 while the PostgreSQL listener is connected.",

@@ -1,7 +1,9 @@
 // Package pgsource turns rows inserted into PostgreSQL into Events: a
-// Chinook-style schema whose AFTER INSERT triggers call pg_notify, a lib/pq
-// Listener, and a backfill by id that makes delivery survive a lost
-// connection. It knows nothing about WebSockets.
+// Chinook-style schema whose deferred insert triggers give every committed
+// row a commit-ordered position in a durable log (massconn_log) and a
+// pg_notify doorbell, a lib/pq Listener, and reads of the log that make
+// delivery survive lost connections and let clients resume. It knows
+// nothing about WebSockets.
 package pgsource
 
 import (
@@ -21,12 +23,27 @@ var Tables = []string{"Artist", "Album", "Track"}
 // starting at once would otherwise race on CREATE TABLE IF NOT EXISTS).
 const migrateLockKey = 0x6d617373636f6e6e // "massconn"
 
+// commitOrderLockKey is the transaction-level advisory lock every writing
+// transaction takes in its commit phase, from the moment its rows get their
+// positions until it is visible: so position order is commit order.
+const commitOrderLockKey = 0x6d63706f73 // "mcpos"
+
 // The inserted_at default is clock_timestamp() (the moment of the insert,
-// not of the transaction start); the notification's ts and the backfill
-// both read it, so a row has the same ts however it is delivered.
+// not of the transaction start); the log keeps it as ts, so a row has the
+// same ts however it is delivered.
+//
+// Delivery order is commit order: a deferred constraint trigger runs each
+// inserted row's logging in the transaction's commit phase (PostgreSQL
+// fires deferred triggers before it queues the transaction's
+// notifications), under an advisory lock that is released only after the
+// commit is visible. The row gets the next position from massconn_pos, a
+// copy in massconn_log, and a notification. Hence positions ascend in
+// commit order, NOTIFY delivers them in that order, any snapshot that sees
+// position N sees every committed position below it, and a rolled-back
+// transaction never gets one.
 //
 // pg_notify payloads are limited to 8000 bytes: a row too large to fit is
-// announced without its body and the listener reads it back.
+// announced by position only and the listener reads it from the log.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS "Artist" (
 		id bigserial PRIMARY KEY,
@@ -49,16 +66,37 @@ var schema = []string{
 		unit_price numeric(10,2) NOT NULL DEFAULT 0.99,
 		inserted_at timestamptz NOT NULL DEFAULT clock_timestamp()
 	)`,
-	`CREATE OR REPLACE FUNCTION massconn_notify_insert() RETURNS trigger
+	`CREATE SEQUENCE IF NOT EXISTS massconn_pos`,
+	`CREATE TABLE IF NOT EXISTS massconn_log (
+		pos bigint PRIMARY KEY,
+		topic text NOT NULL,
+		row_id bigint NOT NULL,
+		ts bigint NOT NULL,
+		logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+		row json NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS massconn_log_logged_at ON massconn_log (logged_at)`,
+	// The highest position deleted by history pruning: a resume from below
+	// it cannot be served.
+	`CREATE TABLE IF NOT EXISTS massconn_horizon (
+		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+		pruned_through bigint NOT NULL
+	)`,
+	`INSERT INTO massconn_horizon (pruned_through) VALUES (0) ON CONFLICT DO NOTHING`,
+	`CREATE OR REPLACE FUNCTION massconn_log_insert() RETURNS trigger
 	LANGUAGE plpgsql AS $$
 	DECLARE
-		payload text;
+		p bigint;
 		ts bigint := (extract(epoch FROM NEW.inserted_at) * 1000000)::bigint;
+		body json := row_to_json(NEW);
+		payload text;
 	BEGIN
-		payload := json_build_object('table', TG_TABLE_NAME, 'id', NEW.id, 'ts', ts,
-			'row', row_to_json(NEW))::text;
+		PERFORM pg_advisory_xact_lock(` + fmt.Sprint(commitOrderLockKey) + `);
+		p := nextval('massconn_pos');
+		INSERT INTO massconn_log (pos, topic, row_id, ts, row) VALUES (p, TG_TABLE_NAME, NEW.id, ts, body);
+		payload := json_build_object('pos', p, 'table', TG_TABLE_NAME, 'id', NEW.id, 'ts', ts, 'row', body)::text;
 		IF octet_length(payload) > 7900 THEN
-			payload := json_build_object('table', TG_TABLE_NAME, 'id', NEW.id, 'ts', ts)::text;
+			payload := json_build_object('pos', p)::text;
 		END IF;
 		PERFORM pg_notify('` + Channel + `', payload);
 		RETURN NULL;
@@ -68,10 +106,20 @@ var schema = []string{
 
 func init() {
 	for _, t := range Tables {
-		schema = append(schema, fmt.Sprintf(
-			`CREATE OR REPLACE TRIGGER massconn_notify AFTER INSERT ON %q
-			FOR EACH ROW EXECUTE FUNCTION massconn_notify_insert()`, t))
+		schema = append(schema,
+			// The trigger of earlier versions notified at insert time, in
+			// id order rather than commit order.
+			fmt.Sprintf(`DROP TRIGGER IF EXISTS massconn_notify ON %q`, t),
+			// Constraint triggers have no CREATE OR REPLACE.
+			fmt.Sprintf(`DO $$ BEGIN
+				IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'massconn_log' AND tgrelid = '%[1]q'::regclass) THEN
+					CREATE CONSTRAINT TRIGGER massconn_log AFTER INSERT ON %[1]q
+					DEFERRABLE INITIALLY DEFERRED
+					FOR EACH ROW EXECUTE FUNCTION massconn_log_insert();
+				END IF;
+			END $$`, t))
 	}
+	schema = append(schema, `DROP FUNCTION IF EXISTS massconn_notify_insert()`)
 }
 
 // Migrate applies the schema. It is idempotent and safe to run from several

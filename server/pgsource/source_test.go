@@ -22,7 +22,9 @@ type slowSink struct {
 	more chan struct{}
 }
 
-func (k *slowSink) Deliver(ev Event) {
+func (k *slowSink) Lost(int64, int64) {}
+
+func (k *slowSink) Deliver(_ context.Context, ev Event) {
 	time.Sleep(time.Millisecond)
 	k.mu.Lock()
 	k.got = append(k.got, ev)
@@ -102,8 +104,39 @@ func TestBurstWhilePingingDeliversEveryRowInOrder(t *testing.T) {
 		t.Fatalf("got %d rows, want %d", len(got), rows)
 	}
 	for i, ev := range got {
-		if ev.Table != "Track" || ev.ID != int64(i+1) || ev.TS == 0 || len(ev.Row) == 0 {
+		if ev.Table != "Track" || ev.ID != int64(i+1) || ev.Pos != int64(i+1) || ev.TS == 0 || len(ev.Row) == 0 {
 			t.Fatalf("event %d: %+v", i, ev)
+		}
+	}
+}
+
+// Run returns when its context ends while thousands of notifications are
+// queued and pings are in flight: lib/pq's Close waits for a lock that a
+// ping holds until its reply, which waits behind the queued notifications.
+func TestRunReturnsWithNotificationsQueued(t *testing.T) {
+	db, url := openDB(t)
+	for round := range 3 {
+		src := New(url, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		src.pingInterval = time.Millisecond
+		sink := &slowSink{more: make(chan struct{}, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, sink) }()
+		for !src.Started() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := Insert(ctx, db, "Track", 5000); err != nil {
+			t.Fatal(err)
+		}
+		sink.waitFor(t, 10) // the burst is arriving; most of it still queued
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("round %d: Run: %v", round, err)
+			}
+		case <-time.After(30 * time.Second): // only against hangs
+			t.Fatalf("round %d: Run did not return after its context ended (listener deadlock)", round)
 		}
 	}
 }

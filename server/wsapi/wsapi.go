@@ -3,10 +3,14 @@
 package wsapi
 
 import (
+	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,19 +20,43 @@ import (
 
 	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/metrics"
+	"github.com/massconn/massconn/server/pgsource"
 )
+
+// CloseHistoryPruned is the close code for ?after=POS the server cannot
+// serve: the history after POS was pruned (or POS is not from this
+// database). 4410 echoes HTTP 410 Gone.
+const CloseHistoryPruned = 4410
 
 // Config are the connection limits.
 type Config struct {
 	MaxConns         int           // over it: HTTP 503 before the upgrade
 	ReadLimit        int           // largest frame a client may send; bigger: close 1009
 	HandshakeTimeout time.Duration // bounds writing the upgrade response
+	// Log serves ?after=POS; Encode turns its rows into messages.
+	Log    Log
+	Encode func(pgsource.Event) ([]byte, error)
+	Logger *slog.Logger
+	// AllowedOrigins, if not empty, are the only Origin header values a
+	// browser may connect from (requests without Origin, i.e. not from a
+	// browser, are let through).
+	AllowedOrigins []string
+	// AuthToken, if set, must come as "Authorization: Bearer TOKEN" or,
+	// for browsers that cannot set headers, ?access_token=TOKEN.
+	AuthToken string
+}
+
+// Log is the durable, commit-ordered history of rows.
+type Log interface {
+	ReadLog(ctx context.Context, after int64, topics []string, limit int) ([]pgsource.Event, error)
+	SequenceHead(ctx context.Context) (int64, error)
 }
 
 // Health is what /healthz reports about the database side.
 type Health interface {
 	State() string
 	LastNotification() time.Time
+	LastPos() int64
 }
 
 // API serves the HTTP endpoints.
@@ -41,11 +69,18 @@ type API struct {
 	conns    atomic.Int64 // upgraded plus in-progress upgrades
 	closing  atomic.Bool
 	started  time.Time
+	// ctx ends at shutdown: resumes reading the log stop.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New builds the API.
 func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	a := &API{cfg: cfg, hub: h, metrics: m, health: health, started: time.Now()}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.upgrader = gws.NewUpgrader(events{a}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.ReadLimit,
 		// Every connection holds its read buffer for life, and clients send
@@ -76,7 +111,10 @@ func (a *API) Handler() http.Handler {
 func (a *API) Conns() int64 { return a.conns.Load() }
 
 // StartShutdown makes /ws refuse new connections.
-func (a *API) StartShutdown() { a.closing.Store(true) }
+func (a *API) StartShutdown() {
+	a.closing.Store(true)
+	a.cancel()
+}
 
 func (a *API) reject(w http.ResponseWriter, status int, reason, msg string) {
 	a.metrics.Rejected.WithLabelValues(reason).Inc()
@@ -91,10 +129,32 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 			"/ws is a WebSocket endpoint: send GET with 'Connection: Upgrade' and 'Upgrade: websocket' headers")
 		return
 	}
-	mask, err := a.hub.Mask(r.URL.Query()["topic"])
+	if origin := r.Header.Get("Origin"); origin != "" && len(a.cfg.AllowedOrigins) > 0 && !slices.Contains(a.cfg.AllowedOrigins, origin) {
+		a.reject(w, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
+		return
+	}
+	query := r.URL.Query()
+	if a.cfg.AuthToken != "" && !a.authorized(r, query.Get("access_token")) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		a.reject(w, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
+		return
+	}
+	mask, err := a.hub.Mask(query["topic"])
 	if err != nil {
 		a.reject(w, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
 		return
+	}
+	resume := query.Has("after")
+	var after int64
+	if resume {
+		if len(query["after"]) > 1 {
+			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "give after=POS once: the pos of the last message you received")
+			return
+		}
+		if after, err = pgsource.ParsePos(query.Get("after")); err != nil {
+			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "after: "+err.Error()+"; send back the pos field of the last message you received")
+			return
+		}
 	}
 	if a.closing.Load() {
 		a.reject(w, http.StatusServiceUnavailable, metrics.RejectShutdown, "server is shutting down; connect to another node")
@@ -116,7 +176,15 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// net/http may leave a deadline from reading the request headers.
 	_ = socket.SetDeadline(time.Time{})
-	sub := a.hub.Join(socket, mask)
+	var sub *hub.Subscriber
+	if resume {
+		// Joined before the log is read, so that live messages from now on
+		// are held rather than missed; see resume.
+		sub = a.hub.JoinCatchingUp(socket, mask, after)
+		go a.resume(sub, after)
+	} else {
+		sub = a.hub.Join(socket, mask)
+	}
 	socket.Session().(*session).sub = sub
 	a.metrics.Accepted.Inc()
 	// The client has its 101 already; a shutdown that began meanwhile may
@@ -128,6 +196,102 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	// A fresh goroutine, so the HTTP handler's grown stack is released
 	// while the connection idles.
 	go socket.ReadLoop()
+}
+
+// resumePage is the most rows one log read sends; resumeQueued is how many
+// may wait unsent before the next read, so a backlog paces itself to the
+// client instead of flooding its queue.
+const (
+	resumePage   = 500
+	resumeQueued = 256
+)
+
+// resume sends a subscriber that joined catching up every logged row after
+// position after, then the live messages held meanwhile that are newer
+// than the last row sent, then switches it to live. Every row committed
+// before the Join is in the log when it is read; every row published after
+// it is held: no gap, and the hub drops positions already sent.
+func (a *API) resume(sub *hub.Subscriber, after int64) {
+	ctx := a.ctx
+	topics := a.hub.Topics(sub.Mask())
+	head, err := a.cfg.Log.SequenceHead(ctx)
+	for err != nil {
+		if !a.waitRetry(ctx, sub, "reading the log head", err) {
+			return
+		}
+		head, err = a.cfg.Log.SequenceHead(ctx)
+	}
+	if after > head {
+		a.metrics.Resumes.WithLabelValues(metrics.ResumeAhead).Inc()
+		sub.Close(CloseHistoryPruned, fmt.Sprintf("position %s is ahead of this database's log (was it reset?); reconnect without after", pgsource.FormatPos(after)), a.cfg.HandshakeTimeout)
+		return
+	}
+	last := after
+	for {
+		for {
+			for (sub.Pending() > resumeQueued || a.hub.Backlogged()) && !sub.Closing() && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			if sub.Closing() || ctx.Err() != nil {
+				return
+			}
+			page, err := a.cfg.Log.ReadLog(ctx, last, topics, resumePage)
+			if errors.Is(err, pgsource.ErrPruned) {
+				a.metrics.Resumes.WithLabelValues(metrics.ResumePruned).Inc()
+				sub.Close(CloseHistoryPruned, fmt.Sprintf("history after position %s was pruned (%v); reload and reconnect without after", pgsource.FormatPos(last), err), a.cfg.HandshakeTimeout)
+				return
+			}
+			if err != nil {
+				if !a.waitRetry(ctx, sub, "reading the log", err) {
+					return
+				}
+				continue
+			}
+			for _, ev := range page {
+				payload, err := a.cfg.Encode(ev)
+				if err != nil {
+					a.metrics.BroadcastErrors.WithLabelValues(metrics.BroadcastErrorEncode).Inc()
+					continue
+				}
+				if !sub.Send(ev.Pos, payload) {
+					return
+				}
+				last = ev.Pos
+			}
+			if len(page) < resumePage {
+				break
+			}
+		}
+		if sub.FinishCatchUp() {
+			a.metrics.Resumes.WithLabelValues(metrics.ResumeOK).Inc()
+			return
+		}
+		// Live messages overflowed the hold buffer: read on from the log.
+		last = max(last, sub.LastPos())
+	}
+}
+
+// waitRetry waits a second before retrying a failed log read; false if the
+// subscriber or the server is going away meanwhile.
+func (a *API) waitRetry(ctx context.Context, sub *hub.Subscriber, what string, err error) bool {
+	if ctx.Err() != nil || sub.Closing() {
+		return false
+	}
+	a.cfg.Logger.Warn("resume: "+what+" failed, will retry", "err", err)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Second):
+	}
+	return !sub.Closing()
+}
+
+func (a *API) authorized(r *http.Request, queryToken string) bool {
+	token := queryToken
+	if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = h
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AuthToken)) == 1
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -148,6 +312,8 @@ type healthReport struct {
 	Connections          int64    `json:"connections"`
 	Listener             string   `json:"listener"`
 	LastNotificationAgeS *float64 `json:"last_notification_age_seconds"` // null before the first
+	LastPos              string   `json:"last_pos"`                      // position of the last row delivered
+	SendBacklog          int64    `json:"send_backlog"`                  // messages queued to clients, not yet written
 	MessagesSent         uint64   `json:"messages_sent"`
 	SlowClientDrops      uint64   `json:"slow_client_drops"`
 	PingTimeouts         uint64   `json:"ping_timeouts"`
@@ -168,6 +334,8 @@ func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		UptimeSeconds:   time.Since(a.started).Seconds(),
 		ShuttingDown:    a.closing.Load(),
 		MaxConns:        a.cfg.MaxConns,
+		LastPos:         pgsource.FormatPos(a.health.LastPos()),
+		SendBacklog:     st.Backlog,
 	}
 	if rep.Listener != "connected" {
 		rep.Status = "degraded"

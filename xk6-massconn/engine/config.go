@@ -46,6 +46,19 @@ type Config struct {
 	Batched   bool
 	Reconnect bool // reopen a connection that dropped after it was open
 
+	// MaxMessageSize bounds a received message (after reassembly and
+	// inflation); 0 = DefaultMaxMessageSize. Over it the client closes
+	// with 1009 and counts ReasonProtocol.
+	MaxMessageSize int64
+	// SendQueueLimit bounds the bytes waiting for a connection's socket
+	// to take them; 0 = DefaultSendQueueLimit. Over it the connection is
+	// closed and counted as ReasonBackpressure.
+	SendQueueLimit int
+	// Compression offers permessage-deflate without context takeover
+	// (wsproto.DeflateOffer). A server that accepts it but insists on
+	// context takeover fails the attempt with ReasonCompression.
+	Compression bool
+
 	// Steps is a program every connection runs from the moment its session
 	// opens (see package program); nil = none. Lifetime makes sessions close
 	// themselves and reopen (churn); it implies Reconnect.
@@ -99,7 +112,9 @@ const (
 	// ReasonRejected is a refusal at the protocol level (a connect error,
 	// a join error, ...); Stats.Rejections and Report.Rejections count it
 	// by the protocol's code, e.g. "centrifugo_3500".
-	ReasonRejected = "rejected"
+	ReasonRejected     = "rejected"
+	ReasonBackpressure = "backpressure"
+	ReasonCompression  = "compression"
 )
 
 // Stats is a snapshot of a pool's exact counters.

@@ -19,10 +19,6 @@ const (
 	opClose  = wsproto.OpClose
 	opPing   = wsproto.OpPing
 	opPong   = wsproto.OpPong
-
-	// maxMessage bounds a reassembled message; a server sending more is
-	// closed with 1009 and counted as a protocol failure.
-	maxMessage = 16 << 20
 )
 
 type connState uint8
@@ -36,9 +32,11 @@ const (
 )
 
 const (
-	flInitial     uint8 = 1 << iota // first attempt: settles the pool and holds a MaxInFlight slot
+	flInitial     uint8 = 1 << iota // first attempt: settles the pool
+	flSlot                          // the attempt holds a MaxInFlight slot
 	flRegistered                    // fd is in byFD
 	flCloseEchoed                   // stClosing: the server answered our close frame
+	flDeflate                       // permessage-deflate was negotiated
 )
 
 // conn is all a connection costs while it idles: no buffers, no timers, no
@@ -57,6 +55,7 @@ type conn struct {
 	msg      *message
 	prog     program.State  // position in Config.Steps and lifetime end
 	proto    protocol.State // the protocol adapter's state, if any
+	tls      *tlsConn       // wss:// only
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
@@ -70,8 +69,9 @@ type handshake struct {
 }
 
 type message struct {
-	op   byte
-	data []byte
+	op       byte
+	deflated bool // RSV1 on the first frame: inflate once reassembled
+	data     []byte
 }
 
 func (l *loop) shard(c *conn) *shard { return &c.pool.shards[l.id] }
@@ -155,6 +155,14 @@ func (l *loop) connected(c *conn) bool {
 		l.fail(c, reasonOf(err), 0)
 		return false
 	}
+	if t := &c.pool.targets[c.idx%int64(len(c.pool.targets))]; t.tls {
+		return l.startTLS(c, t)
+	}
+	return l.sendUpgrade(c)
+}
+
+// sendUpgrade sends the HTTP upgrade request (over TLS for wss://).
+func (l *loop) sendUpgrade(c *conn) bool {
 	var nonce [16]byte
 	putRand(&l.rng, nonce[:])
 	c.hs = &handshake{key: wsproto.NewKey(nonce)}
@@ -184,7 +192,11 @@ func (l *loop) readable(c *conn, untilEnd bool) {
 			return
 		}
 		l.shard(c).bytesIn.Add(int64(n))
-		l.consume(c, l.buf[:n])
+		if c.tls != nil {
+			l.tlsInput(c, l.buf[:n])
+		} else {
+			l.consume(c, l.buf[:n])
+		}
 		if n < len(l.buf) && !untilEnd {
 			// A short read drained the socket; with edge triggering new
 			// data raises a new event, so a further read would only
@@ -205,18 +217,30 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
+	limit := c.pool.cfg.MaxMessageSize
 	for c.fd >= 0 {
-		h, err := wsproto.ParseServerHeader(data)
+		var h wsproto.Header
+		var err error
+		if c.flags&flDeflate == 0 {
+			h, err = wsproto.ParseServerHeader(data)
+		} else {
+			h, err = wsproto.ParseServerHeaderDeflate(data)
+		}
 		if err != nil {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
 		}
-		if h.Size == 0 || int64(len(data)-h.Size) < h.Length {
+		if h.Size == 0 {
 			break
 		}
-		if h.Length > maxMessage {
+		if h.Length > limit || (c.msg != nil && l.overLimit(c, h)) {
+			// Refused at the header: the announced payload is never
+			// buffered.
 			l.violation(c, wsproto.CloseTooBig)
 			return
+		}
+		if int64(len(data)-h.Size) < h.Length {
+			break
 		}
 		end := h.Size + int(h.Length)
 		l.frame(c, h, data[h.Size:end])
@@ -226,19 +250,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = nil
 		return
 	}
-	// Keep the partial frame, sized for the whole frame when its header is
-	// here so it grows once.
-	need := len(data)
-	if h, err := wsproto.ParseServerHeader(data); err == nil && h.Size > 0 && h.Length <= maxMessage {
-		need = h.Size + int(h.Length)
-	}
-	if len(c.in) > 0 && cap(c.in) >= need {
-		c.in = c.in[:copy(c.in, data)]
-		return
-	}
-	buf := make([]byte, len(data), need)
-	copy(buf, data)
-	c.in = buf
+	l.keepPartial(c, data)
 }
 
 // handshakeData consumes the HTTP response and returns the bytes after it.
@@ -258,11 +270,14 @@ func (l *loop) handshakeData(c *conn, data []byte) []byte {
 		}
 		return nil
 	}
-	err := wsproto.CheckResponse(head[:end], hs.key[:], c.pool.cfg.Subprotocols)
+	err := l.checkUpgrade(c, head[:end])
 	var se *wsproto.StatusError
 	switch {
 	case errors.As(err, &se):
 		l.fail(c, rHTTP, se.Code)
+		return nil
+	case errors.Is(err, wsproto.ErrContextTakeover):
+		l.fail(c, rCompression, 0)
 		return nil
 	case err != nil:
 		l.fail(c, rHandshake, 0)
@@ -292,15 +307,33 @@ func (l *loop) open(c *conn) {
 	l.programOpened(c)
 }
 
-// settleAttempt releases the MaxInFlight slot of a first attempt and counts
-// it as settled for Wait.
+// settleAttempt releases the MaxInFlight slot of an attempt (first or
+// reconnect) and counts a first attempt as settled for Wait.
 func (l *loop) settleAttempt(c *conn) {
-	l.releaseReopenSlot(c)
+	if c.flags&flSlot != 0 {
+		c.flags &^= flSlot
+		c.pool.releaseSlot()
+	}
 	if c.flags&flInitial != 0 {
 		c.flags &^= flInitial
-		c.pool.releaseSlot()
 		c.pool.settle(1)
 	}
+}
+
+// mayRedial claims what a reconnect needs before it dials: a MaxInFlight
+// slot and a Rate token, shared with the pool's first attempts. Without
+// them the connection waits for the next scan.
+func (l *loop) mayRedial(c *conn) bool {
+	p := c.pool
+	if !p.trySlot() {
+		return false
+	}
+	if p.pace.take(1, paceNow()) == 0 {
+		p.releaseSlot()
+		return false
+	}
+	c.flags |= flSlot
+	return true
 }
 
 func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
@@ -314,24 +347,20 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 			return
 		}
 		if h.Fin {
-			l.message(c, h.Opcode, payload)
+			l.complete(c, h.Opcode, h.Compressed, payload)
 			return
 		}
-		c.msg = &message{op: h.Opcode, data: append([]byte(nil), payload...)}
+		c.msg = &message{op: h.Opcode, deflated: h.Compressed, data: append([]byte(nil), payload...)}
 	case wsproto.OpContinuation:
 		if c.msg == nil {
 			l.violation(c, wsproto.CloseProtocolError)
-			return
-		}
-		if len(c.msg.data)+len(payload) > maxMessage {
-			l.violation(c, wsproto.CloseTooBig)
 			return
 		}
 		c.msg.data = append(c.msg.data, payload...)
 		if h.Fin {
 			m := c.msg
 			c.msg = nil
-			l.message(c, m.op, m.data)
+			l.complete(c, m.op, m.deflated, m.data)
 		}
 	case opPing:
 		l.sendFrame(c, opPong, payload)
@@ -387,6 +416,9 @@ func (l *loop) serverClosed(c *conn, code int) {
 func (l *loop) lost(c *conn, err error) {
 	switch c.state {
 	case stConnecting, stHandshake:
+		if l.tlsLost(c, err) {
+			return // the handshake goroutine reports the outcome
+		}
 		if err == nil {
 			// The server hung up before answering the upgrade; to the
 			// user this is the same as a reset.
@@ -454,7 +486,10 @@ func (l *loop) release(c *conn) {
 		c.fd = -1
 		c.pool.live.Add(-1)
 	}
-	c.hs, c.in, c.out, c.msg = nil, nil, nil, nil
+	if c.tls != nil {
+		c.tls.close()
+	}
+	c.hs, c.in, c.out, c.msg, c.tls = nil, nil, nil, nil, nil
 }
 
 // finish releases c and forgets it.
@@ -475,9 +510,7 @@ func (l *loop) redialOrRemove(c *conn) {
 		l.remove(c)
 		return
 	}
-	// Exponential backoff from 100ms to 5s with jitter, so that a server
-	// restart is not met by every connection at the same instant.
-	backoff := min(int64(100*time.Millisecond)<<min(c.retries, 6), int64(5*time.Second))
+	backoff := int64(reconnectBackoff(c.retries))
 	c.retries++
 	c.state = stRedial
 	c.deadline = l.now + backoff + int64(nextRand(&l.rng)%uint64(backoff))
@@ -512,6 +545,10 @@ func (l *loop) sendFrame(c *conn, op byte, payload []byte) bool {
 		return false
 	}
 	l.scratch = wsproto.AppendClientFrame(l.scratch[:0], true, op, payload, maskKey(&l.rng))
+	if len(c.out) > 0 && len(c.out)+len(l.scratch) > c.pool.cfg.SendQueueLimit {
+		l.backpressure(c)
+		return false
+	}
 	return l.write(c, l.scratch)
 }
 
@@ -534,9 +571,17 @@ func putRand(rng *uint64, b []byte) {
 	}
 }
 
-// write sends b now, keeping what the socket does not take for EPOLLOUT.
-// It returns false if the connection failed.
+// write sends b now (as TLS records on wss://), keeping what the socket
+// does not take for EPOLLOUT. It returns false if the connection failed.
 func (l *loop) write(c *conn, b []byte) bool {
+	if c.tls != nil {
+		b = l.tlsSeal(c, b)
+	}
+	return l.writeRaw(c, b)
+}
+
+// writeRaw is write for bytes that go onto the socket as they are.
+func (l *loop) writeRaw(c *conn, b []byte) bool {
 	if len(c.out) > 0 {
 		c.out = append(c.out, b...)
 		return true
@@ -564,7 +609,7 @@ func (l *loop) write(c *conn, b []byte) bool {
 func (l *loop) flush(c *conn) bool {
 	out := c.out
 	c.out = nil
-	if !l.write(c, out) {
+	if !l.writeRaw(c, out) {
 		return false
 	}
 	return c.fd >= 0

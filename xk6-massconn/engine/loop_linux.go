@@ -54,6 +54,7 @@ const (
 	cmdDial cmdKind = iota
 	cmdClose
 	cmdForceClose
+	cmdTLS // a TLS handshake goroutine has bytes to write or is done
 )
 
 type command struct {
@@ -61,6 +62,7 @@ type command struct {
 	pool  *Pool
 	idx   int64
 	grace time.Duration
+	hs    *tlsHandshake // cmdTLS
 }
 
 type loop struct {
@@ -72,15 +74,17 @@ type loop struct {
 	inbox []command
 	woken bool
 
-	conns   []*conn  // every connection of this loop, for the periodic scan
-	byFD    []*conn  // fd -> connection; fds are small dense integers
-	buf     []byte   // shared read buffer
-	scratch []byte   // frames being written
-	out     loopConn // the protocol.Conn handed to the message layer, rebound per call
-	prog    progScratch
-	rng     uint64
-	now     int64 // monotonic nanoseconds at the current iteration
-	wall    int64 // wall-clock Unix nanoseconds, refreshed before reads
+	conns    []*conn  // every connection of this loop, for the periodic scan
+	byFD     []*conn  // fd -> connection; fds are small dense integers
+	buf      []byte   // shared read buffer
+	scratch  []byte   // frames being written
+	inflater inflater // permessage-deflate, shared by the loop's connections
+	out      loopConn // the protocol.Conn handed to the message layer, rebound per call
+	prog     progScratch
+	rng      uint64
+	now      int64 // monotonic nanoseconds at the current iteration
+	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
+	tls      tlsLoop
 }
 
 func newLoop(id int) (*loop, error) {
@@ -179,7 +183,7 @@ func (l *loop) command(cmd command) {
 			p.settle(1)
 			return
 		}
-		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial}
+		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial | flSlot}
 		l.add(c)
 		l.dial(c)
 	case cmdClose:
@@ -188,6 +192,8 @@ func (l *loop) command(cmd command) {
 				l.shutdown(l.conns[i], cmd.grace)
 			}
 		}
+	case cmdTLS:
+		l.tlsCommand(cmd.hs)
 	case cmdForceClose:
 		for i := len(l.conns) - 1; i >= 0; i-- {
 			if i < len(l.conns) && l.conns[i].pool == cmd.pool {
@@ -233,6 +239,9 @@ func (l *loop) scan() {
 				l.fail(c, rTimeout, 0)
 			}
 		case stOpen:
+			if c.tls != nil {
+				c.tls.trim()
+			}
 			hb := &c.pool.cfg.Heartbeat
 			if hb.Every > 0 && l.now >= c.nextBeat {
 				c.nextBeat = max(c.nextBeat+int64(hb.Every), l.now)
@@ -251,7 +260,7 @@ func (l *loop) scan() {
 		case stRedial:
 			if c.pool.closing.Load() {
 				l.remove(c)
-			} else if l.now >= c.deadline && l.mayReopen(c) {
+			} else if l.now >= c.deadline && l.mayRedial(c) {
 				l.dial(c)
 			}
 		}
@@ -262,15 +271,13 @@ func (l *loop) scan() {
 // check both engines against the same servers.
 var forcePortable atomic.Bool
 
-// start routes ws:// attempts to the event loops and wss:// ones to the
-// portable engine: crypto/tls only runs over a net.Conn, and driving it from
-// an epoll loop would mean re-implementing its record layer.
+// start routes attempts to the event loops (ws:// and wss://, see
+// tls_linux.go), or to the portable engine if the loops could not start.
 func (p *Pool) start(batch []int64) {
 	ls, err := getLoops()
 	var per [4][]command
 	for _, idx := range batch {
-		t := &p.targets[idx%int64(len(p.targets))]
-		if t.tls || err != nil || forcePortable.Load() {
+		if err != nil || forcePortable.Load() {
 			p.portable.dial(p, idx)
 			continue
 		}

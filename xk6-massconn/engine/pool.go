@@ -26,6 +26,7 @@ type Pool struct {
 	shards []shard
 
 	slots    chan struct{} // one token per handshake in progress
+	pace     *pacer        // Config.Rate, for first attempts and reconnects alike
 	pending  atomic.Int64  // connections not yet settled (open, failed or abandoned)
 	settled  chan struct{} // closed when pending reaches 0
 	live     atomic.Int64  // sockets currently held, in any state
@@ -76,6 +77,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		drainRng: seed(),
 		msgs:     newMessageLayer(cfg, adapterBeat),
 	}
+	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), paceNow())
 	for i := range p.shards {
 		p.shards[i].rng = seed()
 	}
@@ -122,53 +124,40 @@ func (p *Pool) onOpenMessage(idx int64) []byte {
 	return []byte(strings.ReplaceAll(string(p.onOpen), "{{conn}}", n))
 }
 
-// dialAll hands out dial attempts at cfg.Rate per second (a token bucket
-// with a small burst, so a high rate is served in batches rather than one
-// timer per attempt) while keeping at most MaxInFlight handshakes in
-// progress.
+// dialAll hands out dial attempts at cfg.Rate per second (the pool's token
+// bucket, holding a scan period of tokens, so a high rate is served in batches rather
+// than one timer per attempt) while keeping at most MaxInFlight handshakes
+// in progress. Reconnects draw from the same bucket and slots.
 func (p *Pool) dialAll(ctx context.Context) {
 	defer close(p.dialDone)
 	n := p.cfg.Connections
-	burst := 1
-	if p.cfg.Rate > 0 {
-		burst = max(1, min(int(p.cfg.Rate/100), p.cfg.MaxInFlight))
-	}
-	start := time.Now()
 	batch := make([]int64, 0, 256)
 	for i := 0; i < n; {
-		allowed := n - i
-		if p.cfg.Rate > 0 {
-			allowed = int(p.cfg.Rate*time.Since(start).Seconds()) + burst - i
-			if allowed <= 0 {
-				next := time.Duration(float64(i-burst+1) / p.cfg.Rate * float64(time.Second))
-				t := time.NewTimer(next - time.Since(start))
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					p.settle(int64(n - i))
-					return
-				case <-t.C:
-				}
-				continue
-			}
-		}
-		allowed = min(allowed, n-i, cap(batch))
 		select {
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
 			p.settle(int64(n - i))
 			return
 		}
-		batch = append(batch[:0], int64(i))
-	more:
-		for len(batch) < allowed {
+		for p.pace.take(1, paceNow()) == 0 {
+			t := time.NewTimer(max(p.pace.wait(paceNow()), time.Millisecond))
 			select {
-			case p.slots <- struct{}{}:
-				batch = append(batch, int64(i+len(batch)))
-			default:
-				break more
+			case <-ctx.Done():
+				t.Stop()
+				p.releaseSlot()
+				p.settle(int64(n - i))
+				return
+			case <-t.C:
 			}
 		}
+		batch = append(batch[:0], int64(i))
+		tokens := p.pace.take(min(n-i, cap(batch))-1, paceNow())
+		used := 0
+		for used < tokens && p.trySlot() {
+			batch = append(batch, int64(i+len(batch)))
+			used++
+		}
+		p.pace.giveBack(tokens - used)
 		p.start(batch)
 		i += len(batch)
 	}

@@ -19,9 +19,9 @@ import (
 )
 
 // portable runs connections with the gws client, one goroutine per
-// connection. It serves wss:// targets on Linux (crypto/tls needs a
-// net.Conn) and every target elsewhere. It costs several KB per connection
-// instead of a few hundred bytes, which is acceptable for those cases.
+// connection. It serves every target on systems without epoll (and on
+// Linux only if the event loops could not start). It costs tens of KB per
+// connection instead of a few hundred bytes.
 type portable struct {
 	mu      sync.Mutex
 	conns   map[*portConn]struct{}
@@ -72,11 +72,17 @@ func (pt *portable) run(p *Pool, idx int64) {
 	p.live.Add(1)
 	//nolint:bodyclose // only the status of a refused upgrade is read; gws closes the connection under it.
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
-		Addr:             t.url,
-		RequestHeader:    header,
-		HandshakeTimeout: cfg.ConnectTimeout,
-		TlsConfig:        cfg.TLS.Clone(),
-		NewDialer:        func() (gws.Dialer, error) { return dialer, nil },
+		Addr:               t.url,
+		RequestHeader:      header,
+		HandshakeTimeout:   cfg.ConnectTimeout,
+		TlsConfig:          cfg.TLS.Clone(),
+		ReadMaxPayloadSize: int(cfg.MaxMessageSize),
+		CheckUtf8Enabled:   true,
+		// gws negotiates and inflates per connection (with context
+		// takeover if the server insists); simpler than a shared
+		// inflater for the goroutine-per-connection engine.
+		PermessageDeflate: gws.PermessageDeflate{Enabled: cfg.Compression},
+		NewDialer:         func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if err != nil {
 		p.live.Add(-1)

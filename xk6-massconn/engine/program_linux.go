@@ -13,14 +13,8 @@ import (
 // The event loop's side of programs and churn. conn_linux.go and
 // loop_linux.go call in here at a few points: a session opened
 // (programOpened), an application message or a protocol answer arrived
-// (programMessage), the periodic scan (programTick), a self-closed session
-// ended (closedOrReopen), a reopen is about to dial (mayReopen) and an
-// attempt settled (releaseReopenSlot).
-
-// flReopenSlot marks a reopen that holds a MaxInFlight slot until its
-// attempt settles. It takes the top bit of conn.flags, away from the
-// engine's own flags, which count up from bit 0.
-const flReopenSlot uint8 = 1 << 7
+// (programMessage), the periodic scan (programTick) and a self-closed
+// session ended (closedOrReopen).
 
 // progScratch holds a loop's buffers for rendered and wrapped messages;
 // l.scratch is taken by the frame being written.
@@ -117,41 +111,13 @@ func (l *loop) closedOrReopen(c *conn) {
 }
 
 // reopen schedules a new session on c's slot. It waits in stRedial until
-// mayReopen grants a Rate token and a MaxInFlight slot, the same pacing as
-// the pool's first dials.
+// mayRedial grants a MaxInFlight slot and a Rate token, the pacing of every
+// reconnect and of the pool's first dials.
 func (l *loop) reopen(c *conn) {
 	c.state = stRedial
 	c.retries = 0
 	c.deadline = l.now
 	c.flags &^= flCloseEchoed // the new session has not closed
-}
-
-// mayReopen claims what a churning connection's next dial needs: a
-// MaxInFlight slot and a Rate token. Without them it waits for the next
-// scan. Pools without a lifetime redial as before.
-func (l *loop) mayReopen(c *conn) bool {
-	p := c.pool
-	if !p.prog.churns() {
-		return true
-	}
-	if !p.trySlot() {
-		return false
-	}
-	if !p.prog.reopen.take(l.now) {
-		p.releaseSlot()
-		return false
-	}
-	c.flags |= flReopenSlot
-	return true
-}
-
-// releaseReopenSlot gives back the slot of a reopen once its attempt
-// settled (open or failed).
-func (l *loop) releaseReopenSlot(c *conn) {
-	if c.flags&flReopenSlot != 0 {
-		c.flags &^= flReopenSlot
-		c.pool.releaseSlot()
-	}
 }
 
 // program.Host for a connection of an event loop.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,27 @@ type gwsServer struct {
 
 func startGWSServer(t testing.TB) *gwsServer {
 	t.Helper()
+	return startGWSServerWith(t, &gws.ServerOption{ParallelEnabled: false})
+}
+
+// startGWSServerWith is startGWSServer with the given gws options, e.g.
+// compression.
+func startGWSServerWith(t testing.TB, opt *gws.ServerOption) *gwsServer {
+	t.Helper()
+	s := newGWSServerWith(opt)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newGWSServer is startGWSServer before Start (or StartTLS).
+func newGWSServer() *gwsServer {
+	return newGWSServerWith(&gws.ServerOption{ParallelEnabled: false})
+}
+
+func newGWSServerWith(opt *gws.ServerOption) *gwsServer {
 	s := &gwsServer{closes: map[int]int{}}
-	up := gws.NewUpgrader(&gwsHandler{s: s}, &gws.ServerOption{ParallelEnabled: false})
+	up := gws.NewUpgrader(&gwsHandler{s: s}, opt)
 	mux := http.NewServeMux()
 	upgrade := func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r)
@@ -60,8 +80,6 @@ func startGWSServer(t testing.TB) *gwsServer {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 	})
 	s.Server = httptest.NewUnstartedServer(mux)
-	s.Start()
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -176,8 +194,16 @@ func acceptFor(key string) string {
 }
 
 // startWSPeer starts the npm ws server in testdata/wspeer (or $WSPEER_DIR)
-// and returns its base URL.
-func startWSPeer(t testing.TB) string {
+// and returns its base URL; env adds KEY=value settings (TLS_CERT, TLS_KEY
+// and TLS_MAX_VERSION make it serve wss://).
+func startWSPeer(t testing.TB, env ...string) string {
+	t.Helper()
+	return startWSPeerEnv(t)
+}
+
+// startWSPeerEnv is startWSPeer with extra environment (NAME=value), e.g.
+// DEFLATE=1 for permessage-deflate.
+func startWSPeerEnv(t testing.TB, env ...string) string {
 	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
@@ -189,6 +215,7 @@ func startWSPeer(t testing.TB) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "node", "server.js", "0")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // the peer exits when stdin closes
 	if err != nil {
@@ -213,6 +240,9 @@ func startWSPeer(t testing.TB) string {
 	}()
 	select {
 	case port := <-ready:
+		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TLS_CERT=") }) {
+			return "wss://127.0.0.1:" + port
+		}
 		return "ws://127.0.0.1:" + port
 	case <-time.After(30 * time.Second):
 		t.Fatal("npm ws peer did not report its port within 30s")

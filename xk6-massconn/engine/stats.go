@@ -12,7 +12,7 @@ import (
 var reasons = [...]string{
 	ReasonTimeout, ReasonRefused, ReasonReset, ReasonAddrNotAvail,
 	ReasonTooManyFiles, ReasonHandshake, ReasonProtocol, ReasonTLS, ReasonOther,
-	ReasonRejected,
+	ReasonRejected, ReasonBackpressure, ReasonCompression,
 }
 
 type reasonID uint8
@@ -28,7 +28,9 @@ const (
 	rTLS
 	rOther
 	rRejected // also counted by code in shard.rejections
-	rHTTP     // not in reasons: counted by status in shard.httpStatus
+	rBackpressure
+	rCompression
+	rHTTP // not in reasons: counted by status in shard.httpStatus
 )
 
 // shard holds one event loop's share of a pool's counters. Only that loop

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,8 +11,10 @@ import (
 )
 
 // This file holds the pool's side of per-connection programs (Config.Steps)
-// and of churn (Config.Lifetime): compiling the program once, the counters
-// it feeds, and the pacing of self-closed sessions that reopen.
+// and of churn (Config.Lifetime): compiling the program once and the
+// counters it feeds. Self-closed sessions reopen through the event loops'
+// reconnect path (stRedial), paced like every reconnect by mayRedial: a
+// MaxInFlight slot and a Rate token.
 
 // Lifetime makes every session close itself (1000) at a random time in
 // [Min, Max] after it opened; the connection then reopens, so that
@@ -58,13 +59,6 @@ func (c Config) validateProgram(bad func(option, format string, args ...any)) {
 	if (len(c.Steps) > 0 || lt.Max > 0) && runtime.GOOS != "linux" {
 		bad("steps", "steps and lifetime run in the epoll event loops, which are Linux only")
 	}
-	if len(c.Steps) > 0 || lt.Max > 0 {
-		for i, raw := range c.URLs {
-			if t, err := parseTarget(raw, Config{}); err == nil && t.tls {
-				bad(fmt.Sprintf("urls[%d]", i), "steps and lifetime run in the event loops, which serve ws:// only in this release; %q is wss://", raw)
-			}
-		}
-	}
 }
 
 // poolProgram is what a pool prepares once for Steps and Lifetime.
@@ -72,7 +66,6 @@ type poolProgram struct {
 	prog             *program.Program // nil: no steps
 	lifeMin, lifeMax time.Duration    // lifeMax == 0: no lifetime
 	shards           []progShard      // like Pool.shards: one per event loop, the last for the portable engine
-	reopen           reopenBucket
 }
 
 // progShard holds one event loop's share of the program counters.
@@ -108,7 +101,6 @@ func newPoolProgram(c Config, shards int) *poolProgram {
 	for i := range pp.shards {
 		pp.shards[i].rng = seed()
 	}
-	pp.reopen.init(c.Rate, c.MaxInFlight)
 	return pp
 }
 
@@ -164,57 +156,4 @@ func (c *progCounters) add(s *progShard) {
 	c.rtt += s.rttCount.Load()
 	c.timeouts += s.timeouts.Load()
 	c.churn += s.churn.Load()
-}
-
-// reopenBucket paces the reopening of self-closed sessions with the pool's
-// Rate (a token bucket holding one scan period's worth of tokens) and
-// MaxInFlight (a slot of Pool.slots, taken by the caller).
-type reopenBucket struct {
-	mu     sync.Mutex
-	rate   float64 // tokens per second; 0 = unlimited
-	burst  float64
-	tokens float64
-	last   int64 // mono ns
-}
-
-func (b *reopenBucket) init(rate float64, maxInFlight int) {
-	b.rate = rate
-	if rate > 0 {
-		// Reopens are granted from the loops' periodic scan, once per
-		// scanPeriod: the bucket must hold a scan's worth of tokens, or
-		// the achieved rate would be capped at burst per scan.
-		b.burst = float64(max(1, min(int(rate*scanPeriod.Seconds()), maxInFlight)))
-		b.tokens = b.burst
-	}
-}
-
-// scanPeriod is the event loops' scan interval (scanEvery on Linux).
-const scanPeriod = 100 * time.Millisecond
-
-// take reports whether a reopen may dial now.
-func (b *reopenBucket) take(now int64) bool {
-	if b.rate == 0 {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.last != 0 {
-		b.tokens = min(b.burst, b.tokens+b.rate*float64(now-b.last)/float64(time.Second))
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// trySlot claims a MaxInFlight slot without waiting.
-func (p *Pool) trySlot() bool {
-	select {
-	case p.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
 }

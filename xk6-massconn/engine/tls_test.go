@@ -14,8 +14,10 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// wss:// goes through the portable gws client; these tests cover its
-// success path and its tls failure reason.
+// TestWSS covers the success path and the tls failure reason of wss://
+// with httptest's own certificate, on whichever engine serves this system
+// (the event loops on Linux, see wss_linux_test.go; the gws client
+// elsewhere).
 func TestWSS(t *testing.T) {
 	s := &gwsServer{closes: map[int]int{}}
 	up := gws.NewUpgrader(&gwsHandler{s: s}, nil)

@@ -20,6 +20,13 @@ const (
 	DefaultMaxInFlight    = 1000
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultSampleLimit    = 1000
+
+	// DefaultMaxMessageSize bounds a received message: 16 MiB, as gws and
+	// most servers use.
+	DefaultMaxMessageSize = 16 << 20
+	// DefaultSendQueueLimit bounds the bytes one connection queues while
+	// its socket takes nothing: 1 MiB.
+	DefaultSendQueueLimit = 1 << 20
 )
 
 func httpReason(status int) string { return "http_" + strconv.Itoa(status) }
@@ -80,6 +87,12 @@ func (c Config) Validate() error {
 	if c.SampleLimit < 0 {
 		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
 	}
+	if c.MaxMessageSize < 0 {
+		bad("maxMessageSize", "must be >= 0 bytes (0 = default %d), got %d", DefaultMaxMessageSize, c.MaxMessageSize)
+	}
+	if c.SendQueueLimit < 0 {
+		bad("sendQueueLimit", "must be >= 0 bytes (0 = default %d), got %d", DefaultSendQueueLimit, c.SendQueueLimit)
+	}
 	return errors.Join(errs...)
 }
 
@@ -93,6 +106,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SampleLimit == 0 {
 		c.SampleLimit = DefaultSampleLimit
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.SendQueueLimit == 0 {
+		c.SendQueueLimit = DefaultSendQueueLimit
 	}
 	if c.Lifetime.Max > 0 {
 		c.Reconnect = true // a slot stays busy: a failed reopen is retried
@@ -136,6 +155,9 @@ func parseTarget(raw string, c Config) (target, error) {
 	t.request, err = wsproto.NewRequestTemplate(u.Host, u.RequestURI(), c.Header, c.Subprotocols)
 	if err != nil {
 		return target{}, fmt.Errorf("headers/subprotocols: %w", err)
+	}
+	if c.Compression {
+		t.request = t.request.WithExtensions(wsproto.DeflateOffer)
 	}
 	return t, nil
 }

@@ -53,4 +53,11 @@ func TestAgainstNpmWS(t *testing.T) {
 			t.Fatalf("drops %v", r.Drops)
 		}
 	})
+	t.Run("text that is not UTF-8", func(t *testing.T) {
+		p := dial(t, Config{URLs: []string{base + "/"}, Connections: 5, OnOpenSend: "badtext"})
+		eventually(t, "protocol failures", func() bool { return p.Stats().Failures[ReasonProtocol] == 5 })
+		if s := p.Stats(); s.Received != 0 || s.Dropped != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	})
 }

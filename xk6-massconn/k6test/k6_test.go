@@ -44,6 +44,12 @@ func k6Binary(t *testing.T) string {
 // with the test: its stdin closes and it exits.
 func startWSPeer(t *testing.T) string {
 	t.Helper()
+	return startWSPeerEnv(t)
+}
+
+// startWSPeerEnv is startWSPeer with extra environment, e.g. DEFLATE=1.
+func startWSPeerEnv(t *testing.T, env ...string) string {
+	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
 		dir = filepath.Join("..", "engine", "testdata", "wspeer")
@@ -52,6 +58,7 @@ func startWSPeer(t *testing.T) string {
 		t.Fatalf("the ws peer is not installed in %s (%v): run `make xk6-massconn/engine/testdata/wspeer/node_modules`", dir, err)
 	}
 	cmd := exec.Command("node", filepath.Join(dir, "server.js"), "0")
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -313,5 +320,63 @@ func TestHoldReturnsWhenTheTestStops(t *testing.T) {
 	}
 	if got := res.value(t, "ws_sessions", "count"); got != 4 {
 		t.Errorf("ws_sessions = %v, want 4", got)
+	}
+}
+
+// The last flush of a pool reaches the summary however the iteration ends:
+// the server sends 5 messages to each of 2 connections, and
+// ws_msgs_received must be exactly 10 whether the iteration returns at once
+// (no hold, no close), is cut by maxDuration, or by the end of gracefulStop.
+func TestFinalFlushReachesTheSummary(t *testing.T) {
+	url := startWSPeer(t)
+	for _, mode := range []string{"end", "cut", "graceful"} {
+		t.Run(mode, func(t *testing.T) {
+			res := runK6(t, "final.js", map[string]string{"WS_URL": url, "MODE": mode})
+			if res.code != 0 {
+				t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+			}
+			if mode == "end" && !strings.Contains(res.output, `received\":10`) {
+				t.Fatalf("pool.stats() did not count the 10 messages:\n%s", res.output)
+			}
+			if got := res.value(t, "ws_msgs_received", "count"); got != 10 {
+				t.Errorf("ws_msgs_received = %v in the summary, want 10 (as pool.stats() counted):\n%s", got, res.output)
+			}
+			if got := res.value(t, "ws_sessions", "count"); got != 2 {
+				t.Errorf("ws_sessions = %v, want 2", got)
+			}
+			if strings.Contains(res.output, "panic") {
+				t.Errorf("k6 panicked:\n%s", res.output)
+			}
+		})
+	}
+}
+
+// A drop less than half a second before the scenario is cut still fails a
+// massconn_drops threshold.
+func TestDropAtTheEndFailsTheThreshold(t *testing.T) {
+	url := startWSPeer(t)
+	res := runK6(t, "lastdrop.js", map[string]string{"WS_URL": url})
+	if res.code != exitThresholdsFailed {
+		t.Fatalf("k6 exited %d, want %d (thresholds failed):\n%s", res.code, exitThresholdsFailed, res.output)
+	}
+	if got := res.value(t, "massconn_drops", "count"); got != 2 {
+		t.Errorf("massconn_drops = %v, want the 2 drops", got)
+	}
+}
+
+// compression: true reaches the engine: against a server compressing every
+// message, all are counted and their JSON timestamps read.
+func TestCompressionOption(t *testing.T) {
+	url := startWSPeerEnv(t, "DEFLATE=1")
+	res := runK6(t, "compression.js", map[string]string{"WS_URL": url})
+	if res.code != 0 {
+		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
+	}
+	// The compressed JSON was read: latency values exist.
+	if res.value(t, "massconn_latency", "max") < res.value(t, "massconn_latency", "min") {
+		t.Errorf("massconn_latency: %v", res.metrics["massconn_latency"])
+	}
+	if got := res.value(t, "ws_msgs_received", "count"); got != 40 {
+		t.Errorf("ws_msgs_received = %v, want 40", got)
 	}
 }

@@ -196,18 +196,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlagSet("serve")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve HTTP and WebSocket on")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", databaseURLHelp)
-	fs.integer(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most WebSocket connections held; beyond: HTTP 503 before the upgrade")
+	fs.integer(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most WebSocket connections held; beyond: HTTP 503 before the upgrade (default: 100000, or the open-file limit minus headroom if lower)")
 	fs.integer(&cfg.ReadLimit, "read-limit", cfg.ReadLimit, "largest message a client may send, bytes; beyond: close 1009")
 	fs.duration(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "time allowed for the upgrade request and response")
 	fs.duration(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "how often the server pings every client")
 	fs.duration(&cfg.PingTimeout, "ping-timeout", 0, "drop a client that sent nothing (not even a pong) for this long (default 2 x --ping-interval)")
 	fs.duration(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long to wait for clients to take their close 1001")
 	fs.integer(&cfg.Shards, "shards", cfg.Shards, "number of independently locked subscriber lists in the hub")
-	fs.integer(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "messages queued for one client before it is closed as too slow (1008)")
+	fs.integer(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "most messages queued for one client (a memory bound): at it, publishing waits for that client until it drains or --slow-after closes it")
+	fs.duration(&cfg.SlowAfter, "slow-after", cfg.SlowAfter, "close a client (1008) whose oldest unsent message waited this long; it can resume with ?after=POS")
+	fs.duration(&cfg.History, "history", cfg.History, "keep rows in massconn_log this long for clients resuming with ?after=POS (older: close 4410); 0 keeps them forever")
 	fs.integer(&gcPercent, "gc-percent", gcPercent, "Go GC target, as GOGC: heap growth in percent before a collection, or -1 for none (default 25, or $GOGC when set)")
+	var origins string
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin values browsers may connect from, e.g. https://app.example.com (default: any; requests without Origin are not from browsers and always pass)")
+	fs.StringVar(&cfg.AuthToken, "auth-token", "", "require this token on /ws as 'Authorization: Bearer TOKEN' or ?access_token=TOKEN (default: none)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if !strings.Contains(o, "://") {
+				return badValue(stderr, "serve", fmt.Sprintf("--allowed-origins entry %q is not an origin; write scheme://host[:port], e.g. https://app.example.com", o))
+			}
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
 	}
 	if code := requireDatabaseURL(stderr, "serve", cfg.DatabaseURL); code >= 0 {
 		return code
@@ -226,6 +239,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		{cfg.ShutdownTimeout <= 0, "--shutdown-timeout must be positive, e.g. 10s"},
 		{cfg.Shards < 1 || cfg.Shards > 65536, fmt.Sprintf("--shards must be between 1 and 65536, got %d", cfg.Shards)},
 		{cfg.QueueLimit < 1, fmt.Sprintf("--queue-limit must be at least 1, got %d", cfg.QueueLimit)},
+		{cfg.SlowAfter <= 0, "--slow-after must be positive, e.g. 10s"},
+		{cfg.History < 0, "--history must be 0 (keep forever) or positive, e.g. 1h"},
+		{cfg.History > 0 && cfg.History < time.Second, fmt.Sprintf("--history %v is shorter than a second: clients could not resume; use e.g. 1h, or 0 to keep forever", cfg.History)},
 		{gcPercent == 0 || gcPercent < -1, fmt.Sprintf("--gc-percent must be a positive percentage such as 25, or -1 to turn the GC off, got %d", gcPercent)},
 	}
 	for _, c := range checks {
@@ -288,7 +304,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "massconn-server migrate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "schema applied: tables %s with insert triggers notifying %q\n", strings.Join(pgsource.Tables, ", "), pgsource.Channel)
+	fmt.Fprintf(stdout, "schema applied: tables %s with commit-time triggers logging to massconn_log and notifying %q\n", strings.Join(pgsource.Tables, ", "), pgsource.Channel)
 	return 0
 }
 

@@ -42,6 +42,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"every too small", []string{"insert", "--database-url", "postgres://x", "--every", "10us"}, nil, "--every must be at least 1ms"},
 		{"negative count", []string{"insert", "--database-url", "postgres://x", "--count", "-1"}, nil, "--count must be 0 (no limit) or more"},
 		{"unknown table", []string{"insert", "--database-url", "postgres://x", "--table", "Invoice"}, nil, `unknown --table "Invoice"; use one of Artist, Album, Track`},
+		{"zero slow after", []string{"serve", "--database-url", "postgres://x", "--slow-after", "0s"}, nil, "--slow-after must be positive"},
+		{"negative history", []string{"serve", "--database-url", "postgres://x", "--history", "-1h"}, nil, "--history must be 0 (keep forever) or positive"},
+		{"tiny history", []string{"serve", "--database-url", "postgres://x", "--history", "10ms"}, nil, "--history 10ms is shorter than a second"},
+		{"bad origin", []string{"serve", "--database-url", "postgres://x", "--allowed-origins", "example.com"}, nil, `--allowed-origins entry "example.com" is not an origin`},
 		{"stray argument", []string{"migrate", "--database-url", "postgres://x", "now"}, nil, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
@@ -192,5 +196,113 @@ func waitHealthyListener(t *testing.T, port int) {
 			t.Fatalf("listener not connected: %s %v", body, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIGTERM while thousands of notifications are queued (in PostgreSQL, in
+// lib/pq, in the clients' queues): the process exits and every client gets
+// close 1001.
+func TestSIGTERMWithBacklogExitsAndEveryClientGets1001(t *testing.T) {
+	bin := serverBinary(t)
+	pg := pgtest.Start(t)
+	port := freeport.Must(t)
+	var logs bytes.Buffer
+	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--shutdown-timeout", "10s")
+	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL())
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = serve.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	var clients []*wstest.Client
+	deadline := time.Now().Add(wstest.Timeout)
+	for len(clients) < 50 {
+		c, _, err := wstest.DialErr(url)
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("server never accepted: %v\n%s", err, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+		clients = append(clients, c)
+	}
+	waitHealthyListener(t, port)
+
+	out, err := exec.Command("psql", pg.URL(), "-qc",
+		`INSERT INTO "Track" (name, composer) SELECT 'burst', repeat('q', 2000) FROM generate_series(1, 20000)`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("insert: %v\n%s", err, out)
+	}
+	clients[0].WaitMessages(t, 1) // the burst is arriving
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", waitErr, logs.String())
+		}
+	case <-time.After(wstest.Timeout): // only against hangs
+		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)
+	}
+	got := 0
+	for i, c := range clients {
+		got += len(c.Messages())
+		if code := c.WaitClose(t); code != 1001 {
+			t.Errorf("client %d: close code %d, want 1001 (after %d messages)", i, code, len(c.Messages()))
+		}
+	}
+	t.Logf("clients got %d of %d messages before 1001", got, 20000*len(clients))
+}
+
+// With a low open-file limit and the default --max-conns, connections past
+// the limit get the documented 503 instead of waiting on a server that
+// cannot accept.
+func TestDefaultMaxConnsAnswers503AtTheOpenFileLimit(t *testing.T) {
+	bin := serverBinary(t)
+	pg := pgtest.Start(t)
+	port := freeport.Must(t)
+	var logs bytes.Buffer
+	serve := exec.Command("sh", "-c", `ulimit -n 400 && exec "$0" serve --listen "$1"`, bin, fmt.Sprintf("127.0.0.1:%d", port))
+	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "MAX_CONNS=")
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = serve.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	waitHealthyListener(t, port)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	opened, refused := 0, 0
+	for range 500 { // more than the server has file descriptors
+		c, resp, err := wstest.DialErr(url)
+		switch {
+		case err == nil:
+			opened++
+			t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("connection %d: %v (no 503)\n%s", opened+refused+1, err, logs.String())
+		}
+	}
+	if opened == 0 || refused == 0 || opened >= 400 {
+		t.Errorf("opened %d, refused %d with 503; want some of each below the limit of 400", opened, refused)
+	}
+	if !strings.Contains(logs.String(), "open_file_limit=400") {
+		t.Errorf("start-up log does not name the open-file limit:\n%s", logs.String())
 	}
 }

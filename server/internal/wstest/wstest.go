@@ -31,6 +31,7 @@ type Message struct {
 	Topic string          `json:"topic"`
 	Op    string          `json:"op"`
 	ID    int64           `json:"id"`
+	Pos   string          `json:"pos"`
 	TS    int64           `json:"ts"`
 	Row   json.RawMessage `json:"row"`
 }

@@ -47,6 +47,10 @@ type Header struct {
 	Opcode byte
 	Length int64 // payload length
 	Size   int   // header length in bytes
+	// Compressed is RSV1, the "Per-Message Compressed" bit of RFC 7692; only
+	// ParseServerHeaderDeflate accepts it, and only on the first frame of
+	// a data message.
+	Compressed bool
 }
 
 // IsControl reports whether the opcode is close, ping or pong.
@@ -58,13 +62,32 @@ func IsControl(op byte) bool { return op&0x8 != 0 }
 // reserved bit is a violation; a masked frame from the server is one too
 // (section 5.1).
 func ParseServerHeader(b []byte) (Header, error) {
+	return parseServerHeader(b, false)
+}
+
+// ParseServerHeaderDeflate is ParseServerHeader on a connection that
+// negotiated permessage-deflate: RSV1 may be set on the first frame of a
+// text or binary message (RFC 7692 section 6), never on a continuation or
+// control frame; RSV2 and RSV3 stay violations.
+func ParseServerHeaderDeflate(b []byte) (Header, error) {
+	return parseServerHeader(b, true)
+}
+
+func parseServerHeader(b []byte, deflate bool) (Header, error) {
 	if len(b) < 2 {
 		return Header{}, nil
 	}
 	b0, b1 := b[0], b[1]
-	h := Header{Fin: b0&0x80 != 0, Opcode: b0 & 0x0F}
-	if b0&0x70 != 0 {
-		return Header{}, protoErr("reserved bits set (0x%02x) without a negotiated extension", b0&0x70)
+	h := Header{Fin: b0&0x80 != 0, Opcode: b0 & 0x0F, Compressed: b0&0x40 != 0}
+	reserved := b0 & 0x70
+	if deflate {
+		reserved &^= 0x40
+		if h.Compressed && h.Opcode != OpText && h.Opcode != OpBinary {
+			return Header{}, protoErr("RSV1 (compressed) set on a frame with opcode 0x%x", h.Opcode)
+		}
+	}
+	if reserved != 0 {
+		return Header{}, protoErr("reserved bits set (0x%02x) without a negotiated extension", reserved)
 	}
 	switch h.Opcode {
 	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:

@@ -121,29 +121,62 @@ func HeadEnd(b []byte) int {
 }
 
 // CheckResponse validates the response head to an upgrade request sent with
-// key, offering subprotocols. A non-101 status gives a *StatusError; anything
-// else wrong wraps ErrHandshake.
+// key, offering subprotocols and no extension. A non-101 status gives a
+// *StatusError; anything else wrong wraps ErrHandshake.
 func CheckResponse(head []byte, key []byte, subprotocols []string) error {
+	extensions, err := checkResponse(head, key, subprotocols)
+	if err == nil && len(extensions) > 0 {
+		err = handshakeErr("server selected extensions %q that were not offered", truncate(extensions))
+	}
+	return err
+}
+
+// CheckResponseDeflate is CheckResponse for a request that offered
+// DeflateOffer. It reports whether the server accepted permessage-deflate
+// and on what terms; see NegotiateDeflate for its errors.
+func CheckResponseDeflate(head []byte, key []byte, subprotocols []string) (Deflate, bool, error) {
+	extensions, err := checkResponse(head, key, subprotocols)
+	if err != nil || len(extensions) == 0 {
+		return Deflate{}, false, err
+	}
+	d, err := NegotiateDeflate(extensions)
+	return d, err == nil, err
+}
+
+// WithExtensions returns the template with a Sec-WebSocket-Extensions
+// header offering offer.
+func (t RequestTemplate) WithExtensions(offer string) RequestTemplate {
+	const keyHeader = "Sec-WebSocket-Key: "
+	prefix := bytes.TrimSuffix(t.Prefix, []byte(keyHeader))
+	out := make([]byte, 0, len(t.Prefix)+len(offer)+30)
+	out = append(out, prefix...)
+	out = append(out, "Sec-WebSocket-Extensions: "...)
+	out = append(out, offer...)
+	out = append(out, "\r\n"+keyHeader...)
+	return RequestTemplate{Prefix: out, Suffix: t.Suffix}
+}
+
+func checkResponse(head []byte, key []byte, subprotocols []string) ([]byte, error) {
 	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
 	if !ok {
-		return handshakeErr("no status line")
+		return nil, handshakeErr("no status line")
 	}
 	// "HTTP/1.1 101 Switching Protocols": version, three-digit code, reason.
 	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' {
-		return handshakeErr("malformed status line %q", truncate(line))
+		return nil, handshakeErr("malformed status line %q", truncate(line))
 	}
 	code := 0
 	for _, c := range line[9:12] {
 		if c < '0' || c > '9' {
-			return handshakeErr("malformed status code in %q", truncate(line))
+			return nil, handshakeErr("malformed status code in %q", truncate(line))
 		}
 		code = code*10 + int(c-'0')
 	}
 	if len(line) > 12 && line[12] != ' ' {
-		return handshakeErr("malformed status line %q", truncate(line))
+		return nil, handshakeErr("malformed status line %q", truncate(line))
 	}
 	if code != 101 {
-		return &StatusError{Code: code}
+		return nil, &StatusError{Code: code}
 	}
 	var upgrade, connection, accept, protocol, extensions []byte
 	var seenProtocol bool
@@ -155,7 +188,7 @@ func CheckResponse(head []byte, key []byte, subprotocols []string) error {
 		}
 		name, value, ok := bytes.Cut(hl, []byte(":"))
 		if !ok || len(name) == 0 {
-			return handshakeErr("malformed header line %q", truncate(hl))
+			return nil, handshakeErr("malformed header line %q", truncate(hl))
 		}
 		value = bytes.TrimSpace(value)
 		switch {
@@ -168,25 +201,26 @@ func CheckResponse(head []byte, key []byte, subprotocols []string) error {
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Protocol")):
 			protocol, seenProtocol = value, true
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Extensions")):
+			// Several header lines make one list (RFC 7230 section 3.2.2).
+			if len(extensions) > 0 {
+				value = append(append(append([]byte(nil), extensions...), ", "...), value...)
+			}
 			extensions = value
 		}
 	}
 	if !bytes.EqualFold(upgrade, []byte("websocket")) {
-		return handshakeErr("Upgrade header is %q, want websocket", truncate(upgrade))
+		return nil, handshakeErr("Upgrade header is %q, want websocket", truncate(upgrade))
 	}
 	if !hasToken(connection, "upgrade") {
-		return handshakeErr("Connection header %q lacks the upgrade token", truncate(connection))
+		return nil, handshakeErr("Connection header %q lacks the upgrade token", truncate(connection))
 	}
 	if want := AcceptKey(key); string(accept) != want {
-		return handshakeErr("Sec-WebSocket-Accept is %q, want %q", truncate(accept), want)
-	}
-	if len(extensions) > 0 {
-		return handshakeErr("server selected extensions %q that were not offered", truncate(extensions))
+		return nil, handshakeErr("Sec-WebSocket-Accept is %q, want %q", truncate(accept), want)
 	}
 	if seenProtocol && !slices.Contains(subprotocols, string(protocol)) {
-		return handshakeErr("server selected subprotocol %q that was not offered", truncate(protocol))
+		return nil, handshakeErr("server selected subprotocol %q that was not offered", truncate(protocol))
 	}
-	return nil
+	return extensions, nil
 }
 
 func hasToken(list []byte, token string) bool {

@@ -8,14 +8,33 @@
 //	go run ./engine/cmd/massconn-engine-bench                 # server: gws, in a child process
 //	go run ./engine/cmd/massconn-engine-bench -server ws      # server: npm ws (testdata/wspeer)
 //	go run ./engine/cmd/massconn-engine-bench -url ws://...   # an already running server
+//	go run ./engine/cmd/massconn-engine-bench -tls            # wss:// to gws over TLS (ECDSA P-256)
+//
+// With -tls, the gws server serves TLS with a fresh self-signed ECDSA P-256
+// certificate. The server alone (-serve ADDR) is what scripts/bench-k6-tls.sh
+// runs: ws:// on ADDR ("listening PORT"), and with -tls-dir DIR also wss://
+// on a second port ("listening-tls PORT"), its certificate in DIR/cert.pem
+// (which the k6 benchmark hands to both k6 binaries as SSL_CERT_FILE);
+// GET /metrics on the ws:// port reports massconn_connections, the
+// WebSocket connections it holds.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,6 +46,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,10 +67,14 @@ func main() {
 		profile     = flag.String("memprofile", "", "write a heap profile here after measuring")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the opening phase here")
 		local       = flag.String("local", "", "comma-separated source addresses (localAddrs), e.g. 127.0.0.1,127.0.0.2")
+		useTLS      = flag.Bool("tls", false, "wss://: the gws server serves TLS 1.3 with an ECDSA P-256 certificate")
+		tlsDir      = flag.String("tls-dir", "", "with -serve: also serve wss:// and write the certificate to DIR/cert.pem")
+		tlsCurves   = flag.String("tls-curves", "", "key exchanges the TLS server prefers, comma-separated "+
+			"Go names (X25519MLKEM768, X25519, P256); empty = Go's default")
 	)
 	flag.Parse()
 	if *serve != "" {
-		if err := runGWSServer(*serve); err != nil {
+		if err := runGWSServer(*serve, *tlsDir, *tlsCurves); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -68,23 +92,45 @@ func main() {
 		}
 		localAddrs = append(localAddrs, ip)
 	}
-	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile); err != nil {
+	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile, *useTLS, *tlsCurves); err != nil {
 		fmt.Fprintln(os.Stderr, "massconn-engine-bench:", err)
 		os.Exit(1)
 	}
 }
 
 func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []netip.Addr, hold time.Duration,
-	profile, cpuprofile string,
+	profile, cpuprofile string, useTLS bool, tlsCurves string,
 ) error {
 	serverPID := 0
+	var tlsConf *tls.Config
 	if url == "" {
-		u, pid, stop, err := startServer(server)
+		tlsDir := ""
+		if useTLS {
+			if server != "gws" {
+				return errors.New("-tls: only with -server gws")
+			}
+			dir, err := os.MkdirTemp("", "massconn-engine-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			tlsDir = dir
+		}
+		u, pid, stop, err := startServer(server, tlsDir, tlsCurves)
 		if err != nil {
 			return err
 		}
 		defer stop()
 		url, serverPID = u, pid
+		if useTLS {
+			pemBytes, err := os.ReadFile(filepath.Join(tlsDir, "cert.pem"))
+			if err != nil {
+				return err
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pemBytes)
+			tlsConf = &tls.Config{RootCAs: roots}
+		}
 	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -95,7 +141,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	}
 	// Start the event loops and warm the code paths with one connection, so
 	// the baseline includes everything that does not grow with the count.
-	warm, err := engine.Dial(context.Background(), engine.Config{URLs: []string{url}, Connections: 1})
+	warm, err := engine.Dial(context.Background(), engine.Config{URLs: []string{url}, Connections: 1, TLS: tlsConf})
 	if err != nil {
 		return err
 	}
@@ -123,7 +169,7 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	start := time.Now()
 	p, err := engine.Dial(context.Background(), engine.Config{
 		URLs: []string{url}, Connections: n, Rate: rate, MaxInFlight: maxInFlight, ConnectTimeout: 30 * time.Second,
-		LocalAddrs: localAddrs,
+		LocalAddrs: localAddrs, TLS: tlsConf,
 	})
 	if err != nil {
 		return err
@@ -198,15 +244,16 @@ func openFiles() int {
 
 // startServer runs the server in a child process, so its memory and
 // descriptors are not the client's, and returns its URL.
-func startServer(kind string) (string, int, func(), error) {
+func startServer(kind, tlsDir, tlsCurves string) (string, int, func(), error) {
 	var cmd *exec.Cmd
+	scheme := "ws"
 	switch kind {
 	case "gws":
 		self, err := os.Executable()
 		if err != nil {
 			return "", 0, nil, err
 		}
-		cmd = exec.Command(self, "-serve", "127.0.0.1:0")
+		cmd = exec.Command(self, "-serve", "127.0.0.1:0", "-tls-dir", tlsDir, "-tls-curves", tlsCurves)
 	case "ws":
 		dir := os.Getenv("WSPEER_DIR")
 		if dir == "" {
@@ -228,38 +275,123 @@ func startServer(kind string) (string, int, func(), error) {
 	}
 	stop := func() { stdin.Close(); _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
 	sc := bufio.NewScanner(out)
+	want := "listening "
+	if tlsDir != "" {
+		want, scheme = "listening-tls ", "wss"
+	}
 	for sc.Scan() {
-		if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+		if port, ok := strings.CutPrefix(sc.Text(), want); ok {
 			go func() {
 				for sc.Scan() {
 				}
 			}()
-			return "ws://127.0.0.1:" + port + "/", cmd.Process.Pid, stop, nil
+			return scheme + "://127.0.0.1:" + port + "/", cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
 	return "", 0, nil, errors.New("server exited before reporting its port")
 }
 
-// runGWSServer is a plain gws echo server with a goroutine per connection.
-func runGWSServer(addr string) error {
-	up := gws.NewUpgrader(&echo{}, nil)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
-	go func() { _, _ = os.Stdin.Read(make([]byte, 1)); os.Exit(0) }()
-	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// runGWSServer is a plain gws echo server with a goroutine per connection,
+// and the same over TLS on a second port when tlsDir is set.
+func runGWSServer(addr, tlsDir, curves string) error {
+	var held atomic.Int64
+	up := gws.NewUpgrader(&echo{held: &held}, nil)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			fmt.Fprintf(w, "massconn_connections %d\n", held.Load())
+			return
+		}
 		c, err := up.Upgrade(w, r)
 		if err != nil {
 			return
 		}
 		go c.ReadLoop()
-	}))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
+	if tlsDir != "" {
+		conf, err := serverTLS(filepath.Join(tlsDir, "cert.pem"), curves)
+		if err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		tln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("listening-tls %d\n", tln.Addr().(*net.TCPAddr).Port)
+		srv := &http.Server{Handler: handler, ErrorLog: log.New(io.Discard, "", 0)}
+		go func() { _ = srv.Serve(tls.NewListener(tln, conf)) }()
+	}
+	go func() { _, _ = os.Stdin.Read(make([]byte, 1)); os.Exit(0) }()
+	return http.Serve(ln, handler)
 }
 
-type echo struct{ gws.BuiltinEventHandler }
+// serverTLS is the TLS server config: a fresh certificate (written to
+// certPath) and, if curves is set, the key exchanges the server prefers.
+func serverTLS(certPath, curves string) (*tls.Config, error) {
+	cert, err := writeCert(certPath)
+	if err != nil {
+		return nil, err
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}}
+	byName := map[string]tls.CurveID{
+		"X25519MLKEM768": tls.X25519MLKEM768, "X25519": tls.X25519,
+		"P256": tls.CurveP256, "P384": tls.CurveP384, "P521": tls.CurveP521,
+	}
+	for name := range strings.SplitSeq(curves, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		id, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("-tls-curves: unknown key exchange %q; use X25519MLKEM768, X25519, P256, P384 or P521", name)
+		}
+		conf.CurvePreferences = append(conf.CurvePreferences, id)
+	}
+	return conf, nil
+}
+
+// writeCert makes a self-signed ECDSA P-256 certificate for 127.0.0.1 and
+// localhost and writes it (not its key) as PEM to path.
+func writeCert(path string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "massconn-engine-bench"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certificate: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+type echo struct {
+	gws.BuiltinEventHandler
+	held *atomic.Int64
+}
+
+func (e echo) OnOpen(*gws.Conn)         { e.held.Add(1) }
+func (e echo) OnClose(*gws.Conn, error) { e.held.Add(-1) }
 
 func (echo) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
