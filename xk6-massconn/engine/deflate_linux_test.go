@@ -18,7 +18,7 @@ import (
 // compressed fragmented messages are all inflated by the loops' shared
 // inflaters.
 func TestCompressionAgainstNpmWS(t *testing.T) {
-	url := startWSPeerEnv(t, "DEFLATE=1")
+	url := startWSPeer(t, "DEFLATE=1")
 	const n = 10
 	p := dial(t, Config{
 		URLs: []string{url}, Connections: n, Compression: true,
@@ -54,7 +54,7 @@ func TestCompressionAgainstNpmWS(t *testing.T) {
 // compressed. With MaxMessageSize below the inflated size, the tiny
 // compressed frame is refused with 1009 after inflation.
 func TestCompressedSizeAndInflatedLimit(t *testing.T) {
-	url := startWSPeerEnv(t, "DEFLATE=1")
+	url := startWSPeer(t, "DEFLATE=1")
 	p := dial(t, Config{URLs: []string{url}, Connections: 1, Compression: true, OnOpenSend: "big 1000000"})
 	eventually(t, "the big message", func() bool { return p.Stats().Received == 1 })
 	if r := p.Drain(); r.BytesReceived > 100_000 {

@@ -195,15 +195,9 @@ func acceptFor(key string) string {
 
 // startWSPeer starts the npm ws server in testdata/wspeer (or $WSPEER_DIR)
 // and returns its base URL; env adds KEY=value settings (TLS_CERT, TLS_KEY
-// and TLS_MAX_VERSION make it serve wss://).
+// and TLS_MAX_VERSION make it serve wss://; DEFLATE=1 turns on
+// permessage-deflate).
 func startWSPeer(t testing.TB, env ...string) string {
-	t.Helper()
-	return startWSPeerEnv(t)
-}
-
-// startWSPeerEnv is startWSPeer with extra environment (NAME=value), e.g.
-// DEFLATE=1 for permessage-deflate.
-func startWSPeerEnv(t testing.TB, env ...string) string {
 	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
