@@ -169,14 +169,15 @@ func TestLifetimeChurn(t *testing.T) {
 	if s.Failed != 0 || s.Dropped != 0 || s.Open != 0 {
 		t.Fatalf("stats %+v", s)
 	}
-	// Every session opened once per attempt, and each reopen followed a
-	// self-close.
-	if r.Opened != s.Attempted || s.Attempted < s.Churn || s.Attempted > slots+s.Churn {
+	// Each reopen followed a self-close; attempts still in their
+	// handshake when the pool closed were abandoned (at most one per slot).
+	if s.Attempted < s.Churn || s.Attempted > slots+s.Churn || r.Opened > s.Attempted || r.Opened < s.Attempted-slots {
 		t.Fatalf("opened %d attempted %d churn %d", r.Opened, s.Attempted, s.Churn)
 	}
-	// Every session ran its program: one send, one echo, one RTT.
-	if s.Sent != s.Attempted || s.Received != s.Attempted || s.RTTCount != s.Attempted {
-		t.Fatalf("sessions %d: sent %d received %d rtt %d", s.Attempted, s.Sent, s.Received, s.RTTCount)
+	// Every session ran its program: its send went out on open, and its
+	// echo was taken by the expect (but for sessions the close cut short).
+	if s.Sent != r.Opened || s.Received != s.RTTCount || s.RTTCount < r.Opened-slots {
+		t.Fatalf("sessions %d: sent %d received %d rtt %d", r.Opened, s.Sent, s.Received, s.RTTCount)
 	}
 	if r.Churn != s.Churn || r.SessionsEnded != r.Opened {
 		t.Fatalf("report %+v vs stats %+v", r, s)
