@@ -24,9 +24,12 @@ func (l *loop) parseHeader(c *conn, data []byte) (wsproto.Header, error) {
 }
 
 // checkUpgrade validates the 101 response, with permessage-deflate when the
-// pool offered it; a server that accepts it marks the connection.
+// pool offered it; a server that accepts it marks the connection. The mark
+// is set afresh for every session: a reconnect may reach a server that
+// declines what the previous one accepted.
 func (l *loop) checkUpgrade(c *conn, head []byte) error {
 	p := c.pool
+	c.flags &^= flDeflate
 	if !p.cfg.Compression {
 		return wsproto.CheckResponse(head, c.hs.key[:], p.cfg.Subprotocols)
 	}

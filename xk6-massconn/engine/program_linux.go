@@ -117,7 +117,7 @@ func (l *loop) reopen(c *conn) {
 	c.state = stRedial
 	c.retries = 0
 	c.deadline = l.now
-	c.flags &^= flCloseEchoed | flDeflate // the new session has not closed, nor negotiated yet
+	c.flags &^= flCloseEchoed // the new session has not closed (checkUpgrade sets flDeflate afresh)
 }
 
 // program.Host for a connection of an event loop.
