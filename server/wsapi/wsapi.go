@@ -41,6 +41,7 @@ type API struct {
 	conns    atomic.Int64 // upgraded plus in-progress upgrades
 	closing  atomic.Bool
 	started  time.Time
+	history  *statusHistory // the status page's chart (history.go)
 }
 
 // New builds the API.
@@ -59,6 +60,7 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
+	a.history = startHistory(a)
 	return a
 }
 
@@ -69,6 +71,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", serveStatusPage)
+	mux.HandleFunc("GET /status/history", a.history.serve)
 	return mux
 }
 
