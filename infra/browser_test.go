@@ -201,3 +201,75 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// The report page of a real run: massconn-fleet run (PostgreSQL, a server,
+// the insert loop, two k6 parts on this machine) writes report.html, and a
+// browser shows massconn's measures over time, not k6's HTTP panels.
+func TestReportPageInABrowser(t *testing.T) {
+	browser := chromium(t)
+	k6 := k6Binary(t)
+	out := filepath.Join(t.TempDir(), "run")
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	log, err := run(10*time.Minute, root, nil, abs(fleetBinary(t)), "run", "--scenario", "capacity",
+		"--k6", abs(k6), "--server", abs(serverBinary(t)), "--scripts", filepath.Join(root, "k6scripts"),
+		"--connections", "600", "--parts", "2", "--servers", "1", "--duration", "8s",
+		"--base-port", fmt.Sprint(freeport.Must(t)), "--out", out, "-e", "RATE=150")
+	if err != nil {
+		t.Fatalf("massconn-fleet run: %v\n%s", err, tail(log, 40))
+	}
+	page := filepath.Join(out, "report", "report.html")
+	if !fileExists(page) {
+		matches, _ := filepath.Glob(filepath.Join(out, "*", "report.html"))
+		if len(matches) == 0 {
+			matches, _ = filepath.Glob(filepath.Join(out, "report.html"))
+		}
+		if len(matches) == 0 {
+			t.Fatalf("massconn-fleet run wrote no report.html under %s:\n%s", out, tail(log, 20))
+		}
+		page = matches[0]
+	}
+	html := string(readAbs(t, page))
+	if regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).MatchString(html) {
+		t.Errorf("report.html loads something from the network; it must be self-contained")
+	}
+	dom := browse(t, browser, "file://"+page, "--dump-dom")
+	for _, h := range []string{"Open connections", "Connect rate", "Fan-out latency", "Failures by reason", "Drops by close code", "Latency percentiles", "Parts"} {
+		if !strings.Contains(dom, ">"+h) {
+			t.Errorf("the report page has no %q section", h)
+		}
+	}
+	if n := strings.Count(dom, `class="series"`); n < 4 {
+		t.Errorf("the report page draws %d series, want open connections, connect rate, latency p50 and p99", n)
+	}
+	if !strings.Contains(dom, `class="verdict pass"`) {
+		t.Errorf("a passing run's page does not say PASS:\n%s", tail(log, 30))
+	}
+	shot := filepath.Join(t.TempDir(), "report.png")
+	browse(t, browser, "file://"+page, "--screenshot="+shot, "--window-size=1200,1900")
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if n := countColour(img, [3]uint8{0x2f, 0x6f, 0xdb}); n < 300 {
+		t.Errorf("the screenshot has %d pixels of the open-connections colour; the chart was not drawn", n)
+	}
+	keepShot(t, shot, "report-page.png")
+}
+
+func readAbs(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -57,8 +57,11 @@ func TestComposeUpRunsTheBenchmark(t *testing.T) {
 	if n, ok := k6SummaryCount(k6out, "massconn_drops"); ok && n != 0 {
 		t.Errorf("k6's summary counts %d massconn_drops, want 0", n)
 	}
-	if n, ok := k6SummaryCount(k6out, "massconn_connects"); !ok || n < 2000 {
-		t.Errorf("k6's summary counts %d massconn_connects (found: %v), want 2000", n, ok)
+	if n, ok := k6SummaryCount(k6out, "ws_sessions"); !ok || n != 2000 {
+		t.Errorf("k6's summary counts %d ws_sessions (found: %v), want 2000", n, ok)
+	}
+	if m := regexp.MustCompile(`massconn_open\b.*\bmax=([0-9]+)`).FindStringSubmatch(k6out); m == nil || m[1] != "2000" {
+		t.Errorf("k6's summary shows massconn_open %v, want max=2000 (all held at once)", m)
 	}
 	if !strings.Contains(k6out, "massconn_failures") || !strings.Contains(k6out, "count==0") {
 		t.Errorf("k6's summary does not show the massconn_failures count==0 threshold:\n%s", tail(k6out, 60))
