@@ -273,3 +273,26 @@ func readAbs(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// keepPageShot screenshots a page for a person when MASSCONN_SCREENSHOTS is
+// set and a browser is installed (the tests that check pages in a browser
+// are the ones above; this only keeps pictures of other runs' reports).
+func keepPageShot(t *testing.T, page, name string) {
+	if os.Getenv(shotsEnv) == "" {
+		return
+	}
+	browser := ""
+	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(n); err == nil {
+			browser = p
+			break
+		}
+	}
+	if browser == "" {
+		t.Logf("%s set but no chromium: no screenshot of %s", shotsEnv, page)
+		return
+	}
+	shot := filepath.Join(t.TempDir(), name)
+	browse(t, browser, "file://"+page, "--screenshot="+shot, "--window-size=1200,1900")
+	keepShot(t, shot, name)
+}

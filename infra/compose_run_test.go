@@ -154,6 +154,7 @@ func TestComposeFleetScriptRuns(t *testing.T) {
 	if len(report.Parts) != 2 || len(hosts) != 2 {
 		t.Errorf("want 2 parts from 2 containers in the report, got %+v", report.Parts)
 	}
+	keepPageShot(t, filepath.Join(outDir, "report.html"), "report-compose-fleet.png")
 	for _, f := range []string{"report.md", "report.html"} {
 		if !fileExists(filepath.Join(outDir, f)) {
 			t.Errorf("the merged report has no %s", f)

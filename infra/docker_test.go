@@ -62,17 +62,34 @@ func requireDocker(t *testing.T) {
 	if out, err := run(20*time.Second, "", nil, "docker", "compose", "version"); err != nil {
 		missing("the Compose v2 plugin is missing (`docker compose version`)", err, out)
 	}
+	dockerLockOnce.Do(func() { dockerLockErr = takeDockerLock(t) })
+	if dockerLockErr != nil {
+		t.Fatal(dockerLockErr)
+	}
+}
+
+var (
+	dockerLockOnce sync.Once
+	dockerLockErr  error
+	dockerLockFile *os.File // held until the test binary exits
+)
+
+// takeDockerLock takes the machine-wide lock once per test binary: the
+// package's tests run one after another, so holding it to the end keeps
+// other checkouts out without a test ever waiting on its own package.
+func takeDockerLock(t *testing.T) error {
 	lock, err := os.OpenFile(dockerLock, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		t.Fatalf("open %s: %v", dockerLock, err)
+		return fmt.Errorf("open %s: %w", dockerLock, err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Logf("waiting for %s: another checkout's Docker test is running", dockerLock)
 		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatalf("lock %s: %v", dockerLock, err)
+			return fmt.Errorf("lock %s: %w", dockerLock, err)
 		}
 	}
-	t.Cleanup(func() { lock.Close() })
+	dockerLockFile = lock
+	return nil
 }
 
 // run runs a command bounded by timeout and returns its combined output.

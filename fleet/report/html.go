@@ -329,7 +329,7 @@ func runLine(r *Report) string {
 	for _, p := range r.Parts {
 		hosts[p.Host] = true
 	}
-	parts = append(parts, fmt.Sprintf("%d k6 process(es) on %d host(s)", len(r.Parts), len(hosts)))
+	parts = append(parts, fmt.Sprintf("%d k6 process(es) on %d load host(s)", len(r.Parts), len(hosts)))
 	return strings.Join(parts, " · ")
 }
 
