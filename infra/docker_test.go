@@ -168,7 +168,7 @@ func buildBaseImages(t *testing.T) error {
 	}
 	hostGo, err := run(10*time.Second, "", nil, "go", "env", "GOROOT", "GOVERSION")
 	if err != nil {
-		return fmt.Errorf("go env: %v %s", err, hostGo)
+		return fmt.Errorf("go env: %w %s", err, hostGo)
 	}
 	goroot, goVersion, _ := strings.Cut(strings.TrimSpace(hostGo), "\n")
 	if !havePulled(t, golangImage) {
@@ -177,7 +177,7 @@ func buildBaseImages(t *testing.T) error {
 		}
 		ctx := standinContext(t, "golang.Dockerfile")
 		if out, err := run(10*time.Minute, "", nil, "cp", "-a", goroot+"/.", filepath.Join(ctx, "go")); err != nil {
-			return fmt.Errorf("copy the host's Go tree %s: %v %s", goroot, err, out)
+			return fmt.Errorf("copy the host's Go tree %s: %w %s", goroot, err, out)
 		}
 		if err := buildStandin(t, ctx, golangImage); err != nil {
 			return err
@@ -203,7 +203,7 @@ func importDebian(t *testing.T) error {
 	defer os.RemoveAll(dir)
 	start := time.Now()
 	if out, err := run(15*time.Minute, "", nil, "debootstrap", "--variant=minbase", "bookworm", dir, "http://deb.debian.org/debian"); err != nil {
-		return fmt.Errorf("debootstrap: %v\n%s", err, tail(out, 20))
+		return fmt.Errorf("debootstrap: %w\n%s", err, tail(out, 20))
 	}
 	// Keep the image small, as the official slim one is.
 	for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
@@ -214,7 +214,7 @@ func importDebian(t *testing.T) error {
 	}
 	cmd := fmt.Sprintf("tar -C %s -c . | docker import --change 'CMD [\"bash\"]' --message massconn-standin - %s", dir, debianImage)
 	if out, err := run(10*time.Minute, "", nil, "bash", "-o", "pipefail", "-c", cmd); err != nil {
-		return fmt.Errorf("docker import: %v\n%s", err, tail(out, 20))
+		return fmt.Errorf("docker import: %w\n%s", err, tail(out, 20))
 	}
 	t.Logf("built the %s stand-in (debootstrap + docker import) in %v", debianImage, time.Since(start).Round(time.Second))
 	return nil
@@ -247,7 +247,7 @@ func buildStandin(t *testing.T, ctx, tag string) error {
 	out, err := run(20*time.Minute, ctx, nil, "docker", "build", "--quiet", "--label", "massconn.standin=1",
 		"-f", dockerfile, "-t", tag, ".")
 	if err != nil {
-		return fmt.Errorf("docker build %s (%s): %v\n%s", tag, dockerfile, err, tail(out, 30))
+		return fmt.Errorf("docker build %s (%s): %w\n%s", tag, dockerfile, err, tail(out, 30))
 	}
 	t.Logf("built the %s stand-in in %v", tag, time.Since(start).Round(time.Second))
 	return nil
