@@ -123,7 +123,8 @@ for i in "${!names[@]}"; do
   fi
 done
 run docker wait "${names[@]}"
-run docker compose run --rm fleet-merge --out /results/report "${dirs[@]}"
+run docker compose run --rm fleet-merge --out /results/report \
+  --title "massconn ${script%.js}: $connections connections over $parts k6 containers, $servers server(s)" "${dirs[@]}"
 run docker compose run --rm --entrypoint cat fleet-merge /results/report/report.md
 # Out of the volume and onto the host, before `down -v` removes it.
 run docker compose run --name "$project-report" --entrypoint true fleet-merge

@@ -116,9 +116,15 @@ func HTML(r *Report) string {
 	}
 	w("</table></section>\n")
 	m := r.Memory
-	if m.ClientProcesses+m.ServerProcesses > 0 {
-		w("<p class=\"meta\">Memory while at least 99%% of the peak was open (%d s): k6 %s MiB in %d process(es), %.0f bytes per connection; servers %s MiB in %d process(es), %.0f bytes per connection.</p>\n",
-			m.PlateauSeconds, mib(m.ClientRSSBytes), m.ClientProcesses, m.ClientBytesPerConn, mib(m.ServerRSSBytes), m.ServerProcesses, m.ServerBytesPerConn)
+	var mem []string
+	if m.ClientProcesses > 0 {
+		mem = append(mem, fmt.Sprintf("k6 %s MiB in %d process(es), %.0f bytes per connection", mib(m.ClientRSSBytes), m.ClientProcesses, m.ClientBytesPerConn))
+	}
+	if m.ServerProcesses > 0 {
+		mem = append(mem, fmt.Sprintf("servers %s MiB in %d process(es), %.0f bytes per connection", mib(m.ServerRSSBytes), m.ServerProcesses, m.ServerBytesPerConn))
+	}
+	if len(mem) > 0 {
+		w("<p class=\"meta\">Memory while at least 99%% of the peak was open (%d s): %s.</p>\n", m.PlateauSeconds, esc(strings.Join(mem, "; ")))
 	}
 	if r.Method != "" {
 		w("<p class=\"meta\">How the parts were merged: %s</p>\n", esc(r.Method))
