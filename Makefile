@@ -53,6 +53,9 @@ lint: bin/golangci-lint
 	cd xk6-massconn && ../bin/golangci-lint run --allow-parallel-runners --config ../.golangci.yml ./...
 
 # Tests find the binaries under test through these, never by guessing.
+# infra/ runs docker compose, the compose fleet and the Ansible playbook on a
+# real engine: longer than go test's default 10 minutes on a cold machine
+# (image builds), hence -timeout.
 unit-test: export K6_BINARY = $(CURDIR)/bin/k6
 unit-test: export MASSCONN_SERVER = $(CURDIR)/bin/massconn-server
 unit-test: export MASSCONN_FLEET = $(CURDIR)/bin/massconn-fleet
@@ -61,7 +64,7 @@ unit-test: export PROTOPEERS_DIR = $(CURDIR)/xk6-massconn/engine/testdata/protop
 unit-test: export CENTRIFUGO_BINARY = $(CURDIR)/bin/centrifugo
 unit-test: xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
 	cd xk6-massconn && $(GO) test -count=1 ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 60m ./...
 
 test: lint unit-test
 

@@ -8,8 +8,12 @@
 #   infra/compose-fleet.sh --parts 4 --servers 3 --connections 200000 --duration 5m
 #   infra/compose-fleet.sh --dry-run ...     # print the docker commands only
 #
-# Exit status: 0 when the merged report passes, 1 when it fails, 2 on bad
-# options. The stack is taken down at the end (docker compose down -v).
+# The merged report (report.html, report.md, report.json, chart.svg) is
+# copied to --out (default results/compose-fleet). Exit status: 0 when the
+# merged report passes, 1 when it fails, 2 on bad options. The stack is taken
+# down at the end (docker compose down -v). COMPOSE_PROJECT_NAME runs it as
+# another compose project (default massconn, the compose file's name), and
+# NOFILE sets the containers' open-file limit as for `docker compose up`.
 set -euo pipefail
 
 usage() {
@@ -21,6 +25,7 @@ usage: infra/compose-fleet.sh --parts K --connections N [options]
   --duration D       how long to hold the connections (default 60s)
   --insert-every D   insert loop interval (default 1s)
   --script NAME      script in k6scripts/ (default capacity.js)
+  --out DIR          where the merged report is copied (default results/compose-fleet)
   --dry-run          print the docker commands instead of running them
 EOF
 }
@@ -31,10 +36,10 @@ die_usage() {
   exit 2
 }
 
-parts="" connections="" servers=1 duration=60s insert_every=1s script=capacity.js dry=0
+parts="" connections="" servers=1 duration=60s insert_every=1s script=capacity.js dry=0 out=""
 while (($#)); do
   case "$1" in
-    --parts | --connections | --servers | --duration | --insert-every | --script)
+    --parts | --connections | --servers | --duration | --insert-every | --script | --out)
       (($# >= 2)) || die_usage "$1 needs a value"
       case "$1" in
         --parts) parts=$2 ;;
@@ -43,6 +48,7 @@ while (($#)); do
         --duration) duration=$2 ;;
         --insert-every) insert_every=$2 ;;
         --script) script=$2 ;;
+        --out) out=$2 ;;
       esac
       shift
       ;;
@@ -81,7 +87,12 @@ run() {
   fi
 }
 
-project=massconn # the compose file's name:, so containers are massconn-server-1, ...
+# The compose file's name: (or COMPOSE_PROJECT_NAME), so containers are
+# massconn-server-1, ...
+project=${COMPOSE_PROJECT_NAME:-massconn}
+[[ $project =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die_usage "COMPOSE_PROJECT_NAME must be lowercase letters, digits, - and _, got '$project'"
+out=${out:-$root/results/compose-fleet}
+case "$out" in /*) ;; *) out=$PWD/$out ;; esac
 cd "$root"
 export INSERT_EVERY=$insert_every
 urls=""
@@ -95,7 +106,7 @@ for i in $(seq 0 $((parts - 1))); do
   dirs+=("/results/part-$i")
 done
 cleanup() {
-  docker rm -f "${names[@]}" >/dev/null 2>&1 || true
+  docker rm -f "${names[@]}" "$project-report" >/dev/null 2>&1 || true
   docker compose --profile fleet down -v >/dev/null 2>&1 || true
 }
 ((dry)) || trap cleanup EXIT
@@ -106,13 +117,24 @@ for i in "${!names[@]}"; do
     --index "$i" --parts "$parts" --dir "${dirs[i]}" --host "${names[i]}" \
     -- "/k6scripts/$script" -e "CONNECTIONS=$connections" -e "URLS=$urls" \
     -e "DURATION=$duration" -e "INSERT_EVERY=$insert_every"
+  if ((!dry)); then
+    addr=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "${names[i]}")
+    echo "compose-fleet.sh: part $i runs in ${names[i]} at ${addr% }"
+  fi
 done
 run docker wait "${names[@]}"
-run docker compose run --rm fleet-merge --out /results/report "${dirs[@]}"
+run docker compose run --rm fleet-merge --out /results/report \
+  --title "massconn ${script%.js}: $connections connections over $parts k6 containers, $servers server(s)" "${dirs[@]}"
 run docker compose run --rm --entrypoint cat fleet-merge /results/report/report.md
+# Out of the volume and onto the host, before `down -v` removes it.
+run docker compose run --name "$project-report" --entrypoint true fleet-merge
+((dry)) || mkdir -p "$out"
+run docker cp "$project-report:/results/report/." "$out"
+run docker rm "$project-report"
 if ((dry)); then
   exit 0
 fi
+echo "compose-fleet.sh: report in $out (open report.html)"
 if docker compose run --rm --entrypoint grep fleet-merge -q '"pass": *true' /results/report/report.json; then
   echo "compose-fleet.sh: PASS"
 else

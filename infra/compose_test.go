@@ -167,7 +167,7 @@ func TestComposeServerServicesMatchTheBinary(t *testing.T) {
 		if err != nil {
 			t.Errorf("service %s: MAX_CONNS %q: %v", name, env["MAX_CONNS"], err)
 		}
-		if nofile, _ := strconv.Atoi(str(get(svc, "ulimits", "nofile", "hard"))); nofile < maxConns+100 {
+		if nofile, _ := strconv.Atoi(composeDefault(str(get(svc, "ulimits", "nofile", "hard")))); nofile < maxConns+100 {
 			t.Errorf("service %s: ulimits nofile %d cannot hold MAX_CONNS=%d sockets", name, nofile, maxConns)
 		}
 	}
@@ -234,7 +234,7 @@ func checkComposeK6(t *testing.T, c composeFile, serverPort string) {
 	if n, _ := strconv.Atoi(env["CONNECTIONS"]); n < 1 {
 		t.Errorf("k6 CONNECTIONS %q", env["CONNECTIONS"])
 	}
-	nofile, _ := strconv.Atoi(str(get(k6, "ulimits", "nofile", "hard")))
+	nofile, _ := strconv.Atoi(composeDefault(str(get(k6, "ulimits", "nofile", "hard"))))
 	if n, _ := strconv.Atoi(env["CONNECTIONS"]); nofile < n+100 {
 		t.Errorf("k6 ulimits nofile %d cannot hold CONNECTIONS=%d", nofile, n)
 	}

@@ -121,7 +121,7 @@ type Point struct {
 	ServerRSSMB float64  `json:"server_rss_mb"`
 }
 
-// Write stores report.json, report.md and chart.svg in dir.
+// Write stores report.json, report.md, report.html and chart.svg in dir.
 func Write(dir string, r *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -133,6 +133,7 @@ func Write(dir string, r *Report) error {
 	files := map[string][]byte{
 		"report.json": append(b, '\n'),
 		"report.md":   []byte(Markdown(r)),
+		"report.html": []byte(HTML(r)),
 		"chart.svg":   []byte(SVG(r)),
 	}
 	for name, data := range files {

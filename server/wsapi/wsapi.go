@@ -70,8 +70,9 @@ type API struct {
 	closing  atomic.Bool
 	started  time.Time
 	// ctx ends at shutdown: resumes reading the log stop.
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
+	history *statusHistory // the status page's chart (history.go)
 }
 
 // New builds the API.
@@ -94,6 +95,7 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
+	a.history = startHistory(a)
 	return a
 }
 
@@ -104,6 +106,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", serveStatusPage)
+	mux.HandleFunc("GET /status/history", a.history.serve)
 	return mux
 }
 
