@@ -19,7 +19,7 @@ func (l *loop) bind(c *conn) *loopConn {
 func (o *loopConn) Send(text []byte) { o.l.sendMessage(o.c, opText, text) }
 
 func (o *loopConn) Deliver(payload []byte) {
-	o.c.pool.deliver(o.l.shard(o.c), o.l.wall, payload)
+	o.c.pool.deliver(o.l.shard(o.c), o.c.idx, o.l.wall, payload)
 }
 
 func (o *loopConn) Reject(code string) { o.l.reject(o.c, code, true) }

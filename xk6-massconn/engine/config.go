@@ -33,7 +33,8 @@ type Config struct {
 
 	Heartbeat Heartbeat
 	Replies   []Reply
-	Latency   *LatencySpec // nil: no latency measurement
+	Latency   *LatencySpec  // nil: no latency measurement
+	Sequence  *SequenceSpec // nil: no sequence check (see sequence.go)
 
 	// Protocol speaks a realtime protocol on top of WebSocket (see package
 	// protocol); nil is the raw mode, where every text message counts and
@@ -125,4 +126,5 @@ type Report struct {
 	LatencyCount  int64
 	Latencies     []time.Duration // sample
 	LatencyMax    time.Duration
+	Sequence      SequenceCounts // the sequence check's counters, when it is on
 }

@@ -42,6 +42,7 @@ type Pool struct {
 
 	portable portable
 	msgs     messageLayer
+	seq      *sequencer // nil without Config.Sequence
 }
 
 // Dial validates cfg, checks capacity and starts opening cfg.Connections in
@@ -73,6 +74,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		drained:  counters{failures: map[string]int64{}, rejections: map[string]int64{}, drops: map[int]int64{}},
 		drainRng: seed(),
 		msgs:     newMessageLayer(cfg, adapterBeat),
+		seq:      newSequencer(cfg.Sequence, cfg.Connections),
 	}
 	for i := range p.shards {
 		p.shards[i].rng = seed()

@@ -46,7 +46,9 @@ type shard struct {
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
 	latCount  atomic.Int64
-	reasons   [len(reasons)]atomic.Int64
+	// the sequence check's counters (sequence.go)
+	seqGaps, seqDuplicates, seqReordered, seqUnreadable atomic.Int64
+	reasons                                             [len(reasons)]atomic.Int64
 
 	mu         sync.Mutex // guards everything below
 	httpStatus map[int]int64
@@ -284,7 +286,7 @@ func (p *Pool) Drain() Report {
 	prev := p.drained
 	p.drained = c
 	limit := p.cfg.SampleLimit
-	return Report{
+	r := Report{
 		Opened:        c.opened - prev.opened,
 		Connecting:    mergeSamples(conn, limit, &p.drainRng),
 		Failures:      diffMap(c.failures, prev.failures),
@@ -300,6 +302,8 @@ func (p *Pool) Drain() Report {
 		Latencies:     mergeSamples(lat, limit, &p.drainRng),
 		LatencyMax:    latMax,
 	}
+	r.Sequence = p.sequenceDelta()
+	return r
 }
 
 func diffMap[K comparable](now, before map[K]int64) map[K]int64 {

@@ -76,6 +76,7 @@ func (c Config) Validate() error {
 		}
 	}
 	c.validateMessages(bad)
+	c.validateSequence(bad)
 	if c.SampleLimit < 0 {
 		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
 	}

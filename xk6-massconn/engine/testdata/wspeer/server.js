@@ -6,6 +6,7 @@
 //   "fragpush N"                -> N JSON messages, each sent as 3 fragments
 //   "ping"                      -> a ping frame; the client's pong is answered with text "pong seen"
 //   "close CODE"                -> server closes with CODE
+//   "rows A,B,T:C,..."          -> one JSON message per item {"topic":T,"id":N} (T default "Track"), in that order
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
 'use strict';
 const { WebSocketServer } = require('ws');
@@ -41,6 +42,11 @@ wss.on('connection', (ws, req) => {
         ws.send(msg.slice(0, a), { fin: false });
         ws.send(msg.slice(a, 2 * a), { fin: false });
         ws.send(msg.slice(2 * a), { fin: true });
+      }
+    } else if ((m = /^rows (.+)$/.exec(text))) {
+      for (const item of m[1].split(',')) {
+        const [topic, id] = item.includes(':') ? item.split(':') : ['Track', item];
+        ws.send(JSON.stringify({ topic, op: 'INSERT', id: Number(id), ts: nowMicros() }));
       }
     } else if (text === 'ping') {
       ws.once('pong', () => ws.send('pong seen'));
