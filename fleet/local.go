@@ -45,6 +45,8 @@ type RunConfig struct {
 	InsertEvery time.Duration
 	InsertCount int  // 0 = until the run ends
 	InsertAfter bool // start inserting once every connection is open (or connecting stalled)
+	// P99Bound is the fan-out p99 the verdict allows (0 = DefaultP99Bound).
+	P99Bound time.Duration
 
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
@@ -292,6 +294,10 @@ progress:
 		_ = insert.Wait()
 	}
 	insertMu.Unlock()
+	rowsErr := RecordRows(ctx, dbURL, serverDir)
+	if rowsErr != nil {
+		logf("%v (the verdict cannot check delivery)", rowsErr)
+	}
 	if killed := stopAll(servers, serverStopGrace); len(killed) > 0 {
 		logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
 			strings.Join(killed, ", "), serverStopGrace)
@@ -312,7 +318,10 @@ progress:
 	dirs = append(dirs, serverDir)
 	r, err := MergeToDir(cfg.Out, dirs, MergeOptions{
 		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
-		Title: fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
+		Title:    fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
+		P99Bound: cfg.P99Bound,
+		// The stock-k6 baseline has no sequence check to judge delivery by.
+		RequireDelivery: cfg.Scenario != "baseline-stock",
 	})
 	if err != nil {
 		return nil, err

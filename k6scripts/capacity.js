@@ -20,7 +20,7 @@
 //   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '60s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
@@ -34,6 +34,9 @@ export const options = {
   thresholds: {
     massconn_failures: ['count==0'],
     massconn_drops: ['count==0'],
+    massconn_gaps: ['count==0'],
+    massconn_duplicates: ['count==0'],
+    massconn_reordered: ['count==0'],
     checks: ['rate==1'],
   },
 };
@@ -46,6 +49,7 @@ export default function () {
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
   pool.hold(HOLD_S * 1000); // milliseconds
+  holdEnd.add(Date.now());
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,
@@ -53,4 +57,5 @@ export default function () {
     'rows arrived while held': (s) => s.open > 0 && (s.received - opened.received) / s.open >= MIN_PER_CONN,
   });
   pool.close();
+  recordSequence(pool);
 }

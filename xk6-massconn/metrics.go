@@ -27,6 +27,7 @@ type metricSet struct {
 	failures *metrics.Metric // counter, tag reason
 	drops    *metrics.Metric // counter, tag code
 	latency  *metrics.Metric // trend (time): now - server timestamp
+	seq      sequenceMetrics // counters of the sequence check
 }
 
 // registerMetrics adds the massconn_* metrics to the registry. It runs in
@@ -46,6 +47,9 @@ func registerMetrics(registry *metrics.Registry) (*metricSet, error) {
 	}
 	if ms.latency, err = registry.NewMetric(latencyMetric, metrics.Trend, metrics.Time); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", latencyMetric, err)
+	}
+	if ms.seq, err = registerSequenceMetrics(registry); err != nil {
+		return nil, err
 	}
 	return &ms, nil
 }
@@ -94,6 +98,7 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.count(bm.DataReceived, r.BytesReceived)
 	b.count(bm.DataSent, r.BytesSent)
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
+	b.sequence(ms.seq, r.Sequence)
 	for reason, n := range r.Failures {
 		if n != 0 && reason != engine.ReasonRejected {
 			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))

@@ -41,7 +41,7 @@ func badOption(option, format string, args ...any) error {
 var connectKeys = []string{
 	"urls", "connections", "rate", "maxInFlight", "localAddrs", "connectTimeout",
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
-	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
+	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched", "sequence",
 }
 
 // latencyUnits maps the JS names of timestamp units to their length.
@@ -132,6 +132,9 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if c.Protocol, err = parseProtocol(m["protocol"]); err != nil {
+		return opts, err
+	}
+	if c.Sequence, err = parseSequence(m["sequence"]); err != nil {
 		return opts, err
 	}
 	if c.Batched, err = boolean("batched", m["batched"]); err != nil {

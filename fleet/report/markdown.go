@@ -127,6 +127,23 @@ func writeFigures(b *strings.Builder, r *Report) {
 		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
 			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
 	}
+	if r.P99BoundMs > 0 {
+		w("| fan-out p99 bound (verdict) | %.0f ms |\n", r.P99BoundMs)
+	}
+	if d := r.Delivery; d != nil {
+		if d.NotChecked != "" {
+			w("| every row to every connection | not checked: %s |\n", d.NotChecked)
+		} else {
+			verdict := "yes"
+			if !d.Complete {
+				verdict = "**no**"
+			}
+			w("| every row to every connection (exact) | %s: rows %s..%s of %s (%s rows × %s connections = %s deliveries; %s rows inserted in the run) |\n",
+				verdict, num(d.FirstID), num(d.LastID), d.Table, num(d.Rows), num(d.Sequences+d.Silent), num(d.Deliveries), num(d.RowsInserted))
+			w("| sequence check | gaps %s · duplicates %s · reordered %s · silent connections %s · started late %s · ended early %s |\n",
+				num(d.Gaps), num(d.Duplicates), num(d.Reordered), num(d.Silent), num(d.StartedLate), num(d.EndedEarly))
+		}
+	}
 	if l := r.LatencyAll; l != nil {
 		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
 	}
