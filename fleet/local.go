@@ -135,9 +135,19 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
 		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
 
+	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
+	for _, c := range changed {
+		logf("preflight: %s", c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preflight for %d connections on this machine:\n%w", plan.Total, err)
+	}
+
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
-		pg, err := pgtest.New()
+		// Each server holds a listener and a small pool: size the cluster
+		// for all of them (PostgreSQL's default of 100 fits about ten).
+		pg, err := pgtest.NewWithMaxConnections(max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))))
 		if err != nil {
 			return nil, fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
 		}
@@ -147,7 +157,10 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			}
 		}()
 		dbURL = pg.URL()
-		logf("throwaway PostgreSQL at %s", dbURL)
+		logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", dbURL,
+			max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
+	} else if err := checkDatabase(ctx, dbURL, len(plan.Servers)); err != nil {
+		return nil, err
 	}
 	if o, err := exec.CommandContext(ctx, cfg.Server, "migrate", "--database-url", dbURL).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("massconn-server migrate: %w\n%s", err, o)
@@ -367,7 +380,9 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 		go func() { _ = p.cmd.Wait(); f.Close(); close(p.exited) }()
 		procs = append(procs, p)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	// Many servers start at once on few cores: give each its share of time.
+	wait := 60*time.Second + time.Duration(len(procs))*time.Second
+	deadline := time.Now().Add(wait)
 	for _, p := range procs {
 		for !healthy(p.listen) {
 			select {
@@ -379,11 +394,31 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 			case <-time.After(100 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				return procs, fmt.Errorf("server on %s not healthy after 60s (see %s)", p.listen, p.log)
+				return procs, notHealthy(p, wait)
 			}
 		}
 	}
 	return procs, nil
+}
+
+// notHealthy names why a server did not become healthy: its listener's
+// state from /healthz and the end of its log (a listener that cannot
+// connect logs the database's reason).
+func notHealthy(p *serverProc, waited time.Duration) error {
+	state := "no answer on /healthz"
+	if _, listening, err := health(p.listen); err == nil && !listening {
+		state = "its PostgreSQL listener is not connected"
+	}
+	log, _ := os.ReadFile(p.log)
+	return fmt.Errorf("server on %s not healthy after %v: %s; end of %s:\n%s", p.listen, waited, state, p.log, lastLines(log, 5))
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // health reads a server's /healthz: its open connections and whether its
