@@ -47,6 +47,10 @@ type RunConfig struct {
 	InsertAfter bool // start inserting once every connection is open (or connecting stalled)
 	// P99Bound is the fan-out p99 the verdict allows (0 = DefaultP99Bound).
 	P99Bound time.Duration
+	// Rate is connection attempts per second for the whole fleet, shared
+	// by the parts (each paces its share: RATE × its connections / total);
+	// 0 = unpaced, < 0 = AutoRate.
+	Rate float64
 
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
@@ -89,6 +93,25 @@ func memAvailable() (int64, error) {
 		}
 	}
 	return 0, errors.New("no MemAvailable in /proc/meminfo")
+}
+
+// AutoRate is the fleet's total connection rate when several k6 processes
+// share this machine and none is given: without one shared rate, every part
+// opens as fast as it can and dozens of bursts on two cores time each
+// other out (a 1,000,000 attempt once averaged 843/s with 592,489
+// timeouts). make bench opened 200,000 at 4,311/s unpaced here.
+const AutoRate = 4000
+
+// fleetRate is the total rate a run uses: the one given, else AutoRate for
+// a fleet of several parts, and unpaced for one process.
+func fleetRate(rate float64, parts int) float64 {
+	switch {
+	case rate >= 0:
+		return rate
+	case parts > 1:
+		return AutoRate
+	}
+	return 0
 }
 
 // Run runs one scenario on this machine and writes the merged report into
@@ -143,6 +166,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		return nil, fmt.Errorf("preflight for %d connections on this machine:\n%w", plan.Total, err)
 	}
 
+	machine := &machineSampler{}
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
 		// Each server holds a listener and a small pool: size the cluster
@@ -157,6 +181,9 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			}
 		}()
 		dbURL = pg.URL()
+		if pid, err := pg.PID(); err == nil {
+			machine.pgPID = pid
+		}
 		logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", dbURL,
 			max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
 	} else if err := checkDatabase(ctx, dbURL, len(plan.Servers)); err != nil {
@@ -216,6 +243,11 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	}
 
 	urls := strings.Join(plan.Parts[0].URLs, ",")
+	rate := fleetRate(cfg.Rate, len(plan.Parts))
+	if rate > 0 {
+		logf("admission: %g connection attempts/s for the whole fleet, %.0f/s per k6 process (--rate to change, 0 = unpaced)",
+			rate, rate/float64(len(plan.Parts)))
+	}
 	results := make([]PartInfo, len(plan.Parts))
 	errs := make([]error, len(plan.Parts))
 	var partsWG sync.WaitGroup
@@ -230,6 +262,9 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		}
 		if cfg.Duration != "" {
 			args = append(args, "-e", "DURATION="+cfg.Duration)
+		}
+		if !slices.ContainsFunc(cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") }) {
+			args = append(args, "-e", fmt.Sprintf("RATE=%g", rate))
 		}
 		for _, e := range cfg.Env {
 			args = append(args, "-e", e)
@@ -261,6 +296,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	lastGain := time.Now()
 	var allOpenAt time.Time
 	holdSnapshot := false
+	lastOpen, lastTick := int64(0), time.Now()
 progress:
 	for {
 		select {
@@ -289,12 +325,12 @@ progress:
 				logf("%v (the report leaves out server memory while held)", err)
 			}
 		}
-		note := ""
-		if stale > 0 {
-			note = fmt.Sprintf(" (%d busy, last known)", stale)
-		}
-		logf("[%4.0fs] open on servers %d/%d%s · RSS k6 %s server %s", time.Since(t0).Seconds(),
-			open, plan.Total, note, k6RSS(), pidsRSS(serverPIDs))
+		pidMu.Lock()
+		k6Now := slices.Clone(k6PIDs)
+		pidMu.Unlock()
+		machine.sample(open, k6Now, serverPIDs)
+		logf("%s", progressLine(time.Since(t0), open, plan.Total, lastOpen, time.Since(lastTick), stale, len(plan.Servers), machine, k6RSS(), pidsRSS(serverPIDs)))
+		lastOpen, lastTick = open, time.Now()
 	}
 	tick.Stop()
 	if err := saveServerMetrics(plan.Servers, serverDir, "metrics"); err != nil {
@@ -333,6 +369,7 @@ progress:
 		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
 		Title:    fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
 		P99Bound: cfg.P99Bound,
+		Machine:  machine.result(), RunProblems: machine.limitProblems(),
 		// The stock-k6 baseline has no sequence check to judge delivery by.
 		RequireDelivery: cfg.Scenario != "baseline-stock",
 	})
@@ -399,6 +436,23 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 		}
 	}
 	return procs, nil
+}
+
+// progressLine is one line of progress: open connections and their rate,
+// servers too busy to answer, memory, and the connection-tracking table
+// when netfilter is loaded (the limit that drops connections silently).
+func progressLine(elapsed time.Duration, open, total, prevOpen int64, since time.Duration, stale, servers int,
+	mm interface{ conntrack() (int64, int64) }, k6RSS, serverRSS string,
+) string {
+	rate := float64(open-prevOpen) / max(since.Seconds(), 0.001)
+	line := fmt.Sprintf("[%4.0fs] open %d/%d (%+.0f/s) · RSS k6 %s, servers %s", elapsed.Seconds(), open, total, rate, k6RSS, serverRSS)
+	if ct, ctMax := mm.conntrack(); ctMax > 0 {
+		line += fmt.Sprintf(" · conntrack %d/%d", ct, ctMax)
+	}
+	if stale > 0 {
+		line += fmt.Sprintf(" · %d of %d servers too busy to answer /healthz (their last count used)", stale, servers)
+	}
+	return line
 }
 
 // notHealthy names why a server did not become healthy: its listener's

@@ -43,6 +43,10 @@ type MergeOptions struct {
 	// made (no rows record, a script without sequences); the local runner
 	// sets it, a merge of foreign parts may not have the rows.
 	RequireDelivery bool
+	// Machine and RunProblems come from the local runner: memory by
+	// component, and the kernel limits the run ran into.
+	Machine     *report.MachineMemory
+	RunProblems []string
 }
 
 // partInput is everything read from one part directory.
@@ -448,6 +452,8 @@ func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeO
 	if r.Latency != nil && r.Latency.P99 > r.P99BoundMs {
 		r.Problems = append(r.Problems, fmt.Sprintf("fan-out p99 %.0f ms while all were open, over the bound of %.0f ms", r.Latency.P99, r.P99BoundMs))
 	}
+	r.Machine = opts.Machine
+	r.Problems = append(r.Problems, opts.RunProblems...)
 	r.Pass = len(r.Problems) == 0
 	return r
 }

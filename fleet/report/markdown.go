@@ -175,6 +175,17 @@ func writeFigures(b *strings.Builder, r *Report) {
 				num(h.Connections), per(h.RSSBytes), per(h.HeapInuseBytes), per(h.StackInuseBytes), per(h.Goroutines))
 		}
 	}
+	if mm := r.Machine; mm != nil {
+		pg := mib(mm.PostgresPSS) + " MiB"
+		if mm.PostgresPSS < 0 {
+			pg = "not measured"
+		}
+		w("| machine memory at its peak (%s open) | used %s of %s MiB: k6 %s · servers %s · PostgreSQL %s (PSS) · kernel TCP buffers %s MiB (%s sockets); the rest is kernel socket structures, page cache and other processes |\n",
+			num(mm.Open), mib(mm.Used), mib(mm.Total), mib(mm.K6RSS), mib(mm.ServerRSS), pg, mib(mm.KernelTCP), num(mm.TCPInUse))
+		if mm.ConntrackMax > 0 {
+			w("| nf_conntrack entries (peak / max) | %s / %s |\n", num(mm.ConntrackPeak), num(mm.ConntrackMax))
+		}
+	}
 	w("\n")
 	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
 }

@@ -36,6 +36,7 @@ type Report struct {
 	Messages    Messages       `json:"messages"`
 	Memory      Memory         `json:"memory"`
 	Servers     *ServerSide    `json:"server_side,omitempty"` // the servers' own /metrics after the run
+	Machine     *MachineMemory `json:"machine,omitempty"`     // memory by component and kernel limits, at the run's peak
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`
@@ -67,6 +68,21 @@ type Delivery struct {
 	Deliveries   int64     `json:"deliveries_expected"` // Rows × connections
 	Complete     bool      `json:"complete"`
 	NotChecked   string    `json:"not_checked,omitempty"` // why the check could not be made
+}
+
+// MachineMemory is the machine's memory by component when it used the most,
+// and the kernel tables the run fills, sampled by the local runner.
+type MachineMemory struct {
+	Open          int64 `json:"open_at_peak"` // connections open on the servers then
+	K6RSS         int64 `json:"k6_rss_bytes"`
+	ServerRSS     int64 `json:"servers_rss_bytes"`
+	PostgresPSS   int64 `json:"postgres_pss_bytes"` // proportional: shared buffers counted once; -1 = not measured (your own PostgreSQL)
+	KernelTCP     int64 `json:"kernel_tcp_bytes"`   // /proc/net/sockstat TCP mem (pages x 4096): socket buffers
+	TCPInUse      int64 `json:"tcp_sockets_in_use"`
+	Used          int64 `json:"machine_used_bytes"` // MemTotal - MemAvailable
+	Total         int64 `json:"machine_total_bytes"`
+	ConntrackPeak int64 `json:"conntrack_peak"` // nf_conntrack_count; 0 when netfilter is not loaded
+	ConntrackMax  int64 `json:"conntrack_max"`
 }
 
 // Connections are counts summed over the parts.

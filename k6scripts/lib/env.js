@@ -109,6 +109,8 @@ export function baseOptions(connections) {
   return {
     urls: URLS,
     connections,
+    // RATE is the whole fleet's attempts per second: this VU's share of it.
+    rate: (num('RATE', 0) * connections) / TOTAL,
     maxInFlight: int('MAX_IN_FLIGHT', 1000, 1),
     localAddrs: list('LOCAL_ADDRS', ''),
     connectTimeout: str('CONNECT_TIMEOUT', '30s'),
