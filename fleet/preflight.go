@@ -106,15 +106,21 @@ func (p Preflight) Check() (changed []string, err error) {
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
+// serverDBConnsMin is what a server needs at the least: its listener and
+// one pooled connection for reading the log.
+const serverDBConnsMin = 2
+
 // checkDBBudget says whether a PostgreSQL with maxConns (reserved for
-// superusers, inUse already) has room for a run's servers.
+// superusers, inUse already) has room for a run's servers: at least
+// serverDBConnsMin each (a throwaway cluster is sized for serverDBConns).
 func checkDBBudget(maxConns, reserved, inUse int64, servers int) error {
-	need := int64(DBConnections(servers))
+	need := int64(servers*serverDBConnsMin + dbConnsExtra)
 	if free := maxConns - reserved - inUse; free < need {
 		return fmt.Errorf("PostgreSQL max_connections is %d (%d reserved for superusers, %d in use): %d server processes "+
-			"need up to %d (%d each: a pool of 8 and the listener) plus %d for the insert loop and the run; "+
-			"a server without a connection never delivers a row. Fix: max_connections >= %d, or fewer --servers",
-			maxConns, reserved, inUse, servers, need-dbConnsExtra, serverDBConns, dbConnsExtra, need+reserved+inUse)
+			"need at least %d (%d each: the listener and one pooled, up to %d under load) plus %d for the insert loop and the run; "+
+			"a server whose listener cannot connect never delivers a row. Fix: max_connections >= %d (better %d), or fewer --servers",
+			maxConns, reserved, inUse, servers, need-dbConnsExtra, serverDBConnsMin, serverDBConns, dbConnsExtra,
+			need+reserved+inUse, int64(DBConnections(servers))+reserved+inUse)
 	}
 	return nil
 }
