@@ -1,6 +1,8 @@
 // capacity.js — the Supabase Realtime question (seeds/000): hold N WebSocket
 // connections for a duration while the database gets a new row every second;
-// pass = no failed connection, no dropped connection, and the rows arrived.
+// pass = no failed connection, no dropped connection, no gap, duplicate or
+// reordered row id at any connection, and the rows arrived (the fleet's
+// verdict adds: every row inserted while all were open, at every connection).
 //
 //   bin/k6 run -e URLS='ws://127.0.0.1:8080/ws?topic=Track' -e CONNECTIONS=10000 k6scripts/capacity.js
 //
@@ -18,6 +20,8 @@
 //   MIN_PER_CONN    rows each connection must receive on average while held
 //                   (default: half the rows inserted during the hold, at least 1)
 //   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
+//   SEQUENCE_PATH / SEQUENCE_PER  the row number and its group in each message for the sequence
+//                   check (default 'id' per 'topic'): massconn_gaps, _duplicates, _reordered must stay 0
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
