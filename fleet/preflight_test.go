@@ -39,8 +39,9 @@ func TestPreflight(t *testing.T) {
 		return m
 	}
 	conntrack := map[string]string{
-		"sys/net/netfilter/nf_conntrack_max":   "262144\n",
-		"sys/net/netfilter/nf_conntrack_count": "20000\n",
+		"sys/net/netfilter/nf_conntrack_buckets": "65536\n",
+		"sys/net/netfilter/nf_conntrack_max":     "262144\n",
+		"sys/net/netfilter/nf_conntrack_count":   "20000\n",
 	}
 	cases := []struct {
 		name        string
@@ -61,7 +62,8 @@ func TestPreflight(t *testing.T) {
 		{
 			name: "conntrack too small, root raises it", files: base(conntrack), connections: 1_000_000, mayRaise: true,
 			wantChanged: "raised net.netfilter.nf_conntrack_max from 262144 to 1179648",
-			wantSysctl:  map[string]string{"sys/net/netfilter/nf_conntrack_max": "1179648\n"},
+			wantSysctl: map[string]string{"sys/net/netfilter/nf_conntrack_max": "1179648\n",
+				"sys/net/netfilter/nf_conntrack_buckets": "327680\n"},
 		},
 		{
 			name: "file-max too small", files: base(map[string]string{"sys/fs/file-max": "1000000\n"}), connections: 1_000_000,
