@@ -220,14 +220,43 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	}
 	var insertMu sync.Mutex
 	var insert *exec.Cmd
-	startInsert := func() {
+	var insertDone chan struct{} // closed when insert has been reaped
+	var insertProblems []string
+	insertLog := filepath.Join(serverDir, "insert.log")
+	var startInsert func()
+	// An insert loop that exits while the run goes on (its start-up
+	// migration can meet a deadlock with busy servers) is said and
+	// restarted a few times; without it no row would be checked.
+	restarts := 0
+	watchInsert := func(cmd *exec.Cmd, done chan struct{}) {
+		err := cmd.Wait()
+		close(done)
+		insertMu.Lock()
+		if runCtx.Err() != nil || insert != cmd {
+			insertMu.Unlock()
+			return
+		}
+		insert = nil
+		b, _ := os.ReadFile(insertLog)
+		msg := fmt.Sprintf("insert loop exited during the run (%v): %s", err, lastLines(b, 1))
+		logf("%s", msg)
+		insertProblems = append(insertProblems, msg)
+		restarts++
+		again := restarts <= 3
+		insertMu.Unlock()
+		if again {
+			time.Sleep(time.Second)
+			startInsert()
+		}
+	}
+	startInsert = func() {
 		insertMu.Lock()
 		defer insertMu.Unlock()
 		if insert != nil || runCtx.Err() != nil {
 			return
 		}
 		cmd := exec.Command(cfg.Server, insertArgs...)
-		if f, err := os.Create(filepath.Join(serverDir, "insert.log")); err == nil {
+		if f, err := os.OpenFile(insertLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
 			cmd.Stdout, cmd.Stderr = f, f
 			defer f.Close() // the child has its own descriptor once started
 		}
@@ -235,8 +264,9 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			logf("insert loop did not start: %v", err)
 			return
 		}
-		insert = cmd
+		insert, insertDone = cmd, make(chan struct{})
 		logf("insert loop started: a row every %v", cfg.InsertEvery)
+		go watchInsert(cmd, insertDone)
 	}
 	if !cfg.InsertAfter {
 		startInsert()
@@ -338,11 +368,14 @@ progress:
 	}
 	cancelRun()
 	insertMu.Lock()
-	if insert != nil {
-		_ = insert.Process.Signal(os.Interrupt)
-		_ = insert.Wait()
-	}
+	stopping, stopped := insert, insertDone
+	insert = nil
+	problems := slices.Clone(insertProblems)
 	insertMu.Unlock()
+	if stopping != nil {
+		_ = stopping.Process.Signal(os.Interrupt)
+		<-stopped // watchInsert reaps it
+	}
 	rowsErr := RecordRows(ctx, dbURL, serverDir)
 	if rowsErr != nil {
 		logf("%v (the verdict cannot check delivery)", rowsErr)
@@ -369,7 +402,7 @@ progress:
 		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
 		Title:    fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
 		P99Bound: cfg.P99Bound,
-		Machine:  machine.result(), RunProblems: machine.limitProblems(),
+		Machine:  machine.result(), RunProblems: append(machine.limitProblems(), problems...),
 		// The stock-k6 baseline has no sequence check to judge delivery by.
 		RequireDelivery: cfg.Scenario != "baseline-stock",
 	})

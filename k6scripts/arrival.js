@@ -60,6 +60,7 @@ export default function () {
     `(target ${target.toFixed(0)}/s), failures ${JSON.stringify(opened.failures)}`);
   pool.hold(HOLD_S * 1000); // milliseconds
   holdEnd.add(Date.now());
+  recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();
   check(opened, {
     'every connection opened': (s) => s.failed === 0 && s.open === mine,
@@ -67,5 +68,4 @@ export default function () {
   });
   check(held, { 'every connection still open': (s) => s.open === opened.open && s.dropped === 0 });
   pool.close();
-  recordSequence(pool);
 }

@@ -26,7 +26,8 @@ const seqSilent = new Counter('fleet_seq_silent');
 export const SEQUENCE = { path: str('SEQUENCE_PATH', 'id'), per: str('SEQUENCE_PER', 'topic') };
 
 // recordSequence turns pool.sequence() into the fleet_seq_* counters; call it
-// after pool.close(), when every connection's sequence is final.
+// once, when the hold ends and before pool.close() (a close that fails under
+// load must not lose the verdict's data).
 export function recordSequence(pool) {
   const sq = pool.sequence();
   if (!sq) return;
