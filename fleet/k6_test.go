@@ -239,6 +239,13 @@ func TestSplitRunAndMerge(t *testing.T) {
 	if c.Opened != total || c.PeakOpen != total || c.Failures != 0 || c.Drops != 0 {
 		t.Errorf("connections %+v, want %d opened and held, none failed or dropped", c, total)
 	}
+	if d := r.Delivery; d == nil || !d.Complete || d.Rows == 0 || d.Sequences != total || d.NotChecked != "" {
+		t.Errorf("delivery %+v: want every row of the window checked at all %d connections", d, total)
+	}
+	// The database was given (DatabaseURL): not the run's to measure.
+	if m := r.Machine; m == nil || m.PostgresPSS != -1 || m.K6RSS <= 0 || m.ServerRSS <= 0 || m.Used <= 0 {
+		t.Errorf("machine memory %+v: want k6 and servers measured, the given PostgreSQL not", m)
+	}
 	if r.Latency == nil || r.Latency.Count < total {
 		t.Errorf("latency %+v: want rows delivered to every connection while all were open", r.Latency)
 	}

@@ -45,6 +45,12 @@ type RunConfig struct {
 	InsertEvery time.Duration
 	InsertCount int  // 0 = until the run ends
 	InsertAfter bool // start inserting once every connection is open (or connecting stalled)
+	// P99Bound is the fan-out p99 the verdict allows (0 = DefaultP99Bound).
+	P99Bound time.Duration
+	// Rate is connection attempts per second for the whole fleet, shared
+	// by the parts (each paces its share: RATE × its connections / total);
+	// 0 = unpaced, < 0 = AutoRate.
+	Rate float64
 
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
@@ -87,6 +93,25 @@ func memAvailable() (int64, error) {
 		}
 	}
 	return 0, errors.New("no MemAvailable in /proc/meminfo")
+}
+
+// AutoRate is the fleet's total connection rate when several k6 processes
+// share this machine and none is given: without one shared rate, every part
+// opens as fast as it can and dozens of bursts on two cores time each
+// other out (a 1,000,000 attempt once averaged 843/s with 592,489
+// timeouts). make bench opened 200,000 at 4,311/s unpaced here.
+const AutoRate = 4000
+
+// fleetRate is the total rate a run uses: the one given, else AutoRate for
+// a fleet of several parts, and unpaced for one process.
+func fleetRate(rate float64, parts int) float64 {
+	switch {
+	case rate >= 0:
+		return rate
+	case parts > 1:
+		return AutoRate
+	}
+	return 0
 }
 
 // Run runs one scenario on this machine and writes the merged report into
@@ -133,9 +158,20 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
 		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
 
+	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
+	for _, c := range changed {
+		logf("preflight: %s", c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preflight for %d connections on this machine:\n%w", plan.Total, err)
+	}
+
+	machine := &machineSampler{}
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
-		pg, err := pgtest.New()
+		// Each server holds a listener and a small pool: size the cluster
+		// for all of them (PostgreSQL's default of 100 fits about ten).
+		pg, err := pgtest.NewWithMaxConnections(max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))))
 		if err != nil {
 			return nil, fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
 		}
@@ -145,7 +181,13 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			}
 		}()
 		dbURL = pg.URL()
-		logf("throwaway PostgreSQL at %s", dbURL)
+		if pid, err := pg.PID(); err == nil {
+			machine.pgPID = pid
+		}
+		logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", dbURL,
+			max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
+	} else if err := checkDatabase(ctx, dbURL, len(plan.Servers)); err != nil {
+		return nil, err
 	}
 	if o, err := exec.CommandContext(ctx, cfg.Server, "migrate", "--database-url", dbURL).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("massconn-server migrate: %w\n%s", err, o)
@@ -178,14 +220,43 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	}
 	var insertMu sync.Mutex
 	var insert *exec.Cmd
-	startInsert := func() {
+	var insertDone chan struct{} // closed when insert has been reaped
+	var insertProblems []string
+	insertLog := filepath.Join(serverDir, "insert.log")
+	var startInsert func()
+	// An insert loop that exits while the run goes on (its start-up
+	// migration can meet a deadlock with busy servers) is said and
+	// restarted a few times; without it no row would be checked.
+	restarts := 0
+	watchInsert := func(cmd *exec.Cmd, done chan struct{}) {
+		err := cmd.Wait()
+		close(done)
+		insertMu.Lock()
+		if runCtx.Err() != nil || insert != cmd {
+			insertMu.Unlock()
+			return
+		}
+		insert = nil
+		b, _ := os.ReadFile(insertLog)
+		msg := fmt.Sprintf("insert loop exited during the run (%v): %s", err, lastLines(b, 1))
+		logf("%s", msg)
+		insertProblems = append(insertProblems, msg)
+		restarts++
+		again := restarts <= 3
+		insertMu.Unlock()
+		if again {
+			time.Sleep(time.Second)
+			startInsert()
+		}
+	}
+	startInsert = func() {
 		insertMu.Lock()
 		defer insertMu.Unlock()
 		if insert != nil || runCtx.Err() != nil {
 			return
 		}
 		cmd := exec.Command(cfg.Server, insertArgs...)
-		if f, err := os.Create(filepath.Join(serverDir, "insert.log")); err == nil {
+		if f, err := os.OpenFile(insertLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
 			cmd.Stdout, cmd.Stderr = f, f
 			defer f.Close() // the child has its own descriptor once started
 		}
@@ -193,14 +264,20 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			logf("insert loop did not start: %v", err)
 			return
 		}
-		insert = cmd
+		insert, insertDone = cmd, make(chan struct{})
 		logf("insert loop started: a row every %v", cfg.InsertEvery)
+		go watchInsert(cmd, insertDone)
 	}
 	if !cfg.InsertAfter {
 		startInsert()
 	}
 
 	urls := strings.Join(plan.Parts[0].URLs, ",")
+	rate := fleetRate(cfg.Rate, len(plan.Parts))
+	if rate > 0 {
+		logf("admission: %g connection attempts/s for the whole fleet, %.0f/s per k6 process (--rate to change, 0 = unpaced)",
+			rate, rate/float64(len(plan.Parts)))
+	}
 	results := make([]PartInfo, len(plan.Parts))
 	errs := make([]error, len(plan.Parts))
 	var partsWG sync.WaitGroup
@@ -215,6 +292,9 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		}
 		if cfg.Duration != "" {
 			args = append(args, "-e", "DURATION="+cfg.Duration)
+		}
+		if !slices.ContainsFunc(cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") }) {
+			args = append(args, "-e", fmt.Sprintf("RATE=%g", rate))
 		}
 		for _, e := range cfg.Env {
 			args = append(args, "-e", e)
@@ -246,6 +326,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	lastGain := time.Now()
 	var allOpenAt time.Time
 	holdSnapshot := false
+	lastOpen, lastTick := int64(0), time.Now()
 progress:
 	for {
 		select {
@@ -274,12 +355,12 @@ progress:
 				logf("%v (the report leaves out server memory while held)", err)
 			}
 		}
-		note := ""
-		if stale > 0 {
-			note = fmt.Sprintf(" (%d busy, last known)", stale)
-		}
-		logf("[%4.0fs] open on servers %d/%d%s · RSS k6 %s server %s", time.Since(t0).Seconds(),
-			open, plan.Total, note, k6RSS(), pidsRSS(serverPIDs))
+		pidMu.Lock()
+		k6Now := slices.Clone(k6PIDs)
+		pidMu.Unlock()
+		machine.sample(open, k6Now, serverPIDs)
+		logf("%s", progressLine(time.Since(t0), open, plan.Total, lastOpen, time.Since(lastTick), stale, len(plan.Servers), machine, k6RSS(), pidsRSS(serverPIDs)))
+		lastOpen, lastTick = open, time.Now()
 	}
 	tick.Stop()
 	if err := saveServerMetrics(plan.Servers, serverDir, "metrics"); err != nil {
@@ -287,11 +368,18 @@ progress:
 	}
 	cancelRun()
 	insertMu.Lock()
-	if insert != nil {
-		_ = insert.Process.Signal(os.Interrupt)
-		_ = insert.Wait()
-	}
+	stopping, stopped := insert, insertDone
+	insert = nil
+	problems := slices.Clone(insertProblems)
 	insertMu.Unlock()
+	if stopping != nil {
+		_ = stopping.Process.Signal(os.Interrupt)
+		<-stopped // watchInsert reaps it
+	}
+	rowsErr := RecordRows(ctx, dbURL, serverDir)
+	if rowsErr != nil {
+		logf("%v (the verdict cannot check delivery)", rowsErr)
+	}
 	if killed := stopAll(servers, serverStopGrace); len(killed) > 0 {
 		logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
 			strings.Join(killed, ", "), serverStopGrace)
@@ -312,7 +400,11 @@ progress:
 	dirs = append(dirs, serverDir)
 	r, err := MergeToDir(cfg.Out, dirs, MergeOptions{
 		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
-		Title: fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
+		Title:    fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
+		P99Bound: cfg.P99Bound,
+		Machine:  machine.result(), RunProblems: append(machine.limitProblems(), problems...),
+		// The stock-k6 baseline has no sequence check to judge delivery by.
+		RequireDelivery: cfg.Scenario != "baseline-stock",
 	})
 	if err != nil {
 		return nil, err
@@ -358,7 +450,9 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 		go func() { _ = p.cmd.Wait(); f.Close(); close(p.exited) }()
 		procs = append(procs, p)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	// Many servers start at once on few cores: give each its share of time.
+	wait := 60*time.Second + time.Duration(len(procs))*time.Second
+	deadline := time.Now().Add(wait)
 	for _, p := range procs {
 		for !healthy(p.listen) {
 			select {
@@ -370,11 +464,48 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 			case <-time.After(100 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				return procs, fmt.Errorf("server on %s not healthy after 60s (see %s)", p.listen, p.log)
+				return procs, notHealthy(p, wait)
 			}
 		}
 	}
 	return procs, nil
+}
+
+// progressLine is one line of progress: open connections and their rate,
+// servers too busy to answer, memory, and the connection-tracking table
+// when netfilter is loaded (the limit that drops connections silently).
+func progressLine(elapsed time.Duration, open, total, prevOpen int64, since time.Duration, stale, servers int,
+	mm interface{ conntrack() (int64, int64) }, k6RSS, serverRSS string,
+) string {
+	rate := float64(open-prevOpen) / max(since.Seconds(), 0.001)
+	line := fmt.Sprintf("[%4.0fs] open %d/%d (%+.0f/s) · RSS k6 %s, servers %s", elapsed.Seconds(), open, total, rate, k6RSS, serverRSS)
+	if ct, ctMax := mm.conntrack(); ctMax > 0 {
+		line += fmt.Sprintf(" · conntrack %d/%d", ct, ctMax)
+	}
+	if stale > 0 {
+		line += fmt.Sprintf(" · %d of %d servers too busy to answer /healthz (their last count used)", stale, servers)
+	}
+	return line
+}
+
+// notHealthy names why a server did not become healthy: its listener's
+// state from /healthz and the end of its log (a listener that cannot
+// connect logs the database's reason).
+func notHealthy(p *serverProc, waited time.Duration) error {
+	state := "no answer on /healthz"
+	if _, listening, err := health(p.listen); err == nil && !listening {
+		state = "its PostgreSQL listener is not connected"
+	}
+	log, _ := os.ReadFile(p.log)
+	return fmt.Errorf("server on %s not healthy after %v: %s; end of %s:\n%s", p.listen, waited, state, p.log, lastLines(log, 5))
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // health reads a server's /healthz: its open connections and whether its

@@ -36,6 +36,17 @@ type MergeOptions struct {
 	Command  string
 	Target   int64 // connections asked for; 0 = read from the parts' CONNECTIONS
 	Partial  bool  // accept a sequence with parts missing
+	// P99Bound is the fan-out p99 (while all were open) the verdict allows;
+	// 0 = DefaultP99Bound.
+	P99Bound time.Duration
+	// RequireDelivery fails the verdict when the delivery check cannot be
+	// made (no rows record, a script without sequences); the local runner
+	// sets it, a merge of foreign parts may not have the rows.
+	RequireDelivery bool
+	// Machine and RunProblems come from the local runner: memory by
+	// component, and the kernel limits the run ran into.
+	Machine     *report.MachineMemory
+	RunProblems []string
 }
 
 // partInput is everything read from one part directory.
@@ -85,7 +96,11 @@ func Merge(dirs []string, opts MergeOptions) (*report.Report, error) {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].info.Index < parts[j].info.Index })
-	r := build(parts, serverRSS, opts)
+	rows, err := readRows(serverDirs)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	r := build(parts, serverRSS, rows, opts)
 	r.Inputs = dirs
 	sv, err := readServerMetrics(serverDirs)
 	if err != nil {
@@ -276,7 +291,7 @@ func byTag(ss []sample, into map[string]int64) {
 }
 
 // build computes every figure of the report from the parts.
-func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Report {
+func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeOptions) *report.Report {
 	r := &report.Report{
 		Title: opts.Title, Scenario: opts.Scenario, Command: opts.Command,
 		Generated: time.Now().UTC(), Method: MergeMethod,
@@ -410,6 +425,35 @@ func build(parts []*partInput, serverRSS []RSSRow, opts MergeOptions) *report.Re
 	if r.Connections.Target > 0 && r.Connections.Opened < r.Connections.Target {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d of %d connections opened", r.Connections.Opened, r.Connections.Target))
 	}
+	bound := opts.P99Bound
+	if bound <= 0 {
+		bound = DefaultP99Bound
+	}
+	r.P99BoundMs = float64(bound) / float64(time.Millisecond)
+	// The window ends bound before the first process stopped holding (its
+	// own record; else when its open count first fell, a second late at most).
+	windowEnd := holdEnd
+	for _, p := range parts {
+		for _, s := range p.metrics.holdEnd {
+			if t := time.UnixMilli(int64(s.v)); t.Before(windowEnd) {
+				windowEnd = t
+			}
+		}
+	}
+	r.Delivery = delivery(rows, sequences(parts), allOpen, windowEnd.Add(-bound), r.Connections.Opened)
+	if d := r.Delivery; opts.RequireDelivery && d.NotChecked == "" && d.Rows == 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("no row of %s was inserted while every connection was open "+
+			"(and %v before the end): nothing shows rows reached the connections; hold longer", d.Table, bound))
+	}
+	r.Problems = append(r.Problems, deliveryProblems(r.Delivery)...)
+	if d := r.Delivery; opts.RequireDelivery && d.NotChecked != "" {
+		r.Problems = append(r.Problems, "delivery not checked: "+d.NotChecked)
+	}
+	if r.Latency != nil && r.Latency.P99 > r.P99BoundMs {
+		r.Problems = append(r.Problems, fmt.Sprintf("fan-out p99 %.0f ms while all were open, over the bound of %.0f ms", r.Latency.P99, r.P99BoundMs))
+	}
+	r.Machine = opts.Machine
+	r.Problems = append(r.Problems, opts.RunProblems...)
 	r.Pass = len(r.Problems) == 0
 	return r
 }

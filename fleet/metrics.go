@@ -32,6 +32,10 @@ type partMetrics struct {
 	drops        []sample // massconn_drops, tag code
 	connectStart []sample // fleet_connect_start_ms, value = epoch ms
 	connectEnd   []sample // fleet_connect_end_ms
+	// the sequence check: counters, and per-connection ends by row id (tag id)
+	gaps, duplicates, reordered  []sample
+	seqFirst, seqLast, seqSilent []sample
+	holdEnd                      []sample // fleet_hold_end_ms, value = epoch ms
 }
 
 // k6Line is one line of k6's JSON output; only "Point" lines carry samples.
@@ -82,6 +86,13 @@ func parseK6JSON(r io.Reader) (*partMetrics, error) {
 		"massconn_drops":         &m.drops,
 		"fleet_connect_start_ms": &m.connectStart,
 		"fleet_connect_end_ms":   &m.connectEnd,
+		"massconn_gaps":          &m.gaps,
+		"massconn_duplicates":    &m.duplicates,
+		"massconn_reordered":     &m.reordered,
+		"fleet_seq_first":        &m.seqFirst,
+		"fleet_seq_last":         &m.seqLast,
+		"fleet_seq_silent":       &m.seqSilent,
+		"fleet_hold_end_ms":      &m.holdEnd,
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
@@ -114,6 +125,8 @@ func parseK6JSON(r io.Reader) (*partMetrics, error) {
 			s.tag = l.Data.Tags["reason"]
 		case "massconn_drops":
 			s.tag = l.Data.Tags["code"]
+		case "fleet_seq_first", "fleet_seq_last":
+			s.tag = l.Data.Tags["id"]
 		}
 		*dst = append(*dst, s)
 	}

@@ -20,7 +20,7 @@
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
 
 const ARRIVAL_RATE = num('ARRIVAL_RATE', 2000, 0.001);
 const HOLD_S = seconds('DURATION', '10s');
@@ -37,6 +37,9 @@ export const options = {
   thresholds: {
     massconn_failures: ['count==0'],
     massconn_drops: ['count==0'],
+    massconn_gaps: ['count==0'],
+    massconn_duplicates: ['count==0'],
+    massconn_reordered: ['count==0'],
     checks: ['rate==1'],
   },
 };
@@ -56,6 +59,8 @@ export default function () {
   console.log(`arrival: ${opened.open}/${mine} open in ${elapsed.toFixed(1)}s = ${rate.toFixed(0)}/s ` +
     `(target ${target.toFixed(0)}/s), failures ${JSON.stringify(opened.failures)}`);
   pool.hold(HOLD_S * 1000); // milliseconds
+  holdEnd.add(Date.now());
+  recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();
   check(opened, {
     'every connection opened': (s) => s.failed === 0 && s.open === mine,

@@ -1,6 +1,8 @@
 // capacity.js — the Supabase Realtime question (seeds/000): hold N WebSocket
 // connections for a duration while the database gets a new row every second;
-// pass = no failed connection, no dropped connection, and the rows arrived.
+// pass = no failed connection, no dropped connection, no gap, duplicate or
+// reordered row id at any connection, and the rows arrived (the fleet's
+// verdict adds: every row inserted while all were open, at every connection).
 //
 //   bin/k6 run -e URLS='ws://127.0.0.1:8080/ws?topic=Track' -e CONNECTIONS=10000 k6scripts/capacity.js
 //
@@ -18,9 +20,11 @@
 //   MIN_PER_CONN    rows each connection must receive on average while held
 //                   (default: half the rows inserted during the hold, at least 1)
 //   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
+//   SEQUENCE_PATH / SEQUENCE_PER  the row number and its group in each message for the sequence
+//                   check (default 'id' per 'topic'): massconn_gaps, _duplicates, _reordered must stay 0
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '60s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
@@ -34,6 +38,9 @@ export const options = {
   thresholds: {
     massconn_failures: ['count==0'],
     massconn_drops: ['count==0'],
+    massconn_gaps: ['count==0'],
+    massconn_duplicates: ['count==0'],
+    massconn_reordered: ['count==0'],
     checks: ['rate==1'],
   },
 };
@@ -46,6 +53,8 @@ export default function () {
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
   pool.hold(HOLD_S * 1000); // milliseconds
+  holdEnd.add(Date.now());
+  recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

@@ -22,7 +22,7 @@
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000; the merge weights them)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '30s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
@@ -36,6 +36,9 @@ export const options = {
   thresholds: {
     massconn_failures: ['count==0'],
     massconn_drops: ['count==0'],
+    massconn_gaps: ['count==0'],
+    massconn_duplicates: ['count==0'],
+    massconn_reordered: ['count==0'],
     massconn_latency: [`p(99)<${P99_MS}`],
     checks: ['rate==1'],
   },
@@ -49,6 +52,8 @@ export default function () {
   const opened = pool.stats();
   const t0 = Date.now();
   pool.hold(HOLD_S * 1000); // milliseconds
+  holdEnd.add(Date.now());
+  recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();
   const perSec = (held.received - opened.received) / Math.max(0.001, (Date.now() - t0) / 1000);
   console.log(`fanout: ${held.open} open, ${held.received - opened.received} rows delivered while held ` +

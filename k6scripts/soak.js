@@ -20,7 +20,7 @@
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, seconds, str, timedConnect } from './lib/env.js';
+import { TOTAL, VUS, myConnections, baseOptions, maxDuration, seconds, str, timedConnect, recordSequence, holdEnd } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '1h');
 const HEARTBEAT = str('HEARTBEAT', 'ping');
@@ -33,6 +33,9 @@ export const options = {
   thresholds: {
     massconn_failures: ['count==0'],
     massconn_drops: ['count==0'],
+    massconn_gaps: ['count==0'],
+    massconn_duplicates: ['count==0'],
+    massconn_reordered: ['count==0'],
     checks: ['rate==1'],
   },
 };
@@ -46,6 +49,8 @@ export default function () {
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
   pool.hold(HOLD_S * 1000); // milliseconds
+  holdEnd.add(Date.now());
+  recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

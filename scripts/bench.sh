@@ -24,6 +24,10 @@
 #   INSERT_EVERY  insert loop interval (default 1s); INSERT_COUNT stops it after that many rows
 #   INSERT_AFTER_OPEN  true (default): inserts start once every connection is open; false: from the start
 #   RESULTS       results directory (default results/<UTC timestamp>-<scenario>)
+#   P99_BOUND     largest fan-out p99 that passes (default 1s). PASS also needs every row inserted while
+#                 all connections were open to reach every connection (exact, from the sequence check)
+#   RATE          connection attempts/s for the whole fleet, shared by the k6 processes (default: 4000
+#                 with several processes, unpaced with one; 0 = unpaced)
 #   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
 #   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
 set -euo pipefail
@@ -46,6 +50,7 @@ args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scri
 [ -n "${INSERT_COUNT:-}" ] && args+=(--insert-count "$INSERT_COUNT")
 [ -n "${INSERT_AFTER_OPEN:-}" ] && args+=(--insert-after-open="$INSERT_AFTER_OPEN")
 [ -n "${RESULTS:-}" ] && args+=(--out "$RESULTS")
+[ -n "${P99_BOUND:-}" ] && args+=(--p99-bound "$P99_BOUND")
 for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
   HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
   if [ -n "${!v:-}" ]; then

@@ -31,6 +31,7 @@ type metricSet struct {
 	latency  *metrics.Metric // trend (time): now - server timestamp
 	rtt      *metrics.Metric // trend (time): a program's send to its expect's answer
 	churn    *metrics.Metric // counter: sessions that closed themselves (lifetime) to reopen
+	seq      sequenceMetrics // counters of the sequence check
 }
 
 // registerMetrics adds the massconn_* metrics to the registry. It runs in
@@ -56,6 +57,9 @@ func registerMetrics(registry *metrics.Registry) (*metricSet, error) {
 	}
 	if ms.churn, err = registry.NewMetric(churnMetric, metrics.Counter); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", churnMetric, err)
+	}
+	if ms.seq, err = registerSequenceMetrics(registry); err != nil {
+		return nil, err
 	}
 	return &ms, nil
 }
@@ -106,6 +110,7 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
 	b.durations(ms.rtt, withMax(r.RTTs, r.RTTCount, r.RTTMax))
 	b.count(ms.churn, r.Churn)
+	b.sequence(ms.seq, r.Sequence)
 	for reason, n := range r.Failures {
 		if n != 0 && reason != engine.ReasonRejected {
 			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))

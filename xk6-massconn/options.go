@@ -43,7 +43,7 @@ var connectKeys = []string{
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 	"compression", "maxMessageSize", "sendQueueLimit",
-	"steps", "lifetime",
+	"steps", "lifetime", "sequence",
 }
 
 // latencyUnits maps the JS names of timestamp units to their length.
@@ -134,6 +134,9 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if c.Protocol, err = parseProtocol(m["protocol"]); err != nil {
+		return opts, err
+	}
+	if c.Sequence, err = parseSequence(m["sequence"]); err != nil {
 		return opts, err
 	}
 	if c.Batched, err = boolean("batched", m["batched"]); err != nil {

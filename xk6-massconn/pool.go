@@ -54,6 +54,9 @@ func newPool(root *RootModule, eng *engine.Pool, ctx context.Context, samples ch
 	root.track(p)
 	root.finals.add()
 	root.finals.send(samples, zeroSamples(ms, tags, time.Now()))
+	if _, on := eng.Sequence(); on {
+		root.finals.send(samples, sequenceZeroSamples(ms.seq, tags, time.Now()))
+	}
 	go p.flushLoop()
 	return p
 }
@@ -146,6 +149,9 @@ func (p *pool) object(rt *sobek.Runtime) *sobek.Object {
 		},
 		"stats": func(sobek.FunctionCall) sobek.Value {
 			return statsObject(rt, p.eng.Stats())
+		},
+		"sequence": func(sobek.FunctionCall) sobek.Value {
+			return sequenceObject(rt, p.eng)
 		},
 		"close": func(call sobek.FunctionCall) sobek.Value {
 			grace := closeGrace

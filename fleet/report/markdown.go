@@ -128,6 +128,23 @@ func writeFigures(b *strings.Builder, r *Report) {
 		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
 			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
 	}
+	if r.P99BoundMs > 0 {
+		w("| fan-out p99 bound (verdict) | %.0f ms |\n", r.P99BoundMs)
+	}
+	if d := r.Delivery; d != nil {
+		if d.NotChecked != "" {
+			w("| every row to every connection | not checked: %s |\n", d.NotChecked)
+		} else {
+			verdict := "yes"
+			if !d.Complete {
+				verdict = "**no**"
+			}
+			w("| every row to every connection (exact) | %s: rows %s..%s of %s (%s rows × %s connections = %s deliveries; %s rows inserted in the run) |\n",
+				verdict, num(d.FirstID), num(d.LastID), d.Table, num(d.Rows), num(d.Sequences+d.Silent), num(d.Deliveries), num(d.RowsInserted))
+			w("| sequence check | gaps %s · duplicates %s · reordered %s · silent connections %s · started late %s · ended early %s |\n",
+				num(d.Gaps), num(d.Duplicates), num(d.Reordered), num(d.Silent), num(d.StartedLate), num(d.EndedEarly))
+		}
+	}
 	if l := r.LatencyAll; l != nil {
 		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
 	}
@@ -157,6 +174,17 @@ func writeFigures(b *strings.Builder, r *Report) {
 			per := func(v int64) float64 { return float64(v) / float64(h.Connections) }
 			w("| server memory while %s held (Go runtime) | RSS %.0f B/conn = heap in use %.0f + goroutine stacks %.0f + other; %.2f goroutines/conn |\n",
 				num(h.Connections), per(h.RSSBytes), per(h.HeapInuseBytes), per(h.StackInuseBytes), per(h.Goroutines))
+		}
+	}
+	if mm := r.Machine; mm != nil {
+		pg := mib(mm.PostgresPSS) + " MiB"
+		if mm.PostgresPSS < 0 {
+			pg = "not measured"
+		}
+		w("| machine memory at its peak (%s open) | used %s of %s MiB: k6 %s · servers %s · PostgreSQL %s (PSS) · kernel TCP buffers %s MiB (%s sockets); the rest is kernel socket structures, page cache and other processes |\n",
+			num(mm.Open), mib(mm.Used), mib(mm.Total), mib(mm.K6RSS), mib(mm.ServerRSS), pg, mib(mm.KernelTCP), num(mm.TCPInUse))
+		if mm.ConntrackMax > 0 {
+			w("| nf_conntrack entries (peak / max) | %s / %s |\n", num(mm.ConntrackPeak), num(mm.ConntrackMax))
 		}
 	}
 	w("\n")

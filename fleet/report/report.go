@@ -19,24 +19,70 @@ type Report struct {
 	Started   time.Time `json:"started"`
 	Ended     time.Time `json:"ended"`
 
-	// Pass is true when every part exited 0 (its thresholds held) and no
-	// connection failed or dropped.
+	// Pass is true when every part exited 0 (its thresholds held), no
+	// connection failed or dropped, every row inserted while the
+	// connections were open reached every connection (Delivery, exact per
+	// connection) and the fan-out p99 stayed within its bound.
 	Pass     bool     `json:"pass"`
 	Problems []string `json:"problems,omitempty"`
 
 	Connections Connections    `json:"connections"`
 	Rate        Rate           `json:"connection_rate"`
 	Latency     *Percentiles   `json:"fanout_latency_ms,omitempty"`     // while every connection was open
+	P99BoundMs  float64        `json:"fanout_p99_bound_ms,omitempty"`   // the verdict's bound on Latency.P99
+	Delivery    *Delivery      `json:"delivery,omitempty"`              // every row to every connection, from the sequence check
 	LatencyAll  *Percentiles   `json:"fanout_latency_all_ms,omitempty"` // whole run, connect phase included
 	Connecting  *Percentiles   `json:"connecting_ms,omitempty"`
 	Messages    Messages       `json:"messages"`
 	Memory      Memory         `json:"memory"`
 	Servers     *ServerSide    `json:"server_side,omitempty"` // the servers' own /metrics after the run
+	Machine     *MachineMemory `json:"machine,omitempty"`     // memory by component and kernel limits, at the run's peak
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`
 	Inputs      []string       `json:"inputs"`
 	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+// Delivery is the exact check that every row inserted while every
+// connection was open (and at least the p99 bound before the first part
+// started closing) reached every connection: the database says which rows
+// those are, the extension's sequence check what each connection received.
+type Delivery struct {
+	Table string `json:"table"`
+	// The rows that had to arrive: ids FirstID..LastID (Rows of them; ids
+	// of one table from one writer are contiguous) inserted in the window.
+	Rows         int64     `json:"rows_expected"`
+	FirstID      int64     `json:"first_id"`
+	LastID       int64     `json:"last_id"`
+	WindowStart  time.Time `json:"window_start"`
+	WindowEnd    time.Time `json:"window_end"`
+	RowsInserted int64     `json:"rows_inserted_in_run"`
+	Sequences    int64     `json:"sequences"`               // connection × topic sequences reported
+	Silent       int64     `json:"silent_connections"`      // connections that received no row at all
+	StartedLate  int64     `json:"started_after_first_row"` // sequences whose first id > FirstID
+	EndedEarly   int64     `json:"ended_before_last_row"`   // sequences whose last id < LastID
+	Gaps         int64     `json:"gaps"`                    // ids skipped inside sequences
+	Duplicates   int64     `json:"duplicates"`
+	Reordered    int64     `json:"reordered"`
+	Deliveries   int64     `json:"deliveries_expected"` // Rows × connections
+	Complete     bool      `json:"complete"`
+	NotChecked   string    `json:"not_checked,omitempty"` // why the check could not be made
+}
+
+// MachineMemory is the machine's memory by component when it used the most,
+// and the kernel tables the run fills, sampled by the local runner.
+type MachineMemory struct {
+	Open          int64 `json:"open_at_peak"` // connections open on the servers then
+	K6RSS         int64 `json:"k6_rss_bytes"`
+	ServerRSS     int64 `json:"servers_rss_bytes"`
+	PostgresPSS   int64 `json:"postgres_pss_bytes"` // proportional: shared buffers counted once; -1 = not measured (your own PostgreSQL)
+	KernelTCP     int64 `json:"kernel_tcp_bytes"`   // /proc/net/sockstat TCP mem (pages x 4096): socket buffers
+	TCPInUse      int64 `json:"tcp_sockets_in_use"`
+	Used          int64 `json:"machine_used_bytes"` // MemTotal - MemAvailable
+	Total         int64 `json:"machine_total_bytes"`
+	ConntrackPeak int64 `json:"conntrack_peak"` // nf_conntrack_count; 0 when netfilter is not loaded
+	ConntrackMax  int64 `json:"conntrack_max"`
 }
 
 // Connections are counts summed over the parts.

@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,9 +30,15 @@ type Server struct {
 	uid  int
 	gid  int
 
+	maxConns int // max_connections; 0 = DefaultMaxConnections
+
 	mu      sync.Mutex
 	stopped bool
 }
+
+// DefaultMaxConnections is a throwaway cluster's max_connections unless
+// NewWithMaxConnections asks for more.
+const DefaultMaxConnections = 100
 
 // Start starts a cluster and stops it when the test ends. It fails the test
 // (tb.Fatal) if PostgreSQL cannot be started.
@@ -51,7 +58,12 @@ func Start(tb testing.TB) *Server {
 
 // New starts a cluster; the caller must call Stop. Meant for TestMain, where
 // no testing.TB exists.
-func New() (*Server, error) {
+func New() (*Server, error) { return NewWithMaxConnections(0) }
+
+// NewWithMaxConnections starts a cluster allowing maxConns client
+// connections (0 = DefaultMaxConnections): a benchmark with many server
+// processes, each holding a listener and a small pool, needs more than 100.
+func NewWithMaxConnections(maxConns int) (*Server, error) {
 	bin, err := exec.LookPath("initdb")
 	if err != nil {
 		bin, err = findDebianBinDir()
@@ -61,7 +73,7 @@ func New() (*Server, error) {
 	} else {
 		bin = filepath.Dir(bin)
 	}
-	s := &Server{uid: -1, gid: -1}
+	s := &Server{uid: -1, gid: -1, maxConns: maxConns}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -185,8 +197,12 @@ func (s *Server) reapOrphans() {
 }
 
 func (s *Server) start() error {
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c max_connections=100",
-		s.port, filepath.Join(s.dir, "sock"))
+	maxConns := s.maxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnections
+	}
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c max_connections=%d",
+		s.port, filepath.Join(s.dir, "sock"), maxConns)
 	logFile := filepath.Join(s.dir, "postgres.log")
 	if out, err := s.run("pg_ctl", "-D", s.dataDir(), "-l", logFile, "-w", "-t", "60", "-o", opts, "start"); err != nil {
 		log, _ := os.ReadFile(logFile)
@@ -240,4 +256,19 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// PID is the postmaster's process id (from postmaster.pid), for measuring
+// the cluster's memory.
+func (s *Server) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.dataDir(), "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("postmaster pid: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, fmt.Errorf("postmaster pid %q: %w", line, err)
+	}
+	return pid, nil
 }

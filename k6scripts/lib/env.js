@@ -3,11 +3,38 @@
 // and the two gauges the fleet merge uses to time the connect phase across
 // processes (wall-clock epoch milliseconds, so parts on different hosts line
 // up as well as their clocks do).
-import { Gauge } from 'k6/metrics';
+import { Counter, Gauge } from 'k6/metrics';
 import exec from 'k6/execution';
 
 export const connectStart = new Gauge('fleet_connect_start_ms');
 export const connectEnd = new Gauge('fleet_connect_end_ms');
+// When this process's hold ended, right before it starts closing: rows
+// inserted later than the fan-out bound before it are not expected.
+export const holdEnd = new Gauge('fleet_hold_end_ms');
+
+// The sequence check's per-connection ends, for the fleet's verdict: how
+// many connections' sequences started (first) and ended (last) at each row
+// id, and how many connections received no row at all (silent). With the
+// inserted ids known, "every row reached every connection" is exact:
+// no gap, every first <= the first row, every last >= the last row.
+const seqFirst = new Counter('fleet_seq_first');
+const seqLast = new Counter('fleet_seq_last');
+const seqSilent = new Counter('fleet_seq_silent');
+
+// SEQUENCE is the option every massconn scenario passes: the server's row id,
+// per topic (the insert loop is one writer, so ids of a table are contiguous).
+export const SEQUENCE = { path: str('SEQUENCE_PATH', 'id'), per: str('SEQUENCE_PER', 'topic') };
+
+// recordSequence turns pool.sequence() into the fleet_seq_* counters; call it
+// once, when the hold ends and before pool.close() (a close that fails under
+// load must not lose the verdict's data).
+export function recordSequence(pool) {
+  const sq = pool.sequence();
+  if (!sq) return;
+  for (const [id, n] of Object.entries(sq.first)) seqFirst.add(n, { id });
+  for (const [id, n] of Object.entries(sq.last)) seqLast.add(n, { id });
+  seqSilent.add(sq.silent);
+}
 
 export function list(name, fallback) {
   const v = __ENV[name] === undefined ? fallback : __ENV[name];
@@ -83,10 +110,13 @@ export function baseOptions(connections) {
   return {
     urls: URLS,
     connections,
+    // RATE is the whole fleet's attempts per second: this VU's share of it.
+    rate: (num('RATE', 0) * connections) / TOTAL,
     maxInFlight: int('MAX_IN_FLIGHT', 1000, 1),
     localAddrs: list('LOCAL_ADDRS', ''),
     connectTimeout: str('CONNECT_TIMEOUT', '30s'),
     latency: { field: 'ts', unit: 'us' },
+    sequence: SEQUENCE,
     sampleLimit: int('SAMPLE_LIMIT', 1000, 0),
   };
 }

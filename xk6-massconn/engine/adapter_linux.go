@@ -25,7 +25,7 @@ func (o *loopConn) Deliver(payload []byte) {
 		o.l.shard(o.c).received.Add(1)
 		return
 	}
-	o.c.pool.deliver(o.l.shard(o.c), o.l.wall, payload)
+	o.c.pool.deliver(o.l.shard(o.c), o.c.idx, o.l.wall, payload)
 }
 
 func (o *loopConn) Reject(code string) { o.l.reject(o.c, code, true) }

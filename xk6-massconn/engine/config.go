@@ -34,7 +34,8 @@ type Config struct {
 
 	Heartbeat Heartbeat
 	Replies   []Reply
-	Latency   *LatencySpec // nil: no latency measurement
+	Latency   *LatencySpec  // nil: no latency measurement
+	Sequence  *SequenceSpec // nil: no sequence check (see sequence.go)
 
 	// Protocol speaks a realtime protocol on top of WebSocket (see package
 	// protocol); nil is the raw mode, where every text message counts and
@@ -154,5 +155,6 @@ type Report struct {
 	RTTCount int64
 	RTTs     []time.Duration
 	RTTMax   time.Duration
-	Churn    int64 // sessions that closed themselves to reopen (Config.Lifetime)
+	Churn    int64          // sessions that closed themselves to reopen (Config.Lifetime)
+	Sequence SequenceCounts // the sequence check's counters, when it is on
 }

@@ -140,9 +140,13 @@ func (p *Pool) raw(msg []byte, out protocol.Conn) {
 	}
 }
 
-// deliver counts one application message and measures its latency.
-func (p *Pool) deliver(s *shard, wall int64, payload []byte) {
+// deliver counts one application message of connection idx, checks its
+// sequence number and measures its latency.
+func (p *Pool) deliver(s *shard, idx int64, wall int64, payload []byte) {
 	s.received.Add(1)
+	if p.seq != nil {
+		p.seq.observe(s, idx, payload)
+	}
 	m := &p.msgs
 	if m.latency.IsZero() || len(payload) == 0 {
 		return

@@ -45,6 +45,7 @@ type Pool struct {
 	msgs     messageLayer
 	prog     *poolProgram // Steps and Lifetime; nil = neither
 	progPrev progCounters // guarded by drainMu
+	seq      *sequencer   // nil without Config.Sequence
 }
 
 // Dial validates cfg, checks capacity and starts opening cfg.Connections in
@@ -76,6 +77,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		drained:  counters{failures: map[string]int64{}, rejections: map[string]int64{}, drops: map[int]int64{}},
 		drainRng: seed(),
 		msgs:     newMessageLayer(cfg, adapterBeat),
+		seq:      newSequencer(cfg.Sequence, cfg.Connections),
 	}
 	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), paceNow())
 	for i := range p.shards {

@@ -31,6 +31,7 @@ type portable struct {
 
 type portConn struct {
 	ws      *gws.Conn
+	idx     int64 // connection number within the pool
 	opened  time.Time
 	closing bool // guarded by portable.mu
 
@@ -66,7 +67,7 @@ func (pt *portable) run(p *Pool, idx int64) {
 	if n := len(cfg.LocalAddrs); n > 0 {
 		dialer.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddrs[idx%int64(n)].AsSlice()}
 	}
-	pc := &portConn{done: make(chan struct{})}
+	pc := &portConn{idx: idx, done: make(chan struct{})}
 	h := &portHandler{pool: p, pt: pt, pc: pc, idx: idx}
 	started := time.Now()
 	p.live.Add(1)
@@ -222,7 +223,7 @@ func (o *portOut) Send(text []byte) {
 
 func (o *portOut) Deliver(payload []byte) {
 	if !o.pc.rejected {
-		o.pool.deliver(o.pt.shard(o.pool), time.Now().UnixNano(), payload)
+		o.pool.deliver(o.pt.shard(o.pool), o.pc.idx, time.Now().UnixNano(), payload)
 	}
 }
 

@@ -48,7 +48,9 @@ type shard struct {
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
 	latCount  atomic.Int64
-	reasons   [len(reasons)]atomic.Int64
+	// the sequence check's counters (sequence.go)
+	seqGaps, seqDuplicates, seqReordered, seqUnreadable atomic.Int64
+	reasons                                             [len(reasons)]atomic.Int64
 
 	mu         sync.Mutex // guards everything below
 	httpStatus map[int]int64
@@ -305,6 +307,7 @@ func (p *Pool) Drain() Report {
 		LatencyMax:    latMax,
 	}
 	p.prog.drain(&r, &p.progPrev, limit, &p.drainRng)
+	r.Sequence = p.sequenceDelta()
 	return r
 }
 

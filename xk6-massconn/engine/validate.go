@@ -84,6 +84,7 @@ func (c Config) Validate() error {
 	}
 	c.validateMessages(bad)
 	c.validateProgram(bad)
+	c.validateSequence(bad)
 	if c.SampleLimit < 0 {
 		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
 	}

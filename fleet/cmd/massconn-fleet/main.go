@@ -234,6 +234,7 @@ func cmdMerge(args []string, stdout io.Writer) (int, error) {
 	scenario := fs.String("scenario", "", "scenario name (default: the script's name)")
 	target := fs.Int64("connections", 0, "connections asked for (default: the parts' -e CONNECTIONS)")
 	partial := fs.Bool("partial", false, "merge even if parts of the sequence are missing")
+	p99 := fs.Duration("p99-bound", fleet.DefaultP99Bound, "largest fan-out p99 (while all were open) that passes")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: massconn-fleet merge --out DIR [flags] PARTDIR... [RSSDIR...]")
 		fs.PrintDefaults()
@@ -245,7 +246,7 @@ func cmdMerge(args []string, stdout io.Writer) (int, error) {
 		return 2, errors.New("merge: --out DIR and at least one part directory are required")
 	}
 	r, err := fleet.MergeToDir(*out, fs.Args(), fleet.MergeOptions{
-		Title: *title, Scenario: *scenario, Target: *target, Partial: *partial,
+		Title: *title, Scenario: *scenario, Target: *target, Partial: *partial, P99Bound: *p99,
 		Command: "massconn-fleet merge " + strings.Join(args, " "),
 	})
 	if err != nil {
@@ -275,6 +276,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	insertEvery := fs.Duration("insert-every", time.Second, "insert loop interval")
 	insertCount := fs.Int("insert-count", 0, "stop inserting after this many rows (0 = until the run ends)")
 	insertAfter := fs.Bool("insert-after-open", true, "start inserting once every connection is open (or connecting stalled 15s); false = insert from the start, as the Supabase setup did")
+	p99 := fs.Duration("p99-bound", fleet.DefaultP99Bound, "largest fan-out p99 (while all were open) that passes; the verdict also needs every row inserted then at every connection")
+	rate := fs.Float64("rate", -1, fmt.Sprintf("connection attempts per second for the whole fleet, shared by the k6 processes; 0 = unpaced; -1 = %d/s when there are several processes", fleet.AutoRate))
 	var env multi
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
 	if code, err, done := parse(fs, args); done {
@@ -295,7 +298,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	r, err := fleet.Run(ctx, fleet.RunConfig{
 		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
-		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env,
+		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
 		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
 	})
 	if err != nil {

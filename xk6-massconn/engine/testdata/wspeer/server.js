@@ -12,6 +12,7 @@
 //   "big N"                     -> one text message of N bytes "aaaa..."
 //   "badtext"                   -> a text frame whose bytes are not UTF-8 (ff fe)
 //   "after MS CMD"              -> runs CMD (any of these commands) MS milliseconds later
+//   "rows A,B,T:C,..."          -> one JSON message per item {"topic":T,"id":N} (T default "Track"), in that order
 //   URL query ?close=CODE       -> server closes with CODE right after the handshake
 // With TLS_CERT and TLS_KEY (PEM files) it serves wss:// over Node's https
 // (OpenSSL); TLS_MAX_VERSION (e.g. TLSv1.2) caps the protocol version.
@@ -75,6 +76,11 @@ function command(ws, text) {
       ws.send(msg.slice(0, a), { fin: false });
       ws.send(msg.slice(a, 2 * a), { fin: false });
       ws.send(msg.slice(2 * a), { fin: true });
+    }
+  } else if ((m = /^rows (.+)$/.exec(text))) {
+    for (const item of m[1].split(',')) {
+      const [topic, id] = item.includes(':') ? item.split(':') : ['Track', item];
+      ws.send(JSON.stringify({ topic, op: 'INSERT', id: Number(id), ts: nowMicros() }));
     }
   } else if (text === 'badtext') {
     ws.send(Buffer.from([0xff, 0xfe]), { binary: false });
