@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-adapters clean
+.PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-adapters clean
 
 all: build
 
@@ -78,6 +78,11 @@ run: bin/massconn-server
 
 bench-server: bin/massconn-server
 	scripts/bench-server.sh
+
+# The machine's physical floor, now: CPU of a loopback write, read,
+# connect+accept and bare WebSocket upgrade with raw syscalls.
+bench-floor:
+	$(GO) run ./server/cmd/massconn-floor $(FLOOR_FLAGS)
 
 bench-k6: bin/massconn-server bin/k6
 	scripts/bench-k6.sh
