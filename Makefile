@@ -76,7 +76,12 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 run: bin/massconn-server
 	scripts/run-local.sh
 
-bench-server: bin/massconn-server
+# The Node.js target of bench-server: a small npm ws broadcast server.
+server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json
+	cd server/testdata/nodews && npm ci --no-audit --no-fund
+	touch $@
+
+bench-server: bin/massconn-server server/testdata/nodews/node_modules
 	scripts/bench-server.sh
 
 # The machine's physical floor, now: CPU of a loopback write, read,

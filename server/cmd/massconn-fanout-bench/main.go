@@ -18,11 +18,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +60,10 @@ type config struct {
 	firstSource     string
 	perSource       int
 	table           string
+	publishURL      string
+	publishSize     int
+	target          string
+	payloadSizeFile string
 }
 
 func main() {
@@ -82,6 +88,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.firstSource, "source-addr", "127.0.0.2", "first local address to connect from; the next ones follow (127.0.0.3, ...)")
 	fs.IntVar(&c.perSource, "per-source", 10000, "connections per local address (each has about 28,000 ephemeral ports per target)")
 	fs.StringVar(&c.table, "table", "Track", "table to insert into; the --url topic must include it")
+	fs.StringVar(&c.publishURL, "publish-url", "", "instead of inserting rows, POST each message to this URL (a foreign target such as the Node.js ws server in server/testdata/nodews); no database then")
+	fs.IntVar(&c.publishSize, "publish-size", 200, "bytes of each message sent with --publish-url (match massconn-server's message for a fair comparison)")
+	fs.StringVar(&c.payloadSizeFile, "payload-size-file", "", "write the payload bytes of the messages received to this file (for the next target's --publish-size)")
+	fs.StringVar(&c.target, "target", "massconn-server", "name of the server under test, for the report")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -91,7 +101,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}{
 		{fs.NArg() > 0, fmt.Sprintf("unexpected argument %q; all options are --flags", fs.Arg(0))},
 		{!strings.HasPrefix(c.url, "ws://"), fmt.Sprintf("--url %q must be a ws:// URL of massconn-server's /ws endpoint, e.g. ws://127.0.0.1:8080/ws?topic=Track", c.url)},
-		{c.databaseURL == "", "missing --database-url (or DATABASE_URL): the PostgreSQL URL the server listens to"},
+		{c.databaseURL == "" && c.publishURL == "", "missing --database-url (or DATABASE_URL): the PostgreSQL URL the server listens to (or --publish-url for a target fed over HTTP)"},
+		{c.publishURL != "" && !strings.HasPrefix(c.publishURL, "http://"), fmt.Sprintf("--publish-url %q must be an http:// URL, e.g. http://127.0.0.1:8080/publish", c.publishURL)},
+		{c.publishSize < 40, "--publish-size must be at least 40 bytes (the id and ts fields)"},
 		{c.serverPID <= 0, "missing --server-pid: the pid of the massconn-server process to measure"},
 		{c.conns < 0, "--conns must be 0 (automatic) or more"},
 		{c.headroom < 0, "--headroom must be 0 or more"},
@@ -204,13 +216,15 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	db, err := sql.Open("postgres", cfg.databaseURL)
-	if err != nil {
-		return fmt.Errorf("open --database-url: %w", err)
-	}
-	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("connect to --database-url: %w", err)
+	var db *sql.DB
+	if cfg.publishURL == "" {
+		if db, err = sql.Open("postgres", cfg.databaseURL); err != nil {
+			return fmt.Errorf("open --database-url: %w", err)
+		}
+		defer db.Close()
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("connect to --database-url: %w", err)
+		}
 	}
 
 	if n, _, err := serverHealth(ctx, base); err != nil {
@@ -279,6 +293,11 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// The floor needs the file descriptors the connections held.
 	f.closeAll()
 	res.msgLen = int(f.msgLen.Load())
+	if cfg.payloadSizeFile != "" {
+		if err := os.WriteFile(cfg.payloadSizeFile, []byte(strconv.Itoa(res.msgLen)), 0o600); err != nil {
+			return fmt.Errorf("--payload-size-file: %w", err)
+		}
+	}
 	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", frameLen(res.msgLen))
 	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: frameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
 	printSummary(stdout, cfg, &res)
@@ -320,7 +339,11 @@ func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result, 
 		start := time.Now()
 		r := newRound(res.conns)
 		f.cur.Store(r)
-		if err := pgsource.Insert(ctx, db, cfg.table, 1); err != nil {
+		if cfg.publishURL != "" {
+			if err := publish(ctx, cfg.publishURL, int64(i+1), cfg.publishSize); err != nil {
+				return err
+			}
+		} else if err := pgsource.Insert(ctx, db, cfg.table, 1); err != nil {
 			return err
 		}
 		select {
@@ -369,7 +392,7 @@ func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result, 
 
 func printSummary(w io.Writer, cfg config, r *result) {
 	perConn := float64(r.rssIdle-r.rssBefore) / float64(r.conns)
-	fmt.Fprintf(w, "\n=== massconn bench-server: one server process, %d idle WebSocket connections ===\n", r.conns)
+	fmt.Fprintf(w, "\n=== massconn bench-server: %s, one server process, %d idle WebSocket connections ===\n", cfg.target, r.conns)
 	fmt.Fprintf(w, "connections        %d (open-file limit %d), opened in %.1fs, %d source address(es)\n",
 		r.conns, r.limit, r.connectTime.Seconds(), (r.conns+cfg.perSource-1)/cfg.perSource)
 	fmt.Fprintf(w, "server RSS         %s before connections, %s idle with them (after %v settle), %s after the fan-out\n",
@@ -442,4 +465,26 @@ func printCPU(w io.Writer, r *result) {
 		floor.Micros(fl.Write), floor.Ratio(perMsg, fl.Write), floor.Micros(fl.Delivery()))
 	fmt.Fprintf(w, "  (server CPU from /proc/PID/stat, 10 ms ticks: %s while connecting, %s over %d fan-out rounds incl. their idle spacing; %d-byte payload)\n",
 		r.cpuConnect.Round(time.Millisecond), r.cpuFanOut.Round(time.Millisecond), r.rounds, r.msgLen)
+}
+
+// publish POSTs message number id, padded to size bytes, with the send
+// time as ts (unix µs; the same clock as the clients' receive times).
+func publish(ctx context.Context, url string, id int64, size int) error {
+	head := fmt.Sprintf(`{"topic":"Track","op":"INSERT","id":%d,"ts":%d,"row":{"pad":"`, id, time.Now().UnixMicro())
+	body := head + strings.Repeat("x", max(0, size-len(head)-3)) + `"}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("--publish-url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("publish message %d: %w", id, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("publish message %d: %s answered %s", id, url, resp.Status)
+	}
+	return nil
 }
