@@ -139,7 +139,7 @@ func (s *Subscriber) queueFrame(f outFrame) bool {
 		if s.raw != nil {
 			s.writer.push(s)
 		} else {
-			go s.drainBlocking(nil, nil)
+			go s.drainBlocking(nil, 0)
 		}
 	}
 	return true
@@ -169,9 +169,16 @@ func (s *Subscriber) flush(w *writer) {
 		return
 	}
 	if n < len(buf) {
-		// The socket buffer is full: this subscriber gets a goroutine of
-		// its own until it has caught up.
-		go s.drainBlocking(append([]byte(nil), buf[n:]...), frames)
+		// The socket buffer is full: the frames written whole are done,
+		// and this subscriber gets a goroutine of its own for the rest
+		// until it has caught up.
+		i := 0
+		for i < len(frames) && n >= len(frames[i].b) {
+			n -= len(frames[i].b)
+			i++
+		}
+		s.complete(frames[:i])
+		go s.drainBlocking(frames[i:], n)
 		return
 	}
 	s.complete(frames)
@@ -192,19 +199,30 @@ func (s *Subscriber) finishTurn(w *writer) {
 	s.scheduled = false
 }
 
-// drainBlocking writes rest (the unwritten tail of frames), then
-// everything else queued, blocking in each write, and ends once the queue
-// is empty.
-func (s *Subscriber) drainBlocking(rest []byte, frames []outFrame) {
+// drainBlocking writes frames (the first of them from byte off on), then
+// everything else queued, one frame at a time and blocking in each write,
+// and ends once the queue is empty. Between frames it looks for a close:
+// then the frames it holds are dropped and the close frame goes next, as
+// after the write in progress on the writers' path.
+func (s *Subscriber) drainBlocking(frames []outFrame, off int) {
 	conn := s.conn.NetConn()
 	for {
-		if len(rest) > 0 {
-			if _, err := conn.Write(rest); err != nil {
-				s.fail(frames)
+		for i, f := range frames {
+			if i > 0 && f.closed == nil {
+				s.mu.Lock()
+				closing := s.closeQueued
+				s.mu.Unlock()
+				if closing {
+					break // the rest of frames is dropped
+				}
+			}
+			if _, err := conn.Write(f.b[off:]); err != nil {
+				s.fail(frames[i:])
 				return
 			}
+			off = 0
+			s.complete(frames[i : i+1])
 		}
-		s.complete(frames)
 		s.mu.Lock()
 		if len(s.out) == 0 || s.dead {
 			s.scheduled = false
@@ -214,10 +232,6 @@ func (s *Subscriber) drainBlocking(rest []byte, frames []outFrame) {
 		frames = s.out
 		s.out = nil
 		s.mu.Unlock()
-		rest = rest[:0]
-		for _, f := range frames {
-			rest = append(rest, f.b...)
-		}
 	}
 }
 
