@@ -1,6 +1,7 @@
 package floor
 
 import (
+	"bytes"
 	"crypto/sha1" //nolint:gosec // RFC 6455
 	"encoding/base64"
 	"testing"
@@ -48,4 +49,21 @@ func BenchmarkWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// findKey reads bytes off a socket: it must never panic, and a key it
+// returns is a line's tail after the header name.
+func FuzzFindKey(f *testing.F) {
+	f.Add([]byte(upgradeRequest))
+	f.Add([]byte("Sec-WebSocket-Key: "))
+	f.Add([]byte("Sec-WebSocket-Key: abc"))
+	f.Fuzz(func(t *testing.T, req []byte) {
+		key, err := findKey(req)
+		if err != nil {
+			return
+		}
+		if !bytes.Contains(req, append(append([]byte(keyHeader), key...), '\r')) {
+			t.Fatalf("key %q is not followed by CR after the header in %q", key, req)
+		}
+	})
 }
