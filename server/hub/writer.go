@@ -145,43 +145,60 @@ func (s *Subscriber) queueFrame(f outFrame) bool {
 	return true
 }
 
-// flush writes everything queued for s with one non-blocking write.
+// writeChunk bounds one write: frames are gathered up to this many bytes
+// (at least one frame), so a long queue costs no more copying than it
+// writes.
+const writeChunk = 64 << 10
+
+// chunkEnd is the end of the chunk of frames that starts at i.
+func chunkEnd(frames []outFrame, i int) int {
+	size := 0
+	j := i
+	for j < len(frames) && (j == i || size+len(frames[j].b) <= writeChunk) {
+		size += len(frames[j].b)
+		j++
+	}
+	return j
+}
+
+// flush writes what is queued for s, a chunk at a time with non-blocking
+// writes, until the queue is written or the socket buffer is full.
 func (s *Subscriber) flush(w *writer) {
 	s.mu.Lock()
 	frames := s.out
 	s.out = nil
 	s.mu.Unlock()
-	if len(frames) == 0 {
-		s.finishTurn(w)
-		return
-	}
-	buf := frames[0].b
-	if len(frames) > 1 {
-		w.scratch = w.scratch[:0]
-		for _, f := range frames {
-			w.scratch = append(w.scratch, f.b...)
+	for i := 0; i < len(frames); {
+		j := chunkEnd(frames, i)
+		buf := frames[i].b
+		if j-i > 1 {
+			w.scratch = w.scratch[:0]
+			for _, f := range frames[i:j] {
+				w.scratch = append(w.scratch, f.b...)
+			}
+			buf = w.scratch
 		}
-		buf = w.scratch
-	}
-	n, err := tryWrite(s.raw, buf)
-	if err != nil {
-		s.fail(frames)
-		return
-	}
-	if n < len(buf) {
-		// The socket buffer is full: the frames written whole are done,
-		// and this subscriber gets a goroutine of its own for the rest
-		// until it has caught up.
-		i := 0
-		for i < len(frames) && n >= len(frames[i].b) {
-			n -= len(frames[i].b)
-			i++
+		n, err := tryWrite(s.raw, buf)
+		if err != nil {
+			s.fail(frames[i:])
+			return
 		}
-		s.complete(frames[:i])
-		go s.drainBlocking(frames[i:], n)
-		return
+		if n < len(buf) {
+			// The socket buffer is full: the frames written whole are
+			// done, and this subscriber gets a goroutine of its own for
+			// the rest until it has caught up.
+			k := i
+			for k < j && n >= len(frames[k].b) {
+				n -= len(frames[k].b)
+				k++
+			}
+			s.complete(frames[i:k])
+			go s.drainBlocking(frames[k:], n)
+			return
+		}
+		s.complete(frames[i:j])
+		i = j
 	}
-	s.complete(frames)
 	s.finishTurn(w)
 }
 
@@ -207,21 +224,27 @@ func (s *Subscriber) finishTurn(w *writer) {
 func (s *Subscriber) drainBlocking(frames []outFrame, off int) {
 	conn := s.conn.NetConn()
 	for {
-		for i, f := range frames {
-			if i > 0 && f.closed == nil {
+		for i := 0; i < len(frames); {
+			if i > 0 {
 				s.mu.Lock()
 				closing := s.closeQueued
 				s.mu.Unlock()
 				if closing {
-					break // the rest of frames is dropped
+					break // the rest of frames is dropped; the close is queued
 				}
 			}
-			if _, err := conn.Write(f.b[off:]); err != nil {
+			j := chunkEnd(frames, i)
+			bufs := make(net.Buffers, 0, j-i)
+			for _, f := range frames[i:j] {
+				bufs = append(bufs, f.b[off:])
+				off = 0
+			}
+			if _, err := bufs.WriteTo(conn); err != nil {
 				s.fail(frames[i:])
 				return
 			}
-			off = 0
-			s.complete(frames[i : i+1])
+			s.complete(frames[i:j])
+			i = j
 		}
 		s.mu.Lock()
 		if len(s.out) == 0 || s.dead {
