@@ -5,7 +5,7 @@ SHELL := /bin/bash
 K6_VERSION ?= v1.8.1
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-k6 bench-k6-tls bench-adapters bench-steps clean
+.PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
 
 all: build
 
@@ -79,8 +79,18 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 run: bin/massconn-server
 	scripts/run-local.sh
 
-bench-server: bin/massconn-server
+# The Node.js target of bench-server: a small npm ws broadcast server.
+server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json
+	cd server/testdata/nodews && npm ci --no-audit --no-fund
+	touch $@
+
+bench-server: bin/massconn-server server/testdata/nodews/node_modules
 	scripts/bench-server.sh
+
+# The machine's physical floor, now: CPU of a loopback write, read,
+# connect+accept and bare WebSocket upgrade with raw syscalls.
+bench-floor:
+	$(GO) run ./server/cmd/massconn-floor $(FLOOR_FLAGS)
 
 bench-k6: bin/massconn-server bin/k6
 	scripts/bench-k6.sh

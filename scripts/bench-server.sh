@@ -13,6 +13,12 @@
 #   BENCH_MAX_DURATION  bound on the whole client run (default 10m)
 #   SERVER_FLAGS        extra flags for massconn-server serve
 #   DATABASE_URL        use this database instead of a throwaway one
+#   TARGETS             servers to measure one after the other in this run
+#                       (default "massconn nodews"; nodews is the npm ws
+#                       broadcast server in server/testdata/nodews, fed by
+#                       POST /publish instead of PostgreSQL)
+#   PUBLISH_SIZE        bytes of each message sent to nodews (default: the
+#                       size of massconn-server's message for one Track row)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,11 +34,13 @@ fi
 
 work=$(mktemp -d /tmp/massconn-bench.XXXXXX)
 server_pid=""
+node_pid=""
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   trap '' INT TERM
   stop_proc "$server_pid" massconn-server
+  stop_proc "$node_pid" nodews
   pg_stop
   rm -rf "$work"
 }
@@ -71,6 +79,8 @@ fi
 sleep 2
 
 status=0
+targets=${TARGETS:-massconn nodews}
+case " $targets " in *" massconn "*)
 "$work/massconn-fanout-bench" \
   --url "ws://$listen/ws?topic=Track" \
   --database-url "$DATABASE_URL" \
@@ -78,10 +88,45 @@ status=0
   --conns "${CONNS:-0}" \
   --rounds "${ROUNDS:-20}" \
   --settle "${SETTLE:-10s}" \
+  --payload-size-file "$work/payload-size" \
   --max-duration "${BENCH_MAX_DURATION:-10m}" || status=$?
-
 if [ -s "$work/server.log" ]; then
   echo "--- server log (warnings and errors) ---" >&2
   tail -20 "$work/server.log" >&2
 fi
+;; esac
+stop_proc "$server_pid" massconn-server
+server_pid=""
+
+case " $targets " in *" nodews "*)
+# The Node.js target sends messages of the size massconn-server sent.
+default_publish_size=200
+if [ -s "$work/payload-size" ]; then
+  default_publish_size=$(cat "$work/payload-size")
+fi
+nodedir=$root/server/testdata/nodews
+if [ ! -d "$nodedir/node_modules" ]; then
+  echo "bench-server: $nodedir/node_modules missing; run make server/testdata/nodews/node_modules" >&2
+  exit 1
+fi
+port=$(free_port)
+listen=127.0.0.1:$port
+node "$nodedir/server.js" --listen "$listen" >"$work/node.log" 2>&1 &
+node_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null --max-time 1 "http://$listen/healthz" 2>/dev/null && break
+  sleep 0.1
+done
+sleep 2
+"$work/massconn-fanout-bench" \
+  --target "Node.js ws $(node -p 'require(process.argv[1]).version' "$nodedir/node_modules/ws/package.json") (node $(node --version))" \
+  --url "ws://$listen/ws" \
+  --publish-url "http://$listen/publish" \
+  --publish-size "${PUBLISH_SIZE:-$default_publish_size}" \
+  --server-pid "$node_pid" \
+  --conns "${CONNS:-0}" \
+  --rounds "${ROUNDS:-20}" \
+  --settle "${SETTLE:-10s}" \
+  --max-duration "${BENCH_MAX_DURATION:-10m}" || status=$?
+;; esac
 exit "$status"

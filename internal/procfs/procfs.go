@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,4 +86,41 @@ func parseLimits(r io.Reader) (uint64, error) {
 		return 0, err
 	}
 	return 0, errors.New("no 'Max open files' line in limits")
+}
+
+// clockTicks is the unit of utime and stime in /proc/PID/stat: USER_HZ,
+// which Linux fixes at 100 for user space whatever the kernel's HZ.
+const clockTicks = 100
+
+// CPUTime is the user+sys CPU time process pid (all its threads) has used,
+// from /proc/PID/stat, with 10 ms resolution.
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return parseStatCPU(b)
+}
+
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields from after its closing parenthesis.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat without a (comm) field")
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	// After comm: state is field 3, utime field 14, stime field 15.
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("stat has %d fields after comm, want at least 13", len(fields))
+	}
+	var ticks uint64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat CPU field %q: %w", f, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

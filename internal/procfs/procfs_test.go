@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseVmRSS(t *testing.T) {
@@ -68,5 +69,25 @@ func TestOpenFileLimitOfThisProcess(t *testing.T) {
 	}
 	if own != viaProc {
 		t.Fatalf("getrlimit says %d, /proc/%d/limits says %d", own, os.Getpid(), viaProc)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	stat := []byte("1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 100 1000 200 18446744073709551615")
+	got, err := parseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 3250*time.Millisecond {
+		t.Fatalf("utime 250 + stime 75 ticks: got %v, want 3.25s", got)
+	}
+	if _, err := parseStatCPU([]byte("1234 no parens")); err == nil {
+		t.Fatal("stat without (comm) accepted")
+	}
+}
+
+func TestCPUTimeOfSelf(t *testing.T) {
+	if _, err := CPUTime(os.Getpid()); err != nil {
+		t.Fatal(err)
 	}
 }

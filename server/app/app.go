@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -42,7 +43,10 @@ type Config struct {
 	// benchmarks).
 	AllowedOrigins []string
 	AuthToken      string
-	Logger         *slog.Logger
+	// TLSCert and TLSKey (PEM files), if both set, make the server speak
+	// HTTPS and wss:// only.
+	TLSCert, TLSKey string
+	Logger          *slog.Logger
 }
 
 // fdHeadroom is how many file descriptors the default --max-conns leaves
@@ -97,6 +101,7 @@ type App struct {
 	metrics *metrics.Metrics
 	http    *http.Server
 	ln      net.Listener
+	tls     bool
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -114,6 +119,10 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.SlowAfter <= 0 {
 		cfg.SlowAfter = 10 * time.Second
+	}
+	tlsConfig, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, err
 	}
 	dsn, err := pgsource.WithConnectTimeout(cfg.DatabaseURL, pgsource.DefaultConnectTimeout)
 	if err != nil {
@@ -169,10 +178,16 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Info("connection limit", "max_conns", cfg.MaxConns, "open_file_limit", limit, "headroom", fdHeadroom(limit))
 		}
 	}
+	if tlsConfig != nil {
+		// The TLS handshake runs in the per-connection goroutine net/http
+		// starts, bounded by ReadHeaderTimeout like the request.
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{
 		cfg: cfg, log: cfg.Logger, db: db, hub: h, source: src, api: api, metrics: m,
 		ln:       &acceptCounter{Listener: ln, log: cfg.Logger, errors: m.AcceptErrors.Inc},
+		tls:      tlsConfig != nil,
 		cancel:   cancel,
 		serveErr: make(chan error, 1),
 		http: &http.Server{
@@ -206,6 +221,22 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+// loadTLS reads the certificate and key; neither set means plain HTTP.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both PEM files, or neither for plain ws://")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", certFile, keyFile, err)
+	}
+	// HTTP/1.1 only: a WebSocket upgrade needs it (no HTTP/2 extended CONNECT here).
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+}
+
 // acceptCounter reports failed accepts, which http.Server only retries:
 // at the open-file limit they are the only sign that clients are waiting.
 type acceptCounter struct {
@@ -225,6 +256,9 @@ func (l *acceptCounter) Accept() (net.Conn, error) {
 
 // Addr is the address the server listens on.
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// TLS reports whether the server speaks wss:// (--tls-cert/--tls-key).
+func (a *App) TLS() bool { return a.tls }
 
 // Source exposes the PostgreSQL source (for tests and health).
 func (a *App) Source() *pgsource.Source { return a.source }

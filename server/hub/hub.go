@@ -14,9 +14,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -84,6 +86,9 @@ type Hub struct {
 	// ready is signalled when a write may have ended the backlog, so a
 	// paced publisher wakes without polling.
 	ready chan struct{}
+	// writers write the subscribers' queues, each for a group of shards
+	// (see writer.go).
+	writers []writer
 }
 
 // backlogShare caps one subscriber's part of the paced backlog.
@@ -116,7 +121,8 @@ type Subscriber struct {
 	shard    int32
 	idx      int32 // position in its shard's list, for O(1) removal
 	lastSeen atomic.Int64
-	sent     func() // queued after each message; allocated once, not per send
+	raw      syscall.RawConn // nil: writes block in a goroutine of their own
+	writer   *writer
 
 	mu      sync.Mutex
 	closing bool
@@ -130,6 +136,11 @@ type Subscriber struct {
 	overflowed bool
 	held       []held
 	lastPos    int64 // position of the last message queued
+	// The write queue (writer.go): frames not yet handed to the kernel.
+	out         []outFrame
+	scheduled   bool // a writer or the subscriber's own goroutine will write out
+	closeQueued bool // a close frame is queued: nothing after it
+	dead        bool // the socket is closed or failed: nothing is written
 }
 
 type held struct {
@@ -158,6 +169,9 @@ func New(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("hub: need 1 to 64 topics, got %d", len(opts.Topics))
 	}
 	h := &Hub{opts: opts, topics: map[string]int{}, shards: make([]shard, opts.Shards), ready: make(chan struct{}, 1)}
+	// Writers, not connections, bound the write goroutines: a few per core
+	// keep both cores busy while one writer waits in a syscall.
+	h.writers = make([]writer, min(opts.Shards, max(2, 2*runtime.GOMAXPROCS(0))))
 	for i, t := range opts.Topics {
 		h.topics[t] = i
 	}
@@ -217,10 +231,10 @@ func (h *Hub) JoinCatchingUp(conn *gws.Conn, mask uint64, after int64) *Subscrib
 }
 
 func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *Subscriber {
-	s := &Subscriber{hub: h, conn: conn, mask: mask, catchingUp: catchingUp, lastPos: after}
-	s.sent = s.written
+	s := &Subscriber{hub: h, conn: conn, mask: mask, catchingUp: catchingUp, lastPos: after, raw: rawConn(conn)}
 	s.Touch()
 	s.shard = int32(h.next.Add(1) % uint32(len(h.shards)))
+	s.writer = &h.writers[int(s.shard)%len(h.writers)]
 	sh := &h.shards[s.shard]
 	sh.mu.Lock()
 	s.idx = int32(len(sh.subs))
@@ -333,10 +347,8 @@ func (s *Subscriber) enqueue(now int64) bool {
 	return true
 }
 
-// written runs on the connection's write queue after each message.
-func (s *Subscriber) written() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// writtenLocked accounts for one data message written; s.mu is held.
+func (s *Subscriber) writtenLocked() {
 	if s.pending == 0 {
 		return // already released by markClosing
 	}
@@ -408,11 +420,9 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 		return 0
 	}
 	bit := uint64(1) << i
-	b := gws.NewBroadcaster(gws.OpcodeText, payload)
-	defer b.Close()
+	frame, encodeErr := encodeFrame(gws.OpcodeText, payload)
 	now := time.Now().UnixNano()
 	queued := 0
-	var encodeErr error
 	for k := range h.shards {
 		sh := &h.shards[k]
 		sh.mu.RLock()
@@ -420,11 +430,8 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 			if s.mask&bit == 0 {
 				continue
 			}
-			ok, err := s.offer(b, pos, payload, now)
-			if ok {
+			if s.offer(frame, encodeErr, pos, payload, now) {
 				queued++
-			} else if err != nil && encodeErr == nil {
-				encodeErr = err
 			}
 		}
 		sh.mu.RUnlock()
@@ -439,17 +446,17 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 
 // offer hands one published message to s: queued, held while s catches
 // up, or refused because s is closing or too slow.
-func (s *Subscriber) offer(b *gws.Broadcaster, pos int64, payload []byte, now int64) (bool, error) {
+func (s *Subscriber) offer(frame []byte, encodeErr error, pos int64, payload []byte, now int64) bool {
 	h := s.hub
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return false, nil
+		return false
 	}
 	if s.tooSlow(now) {
 		s.mu.Unlock()
 		h.closeSlow(s)
-		return false, nil
+		return false
 	}
 	if s.catchingUp {
 		if !s.overflowed {
@@ -460,23 +467,22 @@ func (s *Subscriber) offer(b *gws.Broadcaster, pos int64, payload []byte, now in
 			}
 		}
 		s.mu.Unlock()
-		return false, nil
+		return false
 	}
 	if pos <= s.lastPos {
 		s.mu.Unlock()
-		return false, nil // already sent from the backlog
+		return false // already sent from the backlog
 	}
-	// Broadcast only pushes onto the connection's write queue; under s.mu
-	// the queue order is the order of positions.
-	if err := b.Broadcast(s.conn); err != nil {
+	if encodeErr != nil {
 		s.mu.Unlock()
-		return false, err
+		return false
 	}
+	// Under s.mu the queue order is the order of positions.
 	s.enqueue(now)
 	s.lastPos = pos
-	s.conn.Async(s.sent)
+	s.queueFrame(outFrame{b: frame, data: true})
 	s.mu.Unlock()
-	return true, nil
+	return true
 }
 
 // Send queues one backlog message (at pos) to a subscriber that is
@@ -491,18 +497,36 @@ func (s *Subscriber) sendLocked(pos int64, payload []byte) bool {
 	if pos <= s.lastPos {
 		return !s.closing
 	}
-	if !s.enqueue(time.Now().UnixNano()) {
+	if s.closing {
 		return false
 	}
-	s.lastPos = pos
-	s.hub.messages.Add(1)
-	s.conn.WriteAsync(gws.OpcodeText, payload, func(err error) {
-		s.written()
-		if err != nil && s.hub.opts.OnError != nil && (errors.Is(err, gws.ErrTextEncoding) || errors.Is(err, gws.ErrMessageTooLarge)) {
+	frame, err := encodeFrame(gws.OpcodeText, payload)
+	if err != nil {
+		// Skipped, as Publish skips it: the client could not read it.
+		s.lastPos = pos
+		if s.hub.opts.OnError != nil {
 			s.hub.opts.OnError("encode", err)
 		}
-	})
+		return true
+	}
+	s.enqueue(time.Now().UnixNano())
+	s.lastPos = pos
+	s.hub.messages.Add(1)
+	s.queueFrame(outFrame{b: frame, data: true})
 	return true
+}
+
+// Pong queues a pong frame with payload (a client's ping's, at most 125
+// bytes) behind what is queued already: every write to a subscriber goes
+// through its queue, so frames never interleave.
+func (s *Subscriber) Pong(payload []byte) {
+	frame, err := encodeFrame(gws.OpcodePong, payload)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.queueFrame(outFrame{b: frame})
+	s.mu.Unlock()
 }
 
 // LastPos is the position of the last message queued to s.
@@ -572,9 +596,9 @@ func (h *Hub) SweepSlow() int {
 	return len(slow)
 }
 
-// closeSlow runs off the publishing goroutine: the close frame waits behind
-// the frames already queued (the connection's write lock is held by a
-// blocked write), bounded by a write deadline.
+// closeSlow runs off the publishing goroutine: the close frame waits for
+// the write in progress (it may be blocked on the stalled peer), bounded by
+// a write deadline; frames still queued are dropped.
 func (h *Hub) closeSlow(s *Subscriber) {
 	if !s.markClosing() {
 		return
@@ -592,9 +616,26 @@ func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
 	}
 }
 
+// writeClose queues the close frame right behind the write in progress
+// (dropping what is queued after it) and waits until it is written or the
+// write deadline (which also ends a write blocked on a stalled peer) has
+// passed; the socket is closed after it.
 func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duration) {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
-	_ = s.conn.WriteClose(code, []byte(reason))
+	if len(reason) > 123 {
+		reason = reason[:123] // a control frame's payload is at most 125 bytes
+	}
+	payload := append([]byte{byte(code >> 8), byte(code)}, reason...)
+	frame, err := encodeFrame(gws.OpcodeCloseConnection, payload)
+	if err != nil {
+		_ = s.conn.NetConn().Close()
+		return
+	}
+	_ = s.conn.NetConn().SetWriteDeadline(time.Now().Add(timeout))
+	closed := make(chan struct{})
+	s.mu.Lock()
+	s.queueFrame(outFrame{b: frame, closed: closed})
+	s.mu.Unlock()
+	<-closed
 }
 
 // PingAll sends one ping frame (encoded once) to every subscriber and
@@ -602,8 +643,7 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 // hub replaces a timer per connection.
 func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 	deadline := time.Now().Add(-idle).UnixNano()
-	b := gws.NewBroadcaster(gws.OpcodePing, nil)
-	defer b.Close()
+	ping, _ := encodeFrame(gws.OpcodePing, nil)
 	for k := range h.shards {
 		sh := &h.shards[k]
 		sh.mu.RLock()
@@ -621,9 +661,11 @@ func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 				}
 				continue
 			}
-			if b.Broadcast(s.conn) == nil {
+			s.mu.Lock()
+			if s.queueFrame(outFrame{b: ping}) {
 				pinged++
 			}
+			s.mu.Unlock()
 		}
 		sh.mu.RUnlock()
 	}

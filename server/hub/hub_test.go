@@ -151,7 +151,7 @@ func (events) OnOpen(*gws.Conn) {}
 func (e events) OnClose(c *gws.Conn, _ error) {
 	e.h.Leave(c.Session().(*session).sub)
 }
-func (events) OnPing(c *gws.Conn, p []byte)          { _ = c.WritePong(p) }
+func (events) OnPing(c *gws.Conn, p []byte)          { c.Session().(*session).sub.Pong(p) }
 func (events) OnPong(c *gws.Conn, _ []byte)          { c.Session().(*session).sub.Touch() }
 func (events) OnMessage(_ *gws.Conn, m *gws.Message) { _ = m.Close() }
 

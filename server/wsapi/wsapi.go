@@ -364,8 +364,14 @@ func (e events) OnClose(socket *gws.Conn, _ error) {
 	e.a.conns.Add(-1)
 }
 
+// OnPing answers through the subscriber's write queue, so the pong never
+// lands inside a data frame being written.
 func (events) OnPing(socket *gws.Conn, payload []byte) {
-	touch(socket)
+	if sub := socket.Session().(*session).sub; sub != nil {
+		sub.Touch()
+		sub.Pong(payload)
+		return
+	}
 	_ = socket.WritePong(payload)
 }
 

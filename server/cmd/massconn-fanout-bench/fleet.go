@@ -43,6 +43,7 @@ type fleet struct {
 	badMsgs    atomic.Int64
 	closed     atomic.Int64 // connections the server ended during the run
 	closeCodes sync.Map     // close reason -> *atomic.Int64
+	msgLen     atomic.Int64 // payload bytes of the last data message, for the floor's write size
 
 	mu    sync.Mutex
 	conns []*gws.Conn
@@ -74,6 +75,7 @@ func (handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	now := time.Now().UnixMicro()
 	c := socket.Session().(*client)
 	var w wire
+	c.f.msgLen.Store(int64(msg.Data.Len()))
 	err := json.Unmarshal(msg.Bytes(), &w)
 	_ = msg.Close()
 	if err != nil || w.ID == 0 || w.TS == 0 {

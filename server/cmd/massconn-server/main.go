@@ -210,6 +210,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var origins string
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin values browsers may connect from, e.g. https://app.example.com (default: any; requests without Origin are not from browsers and always pass)")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "require this token on /ws as 'Authorization: Bearer TOKEN' or ?access_token=TOKEN (default: none)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve https:// and wss:// instead of plain HTTP; needs --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
@@ -256,7 +258,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.Logger = log
 	debug.SetGCPercent(gcPercent)
 	err = app.Run(ctx, cfg, func(a *app.App) {
-		log.Info("serving", "addr", a.Addr(), "status_page", "http://"+a.Addr()+"/", "websocket", "ws://"+a.Addr()+"/ws")
+		scheme, ws := "http", "ws"
+		if a.TLS() {
+			scheme, ws = "https", "wss"
+		}
+		log.Info("serving", "addr", a.Addr(), "status_page", scheme+"://"+a.Addr()+"/", "websocket", ws+"://"+a.Addr()+"/ws")
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "massconn-server serve: %v\n", err)

@@ -6,6 +6,7 @@ package wstest
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -64,11 +65,28 @@ func Dial(tb testing.TB, url string) *Client {
 	return c
 }
 
+// DialTLS is Dial for a wss:// url, trusting what tlsConfig trusts.
+func DialTLS(tb testing.TB, url string, tlsConfig *tls.Config) *Client {
+	tb.Helper()
+	c, resp, err := dial(url, tlsConfig)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		tb.Fatalf("dial %s: %v (HTTP %d)", url, err, status)
+	}
+	tb.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+	return c
+}
+
 // DialErr is Dial without a testing.TB, returning the HTTP response of a
 // refused upgrade.
-func DialErr(url string) (*Client, *http.Response, error) {
+func DialErr(url string) (*Client, *http.Response, error) { return dial(url, nil) }
+
+func dial(url string, tlsConfig *tls.Config) (*Client, *http.Response, error) {
 	c := &Client{arrived: make(chan struct{}, 1), closed: make(chan struct{})}
-	conn, resp, err := gws.NewClient(handler{c}, &gws.ClientOption{Addr: url, CheckUtf8Enabled: true})
+	conn, resp, err := gws.NewClient(handler{c}, &gws.ClientOption{Addr: url, CheckUtf8Enabled: true, TlsConfig: tlsConfig})
 	if err != nil {
 		return nil, resp, err
 	}
