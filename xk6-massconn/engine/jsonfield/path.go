@@ -172,7 +172,7 @@ type MemberIter struct {
 	key   []byte
 	plain bool
 	val   []byte
-	state uint8 // 0 before '{', 1 inside, 2 done, 3 malformed
+	state uint8 // iterBefore, iterInside, iterDone or iterMalformed
 }
 
 // Members starts iterating over the object in raw.
@@ -181,47 +181,23 @@ func Members(raw []byte) MemberIter { return MemberIter{s: scanner{b: raw}} }
 // Next advances to the next member.
 func (m *MemberIter) Next() bool {
 	s := &m.s
-	switch m.state {
-	case 0:
-		s.space()
-		if !s.eat('{') {
-			m.state = 3
-			return false
-		}
-		m.state = 1
-		s.space()
-		if s.eat('}') {
-			m.state = 2
-			return false
-		}
-	case 1:
-		s.space()
-		if s.eat('}') {
-			m.state = 2
-			return false
-		}
-		if !s.eat(',') {
-			m.state = 3
-			return false
-		}
-		s.space()
-	default:
+	if !s.nextItem(&m.state, '{', '}') {
 		return false
 	}
 	k, plain, ok := s.str()
 	if !ok {
-		m.state = 3
+		m.state = iterMalformed
 		return false
 	}
 	s.space()
 	if !s.eat(':') {
-		m.state = 3
+		m.state = iterMalformed
 		return false
 	}
 	s.space()
 	start := s.i
 	if !s.skipValue(0) {
-		m.state = 3
+		m.state = iterMalformed
 		return false
 	}
 	m.key, m.plain, m.val = k, plain, s.b[start:s.i]
@@ -240,7 +216,7 @@ func (m *MemberIter) Value() []byte { return m.val }
 
 // Malformed reports whether the iteration stopped on input that is not a
 // JSON object.
-func (m *MemberIter) Malformed() bool { return m.state == 3 }
+func (m *MemberIter) Malformed() bool { return m.state == iterMalformed }
 
 // ElementIter iterates over the elements of a JSON array.
 type ElementIter struct {
@@ -255,36 +231,12 @@ func Elements(raw []byte) ElementIter { return ElementIter{s: scanner{b: raw}} }
 // Next advances to the next element.
 func (e *ElementIter) Next() bool {
 	s := &e.s
-	switch e.state {
-	case 0:
-		s.space()
-		if !s.eat('[') {
-			e.state = 3
-			return false
-		}
-		e.state = 1
-		s.space()
-		if s.eat(']') {
-			e.state = 2
-			return false
-		}
-	case 1:
-		s.space()
-		if s.eat(']') {
-			e.state = 2
-			return false
-		}
-		if !s.eat(',') {
-			e.state = 3
-			return false
-		}
-		s.space()
-	default:
+	if !s.nextItem(&e.state, '[', ']') {
 		return false
 	}
 	start := s.i
 	if !s.skipValue(0) {
-		e.state = 3
+		e.state = iterMalformed
 		return false
 	}
 	e.val = s.b[start:s.i]
@@ -296,7 +248,7 @@ func (e *ElementIter) Value() []byte { return e.val }
 
 // Malformed reports whether the iteration stopped on input that is not a
 // JSON array.
-func (e *ElementIter) Malformed() bool { return e.state == 3 }
+func (e *ElementIter) Malformed() bool { return e.state == iterMalformed }
 
 // String returns the contents of a raw JSON string without escapes, or
 // false when raw is not a string or holds an escape sequence (protocol
@@ -342,3 +294,45 @@ func Int(raw []byte) (int64, bool) {
 
 // IsNull reports whether raw is the JSON literal null (or absent).
 func IsNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// Iterator states shared by MemberIter and ElementIter.
+const (
+	iterBefore    = 0 // before the opening bracket
+	iterInside    = 1 // after the opening bracket or an item
+	iterDone      = 2 // after the closing bracket
+	iterMalformed = 3 // stopped on input that is not the container
+)
+
+// nextItem moves past the opening bracket (first call) or the separator
+// after the previous item, and reports whether an item follows. It records
+// the end of the container or malformed input in *state.
+func (s *scanner) nextItem(state *uint8, open, close byte) bool {
+	switch *state {
+	case iterBefore:
+		s.space()
+		if !s.eat(open) {
+			*state = iterMalformed
+			return false
+		}
+		*state = iterInside
+		s.space()
+		if s.eat(close) {
+			*state = iterDone
+			return false
+		}
+	case iterInside:
+		s.space()
+		if s.eat(close) {
+			*state = iterDone
+			return false
+		}
+		if !s.eat(',') {
+			*state = iterMalformed
+			return false
+		}
+		s.space()
+	default:
+		return false
+	}
+	return true
+}
