@@ -40,15 +40,10 @@ func k6Binary(t *testing.T) string {
 	return bin
 }
 
-// startWSPeer starts the npm ws server and returns its ws:// URL. It stops
-// with the test: its stdin closes and it exits.
-func startWSPeer(t *testing.T) string {
-	t.Helper()
-	return startWSPeerEnv(t)
-}
-
-// startWSPeerEnv is startWSPeer with extra environment, e.g. DEFLATE=1.
-func startWSPeerEnv(t *testing.T, env ...string) string {
+// startWSPeer starts the npm ws server and returns its ws:// URL; env adds
+// KEY=value settings (DEFLATE=1, TLS_CERT/TLS_KEY for https). It stops with
+// the test: its stdin closes and it exits.
+func startWSPeer(t *testing.T, env ...string) string {
 	t.Helper()
 	dir := os.Getenv("WSPEER_DIR")
 	if dir == "" {
@@ -367,7 +362,7 @@ func TestDropAtTheEndFailsTheThreshold(t *testing.T) {
 // compression: true reaches the engine: against a server compressing every
 // message, all are counted and their JSON timestamps read.
 func TestCompressionOption(t *testing.T) {
-	url := startWSPeerEnv(t, "DEFLATE=1")
+	url := startWSPeer(t, "DEFLATE=1")
 	res := runK6(t, "compression.js", map[string]string{"WS_URL": url})
 	if res.code != 0 {
 		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)

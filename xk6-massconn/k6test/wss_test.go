@@ -1,7 +1,6 @@
 package k6test
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,48 +47,8 @@ func startWSSPeer(t *testing.T) (url, certFile string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dir := os.Getenv("WSPEER_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "engine", "testdata", "wspeer")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		t.Fatalf("the ws peer is not installed in %s (%v): run `make xk6-massconn/engine/testdata/wspeer/node_modules`", dir, err)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "server.js"), "0")
-	cmd.Env = append(os.Environ(), "TLS_CERT="+certFile, "TLS_KEY="+keyFile)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the ws peer: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- port
-			}
-		}
-	}()
-	select {
-	case port := <-ready:
-		return "wss://127.0.0.1:" + port + "/", certFile
-	case <-time.After(30 * time.Second):
-		t.Fatal("the wss peer did not print its port within 30s")
-		return "", ""
-	}
+	ws := startWSPeer(t, "TLS_CERT="+certFile, "TLS_KEY="+keyFile)
+	return "wss://" + strings.TrimPrefix(ws, "ws://"), certFile
 }
 
 // TestWSSHonoursK6TLSOptions runs pass.js over wss:// and checks that k6's
