@@ -2,12 +2,10 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +19,7 @@ import (
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/internal/procfs"
-	"github.com/massconn/massconn/server/pgsource"
+	"github.com/massconn/massconn/server/client"
 )
 
 // Scenarios are the k6scripts a fleet run knows, by name.
@@ -454,7 +452,11 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	wait := 60*time.Second + time.Duration(len(procs))*time.Second
 	deadline := time.Now().Add(wait)
 	for _, p := range procs {
-		for !healthy(p.listen) {
+		c := client.New(p.listen, 0)
+		for {
+			if ready, _ := c.Ready(ctx); ready {
+				break
+			}
 			select {
 			case <-p.exited:
 				tail, _ := os.ReadFile(p.log)
@@ -493,7 +495,7 @@ func progressLine(elapsed time.Duration, open, total, prevOpen int64, since time
 // connect logs the database's reason).
 func notHealthy(p *serverProc, waited time.Duration) error {
 	state := "no answer on /healthz"
-	if _, listening, err := health(p.listen); err == nil && !listening {
+	if h, err := client.New(p.listen, 0).Health(context.Background()); err == nil && !h.Ready() {
 		state = "its PostgreSQL listener is not connected"
 	}
 	log, _ := os.ReadFile(p.log)
@@ -506,35 +508,6 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// health reads a server's /healthz: its open connections and whether its
-// PostgreSQL listener is connected (rows inserted before that are not
-// delivered).
-func health(listen string) (conns int64, listening bool, err error) {
-	resp, err := metricsClient.Get("http://" + listen + "/healthz")
-	if err != nil {
-		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
-	}
-	defer resp.Body.Close()
-	var h struct {
-		Connections int64  `json:"connections"`
-		Listener    string `json:"listener"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, false, fmt.Errorf("health of %s: HTTP %d", listen, resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
-		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
-	}
-	return h.Connections, h.Listener == pgsource.StateConnected, nil
-}
-
-// healthy reports whether the server on listen answers and its listener is
-// connected: /healthz answers 200 from the start.
-func healthy(listen string) bool {
-	_, listening, err := health(listen)
-	return err == nil && listening
 }
 
 // serverStopGrace is how long a server gets to exit after SIGTERM (its
@@ -566,12 +539,6 @@ func stopAll(procs []*serverProc, grace time.Duration) []string {
 	return killed
 }
 
-var metricsClient = &http.Client{Timeout: 5 * time.Second}
-
-// snapshotClient waits longer: the end-of-run snapshot is worth waiting
-// for on a machine busy closing a few hundred thousand connections.
-var snapshotClient = &http.Client{Timeout: 60 * time.Second}
-
 // serverCounter sums the open connections the servers report on /healthz,
 // asking them in parallel; a server too busy to answer within the timeout counts with
 // its last known value, so progress stays readable under load.
@@ -591,8 +558,8 @@ func (c *serverCounter) total() (int64, int) {
 	failed := make([]bool, len(c.plans))
 	for i, sp := range c.plans {
 		wg.Go(func() {
-			n, _, err := health(sp.Listen)
-			fresh[i], failed[i] = n, err != nil
+			h, err := client.New(sp.Listen, 0).Health(context.Background())
+			fresh[i], failed[i] = h.Connections, err != nil
 		})
 	}
 	wg.Wait()
