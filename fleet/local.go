@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/massconn/massconn/fleet/report"
-	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/internal/tempdb"
 	"github.com/massconn/massconn/server/client"
 )
 
@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	if dbURL == "" {
 		// Each server holds a listener and a small pool: size the cluster
 		// for all of them (PostgreSQL's default of 100 fits about ten).
-		pg, err := pgtest.NewWithMaxConnections(max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))))
+		pg, err := tempdb.NewWithMaxConnections(max(tempdb.DefaultMaxConnections, DBConnections(len(plan.Servers))))
 		if err != nil {
 			return nil, fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
 		}
@@ -183,7 +183,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 			machine.pgPID = pid
 		}
 		logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", dbURL,
-			max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
+			max(tempdb.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
 	} else if err := checkDatabase(ctx, dbURL, len(plan.Servers)); err != nil {
 		return nil, err
 	}
