@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,21 +72,10 @@ func DefaultConnections() (int64, string, error) {
 	return max(n, 1), why, nil
 }
 
+// memAvailable is the machine's MemAvailable in bytes.
 func memAvailable() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("read meminfo: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("meminfo line %q: %w", line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no MemAvailable in /proc/meminfo")
+	kb, err := procfs.System{}.MemAvailableKB()
+	return kb << 10, err
 }
 
 // AutoRate is the fleet's total connection rate when several k6 processes
@@ -276,11 +264,5 @@ func (c *serverCounter) total() (int64, int) {
 }
 
 func pidsRSS(pids []int) string {
-	var kb int64
-	for _, pid := range pids {
-		if v, err := procfs.VmRSS(pid); err == nil {
-			kb += v
-		}
-	}
-	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+	return fmt.Sprintf("%.0f MiB", float64(procfs.TotalVmRSS(pids))/1024)
 }
