@@ -76,15 +76,9 @@ func readServerMetrics(dirs []string) (*report.ServerSide, error) {
 		out.SlowClientDrops += int64(fams.Sum("massconn_slow_client_drops_total"))
 		out.PingTimeouts += int64(fams.Sum("massconn_ping_timeouts_total"))
 		out.Notifications += int64(fams.Sum("massconn_notifications_total"))
-		if f := fams["massconn_connections_rejected_total"]; f != nil {
-			for _, m := range f.GetMetric() {
-				if v := int64(m.GetCounter().GetValue()); v != 0 {
-					for _, l := range m.GetLabel() {
-						if l.GetName() == "reason" {
-							out.Rejected[l.GetValue()] += v
-						}
-					}
-				}
+		for reason, v := range fams.SumByLabel("massconn_connections_rejected_total", "reason") {
+			if v != 0 {
+				out.Rejected[reason] += int64(v)
 			}
 		}
 		if f := fams["massconn_insert_to_send_seconds"]; f != nil {

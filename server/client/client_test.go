@@ -182,6 +182,12 @@ plain 5 1700000000000
 	if s := m.Sum("massconn_connections_rejected_total"); s != 7 {
 		t.Errorf("sum over labels = %v, want 7", s)
 	}
+	if by := m.SumByLabel("massconn_connections_rejected_total", "reason"); len(by) != 2 || by["max_conns"] != 3 || by["unknown_topic"] != 4 {
+		t.Errorf("by reason = %v, want max_conns 3, unknown_topic 4", by)
+	}
+	if by := m.SumByLabel("go_goroutines", "reason"); len(by) != 0 {
+		t.Errorf("by a label the metric lacks = %v, want none", by)
+	}
 	if s := m.Sum("absent"); s != 0 {
 		t.Errorf("sum of an absent metric = %v", s)
 	}
@@ -205,6 +211,7 @@ func FuzzParseMetrics(f *testing.F) {
 		for name := range m {
 			_ = m.Sum(name)
 			_, _ = m.Value(name)
+			_ = m.SumByLabel(name, "reason")
 		}
 	})
 }

@@ -45,6 +45,21 @@ func (m Metrics) Sum(name string) float64 {
 	return total
 }
 
+// SumByLabel adds up the samples of a counter, gauge or untyped metric by
+// the value of one label (massconn_connections_rejected_total by "reason");
+// samples without that label are left out.
+func (m Metrics) SumByLabel(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range m[name].GetMetric() {
+		for _, l := range s.GetLabel() {
+			if l.GetName() == label {
+				out[l.GetValue()] += sampleValue(s)
+			}
+		}
+	}
+	return out
+}
+
 // sampleValue is the value of a counter, gauge or untyped sample: only one
 // of the three is set.
 func sampleValue(s *dto.Metric) float64 {
