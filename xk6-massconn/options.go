@@ -72,9 +72,6 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if c.URLs, err = stringList("urls", m["urls"], true); err != nil {
 		return opts, err
 	}
-	if len(c.URLs) == 0 {
-		return opts, badOption("urls", "is required: give at least one ws:// or wss:// URL")
-	}
 	conns, err := integer("connections", m["connections"], 1, true)
 	if err != nil {
 		return opts, err
@@ -208,27 +205,17 @@ func parseHeartbeat(v any) (engine.Heartbeat, error) {
 	if err := checkKeys("heartbeat.", m, []string{"every", "ping", "text"}); err != nil {
 		return hb, err
 	}
-	every, ok := m["every"]
-	if !ok {
-		return hb, badOption("heartbeat.every", "is required, e.g. {every: '30s', ping: true}")
-	}
 	var err error
-	if hb.Every, err = duration("heartbeat.every", every); err != nil {
-		return hb, err
+	if every, ok := m["every"]; ok {
+		if hb.Every, err = duration("heartbeat.every", every); err != nil {
+			return hb, err
+		}
 	}
 	if hb.Ping, err = boolean("heartbeat.ping", m["ping"]); err != nil {
 		return hb, err
 	}
-	if hb.Text, err = str("heartbeat.text", m["text"]); err != nil {
-		return hb, err
-	}
-	switch {
-	case hb.Ping && hb.Text != "":
-		return hb, badOption("heartbeat", "takes either ping: true or text: '...', not both")
-	case !hb.Ping && hb.Text == "":
-		return hb, badOption("heartbeat", "needs ping: true or a non-empty text to send every %v", hb.Every)
-	}
-	return hb, nil
+	hb.Text, err = str("heartbeat.text", m["text"])
+	return hb, err // the engine checks the combination
 }
 
 func parseReplies(v any) ([]engine.Reply, error) {
@@ -266,9 +253,6 @@ func parseReplies(v any) ([]engine.Reply, error) {
 		if r.Prefix, err = boolean(name+".prefix", m["prefix"]); err != nil {
 			return nil, err
 		}
-		if r.Match == "" && !r.Prefix {
-			return nil, badOption(name+".match", "must not be empty")
-		}
 		out = append(out, r)
 	}
 	return out, nil
@@ -292,13 +276,6 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	path, err := str("latency.path", m["path"])
 	if err != nil {
 		return nil, err
-	}
-	switch {
-	case field != "" && path != "":
-		return nil, badOption("latency", "takes path or field, not both (field: 'ts' is the same as path: 'ts')")
-	case field == "" && path == "":
-		return nil, badOption("latency.path", "is required: where the server's send time is in each message, "+
-			"e.g. 'ts' or 'data.commit_timestamp' (a number in unit since the Unix epoch, or an ISO 8601 string)")
 	}
 	unitName := "ms"
 	if u, ok := m["unit"]; ok {

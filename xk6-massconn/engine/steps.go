@@ -1,8 +1,9 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,31 +35,70 @@ const ReasonExpectTimeout = "expect_timeout"
 const selfCloseGrace = 5 * time.Second
 
 // validateProgram checks Steps and Lifetime; Validate calls it.
-func (c Config) validateProgram(bad func(option, format string, args ...any)) {
+func (c Config) validateProgram(errs *fieldErrors) {
 	if len(c.Steps) > 0 {
 		if _, err := program.Compile(c.Steps); err != nil {
-			// One line per problem, each naming its step: "steps[3].goto: ...".
-			for _, line := range strings.Split(err.Error(), "\n") {
-				name, msg, _ := strings.Cut(line, ": ")
-				bad(name, "%s", msg)
+			for _, se := range stepErrors(err) {
+				errs.add(se.path(se.Field), se.Value, se.Reason, se.Fix, se.refs()...)
 			}
 		}
 		if c.OnOpenSend != "" {
-			bad("onOpenSend", "use a first {send: ...} step instead when steps are given")
+			errs.add("OnOpenSend", nil, "is not used when steps are given", "make it the first step of %s, a send", "Steps")
 		}
 	}
 	lt := c.Lifetime
 	switch {
 	case lt.Min < 0 || lt.Max < lt.Min:
-		bad("lifetime", "needs 0 < min <= max such as {min: '60s', max: '600s'}, got min %v max %v", lt.Min, lt.Max)
+		errs.add("Lifetime", nil, fmt.Sprintf("needs 0 < min <= max, got min %v max %v", lt.Min, lt.Max), "e.g. 60s to 600s")
 	case lt.Max > 0 && lt.Min == 0:
-		bad("lifetime.min", "must be > 0 (a session needs some time to live), e.g. '60s'")
+		errs.add("Lifetime.Min", nil, "must be > 0 (a session needs some time to live)", "e.g. 60s")
 	case lt.Max > 1000*time.Hour:
-		bad("lifetime.max", "at most 1000h, got %v", lt.Max)
+		errs.add("Lifetime.Max", lt.Max, "must be at most 1000h", "")
 	}
 	if (len(c.Steps) > 0 || lt.Max > 0) && runtime.GOOS != "linux" {
-		bad("steps", "steps and lifetime run in the epoll event loops, which are Linux only")
+		errs.add("Steps", nil, "steps and lifetime run in the epoll event loops, which are Linux only", "")
 	}
+}
+
+// stepError is a program.StepError placed in Config.
+type stepError struct{ *program.StepError }
+
+// path is the Go path in Config of the step's field.
+func (e stepError) path(field string) string {
+	p := "Steps"
+	if e.Step >= 0 {
+		p = fmt.Sprintf("Steps[%d]", e.Step)
+	}
+	if field != "" {
+		p += "." + field
+	}
+	return p
+}
+
+func (e stepError) refs() []string {
+	out := make([]string, len(e.Refs))
+	for i, r := range e.Refs {
+		out[i] = e.path(r)
+	}
+	return out
+}
+
+// stepErrors lists the StepErrors Compile joined.
+func stepErrors(err error) []stepError {
+	var list []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		list = joined.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	var out []stepError
+	for _, e := range list {
+		var se *program.StepError
+		if errors.As(e, &se) {
+			out = append(out, stepError{se})
+		}
+	}
+	return out
 }
 
 // poolProgram is what a pool prepares once for Steps and Lifetime.
