@@ -39,7 +39,7 @@ func (c Config) validateProgram(errs *fieldErrors) {
 	if len(c.Steps) > 0 {
 		if _, err := program.Compile(c.Steps); err != nil {
 			for _, se := range stepErrors(err) {
-				errs.add(se.path(se.Field), se.Value, se.Reason, se.Fix, se.refs()...)
+				*errs = append(*errs, se.FieldError())
 			}
 		}
 		if c.OnOpenSend != "" {
@@ -60,42 +60,13 @@ func (c Config) validateProgram(errs *fieldErrors) {
 	}
 }
 
-// stepError is a program.StepError placed in Config.
-type stepError struct{ *program.StepError }
-
-// path is the Go path in Config of the step's field.
-func (e stepError) path(field string) string {
-	p := "Steps"
-	if e.Step >= 0 {
-		p = fmt.Sprintf("Steps[%d]", e.Step)
-	}
-	if field != "" {
-		p += "." + field
-	}
-	return p
-}
-
-func (e stepError) refs() []string {
-	out := make([]string, len(e.Refs))
-	for i, r := range e.Refs {
-		out[i] = e.path(r)
-	}
-	return out
-}
-
 // stepErrors lists the StepErrors Compile joined.
-func stepErrors(err error) []stepError {
-	var list []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		list = joined.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	var out []stepError
-	for _, e := range list {
+func stepErrors(err error) []*program.StepError {
+	var out []*program.StepError
+	for _, e := range unjoin(err) {
 		var se *program.StepError
 		if errors.As(e, &se) {
-			out = append(out, stepError{se})
+			out = append(out, se)
 		}
 	}
 	return out

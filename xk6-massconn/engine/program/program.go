@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/field"
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
 )
 
@@ -105,8 +106,7 @@ func (p *Program) Len() int { return len(p.steps) }
 
 // StepError is one problem Compile finds, naming the step by its index
 // and the Step field by its Go name (Field "" is the step, or with Step -1
-// the whole program). The engine turns it into a FieldError; its callers
-// show the fields under their own names.
+// the whole program).
 type StepError struct {
 	Step   int    // index in the steps; -1 = the program as a whole
 	Field  string // Go name of the Step field at fault, e.g. "Target"
@@ -116,31 +116,28 @@ type StepError struct {
 	Refs   []string // Go names of the Step fields Fix names
 }
 
-func (e *StepError) Error() string {
-	path := "Steps"
-	if e.Step >= 0 {
-		path = fmt.Sprintf("Steps[%d]", e.Step)
+// FieldError places the problem in the engine's Config, whose Steps field
+// holds the program: "Steps[3].Target".
+func (e *StepError) FieldError() *field.Error {
+	refs := make([]string, len(e.Refs))
+	for i, r := range e.Refs {
+		refs[i] = e.path(r)
 	}
-	if e.Field != "" {
-		path += "." + e.Field
-	}
-	msg := e.Reason
-	switch v := e.Value.(type) {
-	case nil:
-	case string:
-		msg += fmt.Sprintf(", got %q", v)
-	default:
-		msg += fmt.Sprintf(", got %v", v)
-	}
-	if e.Fix != "" {
-		refs := make([]any, len(e.Refs))
-		for i, r := range e.Refs {
-			refs[i] = r
-		}
-		msg += "; " + fmt.Sprintf(e.Fix, refs...)
-	}
-	return path + ": " + msg
+	return &field.Error{Field: e.path(e.Field), Value: e.Value, Reason: e.Reason, Fix: e.Fix, Refs: refs}
 }
+
+func (e *StepError) path(stepField string) string {
+	p := "Steps"
+	if e.Step >= 0 {
+		p = fmt.Sprintf("Steps[%d]", e.Step)
+	}
+	if stepField != "" {
+		p += "." + stepField
+	}
+	return p
+}
+
+func (e *StepError) Error() string { return e.FieldError().Error() }
 
 // Compile checks every step and prepares the program. Its error joins
 // StepErrors (errors.Join), one per problem: "Steps[3].Target: target 9 is
