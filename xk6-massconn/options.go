@@ -72,7 +72,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if c.URLs, err = stringList("urls", m["urls"], true); err != nil {
 		return opts, err
 	}
-	conns, err := integer("connections", m["connections"], 1, true)
+	conns, err := wholeNumber("connections", m["connections"], 1, true)
 	if err != nil {
 		return opts, err
 	}
@@ -83,7 +83,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		}
 	}
 	if v, ok := m["maxInFlight"]; ok {
-		n, err := integer("maxInFlight", v, 0, false)
+		n, err := wholeNumber("maxInFlight", v, 0, false)
 		if err != nil {
 			return opts, err
 		}
@@ -149,7 +149,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if v, ok := m["sampleLimit"]; ok {
-		n, err := integer("sampleLimit", v, 0, false)
+		n, err := wholeNumber("sampleLimit", v, 0, false)
 		if err != nil {
 			return opts, err
 		}
@@ -177,14 +177,14 @@ func parseFrameOptions(m map[string]any, c *engine.Config) error {
 		return err
 	}
 	if v, ok := m["maxMessageSize"]; ok {
-		n, err := integer("maxMessageSize", v, 0, false)
+		n, err := wholeNumber("maxMessageSize", v, 0, false)
 		if err != nil {
 			return err
 		}
 		c.MaxMessageSize = n
 	}
 	if v, ok := m["sendQueueLimit"]; ok {
-		n, err := integer("sendQueueLimit", v, 0, false)
+		n, err := wholeNumber("sendQueueLimit", v, 0, false)
 		if err != nil {
 			return err
 		}
@@ -353,6 +353,8 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// number accepts a finite JS number. lowest is only for the message: the
+// engine checks the range (Config.Validate).
 func number(name string, v any, lowest float64) (float64, error) {
 	var f float64
 	switch n := v.(type) {
@@ -363,13 +365,16 @@ func number(name string, v any, lowest float64) (float64, error) {
 	default:
 		return 0, badOption(name, "must be a number >= %v, got %s", lowest, describe(v))
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < lowest {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, badOption(name, "must be a number >= %v, got %v", lowest, f)
 	}
 	return f, nil
 }
 
-func integer(name string, v any, lowest int64, required bool) (int64, error) {
+// wholeNumber accepts a JS number without a fraction that fits the engine's
+// int fields. lowest is only for the message: the engine checks the range
+// of its own fields (Config.Validate).
+func wholeNumber(name string, v any, lowest int64, required bool) (int64, error) {
 	if v == nil {
 		if required {
 			return 0, badOption(name, "is required: a whole number >= %d", lowest)
@@ -388,13 +393,24 @@ func integer(name string, v any, lowest int64, required bool) (int64, error) {
 	default:
 		return 0, badOption(name, "must be a whole number >= %d, got %s", lowest, describe(v))
 	}
-	if n < lowest {
-		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
-	}
 	if n > math.MaxInt32 {
 		return 0, badOption(name, "must be at most %d, got %d", math.MaxInt32, n)
 	}
+	if n < math.MinInt32 {
+		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
+	}
 	return n, nil
+}
+
+// integer is wholeNumber with the range checked here, for the values only
+// the binding uses (connOffset, share's total, a step's goto, times and
+// close code, which JS writes differently from program.Step).
+func integer(name string, v any, lowest int64, required bool) (int64, error) {
+	n, err := wholeNumber(name, v, lowest, required)
+	if err == nil && n < lowest {
+		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
+	}
+	return n, err
 }
 
 func duration(name string, v any) (time.Duration, error) {

@@ -34,7 +34,7 @@ func TestFieldErrorsRenderWithTheCallersNames(t *testing.T) {
 	if !strings.Contains(msg, "<heartbeat.ping>") || !strings.Contains(msg, "<heartbeat.text>") || strings.Contains(msg, "Heartbeat.") {
 		t.Fatalf("message %q does not name the fields through the caller's names", msg)
 	}
-	if got := fes[0].Message(upper); got != "must be a positive number, got 0" {
+	if got := fes[0].Message(upper); got != "must be a whole number >= 1, got 0" {
 		t.Fatalf("message %q", got)
 	}
 }

@@ -75,13 +75,13 @@ func (c Config) validateFields(errs *fieldErrors) {
 		errs.add("Header", nil, err.Error(), "")
 	}
 	if c.Connections <= 0 {
-		errs.add("Connections", c.Connections, "must be a positive number", "")
+		errs.add("Connections", c.Connections, "must be a whole number >= 1", "")
 	}
 	if c.Rate < 0 {
-		errs.add("Rate", c.Rate, "must be >= 0 attempts per second (0 = as fast as allowed)", "")
+		errs.add("Rate", c.Rate, "must be a number >= 0", "attempts per second, 0 = as fast as allowed")
 	}
 	if c.MaxInFlight < 0 {
-		errs.add("MaxInFlight", c.MaxInFlight, fmt.Sprintf("must be >= 0 (0 = default %d)", DefaultMaxInFlight), "")
+		errs.add("MaxInFlight", c.MaxInFlight, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultMaxInFlight))
 	}
 	for i, a := range c.LocalAddrs {
 		if !a.IsValid() {
@@ -103,13 +103,13 @@ func (c Config) validateFields(errs *fieldErrors) {
 	c.validateProgram(errs)
 	c.validateSequence(errs)
 	if c.SampleLimit < 0 {
-		errs.add("SampleLimit", c.SampleLimit, fmt.Sprintf("must be >= 0 (0 = default %d)", DefaultSampleLimit), "")
+		errs.add("SampleLimit", c.SampleLimit, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultSampleLimit))
 	}
 	if c.MaxMessageSize < 0 {
-		errs.add("MaxMessageSize", c.MaxMessageSize, fmt.Sprintf("must be >= 0 bytes (0 = default %d)", DefaultMaxMessageSize), "")
+		errs.add("MaxMessageSize", c.MaxMessageSize, "must be a whole number >= 0", fmt.Sprintf("bytes, 0 = default %d", DefaultMaxMessageSize))
 	}
 	if c.SendQueueLimit < 0 {
-		errs.add("SendQueueLimit", c.SendQueueLimit, fmt.Sprintf("must be >= 0 bytes (0 = default %d)", DefaultSendQueueLimit), "")
+		errs.add("SendQueueLimit", c.SendQueueLimit, "must be a whole number >= 0", fmt.Sprintf("bytes, 0 = default %d", DefaultSendQueueLimit))
 	}
 }
 
