@@ -83,7 +83,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 	for i := range p.shards {
 		p.shards[i].rng = seed()
 	}
-	p.prog = newPoolProgram(cfg, len(p.shards))
+	p.prog = newPoolProgram(cfg, prep.prog, len(p.shards))
 	p.targets = prep.targets
 	if cfg.OnOpenSend != "" {
 		s := strings.ReplaceAll(cfg.OnOpenSend, "{{vu}}", strconv.FormatInt(cfg.VU, 10))

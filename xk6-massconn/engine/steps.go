@@ -34,10 +34,13 @@ const ReasonExpectTimeout = "expect_timeout"
 // its lifetime) waits for the server's close frame before letting go.
 const selfCloseGrace = 5 * time.Second
 
-// validateProgram checks Steps and Lifetime; Validate calls it.
-func (c Config) validateProgram(errs *fieldErrors) {
+// validateProgram checks Steps and Lifetime and returns the compiled
+// program (nil without steps or when they are wrong); Validate calls it.
+func (c Config) validateProgram(errs *fieldErrors) *program.Program {
+	var prog *program.Program
 	if len(c.Steps) > 0 {
-		if _, err := program.Compile(c.Steps); err != nil {
+		var err error
+		if prog, err = program.Compile(c.Steps); err != nil {
 			for _, se := range stepErrors(err) {
 				*errs = append(*errs, se.FieldError())
 			}
@@ -58,6 +61,7 @@ func (c Config) validateProgram(errs *fieldErrors) {
 	if (len(c.Steps) > 0 || lt.Max > 0) && runtime.GOOS != "linux" {
 		errs.add("Steps", nil, "steps and lifetime run in the epoll event loops, which are Linux only", "")
 	}
+	return prog
 }
 
 // stepErrors lists the StepErrors Compile joined.
@@ -101,14 +105,11 @@ func (s *progShard) rttSample(d time.Duration, limit int) {
 	s.mu.Unlock()
 }
 
-func newPoolProgram(c Config, shards int) *poolProgram {
-	if len(c.Steps) == 0 && c.Lifetime.Max == 0 {
+func newPoolProgram(c Config, prog *program.Program, shards int) *poolProgram {
+	if prog == nil && c.Lifetime.Max == 0 {
 		return nil
 	}
-	pp := &poolProgram{lifeMin: c.Lifetime.Min, lifeMax: c.Lifetime.Max, shards: make([]progShard, shards)}
-	if len(c.Steps) > 0 {
-		pp.prog, _ = program.Compile(c.Steps) // validated
-	}
+	pp := &poolProgram{prog: prog, lifeMin: c.Lifetime.Min, lifeMax: c.Lifetime.Max, shards: make([]progShard, shards)}
 	for i := range pp.shards {
 		pp.shards[i].rng = seed()
 	}

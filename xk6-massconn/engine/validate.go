@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
@@ -42,18 +43,19 @@ func (c Config) Validate() error {
 // adapter applied and every URL parsed once.
 type prepared struct {
 	cfg         Config
-	targets     []target // one per cfg.URLs
-	adapterBeat bool     // the heartbeat period is the adapter's own
+	targets     []target         // one per cfg.URLs
+	prog        *program.Program // cfg.Steps compiled; nil = none
+	adapterBeat bool             // the heartbeat period is the adapter's own
 }
 
 // prepare validates c and, if it is valid, prepares it for Dial.
 func (c Config) prepare() (prepared, error) {
 	var errs fieldErrors
-	c.validateFields(&errs)
+	prog := c.validateFields(&errs)
 	if len(errs) > 0 {
 		return prepared{}, errs.err()
 	}
-	p := prepared{}
+	p := prepared{prog: prog}
 	p.cfg, p.adapterBeat = c.withDefaults().withProtocol()
 	for i, raw := range p.cfg.URLs {
 		t, err := parseTarget(raw, p.cfg)
@@ -66,8 +68,9 @@ func (c Config) prepare() (prepared, error) {
 	return p, errs.err()
 }
 
-// validateFields checks every rule that does not need a parsed URL.
-func (c Config) validateFields(errs *fieldErrors) {
+// validateFields checks every rule that does not need a parsed URL and
+// returns the compiled Steps (nil without steps).
+func (c Config) validateFields(errs *fieldErrors) *program.Program {
 	if len(c.URLs) == 0 {
 		errs.add("URLs", nil, "is required", "give at least one ws:// or wss:// URL")
 	}
@@ -100,7 +103,7 @@ func (c Config) validateFields(errs *fieldErrors) {
 		}
 	}
 	c.validateMessages(errs)
-	c.validateProgram(errs)
+	prog := c.validateProgram(errs)
 	c.validateSequence(errs)
 	if c.SampleLimit < 0 {
 		errs.add("SampleLimit", c.SampleLimit, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultSampleLimit))
@@ -111,6 +114,7 @@ func (c Config) validateFields(errs *fieldErrors) {
 	if c.SendQueueLimit < 0 {
 		errs.add("SendQueueLimit", c.SendQueueLimit, "must be a whole number >= 0", fmt.Sprintf("bytes, 0 = default %d", DefaultSendQueueLimit))
 	}
+	return prog
 }
 
 // validateHeartbeat checks that a heartbeat has a period and exactly one
