@@ -338,6 +338,19 @@ func defaultGCPercent() int {
 	return current
 }
 
+// openMigrated opens the database at url and applies the schema.
+func openMigrated(ctx context.Context, url string) (*sql.DB, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open --database-url: %w", err)
+	}
+	if err := pgsource.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var url string
 	fs := newFlagSet("migrate")
@@ -348,16 +361,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := app.CheckDatabaseURL(url); err != nil {
 		return badValue(stderr, "migrate", err)
 	}
-	db, err := sql.Open("postgres", url)
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-server migrate: open --database-url: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if err := pgsource.Migrate(ctx, db); err != nil {
 		fmt.Fprintf(stderr, "massconn-server migrate: %v\n", err)
 		return 1
 	}
+	defer db.Close()
 	fmt.Fprintf(stdout, "schema applied: tables %s with commit-time triggers logging to massconn_log and notifying %q\n", strings.Join(pgsource.Tables, ", "), pgsource.Channel)
 	return 0
 }
@@ -385,16 +394,12 @@ func runInsert(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case !pgsource.KnownTable(table):
 		return badValue(stderr, "insert", fmt.Errorf("unknown --table %q; use one of %s", table, strings.Join(pgsource.Tables, ", ")))
 	}
-	db, err := sql.Open("postgres", url)
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-server insert: open --database-url: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if err := pgsource.Migrate(ctx, db); err != nil {
 		fmt.Fprintf(stderr, "massconn-server insert: %v\n", err)
 		return 1
 	}
+	defer db.Close()
 	rep, err := pgsource.InsertLoop(ctx, db, pgsource.InsertConfig{
 		Table: table, Every: every, Count: count, ReportEvery: 10 * time.Second,
 		Report: func(r pgsource.InsertReport) {
