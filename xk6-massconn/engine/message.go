@@ -102,6 +102,20 @@ func newMessageLayer(c Config, adapterBeat bool) messageLayer {
 	return m
 }
 
+// message handles one received, reassembled and inflated data message.
+// Only a text message of an open session reaches the message layer;
+// anything else (binary, or text arriving while the session ends) counts as
+// received in raw mode only, where every message is an application message.
+func (p *Pool) message(s *shard, st *protocol.State, text, open bool, msg []byte, out protocol.Conn) {
+	if !text || !open {
+		if p.cfg.Protocol == nil {
+			s.received.Add(1)
+		}
+		return
+	}
+	p.text(st, msg, out)
+}
+
 // text handles one received text message of an open connection.
 func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
 	if a := p.cfg.Protocol; a != nil {
@@ -156,11 +170,6 @@ func (p *Pool) deliver(s *shard, idx int64, wall int64, payload []byte) {
 	}
 }
 
-// countsNonText reports whether binary messages (and messages arriving
-// while closing) count as received: only in raw mode, where every message
-// is an application message.
-func (p *Pool) countsNonText() bool { return p.cfg.Protocol == nil }
-
 // rejectedByClose reports whether the server's close code is the
 // protocol's refusal.
 func (p *Pool) rejectedByClose(st *protocol.State, code int) (string, bool) {
@@ -170,8 +179,13 @@ func (p *Pool) rejectedByClose(st *protocol.State, code int) (string, bool) {
 	return "", false
 }
 
-// opened runs the adapter's opening once the WebSocket handshake is done.
-func (p *Pool) opened(st *protocol.State, out protocol.Conn) {
+// opened starts the message layer of connection idx once the WebSocket
+// handshake is done: the OnOpenSend message first, then the adapter's
+// opening on a fresh protocol state.
+func (p *Pool) opened(st *protocol.State, idx int64, out protocol.Conn) {
+	if msg := p.onOpenMessage(idx); msg != nil {
+		out.Send(msg)
+	}
 	*st = protocol.State{}
 	if a := p.cfg.Protocol; a != nil {
 		a.Open(st, out)

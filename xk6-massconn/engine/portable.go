@@ -188,11 +188,8 @@ type portHandler struct {
 }
 
 func (h *portHandler) OnOpen(ws *gws.Conn) {
-	if msg := h.pool.onOpenMessage(h.idx); msg != nil && ws.WriteMessage(gws.OpcodeText, msg) == nil {
-		h.pt.shard(h.pool).sent.Add(1)
-	}
 	h.pc.mu.Lock()
-	h.pool.opened(&h.pc.proto, h.out(ws))
+	h.pool.opened(&h.pc.proto, h.idx, h.out(ws))
 	h.pc.mu.Unlock()
 }
 
@@ -276,16 +273,10 @@ func (h *portHandler) OnMessage(ws *gws.Conn, m *gws.Message) {
 	p := h.pool
 	s := h.pt.shard(p)
 	s.bytesIn.Add(int64(m.Data.Len()))
-	if m.Opcode != gws.OpcodeText {
-		if p.countsNonText() {
-			s.received.Add(1)
-		}
-		return
-	}
 	h.pc.mu.Lock()
-	if !h.pc.rejected {
-		p.text(&h.pc.proto, m.Bytes(), h.out(ws))
-	}
+	// A rejected session is over for the message layer; only an adapter
+	// rejects, so in raw mode every message still counts.
+	p.message(s, &h.pc.proto, m.Opcode == gws.OpcodeText, !h.pc.rejected, m.Bytes(), h.out(ws))
 	h.pc.mu.Unlock()
 }
 
