@@ -116,6 +116,13 @@ func (p *Pool) message(s *shard, st *protocol.State, text, open bool, msg []byte
 	p.text(st, msg, out)
 }
 
+// lineEnd and carriageReturn split a batched raw-mode message into lines
+// (LF or CRLF).
+var (
+	lineEnd        = []byte{'\n'}
+	carriageReturn = []byte{'\r'}
+)
+
 // text handles one received text message of an open connection.
 func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
 	if a := p.cfg.Protocol; a != nil {
@@ -127,16 +134,9 @@ func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
 		return
 	}
 	for len(msg) > 0 {
-		line := msg
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line, msg = msg[:i], msg[i+1:]
-		} else {
-			msg = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) > 0 {
+		var line []byte
+		line, msg, _ = bytes.Cut(msg, lineEnd)
+		if line = bytes.TrimSuffix(line, carriageReturn); len(line) > 0 {
 			p.raw(line, out)
 		}
 	}
