@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 	"go.k6.io/k6/metrics"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // pushServer is a real gws server that sends n text messages to every
@@ -204,32 +205,7 @@ func TestCloseSendsTheLastFlushBeforeReturning(t *testing.T) {
 // frame: a client's close waits out its whole grace period.
 func rawHoldServer(t *testing.T, n int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serveRawHold(c, n)
-			}()
-		}
-	}()
-	return "ws://" + ln.Addr().String() + "/"
+	return testpeer.RawServer(t, func(c net.Conn) { serveRawHold(c, n) })
 }
 
 func serveRawHold(c net.Conn, n int) {
