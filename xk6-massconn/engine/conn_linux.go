@@ -387,9 +387,6 @@ func (l *loop) serverClosed(c *conn, code int) {
 		c.flags |= flCloseEchoed
 		return
 	}
-	if l.closedAsRejection(c, code) {
-		return
-	}
 	// Echo the code (RFC 6455 section 5.5.1), then let go of the socket
 	// without waiting for the server's FIN: the session is over.
 	var body []byte
@@ -397,9 +394,16 @@ func (l *loop) serverClosed(c *conn, code int) {
 		body = wsproto.ClosePayload(code, "")
 	}
 	l.sendFrame(c, opClose, body)
-	if c.fd >= 0 {
-		l.dropped(c, code)
+	if c.fd < 0 {
+		return // the echo failed: lost() counted the session
 	}
+	refused := c.pool.serverClosed(l.shard(c), &c.proto, code, time.Duration(l.now-c.opened))
+	l.release(c)
+	if refused {
+		l.remove(c)
+		return
+	}
+	l.redialOrRemove(c)
 }
 
 // lost handles EOF (err == nil) or a socket error.

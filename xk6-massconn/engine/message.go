@@ -170,13 +170,21 @@ func (p *Pool) deliver(s *shard, idx int64, wall int64, payload []byte) {
 	}
 }
 
-// rejectedByClose reports whether the server's close code is the
-// protocol's refusal.
-func (p *Pool) rejectedByClose(st *protocol.State, code int) (string, bool) {
+// serverClosed counts the end of a session the server closed with code:
+// the protocol's refusal (a rejection; the session ended) or a drop with
+// that code. It reports whether it was a refusal, which the engines do
+// not redial: the server said no, and asking again at once would only
+// repeat the answer.
+func (p *Pool) serverClosed(s *shard, st *protocol.State, code int, session time.Duration) (refused bool) {
 	if a := p.cfg.Protocol; a != nil {
-		return a.Closed(st, code)
+		if name, ok := a.Closed(st, code); ok {
+			s.reject(name)
+			s.endSession(session, p.cfg.SampleLimit)
+			return true
+		}
 	}
-	return "", false
+	s.drop(code, session, p.cfg.SampleLimit)
+	return false
 }
 
 // opened starts the message layer of connection idx once the WebSocket
