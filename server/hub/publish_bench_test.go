@@ -1,4 +1,4 @@
-package hub_test
+package hub
 
 import (
 	"context"
@@ -10,76 +10,48 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-
-	"github.com/massconn/massconn/server/hub"
 )
 
 // This benchmark reaches the hub only through its exported API (New, Mask,
 // Join, Leave, Publish, WaitReady, Stats), the way server/wsapi does, so
-// that it keeps measuring the same thing while the writer's internals change.
+// that it keeps measuring the same thing while the writer's internals
+// change. The gws handlers are the tests' (events and session in
+// hub_test.go, discard in catchup_test.go), which use exported methods
+// only.
 
-// benchTopics: subscribers split over three topics, one message topic.
-var benchTopics = []string{"Artist", "Album", "Track"}
-
-// benchSession is the gws session that remembers a connection's subscriber.
-type benchSession struct{ sub *hub.Subscriber }
-
-func (*benchSession) Len() int                     { return 0 }
-func (*benchSession) Load(string) (any, bool)      { return nil, false }
-func (*benchSession) Delete(string)                {}
-func (*benchSession) Store(string, any)            {}
-func (*benchSession) Range(func(string, any) bool) {}
-
-// benchServerEvents is the server side of a subscriber connection.
-type benchServerEvents struct{ h *hub.Hub }
-
-func (benchServerEvents) OnOpen(*gws.Conn) {}
-func (e benchServerEvents) OnClose(c *gws.Conn, _ error) {
-	e.h.Leave(c.Session().(*benchSession).sub)
-}
-func (benchServerEvents) OnPing(c *gws.Conn, p []byte)          { c.Session().(*benchSession).sub.Pong(p) }
-func (benchServerEvents) OnPong(c *gws.Conn, _ []byte)          { c.Session().(*benchSession).sub.Touch() }
-func (benchServerEvents) OnMessage(_ *gws.Conn, m *gws.Message) { _ = m.Close() }
-
-// benchClientEvents reads and drops every message.
-type benchClientEvents struct{}
-
-func (benchClientEvents) OnOpen(*gws.Conn)                      {}
-func (benchClientEvents) OnClose(*gws.Conn, error)              {}
-func (benchClientEvents) OnPing(c *gws.Conn, p []byte)          { _ = c.WritePong(p) }
-func (benchClientEvents) OnPong(*gws.Conn, []byte)              {}
-func (benchClientEvents) OnMessage(_ *gws.Conn, m *gws.Message) { _ = m.Close() }
-
-// BenchmarkHubPublish publishes one small Track message per iteration to
-// loopback subscribers: every subscriber on Track ("all"), or a third of
-// them with the rest on other topics ("third", the topic mask filtering
-// two thirds out). It waits for the publisher's WaitReady like the
-// server's insert path and, at the end, for every queued frame to be
-// written. ns/op is per publish; msgs/s counts deliveries.
-func BenchmarkHubPublish(b *testing.B) {
+// BenchmarkPublish publishes one small Track message per iteration to
+// loopback subscribers, the hub's hot path (per-subscriber lock and age
+// stamp): "paced" and "unpaced" are 200 subscribers all on Track, with and
+// without waiting for WaitReady before each publish like the server's
+// insert path; the others are paced, with every subscriber on Track
+// ("all") or a third of them, the rest on other topics ("third": the
+// topic mask filters two thirds out). Each waits at the end for every
+// queued frame to be written. ns/op is per publish; msgs/s counts
+// deliveries.
+func BenchmarkPublish(b *testing.B) {
+	b.Run("paced", func(b *testing.B) { benchmarkPublish(b, 200, false, true) })
+	b.Run("unpaced", func(b *testing.B) { benchmarkPublish(b, 200, false, false) })
 	for _, subscribers := range []int{10, 300} {
 		for _, spread := range []string{"all", "third"} {
 			b.Run(fmt.Sprintf("subscribers=%d/%s", subscribers, spread), func(b *testing.B) {
-				benchmarkHubPublish(b, subscribers, spread == "third")
+				benchmarkPublish(b, subscribers, spread == "third", true)
 			})
 		}
 	}
 }
 
-func benchmarkHubPublish(b *testing.B, subscribers int, spread bool) {
-	h, err := hub.New(hub.Options{Topics: benchTopics})
+func benchmarkPublish(b *testing.B, subscribers int, spread, pace bool) {
+	h, err := New(Options{Topics: topics})
 	if err != nil {
 		b.Fatal(err)
 	}
-	masks := make([]uint64, len(benchTopics))
-	for i, name := range benchTopics {
+	masks := make([]uint64, len(topics))
+	for i, name := range topics {
 		if masks[i], err = h.Mask([]string{name}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	upgrader := gws.NewUpgrader(benchServerEvents{h}, &gws.ServerOption{
-		NewSession: func() gws.SessionStorage { return &benchSession{} },
-	})
+	upgrader := gws.NewUpgrader(events{h}, &gws.ServerOption{NewSession: func() gws.SessionStorage { return &session{} }})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := upgrader.Upgrade(w, r)
 		if err != nil {
@@ -89,18 +61,18 @@ func benchmarkHubPublish(b *testing.B, subscribers int, spread bool) {
 		if spread {
 			mask = masks[topicIndex(r.URL.Query().Get("topic"))]
 		}
-		conn.Session().(*benchSession).sub = h.Join(conn, mask)
+		conn.Session().(*session).sub = h.Join(conn, mask)
 		go conn.ReadLoop()
 	}))
 	defer srv.Close()
 	url := "ws://" + strings.TrimPrefix(srv.URL, "http://")
 	trackSubscribers := 0
 	for i := range subscribers {
-		topic := benchTopics[i%len(benchTopics)]
+		topic := topics[i%len(topics)]
 		if !spread || topic == "Track" {
 			trackSubscribers++
 		}
-		c, _, err := gws.NewClient(benchClientEvents{}, &gws.ClientOption{Addr: url + "/?topic=" + topic})
+		c, _, err := gws.NewClient(discard{}, &gws.ClientOption{Addr: url + "/?topic=" + topic})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -114,12 +86,14 @@ func benchmarkHubPublish(b *testing.B, subscribers int, spread bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	payload := []byte(`{"topic":"Track","op":"INSERT","id":42,"ts":1795430400123456,"row":{"id":42,"name":"Track 1"}}`)
+	payload := msg(1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		h.WaitReady(ctx)
+		if pace {
+			h.WaitReady(ctx)
+		}
 		if got := h.Publish("Track", int64(i+1), payload); got != trackSubscribers {
 			b.Fatalf("publish queued to %d subscribers, want %d", got, trackSubscribers)
 		}
@@ -132,7 +106,7 @@ func benchmarkHubPublish(b *testing.B, subscribers int, spread bool) {
 }
 
 func topicIndex(name string) int {
-	for i, t := range benchTopics {
+	for i, t := range topics {
 		if t == name {
 			return i
 		}
