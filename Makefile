@@ -23,6 +23,10 @@ bin/massconn-server: $(shell find server internal -name '*.go' ! -name '*_test.g
 bin/massconn-fleet: $(shell find fleet internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./fleet/cmd/massconn-fleet
 
+# The measurement tools: every bench-* target below is a subcommand of it.
+bin/massconn-bench: $(shell find cmd fleet server internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $@ ./cmd/massconn-bench
+
 # k6 with the extension, exactly as a user builds it (xk6 --with MODULE=./dir).
 bin/k6: bin/xk6 $(shell find xk6-massconn -name '*.go' ! -name '*_test.go' 2>/dev/null) xk6-massconn/go.mod xk6-massconn/go.sum
 	scripts/build-k6.sh $@
@@ -84,13 +88,15 @@ server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/
 	cd server/testdata/nodews && npm ci --no-audit --no-fund
 	touch $@
 
-bench-server: bin/massconn-server server/testdata/nodews/node_modules
-	scripts/bench-server.sh
+# Environment: CONNS ROUNDS SETTLE BENCH_MAX_DURATION SERVER_FLAGS DATABASE_URL
+# TARGETS PUBLISH_SIZE (bin/massconn-bench server --help).
+bench-server: bin/massconn-server bin/massconn-bench server/testdata/nodews/node_modules
+	bin/massconn-bench server
 
 # The machine's physical floor, now: CPU of a loopback write, read,
 # connect+accept and bare WebSocket upgrade with raw syscalls.
 bench-floor:
-	$(GO) run ./server/cmd/massconn-floor $(FLOOR_FLAGS)
+	$(GO) run ./cmd/massconn-bench floor $(FLOOR_FLAGS)
 
 bench-k6: bin/massconn-server bin/k6
 	scripts/bench-k6.sh

@@ -1,4 +1,4 @@
-package main
+package fanout
 
 import (
 	"bufio"
@@ -87,10 +87,10 @@ func scrapeRuntime(ctx context.Context, base string) (map[string]float64, error)
 	return parseMetrics(strings.NewReader(string(body)), runtimeMetrics)
 }
 
-// serverHealth is what the bench reads from the server's /healthz: its
+// ServerHealth is what the bench reads from the server's /healthz: its
 // connection count and whether its PostgreSQL listener is connected (rows
 // inserted before that are not delivered).
-func serverHealth(ctx context.Context, base string) (conns int64, listening bool, err error) {
+func ServerHealth(ctx context.Context, base string) (conns int64, listening bool, err error) {
 	body, err := httpGet(ctx, base+"/healthz")
 	if err != nil {
 		return 0, false, err

@@ -1,4 +1,4 @@
-package main
+package fanout
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func TestBenchAgainstRealServer(t *testing.T) {
 
 	const conns, rounds = 40, 3
 	var stdout, stderr bytes.Buffer
-	code := run([]string{
+	code := Run([]string{
 		"--url", fmt.Sprintf("ws://%s/ws?topic=Track", a.Addr()),
 		"--database-url", pg.URL(),
 		"--server-pid", fmt.Sprint(os.Getpid()),
@@ -81,7 +81,7 @@ func TestBenchRefusesABusyServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	code := run([]string{"--url", f.url, "--database-url", pg.URL(), "--server-pid", fmt.Sprint(os.Getpid()), "--conns", "5", "--rounds", "1"}, &bytes.Buffer{}, &stderr)
+	code := Run([]string{"--url", f.url, "--database-url", pg.URL(), "--server-pid", fmt.Sprint(os.Getpid()), "--conns", "5", "--rounds", "1"}, &bytes.Buffer{}, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "the server already has 1 connections") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}

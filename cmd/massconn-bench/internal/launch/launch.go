@@ -1,0 +1,134 @@
+// Package launch starts the processes a benchmark measures (servers, echo
+// peers, k6) with their output in a log file, waits for them to become
+// healthy and stops them the way the scripts used to: SIGTERM, a grace
+// period (a server gives its clients their close 1001), then SIGKILL.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Proc is one started child process.
+type Proc struct {
+	Name   string // for messages: "massconn-server", "nodews", ...
+	Log    string // path of the file that holds its stdout and stderr
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has been reaped
+	err    error         // its exit status, valid once exited is closed
+}
+
+// Start runs bin with args, stdout and stderr into the file log, env added
+// to this process's environment.
+func Start(name, log string, env []string, bin string, args ...string) (*Proc, error) {
+	f, err := os.Create(log)
+	if err != nil {
+		return nil, fmt.Errorf("%s log: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
+	}
+	p := &Proc{Name: name, Log: log, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// PID is the process id, for /proc readings.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Exited is closed once the process has exited and been reaped.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
+// Wait waits for the process to exit by itself and returns its status.
+func (p *Proc) Wait(ctx context.Context) error {
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			return fmt.Errorf("%s: %w", p.Name, p.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %s: %w", p.Name, ctx.Err())
+	}
+}
+
+// WaitHealthy polls ready every interval until it answers true, the
+// process exits (an error with the end of its log) or timeout passes (an
+// error naming the last reason ready gave).
+func (p *Proc) WaitHealthy(ctx context.Context, timeout, interval time.Duration, ready func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := ready()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			why := "not ready"
+			if err != nil {
+				why = err.Error()
+			}
+			return fmt.Errorf("%s not healthy after %v (%s); end of %s:\n%s", p.Name, timeout, why, p.Log, p.Tail(20))
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited during start-up (%v); end of %s:\n%s", p.Name, p.err, p.Log, p.Tail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", p.Name, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Stop sends SIGTERM, waits up to grace, then kills. It returns an error
+// only when the process had to be killed; safe to call on a nil Proc and
+// on one that has exited.
+func (p *Proc) Stop(grace time.Duration) error {
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stop %s: %w", p.Name, err)
+	}
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %v; killed it", p.Name, p.PID(), grace)
+}
+
+// Tail is the last n lines of the process's log.
+func (p *Proc) Tail(n int) string {
+	b, _ := os.ReadFile(p.Log)
+	return LastLines(string(b), n)
+}
+
+// LastLines is the last n lines of s.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
