@@ -2,7 +2,10 @@
 # that .ci/run has prepared (Go, PostgreSQL 15 binaries, Node.js + npm).
 
 SHELL := /bin/bash
-K6_VERSION ?= v1.8.1
+# The k6 release is the one xk6-massconn/go.mod pins (the single source);
+# build-k6.sh and massconn-bench get it from here.
+K6_VERSION ?= $(shell awk '$$1 == "go.k6.io/k6" {print $$2}' xk6-massconn/go.mod)
+export K6_VERSION
 GO ?= go
 
 .PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
@@ -98,8 +101,10 @@ bench-server: bin/massconn-server bin/massconn-bench server/testdata/nodews/node
 bench-floor:
 	$(GO) run ./cmd/massconn-bench floor $(FLOOR_FLAGS)
 
-bench-k6: bin/massconn-server bin/k6
-	scripts/bench-k6.sh
+# Environment: STOCK_CONNS MASSCONN_CONNS FD_HEADROOM HOLD_MS MASSCONN_LOCAL_ADDRS
+# FLOOD_CONNS FLOOD_SECONDS K6_TIMEOUT (bin/massconn-bench k6 --help).
+bench-k6: bin/massconn-server bin/k6 bin/xk6 bin/massconn-bench
+	bin/massconn-bench k6
 
 # The protocol adapters at 10,000 connections against Centrifugo and Socket.IO.
 bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/node_modules

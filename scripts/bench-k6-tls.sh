@@ -28,7 +28,7 @@
 # Environment: STOCK_CONNS, MASSCONN_CONNS, MASSCONN_LOCAL_ADDRS
 # (127.0.0.1,127.0.0.2), HOLD_MS, TLS_CURVES, SCHEMES ("ws wss"; "wss" for
 # the TLS phases only), STOCK_K6 (bin/k6-stock, built
-# once with xk6 by scripts/bench-k6.sh), K6 (bin/k6), K6_TIMEOUT (240 s).
+# once with xk6 by massconn-bench k6), K6 (bin/k6), K6_TIMEOUT (240 s).
 # Bounded: every k6 run and wait has a deadline; every process started here
 # is stopped on exit, Ctrl-C or SIGTERM.
 set -euo pipefail

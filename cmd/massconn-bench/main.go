@@ -21,6 +21,7 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/floorcmd"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/ingest"
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/k6bench"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/serverbench"
 )
 
@@ -36,6 +37,7 @@ func subcommands() []subcommand {
 		{"server", "make bench-server: one massconn-server (then Node.js ws) with idle connections and a fan-out", serverbench.Run},
 		{"fanout", "the load client of bench-server, against a server that is already running", fanout.Run},
 		{"floor", "make bench-floor: the machine's floor now, with raw syscalls", floorcmd.Run},
+		{"k6", "make bench-k6: k6 RSS per connection and connect rate, stock k6 against xk6-massconn, and a message flood", k6bench.RunK6},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

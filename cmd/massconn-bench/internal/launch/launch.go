@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,36 +16,86 @@ import (
 	"time"
 )
 
-// Proc is one started child process.
-type Proc struct {
-	Name   string // for messages: "massconn-server", "nodews", ...
-	Log    string // path of the file that holds its stdout and stderr
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has been reaped
-	err    error         // its exit status, valid once exited is closed
+// Spec is what to start.
+type Spec struct {
+	Name string   // for messages: "massconn-server", "nodews", ...
+	Log  string   // file for its stdout and stderr
+	Bin  string   // program
+	Args []string // its arguments
+	Env  []string // added to this process's environment
+	Dir  string   // working directory; "" = this process's
+	// Stdin keeps a pipe open to the process's stdin, for peers that exit
+	// when it closes (CloseStdin or Stop).
+	Stdin bool
 }
 
-// Start runs bin with args, stdout and stderr into the file log, env added
-// to this process's environment.
-func Start(name, log string, env []string, bin string, args ...string) (*Proc, error) {
-	f, err := os.Create(log)
+// Proc is one started child process.
+type Proc struct {
+	Name   string // Spec.Name
+	Log    string // Spec.Log
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser // nil unless Spec.Stdin
+	exited chan struct{}  // closed once the process has been reaped
+	err    error          // its exit status, valid once exited is closed
+}
+
+// Start starts the process described by s.
+func Start(s Spec) (*Proc, error) {
+	f, err := os.Create(s.Log)
 	if err != nil {
-		return nil, fmt.Errorf("%s log: %w", name, err)
+		return nil, fmt.Errorf("%s log: %w", s.Name, err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(s.Bin, s.Args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Dir = s.Dir
+	p := &Proc{Name: s.Name, Log: s.Log, cmd: cmd, exited: make(chan struct{})}
+	if s.Stdin {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s stdin: %w", s.Name, err)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
+		return nil, fmt.Errorf("start %s (%s): %w", s.Name, s.Bin, err)
 	}
-	p := &Proc{Name: name, Log: log, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// CloseStdin closes the pipe to the process's stdin (Spec.Stdin).
+func (p *Proc) CloseStdin() {
+	if p.stdin != nil {
+		_ = p.stdin.Close()
+	}
+}
+
+// CPU is the user+system CPU time of the process once it has exited (from
+// its rusage, exact), 0 before.
+func (p *Proc) CPU() time.Duration {
+	select {
+	case <-p.exited:
+	default:
+		return 0
+	}
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// Signal sends sig to the process if it still runs.
+func (p *Proc) Signal(sig os.Signal) {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
 
 // PID is the process id, for /proc readings.
@@ -100,6 +151,7 @@ func (p *Proc) Stop(grace time.Duration) error {
 	if p == nil {
 		return nil
 	}
+	p.CloseStdin()
 	select {
 	case <-p.exited:
 		return nil

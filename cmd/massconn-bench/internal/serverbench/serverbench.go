@@ -164,7 +164,7 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 	// --max-conns far above the bench, so it never refuses one of its clients.
 	args := append([]string{"serve", "--listen", listen, "--database-url", dbURL,
 		"--max-conns", "1000000", "--log-level", "warn"}, cfg.serverFlags...)
-	srv, err := launch.Start("massconn-server", filepath.Join(work, "server.log"), nil, cfg.server, args...)
+	srv, err := launch.Start(launch.Spec{Name: "massconn-server", Log: filepath.Join(work, "server.log"), Bin: cfg.server, Args: args})
 	if err != nil {
 		return 1, err
 	}
@@ -209,7 +209,8 @@ func benchNode(ctx context.Context, cfg config, work, payloadSizeFile string, st
 		return 1, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	node, err := launch.Start("nodews", filepath.Join(work, "node.log"), nil, "node", filepath.Join(cfg.nodeDir, "server.js"), "--listen", listen)
+	node, err := launch.Start(launch.Spec{Name: "nodews", Log: filepath.Join(work, "node.log"), Bin: "node",
+		Args: []string{filepath.Join(cfg.nodeDir, "server.js"), "--listen", listen}})
 	if err != nil {
 		return 1, err
 	}
