@@ -111,8 +111,10 @@ bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/no
 	scripts/bench-adapters.sh
 
 # ws:// against wss:// (gws over TLS, ECDSA P-256), stock k6 against xk6-massconn.
-bench-k6-tls: bin/k6
-	scripts/bench-k6-tls.sh
+# Environment: STOCK_CONNS MASSCONN_CONNS MASSCONN_LOCAL_ADDRS HOLD_MS TLS_CURVES SCHEMES
+# K6_TIMEOUT (bin/massconn-bench k6-tls --help).
+bench-k6-tls: bin/k6 bin/xk6 bin/massconn-bench
+	bin/massconn-bench k6-tls
 
 # Programs (steps) and churn (lifetime): RSS per connection, massconn_rtt, reconnects/s.
 bench-steps: bin/k6 bin/massconn-server xk6-massconn/engine/testdata/wspeer/node_modules

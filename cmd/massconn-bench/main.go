@@ -38,6 +38,7 @@ func subcommands() []subcommand {
 		{"fanout", "the load client of bench-server, against a server that is already running", fanout.Run},
 		{"floor", "make bench-floor: the machine's floor now, with raw syscalls", floorcmd.Run},
 		{"k6", "make bench-k6: k6 RSS per connection and connect rate, stock k6 against xk6-massconn, and a message flood", k6bench.RunK6},
+		{"k6-tls", "make bench-k6-tls: ws:// against wss://, stock k6 against xk6-massconn", k6bench.RunTLS},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

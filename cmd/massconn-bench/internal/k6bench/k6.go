@@ -123,14 +123,15 @@ type holdResult struct {
 	name         string
 	open, ms     int64 // connections open and the time they took
 	errors       int64 // stock: BENCH error lines; massconn: failed connects
-	idle, held   int64 // RSS KiB: idle baseline, highest while all were held
+	idle, held   int64 // RSS KiB: idle baseline, highest of the first 10 samples while all were held
+	peak, end    int64 // RSS KiB while all were held: highest and last of every sample
 	cpu, idleCPU time.Duration
 	serverCPU    time.Duration
 }
 
 // hold runs script holding conns connections and samples k6's RSS while
-// the server at addr reports all of them open (at most 10 samples, the
-// highest kept).
+// the server at addr reports all of them open: held is the highest of the
+// first 10 such samples, peak and end the highest and last of all.
 func (b *bench) hold(ctx context.Context, name, bin, script string, conns int, serverPID int, addr string, env []string) (holdResult, k6Result, error) {
 	r := holdResult{name: name}
 	srv0, err := procfs.CPUTime(serverPID)
@@ -143,9 +144,17 @@ func (b *bench) hold(ctx context.Context, name, bin, script string, conns int, s
 		args: []string{"run", "--no-usage-report", "--summary-trend-stats=count,max",
 			"--summary-export", b.path(name + "-summary.json"), script},
 		sample: func(pid int) {
-			if samples < 10 && serverConns(addr) == int64(conns) {
-				r.held = max(r.held, rssKB(pid))
+			if serverConns(addr) != int64(conns) {
+				return
+			}
+			kb := rssKB(pid)
+			if samples < 10 {
+				r.held = max(r.held, kb)
 				samples++
+			}
+			r.peak = max(r.peak, kb)
+			if kb > 0 {
+				r.end = kb
 			}
 		},
 	})

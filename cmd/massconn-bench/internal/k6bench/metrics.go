@@ -32,7 +32,9 @@ func serverConns(addr string) int64 {
 	if !ok || len(f.GetMetric()) == 0 {
 		return 0
 	}
-	return int64(f.GetMetric()[0].GetGauge().GetValue())
+	// A gauge on massconn-server; untyped (no # TYPE line) on the echo server.
+	m := f.GetMetric()[0]
+	return int64(m.GetGauge().GetValue() + m.GetUntyped().GetValue())
 }
 
 // waitConns waits until the server on addr holds exactly n connections
