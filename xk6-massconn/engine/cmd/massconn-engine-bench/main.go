@@ -11,7 +11,7 @@
 //	go run ./engine/cmd/massconn-engine-bench -tls            # wss:// to gws over TLS (ECDSA P-256)
 //
 // With -tls, the gws server serves TLS with a fresh self-signed ECDSA P-256
-// certificate. The server alone (-serve ADDR) is what scripts/bench-k6-tls.sh
+// certificate. The server alone (-serve ADDR) is what massconn-bench k6-tls
 // runs: ws:// on ADDR ("listening PORT"), and with -tls-dir DIR also wss://
 // on a second port ("listening-tls PORT"), its certificate in DIR/cert.pem
 // (which the k6 benchmark hands to both k6 binaries as SSL_CERT_FILE);
