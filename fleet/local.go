@@ -2,26 +2,20 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/massconn/massconn/fleet/report"
-	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/internal/procfs"
-	"github.com/massconn/massconn/server/pgsource"
+	"github.com/massconn/massconn/server/client"
 )
 
 // Scenarios are the k6scripts a fleet run knows, by name.
@@ -78,21 +72,10 @@ func DefaultConnections() (int64, string, error) {
 	return max(n, 1), why, nil
 }
 
+// memAvailable is the machine's MemAvailable in bytes.
 func memAvailable() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("read meminfo: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("meminfo line %q: %w", line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no MemAvailable in /proc/meminfo")
+	kb, err := procfs.System{}.MemAvailableKB()
+	return kb << 10, err
 }
 
 // AutoRate is the fleet's total connection rate when several k6 processes
@@ -112,304 +95,6 @@ func fleetRate(rate float64, parts int) float64 {
 		return AutoRate
 	}
 	return 0
-}
-
-// Run runs one scenario on this machine and writes the merged report into
-// cfg.Out.
-func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
-	if !slices.Contains(Scenarios, cfg.Scenario) {
-		return nil, fmt.Errorf("scenario %q unknown: use one of %s", cfg.Scenario, strings.Join(Scenarios, ", "))
-	}
-	script := filepath.Join(cfg.ScriptDir, cfg.Scenario+".js")
-	if _, err := os.Stat(script); err != nil {
-		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
-	}
-	for name, bin := range map[string]string{"--k6": cfg.K6, "--server": cfg.Server} {
-		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("%s %q: %w (run `make build`)", name, bin, err)
-		}
-	}
-	nofile, err := procfs.OpenFileLimit(0)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := NewPlan(PlanConfig{
-		Connections: cfg.Connections, Parts: cfg.Parts, Servers: cfg.Servers,
-		PerProcess: PerProcessLimit(nofile), BasePort: cfg.BasePort,
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := cfg.Progress
-	if out == nil {
-		out = io.Discard
-	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(out, "massconn-fleet: "+format+"\n", args...)
-	}
-	partsDir := filepath.Join(cfg.Out, "parts")
-	serverDir := filepath.Join(partsDir, "servers")
-	if err := os.MkdirAll(serverDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", serverDir, err)
-	}
-	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), plan); err != nil {
-		return nil, err
-	}
-	logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
-		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
-
-	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
-	for _, c := range changed {
-		logf("preflight: %s", c)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("preflight for %d connections on this machine:\n%w", plan.Total, err)
-	}
-
-	machine := &machineSampler{}
-	dbURL := cfg.DatabaseURL
-	if dbURL == "" {
-		// Each server holds a listener and a small pool: size the cluster
-		// for all of them (PostgreSQL's default of 100 fits about ten).
-		pg, err := pgtest.NewWithMaxConnections(max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))))
-		if err != nil {
-			return nil, fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
-		}
-		defer func() {
-			if err := pg.Stop(); err != nil {
-				logf("stopping the throwaway PostgreSQL: %v", err)
-			}
-		}()
-		dbURL = pg.URL()
-		if pid, err := pg.PID(); err == nil {
-			machine.pgPID = pid
-		}
-		logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", dbURL,
-			max(pgtest.DefaultMaxConnections, DBConnections(len(plan.Servers))), len(plan.Servers))
-	} else if err := checkDatabase(ctx, dbURL, len(plan.Servers)); err != nil {
-		return nil, err
-	}
-	if o, err := exec.CommandContext(ctx, cfg.Server, "migrate", "--database-url", dbURL).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("massconn-server migrate: %w\n%s", err, o)
-	}
-
-	sampler, err := NewRSSSampler(filepath.Join(serverDir, RSSFile))
-	if err != nil {
-		return nil, err
-	}
-	servers, err := startServers(ctx, cfg.Server, dbURL, plan.Servers, serverDir)
-	defer stopAll(servers, serverStopGrace)
-	if err != nil {
-		sampler.Close()
-		return nil, err
-	}
-	serverPIDs := make([]int, len(servers))
-	for i, s := range servers {
-		serverPIDs[i] = s.cmd.Process.Pid
-		sampler.Watch(serverPIDs[i], "server")
-	}
-	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	bg.Go(func() { sampler.Run(sampleCtx, time.Second, false) })
-
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	insertArgs := []string{"insert", "--database-url", dbURL, "--every", cfg.InsertEvery.String()}
-	if cfg.InsertCount > 0 {
-		insertArgs = append(insertArgs, "--count", fmt.Sprint(cfg.InsertCount))
-	}
-	var insertMu sync.Mutex
-	var insert *exec.Cmd
-	var insertDone chan struct{} // closed when insert has been reaped
-	var insertProblems []string
-	insertLog := filepath.Join(serverDir, "insert.log")
-	var startInsert func()
-	// An insert loop that exits while the run goes on (its start-up
-	// migration can meet a deadlock with busy servers) is said and
-	// restarted a few times; without it no row would be checked.
-	restarts := 0
-	watchInsert := func(cmd *exec.Cmd, done chan struct{}) {
-		err := cmd.Wait()
-		close(done)
-		insertMu.Lock()
-		if runCtx.Err() != nil || insert != cmd {
-			insertMu.Unlock()
-			return
-		}
-		insert = nil
-		b, _ := os.ReadFile(insertLog)
-		msg := fmt.Sprintf("insert loop exited during the run (%v): %s", err, lastLines(b, 1))
-		logf("%s", msg)
-		insertProblems = append(insertProblems, msg)
-		restarts++
-		again := restarts <= 3
-		insertMu.Unlock()
-		if again {
-			time.Sleep(time.Second)
-			startInsert()
-		}
-	}
-	startInsert = func() {
-		insertMu.Lock()
-		defer insertMu.Unlock()
-		if insert != nil || runCtx.Err() != nil {
-			return
-		}
-		cmd := exec.Command(cfg.Server, insertArgs...)
-		if f, err := os.OpenFile(insertLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			cmd.Stdout, cmd.Stderr = f, f
-			defer f.Close() // the child has its own descriptor once started
-		}
-		if err := cmd.Start(); err != nil {
-			logf("insert loop did not start: %v", err)
-			return
-		}
-		insert, insertDone = cmd, make(chan struct{})
-		logf("insert loop started: a row every %v", cfg.InsertEvery)
-		go watchInsert(cmd, insertDone)
-	}
-	if !cfg.InsertAfter {
-		startInsert()
-	}
-
-	urls := strings.Join(plan.Parts[0].URLs, ",")
-	rate := fleetRate(cfg.Rate, len(plan.Parts))
-	if rate > 0 {
-		logf("admission: %g connection attempts/s for the whole fleet, %.0f/s per k6 process (--rate to change, 0 = unpaced)",
-			rate, rate/float64(len(plan.Parts)))
-	}
-	results := make([]PartInfo, len(plan.Parts))
-	errs := make([]error, len(plan.Parts))
-	var partsWG sync.WaitGroup
-	var pidMu sync.Mutex
-	var k6PIDs []int
-	for i, p := range plan.Parts {
-		args := []string{
-			"-e", fmt.Sprintf("CONNECTIONS=%d", plan.Total),
-			"-e", "URLS=" + urls,
-			"-e", "LOCAL_ADDRS=" + strings.Join(p.LocalAddrs, ","),
-			"-e", "INSERT_EVERY=" + cfg.InsertEvery.String(),
-		}
-		if cfg.Duration != "" {
-			args = append(args, "-e", "DURATION="+cfg.Duration)
-		}
-		if !slices.ContainsFunc(cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") }) {
-			args = append(args, "-e", fmt.Sprintf("RATE=%g", rate))
-		}
-		for _, e := range cfg.Env {
-			args = append(args, "-e", e)
-		}
-		var echo io.Writer
-		if len(plan.Parts) == 1 {
-			echo = out // one process: k6's own progress is the progress
-		}
-		partsWG.Go(func() {
-			results[i], errs[i] = RunPart(runCtx, PartConfig{
-				K6: cfg.K6, Dir: filepath.Join(partsDir, fmt.Sprintf("part-%02d", i)),
-				Index: i, Parts: len(plan.Parts), Script: script, Args: args, Echo: echo,
-				OnStart: func(pid int) { pidMu.Lock(); k6PIDs = append(k6PIDs, pid); pidMu.Unlock() },
-			})
-		})
-	}
-	k6RSS := func() string {
-		pidMu.Lock()
-		defer pidMu.Unlock()
-		return pidsRSS(k6PIDs)
-	}
-	partsDone := make(chan struct{})
-	go func() { partsWG.Wait(); close(partsDone) }()
-
-	t0 := time.Now()
-	tick := time.NewTicker(2 * time.Second)
-	counter := newServerCounter(plan.Servers)
-	var best int64
-	lastGain := time.Now()
-	var allOpenAt time.Time
-	holdSnapshot := false
-	lastOpen, lastTick := int64(0), time.Now()
-progress:
-	for {
-		select {
-		case <-partsDone:
-			break progress
-		case <-tick.C:
-		}
-		open, stale := counter.total()
-		if open > best {
-			best, lastGain = open, time.Now()
-		}
-		// Inserts wait for every connection, or for connecting to stall
-		// (some failed): the hold is what is measured, and a fan-out to
-		// everyone already open would slow the rest of the ramp.
-		if cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
-			startInsert()
-		}
-		if open >= plan.Total && stale == 0 && allOpenAt.IsZero() {
-			allOpenAt = time.Now()
-		}
-		// One look at the servers' own memory accounting a few seconds
-		// into the hold, when every connection is set up.
-		if !holdSnapshot && !allOpenAt.IsZero() && time.Since(allOpenAt) > 5*time.Second {
-			holdSnapshot = true
-			if err := saveServerMetrics(plan.Servers, serverDir, "hold-metrics"); err != nil {
-				logf("%v (the report leaves out server memory while held)", err)
-			}
-		}
-		pidMu.Lock()
-		k6Now := slices.Clone(k6PIDs)
-		pidMu.Unlock()
-		machine.sample(open, k6Now, serverPIDs)
-		logf("%s", progressLine(time.Since(t0), open, plan.Total, lastOpen, time.Since(lastTick), stale, len(plan.Servers), machine, k6RSS(), pidsRSS(serverPIDs)))
-		lastOpen, lastTick = open, time.Now()
-	}
-	tick.Stop()
-	if err := saveServerMetrics(plan.Servers, serverDir, "metrics"); err != nil {
-		logf("%v (the report leaves out what the servers counted)", err)
-	}
-	cancelRun()
-	insertMu.Lock()
-	stopping, stopped := insert, insertDone
-	insert = nil
-	problems := slices.Clone(insertProblems)
-	insertMu.Unlock()
-	if stopping != nil {
-		_ = stopping.Process.Signal(os.Interrupt)
-		<-stopped // watchInsert reaps it
-	}
-	rowsErr := RecordRows(ctx, dbURL, serverDir)
-	if rowsErr != nil {
-		logf("%v (the verdict cannot check delivery)", rowsErr)
-	}
-	if killed := stopAll(servers, serverStopGrace); len(killed) > 0 {
-		logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
-			strings.Join(killed, ", "), serverStopGrace)
-	}
-	stopSampling()
-	bg.Wait()
-	if err := sampler.Close(); err != nil {
-		return nil, err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-
-	var dirs []string
-	for i := range plan.Parts {
-		dirs = append(dirs, filepath.Join(partsDir, fmt.Sprintf("part-%02d", i)))
-	}
-	dirs = append(dirs, serverDir)
-	r, err := MergeToDir(cfg.Out, dirs, MergeOptions{
-		Scenario: cfg.Scenario, Command: cfg.Command, Target: plan.Total,
-		Title:    fmt.Sprintf("massconn %s: %d connections", cfg.Scenario, plan.Total),
-		P99Bound: cfg.P99Bound,
-		Machine:  machine.result(), RunProblems: append(machine.limitProblems(), problems...),
-		// The stock-k6 baseline has no sequence check to judge delivery by.
-		RequireDelivery: cfg.Scenario != "baseline-stock",
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 // serverProc is one running massconn-server.
@@ -454,7 +139,11 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	wait := 60*time.Second + time.Duration(len(procs))*time.Second
 	deadline := time.Now().Add(wait)
 	for _, p := range procs {
-		for !healthy(p.listen) {
+		c := client.New(p.listen, 0)
+		for {
+			if ready, _ := c.Ready(ctx); ready {
+				break
+			}
 			select {
 			case <-p.exited:
 				tail, _ := os.ReadFile(p.log)
@@ -493,7 +182,7 @@ func progressLine(elapsed time.Duration, open, total, prevOpen int64, since time
 // connect logs the database's reason).
 func notHealthy(p *serverProc, waited time.Duration) error {
 	state := "no answer on /healthz"
-	if _, listening, err := health(p.listen); err == nil && !listening {
+	if h, err := client.New(p.listen, 0).Health(context.Background()); err == nil && !h.Ready() {
 		state = "its PostgreSQL listener is not connected"
 	}
 	log, _ := os.ReadFile(p.log)
@@ -506,35 +195,6 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// health reads a server's /healthz: its open connections and whether its
-// PostgreSQL listener is connected (rows inserted before that are not
-// delivered).
-func health(listen string) (conns int64, listening bool, err error) {
-	resp, err := metricsClient.Get("http://" + listen + "/healthz")
-	if err != nil {
-		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
-	}
-	defer resp.Body.Close()
-	var h struct {
-		Connections int64  `json:"connections"`
-		Listener    string `json:"listener"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, false, fmt.Errorf("health of %s: HTTP %d", listen, resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
-		return 0, false, fmt.Errorf("health of %s: %w", listen, err)
-	}
-	return h.Connections, h.Listener == pgsource.StateConnected, nil
-}
-
-// healthy reports whether the server on listen answers and its listener is
-// connected: /healthz answers 200 from the start.
-func healthy(listen string) bool {
-	_, listening, err := health(listen)
-	return err == nil && listening
 }
 
 // serverStopGrace is how long a server gets to exit after SIGTERM (its
@@ -566,12 +226,6 @@ func stopAll(procs []*serverProc, grace time.Duration) []string {
 	return killed
 }
 
-var metricsClient = &http.Client{Timeout: 5 * time.Second}
-
-// snapshotClient waits longer: the end-of-run snapshot is worth waiting
-// for on a machine busy closing a few hundred thousand connections.
-var snapshotClient = &http.Client{Timeout: 60 * time.Second}
-
 // serverCounter sums the open connections the servers report on /healthz,
 // asking them in parallel; a server too busy to answer within the timeout counts with
 // its last known value, so progress stays readable under load.
@@ -591,8 +245,8 @@ func (c *serverCounter) total() (int64, int) {
 	failed := make([]bool, len(c.plans))
 	for i, sp := range c.plans {
 		wg.Go(func() {
-			n, _, err := health(sp.Listen)
-			fresh[i], failed[i] = n, err != nil
+			h, err := client.New(sp.Listen, 0).Health(context.Background())
+			fresh[i], failed[i] = h.Connections, err != nil
 		})
 	}
 	wg.Wait()
@@ -610,11 +264,5 @@ func (c *serverCounter) total() (int64, int) {
 }
 
 func pidsRSS(pids []int) string {
-	var kb int64
-	for _, pid := range pids {
-		if v, err := procfs.VmRSS(pid); err == nil {
-			kb += v
-		}
-	}
-	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+	return fmt.Sprintf("%.0f MiB", float64(procfs.TotalVmRSS(pids))/1024)
 }

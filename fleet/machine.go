@@ -78,15 +78,7 @@ func (m *machineSampler) limitProblems() []string {
 		"new connections were dropped silently; raise it with sysctl -w net.netfilter.nf_conntrack_max=N", r.ConntrackPeak, r.ConntrackMax)}
 }
 
-func rssBytes(pids []int) int64 {
-	var kb int64
-	for _, pid := range pids {
-		if v, err := procfs.VmRSS(pid); err == nil {
-			kb += v
-		}
-	}
-	return kb << 10
-}
+func rssBytes(pids []int) int64 { return procfs.TotalVmRSS(pids) << 10 }
 
 // conntrack is the latest connection-tracking count and limit.
 func (m *machineSampler) conntrack() (int64, int64) {

@@ -1,18 +1,16 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"time"
 
 	"github.com/massconn/massconn/fleet/report"
+	"github.com/massconn/massconn/server/client"
 )
 
 // ServerMetricsGlob names the server /metrics snapshots a server directory
@@ -24,20 +22,19 @@ const ServerMetricsGlob = "metrics-*.prom"
 // they show where a held connection's server memory goes.
 const HoldMetricsGlob = "hold-metrics-*.prom"
 
+// snapshotTimeout is how long a /metrics snapshot may take: the end-of-run
+// one is worth waiting for on a machine busy closing a few hundred thousand
+// connections.
+const snapshotTimeout = 60 * time.Second
+
 // saveServerMetrics stores each server's /metrics text in dir as
 // prefix-NN.prom.
 func saveServerMetrics(plans []ServerPlan, dir, prefix string) error {
 	var errs []error
 	for _, sp := range plans {
-		resp, err := snapshotClient.Get("http://" + sp.Listen + "/metrics")
+		b, err := client.New(sp.Listen, snapshotTimeout).MetricsText(context.Background())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("scrape %s: %w", sp.Listen, err))
-			continue
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read metrics of %s: %w", sp.Listen, err))
 			continue
 		}
 		name := filepath.Join(dir, fmt.Sprintf("%s-%02d.prom", prefix, sp.Index))
@@ -74,20 +71,14 @@ func readServerMetrics(dirs []string) (*report.ServerSide, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Accepted += int64(sumValues(fams["massconn_connections_accepted_total"]))
-		out.MessagesQueued += int64(sumValues(fams["massconn_messages_sent_total"]))
-		out.SlowClientDrops += int64(sumValues(fams["massconn_slow_client_drops_total"]))
-		out.PingTimeouts += int64(sumValues(fams["massconn_ping_timeouts_total"]))
-		out.Notifications += int64(sumValues(fams["massconn_notifications_total"]))
-		if f := fams["massconn_connections_rejected_total"]; f != nil {
-			for _, m := range f.GetMetric() {
-				if v := int64(m.GetCounter().GetValue()); v != 0 {
-					for _, l := range m.GetLabel() {
-						if l.GetName() == "reason" {
-							out.Rejected[l.GetValue()] += v
-						}
-					}
-				}
+		out.Accepted += int64(fams.Sum("massconn_connections_accepted_total"))
+		out.MessagesQueued += int64(fams.Sum("massconn_messages_sent_total"))
+		out.SlowClientDrops += int64(fams.Sum("massconn_slow_client_drops_total"))
+		out.PingTimeouts += int64(fams.Sum("massconn_ping_timeouts_total"))
+		out.Notifications += int64(fams.Sum("massconn_notifications_total"))
+		for reason, v := range fams.SumByLabel("massconn_connections_rejected_total", "reason") {
+			if v != 0 {
+				out.Rejected[reason] += int64(v)
 			}
 		}
 		if f := fams["massconn_insert_to_send_seconds"]; f != nil {
@@ -127,29 +118,17 @@ func readServerMetrics(dirs []string) (*report.ServerSide, error) {
 	return out, nil
 }
 
-func parsePromFile(path string) (map[string]*dto.MetricFamily, error) {
+func parsePromFile(path string) (client.Metrics, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open server metrics: %w", err)
 	}
 	defer f.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(f)
+	fams, err := client.ParseMetrics(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return fams, nil
-}
-
-func sumValues(f *dto.MetricFamily) float64 {
-	if f == nil {
-		return 0
-	}
-	var t float64
-	for _, m := range f.GetMetric() {
-		t += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
-	}
-	return t
 }
 
 func globAll(dirs []string, pattern string) ([]string, error) {
@@ -177,11 +156,11 @@ func readHoldMetrics(dirs []string) (*report.ServerMemory, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Connections += int64(sumValues(fams["massconn_connections"]))
-		m.RSSBytes += int64(sumValues(fams["process_resident_memory_bytes"]))
-		m.HeapInuseBytes += int64(sumValues(fams["go_memstats_heap_inuse_bytes"]))
-		m.StackInuseBytes += int64(sumValues(fams["go_memstats_stack_inuse_bytes"]))
-		m.Goroutines += int64(sumValues(fams["go_goroutines"]))
+		m.Connections += int64(fams.Sum("massconn_connections"))
+		m.RSSBytes += int64(fams.Sum("process_resident_memory_bytes"))
+		m.HeapInuseBytes += int64(fams.Sum("go_memstats_heap_inuse_bytes"))
+		m.StackInuseBytes += int64(fams.Sum("go_memstats_stack_inuse_bytes"))
+		m.Goroutines += int64(fams.Sum("go_goroutines"))
 	}
 	return m, nil
 }

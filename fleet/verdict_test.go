@@ -11,6 +11,7 @@ import (
 	_ "github.com/lib/pq" // the database/sql driver the server uses too
 
 	"github.com/massconn/massconn/internal/pgtest"
+	"github.com/massconn/massconn/server/client"
 )
 
 // TestVerdictFailsWhenRowsAreMissing: a real run (PostgreSQL, server, insert
@@ -64,9 +65,9 @@ func TestVerdictFailsWhenRowsAreMissing(t *testing.T) {
 // about.
 func insertSilentRowOnceHeld(ctx context.Context, db *sql.DB, listen string, total int64) error {
 	for {
-		n, _, err := health(listen)
+		h, err := client.New(listen, 0).Health(ctx)
 		var rows int64
-		if err == nil && n >= total {
+		if err == nil && h.Connections >= total {
 			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM "Track"`).Scan(&rows); err != nil {
 				return fmt.Errorf("count rows: %w", err)
 			}

@@ -27,6 +27,19 @@ func VmRSS(pid int) (int64, error) {
 	return parseVmRSS(b)
 }
 
+// TotalVmRSS is the summed VmRSS of pids in KiB; a process that is gone
+// (or a zombie, which has no VmRSS) adds nothing, so a sampler can pass
+// every pid it started.
+func TotalVmRSS(pids []int) int64 {
+	var kb int64
+	for _, pid := range pids {
+		if v, err := VmRSS(pid); err == nil {
+			kb += v
+		}
+	}
+	return kb
+}
+
 func parseVmRSS(status []byte) (int64, error) {
 	for line := range bytes.Lines(status) {
 		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))

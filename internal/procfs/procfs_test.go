@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,27 @@ func TestVmRSSOfThisProcess(t *testing.T) {
 	kib, err := VmRSS(os.Getpid())
 	if err != nil || kib <= 0 {
 		t.Fatalf("VmRSS(self) = %d, %v", kib, err)
+	}
+}
+
+// A pid that is gone adds nothing: the sum over this process and one that
+// has exited is this process's RSS.
+func TestTotalVmRSSSkipsGoneProcesses(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	self, err := VmRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := TotalVmRSS([]int{os.Getpid(), gone.Process.Pid})
+	// Our own RSS moves between the two reads: allow a few MiB either way.
+	if total <= 0 || total < self-4096 || total > self+4096 {
+		t.Fatalf("TotalVmRSS(self, gone) = %d KiB, self alone %d KiB", total, self)
+	}
+	if n := TotalVmRSS(nil); n != 0 {
+		t.Fatalf("TotalVmRSS(nil) = %d", n)
 	}
 }
 

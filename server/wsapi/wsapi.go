@@ -309,8 +309,8 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// healthReport is the /healthz body.
-type healthReport struct {
+// HealthReport is the /healthz body; server/client decodes the same type.
+type HealthReport struct {
 	Status               string   `json:"status"` // "ok", or "degraded" while the listener is down
 	Connections          int64    `json:"connections"`
 	Listener             string   `json:"listener"`
@@ -325,9 +325,14 @@ type healthReport struct {
 	MaxConns             int      `json:"max_conns"`
 }
 
+// Ready reports whether the server's PostgreSQL listener is connected: a
+// server answers /healthz from the start, but rows inserted before its
+// listener connects are not delivered.
+func (h HealthReport) Ready() bool { return h.Listener == pgsource.StateConnected }
+
 func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	st := a.hub.Stats()
-	rep := healthReport{
+	rep := HealthReport{
 		Status:          "ok",
 		Connections:     st.Subscribers,
 		Listener:        a.health.State(),
@@ -340,7 +345,7 @@ func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		LastPos:         pgsource.FormatPos(a.health.LastPos()),
 		SendBacklog:     st.Backlog,
 	}
-	if rep.Listener != "connected" {
+	if !rep.Ready() {
 		rep.Status = "degraded"
 	}
 	if t := a.health.LastNotification(); !t.IsZero() {

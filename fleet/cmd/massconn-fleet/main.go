@@ -71,15 +71,14 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse returns (2, err) for bad flags and (0, nil, true) for -h.
-func parse(fs *flag.FlagSet, args []string) (int, error, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, nil, true
-		}
-		return 2, err, true
+// flagsFailed is the exit of a command whose flags did not parse: 0 after
+// -h (flag.ErrHelp; the flag package has printed the usage), else 2 with
+// the flag package's error.
+func flagsFailed(err error) (int, error) {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, nil
 	}
-	return 0, nil, false
+	return 2, err
 }
 
 func defaultPerProcess() int64 {
@@ -101,8 +100,8 @@ func cmdPlan(args []string, stdout io.Writer) (int, error) {
 	path := fs.String("path", "/ws?topic=Track", "WebSocket path and query")
 	addrs := fs.Int("addrs-per-part", 0, "source addresses per part; 0 = one per 10,000 connections")
 	format := fs.String("format", "json", "json, table or env")
-	if code, err, done := parse(fs, args); done {
-		return code, err
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err)
 	}
 	if *conns < 1 {
 		return 2, errors.New("plan: --connections is required (the fleet total, e.g. --connections 200000)")
@@ -156,8 +155,8 @@ func cmdPart(ctx context.Context, args []string, stdout io.Writer) (int, error) 
 		fmt.Fprintln(fs.Output(), "usage: massconn-fleet part --index I --parts K --dir PARTDIR [flags] -- SCRIPT.js [k6 run args]")
 		fs.PrintDefaults()
 	}
-	if code, err, done := parse(fs, args); done {
-		return code, err
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err)
 	}
 	rest := fs.Args()
 	if *parts < 1 || *index < 0 || *index >= *parts {
@@ -204,8 +203,8 @@ func cmdSampleRSS(ctx context.Context, args []string) (int, error) {
 	role := fs.String("role", "server", "role written in the CSV: server or k6")
 	out := fs.String("out", "", "rss.csv to write (required)")
 	every := fs.Duration("every", time.Second, "sampling interval")
-	if code, err, done := parse(fs, args); done {
-		return code, err
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err)
 	}
 	if len(pids) == 0 || *out == "" {
 		return 2, errors.New("sample-rss: --pid (at least one) and --out are required")
@@ -239,8 +238,8 @@ func cmdMerge(args []string, stdout io.Writer) (int, error) {
 		fmt.Fprintln(fs.Output(), "usage: massconn-fleet merge --out DIR [flags] PARTDIR... [RSSDIR...]")
 		fs.PrintDefaults()
 	}
-	if code, err, done := parse(fs, args); done {
-		return code, err
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err)
 	}
 	if *out == "" || fs.NArg() == 0 {
 		return 2, errors.New("merge: --out DIR and at least one part directory are required")
@@ -280,8 +279,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	rate := fs.Float64("rate", -1, fmt.Sprintf("connection attempts per second for the whole fleet, shared by the k6 processes; 0 = unpaced; -1 = %d/s when there are several processes", fleet.AutoRate))
 	var env multi
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
-	if code, err, done := parse(fs, args); done {
-		return code, err
+	if err := fs.Parse(args); err != nil {
+		return flagsFailed(err)
 	}
 	if *conns == 0 {
 		n, why, err := fleet.DefaultConnections()

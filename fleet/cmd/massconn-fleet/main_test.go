@@ -58,3 +58,17 @@ func TestBadInvocationsNameTheFix(t *testing.T) {
 		})
 	}
 }
+
+// -h prints a command's flags and exits 0; a flag the command does not
+// know exits 2 with the flag package's error naming it.
+func TestFlagsHelpAndUnknown(t *testing.T) {
+	for _, cmd := range []string{"plan", "part", "sample-rss", "merge", "run"} {
+		if code, err := dispatch(context.Background(), cmd, []string{"-h"}, &bytes.Buffer{}); code != 0 || err != nil {
+			t.Errorf("%s -h: %d, %v; want 0, no error", cmd, code, err)
+		}
+		code, err := dispatch(context.Background(), cmd, []string{"--no-such-flag"}, &bytes.Buffer{})
+		if code != 2 || err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+			t.Errorf("%s --no-such-flag: %d, %v; want 2 and an error naming the flag", cmd, code, err)
+		}
+	}
+}

@@ -33,7 +33,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/massconn/massconn/internal/freeport"
-	"github.com/massconn/massconn/internal/pgtest"
+	"github.com/massconn/massconn/internal/tempdb"
 )
 
 type serverFlag []string
@@ -59,7 +59,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "massconn-bench ingest: --writers must be at least 1 and --duration positive")
 		return 2
 	}
-	pg, err := pgtest.New()
+	pg, err := tempdb.New()
 	if err != nil {
 		fmt.Fprintln(stderr, "massconn-bench ingest: postgres:", err)
 		return 1

@@ -1,4 +1,4 @@
-package pgtest
+package tempdb
 
 import (
 	"database/sql"
@@ -27,7 +27,11 @@ func TestNewReapsClustersOfDeadProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fresh := Start(t) // the live owner of this one is us: it must survive
+	fresh, err := New() // the live owner of this one is us: it must survive
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fresh.Stop() })
 	if _, err := os.Stat(orphan.dir); !os.IsNotExist(err) {
 		t.Fatalf("orphan %s still there (stat: %v)", orphan.dir, err)
 	}

@@ -1,0 +1,475 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/massconn/massconn/fleet/report"
+	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/internal/tempdb"
+)
+
+// Run runs one scenario on this machine and writes the merged report into
+// cfg.Out: database, servers, insert loop, k6 parts, progress until the
+// parts end, teardown, merge. Whatever a phase started is stopped on the
+// way out, also when a later phase fails.
+func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
+	r, err := newLocalRun(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.startDatabase(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startServers(ctx); err != nil {
+		return nil, err
+	}
+	// The run proper, ended by teardown once the parts are done.
+	r.runCtx, r.cancelRun = context.WithCancel(ctx)
+	r.startInsertLoop()
+	r.startParts()
+	r.watchProgress()
+	problems, err := r.teardown(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.merge(problems)
+}
+
+// localRun is one Run in progress: each phase leaves what the next needs
+// here, and close undoes what teardown did not.
+type localRun struct {
+	cfg       RunConfig
+	plan      Plan
+	script    string
+	out       io.Writer // progress; io.Discard when cfg.Progress is nil
+	partsDir  string
+	serverDir string
+	machine   *machineSampler
+
+	// startDatabase
+	pg    *tempdb.Cluster // nil when cfg.DatabaseURL is used
+	dbURL string
+
+	// startServers
+	sampler      *RSSSampler
+	servers      []*serverProc
+	serverPIDs   []int
+	stopSampling context.CancelFunc
+	sampling     sync.WaitGroup
+
+	// the run proper: cancelled once the parts have ended
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	insert    *insertLoop
+	parts     *partGroup
+}
+
+// newLocalRun checks the configuration, plans the fleet, creates the
+// results directory with plan.json, and runs the preflight.
+func newLocalRun(cfg RunConfig) (*localRun, error) {
+	if !slices.Contains(Scenarios, cfg.Scenario) {
+		return nil, fmt.Errorf("scenario %q unknown: use one of %s", cfg.Scenario, strings.Join(Scenarios, ", "))
+	}
+	script := filepath.Join(cfg.ScriptDir, cfg.Scenario+".js")
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
+	}
+	for name, bin := range map[string]string{"--k6": cfg.K6, "--server": cfg.Server} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%s %q: %w (run `make build`)", name, bin, err)
+		}
+	}
+	nofile, err := procfs.OpenFileLimit(0)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := NewPlan(PlanConfig{
+		Connections: cfg.Connections, Parts: cfg.Parts, Servers: cfg.Servers,
+		PerProcess: PerProcessLimit(nofile), BasePort: cfg.BasePort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{}}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	r.partsDir = filepath.Join(cfg.Out, "parts")
+	r.serverDir = filepath.Join(r.partsDir, "servers")
+	if err := os.MkdirAll(r.serverDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", r.serverDir, err)
+	}
+	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), plan); err != nil {
+		return nil, err
+	}
+	r.logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
+		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
+
+	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
+	for _, c := range changed {
+		r.logf("preflight: %s", c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preflight for %d connections on this machine:\n%w", plan.Total, err)
+	}
+	return r, nil
+}
+
+func (r *localRun) logf(format string, args ...any) {
+	fmt.Fprintf(r.out, "massconn-fleet: "+format+"\n", args...)
+}
+
+// partDir is where part i's files go.
+func (r *localRun) partDir(i int) string {
+	return filepath.Join(r.partsDir, fmt.Sprintf("part-%02d", i))
+}
+
+// startDatabase starts a throwaway cluster, or checks the one given, and
+// migrates the schema.
+func (r *localRun) startDatabase(ctx context.Context) error {
+	r.dbURL = r.cfg.DatabaseURL
+	if r.dbURL == "" {
+		// Each server holds a listener and a small pool: size the cluster
+		// for all of them (PostgreSQL's default of 100 fits about ten).
+		maxConns := max(tempdb.DefaultMaxConnections, DBConnections(len(r.plan.Servers)))
+		pg, err := tempdb.NewWithMaxConnections(maxConns)
+		if err != nil {
+			return fmt.Errorf("throwaway PostgreSQL (set DATABASE_URL to use your own): %w", err)
+		}
+		r.pg = pg
+		r.dbURL = pg.URL()
+		if pid, err := pg.PID(); err == nil {
+			r.machine.pgPID = pid
+		}
+		r.logf("throwaway PostgreSQL at %s (max_connections %d for %d servers)", r.dbURL, maxConns, len(r.plan.Servers))
+	} else if err := checkDatabase(ctx, r.dbURL, len(r.plan.Servers)); err != nil {
+		return err
+	}
+	if o, err := exec.CommandContext(ctx, r.cfg.Server, "migrate", "--database-url", r.dbURL).CombinedOutput(); err != nil {
+		return fmt.Errorf("massconn-server migrate: %w\n%s", err, o)
+	}
+	return nil
+}
+
+// startServers starts the servers, waits until each is ready and samples
+// their RSS every second from then on.
+func (r *localRun) startServers(ctx context.Context) error {
+	sampler, err := NewRSSSampler(filepath.Join(r.serverDir, RSSFile))
+	if err != nil {
+		return err
+	}
+	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir)
+	if err != nil {
+		sampler.Close()
+		return err
+	}
+	r.sampler = sampler
+	r.serverPIDs = make([]int, len(r.servers))
+	for i, s := range r.servers {
+		r.serverPIDs[i] = s.cmd.Process.Pid
+		sampler.Watch(r.serverPIDs[i], "server")
+	}
+	var sampleCtx context.Context
+	sampleCtx, r.stopSampling = context.WithCancel(context.Background())
+	r.sampling.Go(func() { sampler.Run(sampleCtx, time.Second, false) })
+	return nil
+}
+
+// startInsertLoop prepares the insert loop and starts it now, unless it
+// waits for the connections (cfg.InsertAfter: watchProgress starts it).
+func (r *localRun) startInsertLoop() {
+	args := []string{"insert", "--database-url", r.dbURL, "--every", r.cfg.InsertEvery.String()}
+	if r.cfg.InsertCount > 0 {
+		args = append(args, "--count", fmt.Sprint(r.cfg.InsertCount))
+	}
+	r.insert = &insertLoop{
+		ctx: r.runCtx, bin: r.cfg.Server, args: args, every: r.cfg.InsertEvery,
+		log: filepath.Join(r.serverDir, "insert.log"), logf: r.logf,
+	}
+	if !r.cfg.InsertAfter {
+		r.insert.start()
+	}
+}
+
+// startParts starts every k6 part; r.parts.done closes when all have ended.
+func (r *localRun) startParts() {
+	plan := r.plan
+	urls := strings.Join(plan.Parts[0].URLs, ",")
+	rate := fleetRate(r.cfg.Rate, len(plan.Parts))
+	if rate > 0 {
+		r.logf("admission: %g connection attempts/s for the whole fleet, %.0f/s per k6 process (--rate to change, 0 = unpaced)",
+			rate, rate/float64(len(plan.Parts)))
+	}
+	r.parts = &partGroup{
+		results: make([]PartInfo, len(plan.Parts)),
+		errs:    make([]error, len(plan.Parts)),
+		done:    make(chan struct{}),
+	}
+	var wg sync.WaitGroup
+	for i, p := range plan.Parts {
+		args := []string{
+			"-e", fmt.Sprintf("CONNECTIONS=%d", plan.Total),
+			"-e", "URLS=" + urls,
+			"-e", "LOCAL_ADDRS=" + strings.Join(p.LocalAddrs, ","),
+			"-e", "INSERT_EVERY=" + r.cfg.InsertEvery.String(),
+		}
+		if r.cfg.Duration != "" {
+			args = append(args, "-e", "DURATION="+r.cfg.Duration)
+		}
+		if !slices.ContainsFunc(r.cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") }) {
+			args = append(args, "-e", fmt.Sprintf("RATE=%g", rate))
+		}
+		for _, e := range r.cfg.Env {
+			args = append(args, "-e", e)
+		}
+		var echo io.Writer
+		if len(plan.Parts) == 1 {
+			echo = r.out // one process: k6's own progress is the progress
+		}
+		wg.Go(func() {
+			r.parts.results[i], r.parts.errs[i] = RunPart(r.runCtx, PartConfig{
+				K6: r.cfg.K6, Dir: r.partDir(i),
+				Index: i, Parts: len(plan.Parts), Script: r.script, Args: args, Echo: echo,
+				OnStart: r.parts.onStart,
+			})
+		})
+	}
+	go func() { wg.Wait(); close(r.parts.done) }()
+}
+
+// watchProgress prints a progress line every two seconds until the parts
+// end; on the way it starts a waiting insert loop and takes the servers'
+// memory snapshot while every connection is held.
+func (r *localRun) watchProgress() {
+	plan := r.plan
+	t0 := time.Now()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	counter := newServerCounter(plan.Servers)
+	var best int64
+	lastGain := time.Now()
+	var allOpenAt time.Time
+	holdSnapshot := false
+	lastOpen, lastTick := int64(0), time.Now()
+	for {
+		select {
+		case <-r.parts.done:
+			return
+		case <-tick.C:
+		}
+		open, stale := counter.total()
+		if open > best {
+			best, lastGain = open, time.Now()
+		}
+		// Inserts wait for every connection, or for connecting to stall
+		// (some failed): the hold is what is measured, and a fan-out to
+		// everyone already open would slow the rest of the ramp.
+		if r.cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
+			r.insert.start()
+		}
+		if open >= plan.Total && stale == 0 && allOpenAt.IsZero() {
+			allOpenAt = time.Now()
+		}
+		// One look at the servers' own memory accounting a few seconds
+		// into the hold, when every connection is set up.
+		if !holdSnapshot && !allOpenAt.IsZero() && time.Since(allOpenAt) > 5*time.Second {
+			holdSnapshot = true
+			if err := saveServerMetrics(plan.Servers, r.serverDir, "hold-metrics"); err != nil {
+				r.logf("%v (the report leaves out server memory while held)", err)
+			}
+		}
+		k6PIDs := r.parts.pids()
+		r.machine.sample(open, k6PIDs, r.serverPIDs)
+		r.logf("%s", progressLine(time.Since(t0), open, plan.Total, lastOpen, time.Since(lastTick), stale, len(plan.Servers),
+			r.machine, pidsRSS(k6PIDs), pidsRSS(r.serverPIDs)))
+		lastOpen, lastTick = open, time.Now()
+	}
+}
+
+// teardown, once the parts have ended: the servers' final counters, the
+// insert loop stopped, the rows recorded for the delivery check, the
+// servers stopped and the RSS log closed. It returns what went wrong with
+// the insert loop, and the parts' errors.
+func (r *localRun) teardown(ctx context.Context) ([]string, error) {
+	if err := saveServerMetrics(r.plan.Servers, r.serverDir, "metrics"); err != nil {
+		r.logf("%v (the report leaves out what the servers counted)", err)
+	}
+	r.cancelRun()
+	problems := r.insert.stop()
+	if err := RecordRows(ctx, r.dbURL, r.serverDir); err != nil {
+		r.logf("%v (the verdict cannot check delivery)", err)
+	}
+	if killed := stopAll(r.servers, serverStopGrace); len(killed) > 0 {
+		r.logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
+			strings.Join(killed, ", "), serverStopGrace)
+	}
+	if err := r.closeSampler(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(r.parts.errs...); err != nil {
+		return nil, err
+	}
+	return problems, nil
+}
+
+// closeSampler stops RSS sampling and closes its log (once).
+func (r *localRun) closeSampler() error {
+	if r.sampler == nil {
+		return nil
+	}
+	r.stopSampling()
+	r.sampling.Wait()
+	err := r.sampler.Close()
+	r.sampler = nil
+	return err
+}
+
+// merge writes the report from the parts' and the servers' files.
+func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
+	var dirs []string
+	for i := range r.plan.Parts {
+		dirs = append(dirs, r.partDir(i))
+	}
+	dirs = append(dirs, r.serverDir)
+	return MergeToDir(r.cfg.Out, dirs, MergeOptions{
+		Scenario: r.cfg.Scenario, Command: r.cfg.Command, Target: r.plan.Total,
+		Title:    fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total),
+		P99Bound: r.cfg.P99Bound,
+		Machine:  r.machine.result(), RunProblems: append(r.machine.limitProblems(), insertProblems...),
+		// The stock-k6 baseline has no sequence check to judge delivery by.
+		RequireDelivery: r.cfg.Scenario != "baseline-stock",
+	})
+}
+
+// close stops whatever is still running when Run returns early: the run's
+// context, the servers (already stopped after a normal teardown), RSS
+// sampling and the throwaway cluster.
+func (r *localRun) close() {
+	if r.cancelRun != nil {
+		r.cancelRun()
+	}
+	stopAll(r.servers, serverStopGrace)
+	_ = r.closeSampler()
+	if r.pg != nil {
+		if err := r.pg.Stop(); err != nil {
+			r.logf("stopping the throwaway PostgreSQL: %v", err)
+		}
+	}
+}
+
+// partGroup is the k6 parts of a run: their results and errors by index,
+// and the pids of those started so far.
+type partGroup struct {
+	results []PartInfo
+	errs    []error
+	done    chan struct{} // closed once every part has ended
+
+	mu     sync.Mutex
+	k6PIDs []int
+}
+
+func (g *partGroup) onStart(pid int) {
+	g.mu.Lock()
+	g.k6PIDs = append(g.k6PIDs, pid)
+	g.mu.Unlock()
+}
+
+func (g *partGroup) pids() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.k6PIDs)
+}
+
+// insertLoop runs `massconn-server insert` for the run. One that exits
+// while the run goes on (its start-up migration can meet a deadlock with
+// busy servers) is said and restarted a few times; without it no row
+// would be checked.
+type insertLoop struct {
+	ctx   context.Context // the run: once it ends, the loop is not restarted
+	bin   string
+	args  []string
+	every time.Duration
+	log   string // the loop's output, appended over restarts
+	logf  func(format string, args ...any)
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd     // nil when not running
+	done     chan struct{} // closed when cmd has been reaped
+	problems []string
+	restarts int
+}
+
+// maxInsertRestarts is how often an insert loop that exits is started again.
+const maxInsertRestarts = 3
+
+// start starts the loop unless it runs already or the run has ended.
+func (l *insertLoop) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cmd != nil || l.ctx.Err() != nil {
+		return
+	}
+	cmd := exec.Command(l.bin, l.args...)
+	if f, err := os.OpenFile(l.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		cmd.Stdout, cmd.Stderr = f, f
+		defer f.Close() // the child has its own descriptor once started
+	}
+	if err := cmd.Start(); err != nil {
+		l.logf("insert loop did not start: %v", err)
+		return
+	}
+	l.cmd, l.done = cmd, make(chan struct{})
+	l.logf("insert loop started: a row every %v", l.every)
+	go l.watch(cmd, l.done)
+}
+
+// watch reaps cmd and, when it exited by itself during the run, records
+// why and restarts it.
+func (l *insertLoop) watch(cmd *exec.Cmd, done chan struct{}) {
+	err := cmd.Wait()
+	close(done)
+	l.mu.Lock()
+	if l.ctx.Err() != nil || l.cmd != cmd {
+		l.mu.Unlock()
+		return
+	}
+	l.cmd = nil
+	b, _ := os.ReadFile(l.log)
+	msg := fmt.Sprintf("insert loop exited during the run (%v): %s", err, lastLines(b, 1))
+	l.logf("%s", msg)
+	l.problems = append(l.problems, msg)
+	l.restarts++
+	again := l.restarts <= maxInsertRestarts
+	l.mu.Unlock()
+	if again {
+		time.Sleep(time.Second)
+		l.start()
+	}
+}
+
+// stop interrupts a running loop, waits until it is reaped, and returns
+// what went wrong with it during the run. The run's context has ended
+// already, so it is not restarted.
+func (l *insertLoop) stop() []string {
+	l.mu.Lock()
+	cmd, done := l.cmd, l.done
+	l.cmd = nil
+	problems := slices.Clone(l.problems)
+	l.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-done // watch reaps it
+	}
+	return problems
+}
