@@ -11,6 +11,7 @@ import (
 
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
+	srvclient "github.com/massconn/massconn/server/client"
 )
 
 // TestBenchAgainstRealServer runs the whole benchmark, small, against a
@@ -77,7 +78,7 @@ func TestBenchRefusesABusyServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.closeAll()
-	if err := waitServerSees(context.Background(), "http://"+a.Addr(), 1); err != nil {
+	if err := waitServerSees(context.Background(), srvclient.New(a.Addr(), 0), 1); err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer

@@ -34,6 +34,7 @@ import (
 
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/internal/procfs"
+	srvclient "github.com/massconn/massconn/server/client"
 	"github.com/massconn/massconn/server/pgsource"
 )
 
@@ -186,7 +187,8 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--url %q: %w", cfg.url, err)
 	}
-	base := "http://" + u.Host
+	// The 10 s bound: a server busy opening 20,000 connections answers late.
+	srv := srvclient.New(u.Host, 10*time.Second)
 	var res result
 
 	serverLimit, err := procfs.OpenFileLimit(cfg.serverPID)
@@ -224,7 +226,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	if n, _, err := ServerHealth(ctx, base); err != nil {
+	if n, _, err := serverHealth(ctx, srv); err != nil {
 		return err
 	} else if n != 0 {
 		return fmt.Errorf("the server already has %d connections; the per-connection figure needs a server nobody else uses", n)
@@ -232,7 +234,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if res.rssBefore, err = residentBytes(cfg.serverPID); err != nil {
 		return err
 	}
-	res.rtBefore, _ = scrapeRuntime(ctx, base)
+	res.rtBefore, _ = scrapeRuntime(ctx, srv)
 
 	f := &fleet{url: cfg.url, sources: srcs, perSrc: cfg.perSource}
 	defer f.closeAll()
@@ -248,7 +250,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	res.connectTime = time.Since(start)
 	logf(stderr, "%d connections open in %.1fs", res.conns, res.connectTime.Seconds())
-	if err := waitServerSees(ctx, base, int64(res.conns)); err != nil {
+	if err := waitServerSees(ctx, srv, int64(res.conns)); err != nil {
 		return err
 	}
 	cpu1, err := procfs.CPUTime(cfg.serverPID)
@@ -266,7 +268,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if res.rssIdle, err = residentBytes(cfg.serverPID); err != nil {
 		return err
 	}
-	res.rtIdle, _ = scrapeRuntime(ctx, base)
+	res.rtIdle, _ = scrapeRuntime(ctx, srv)
 
 	logf(stderr, "fanning out %d single-row inserts, %v apart", cfg.rounds, cfg.spacing)
 	cpu0, err = procfs.CPUTime(cfg.serverPID)
@@ -307,10 +309,10 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // waitServerSees waits until the server counts every connection (the last
 // upgrades may still be registering when the clients return) and its
 // PostgreSQL listener is connected.
-func waitServerSees(ctx context.Context, base string, n int64) error {
+func waitServerSees(ctx context.Context, srv *srvclient.Client, n int64) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		got, listening, err := ServerHealth(ctx, base)
+		got, listening, err := serverHealth(ctx, srv)
 		if err != nil {
 			return err
 		}

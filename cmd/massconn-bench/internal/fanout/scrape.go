@@ -1,17 +1,10 @@
 package fanout
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/massconn/massconn/server/pgsource"
+	srvclient "github.com/massconn/massconn/server/client"
 )
 
 // runtimeMetrics are the Go runtime figures of the server that say where
@@ -25,82 +18,34 @@ var runtimeMetrics = []string{
 	"go_memstats_sys_bytes",
 }
 
-// parseMetrics picks the unlabelled samples named in want out of the
-// Prometheus text format. Lines it does not understand are skipped: the
-// figures are informative and a missing one is shown as absent.
-func parseMetrics(r io.Reader, want []string) (map[string]float64, error) {
+// runtimeFigures picks the unlabelled samples of runtimeMetrics out of a
+// /metrics reply. The figures are informative: a missing one is left out
+// and shown as absent.
+func runtimeFigures(m srvclient.Metrics) map[string]float64 {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		for _, w := range want {
-			if name != w {
-				continue
-			}
-			value, _, _ = strings.Cut(strings.TrimSpace(value), " ") // drop a timestamp
-			if v, err := strconv.ParseFloat(value, 64); err == nil {
-				out[name] = v
-			}
+	for _, name := range runtimeMetrics {
+		if v, err := m.Value(name); err == nil {
+			out[name] = v
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("read metrics: %w", err)
-	}
-	return out, nil
+	return out
 }
 
-func httpGet(ctx context.Context, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d: %.200s", url, resp.StatusCode, body)
-	}
-	return body, nil
-}
-
-func scrapeRuntime(ctx context.Context, base string) (map[string]float64, error) {
-	body, err := httpGet(ctx, base+"/metrics")
+func scrapeRuntime(ctx context.Context, c *srvclient.Client) (map[string]float64, error) {
+	m, err := c.Metrics(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return parseMetrics(strings.NewReader(string(body)), runtimeMetrics)
+	return runtimeFigures(m), nil
 }
 
-// ServerHealth is what the bench reads from the server's /healthz: its
+// serverHealth is what the bench reads from the server's /healthz: its
 // connection count and whether its PostgreSQL listener is connected (rows
 // inserted before that are not delivered).
-func ServerHealth(ctx context.Context, base string) (conns int64, listening bool, err error) {
-	body, err := httpGet(ctx, base+"/healthz")
+func serverHealth(ctx context.Context, c *srvclient.Client) (conns int64, listening bool, err error) {
+	h, err := c.Health(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("server health: %w", err)
 	}
-	var h struct {
-		Connections *int64 `json:"connections"`
-		Listener    string `json:"listener"`
-	}
-	if err := json.Unmarshal(body, &h); err != nil || h.Connections == nil {
-		return 0, false, fmt.Errorf("GET %s/healthz: no connection count in %.200s", base, body)
-	}
-	return *h.Connections, h.Listener == pgsource.StateConnected, nil
+	return h.Connections, h.Ready(), nil
 }

@@ -14,11 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
-	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/internal/tempdb"
+	"github.com/massconn/massconn/server/client"
 )
 
 // k6Config is massconn-bench k6's configuration, from the environment the
@@ -144,7 +144,7 @@ func (b *bench) hold(ctx context.Context, name, bin, script string, conns int, s
 		args: []string{"run", "--no-usage-report", "--summary-trend-stats=count,max",
 			"--summary-export", b.path(name + "-summary.json"), script},
 		sample: func(pid int) {
-			if serverConns(addr) != int64(conns) {
+			if serverConns(ctx, addr) != int64(conns) {
 				return
 			}
 			kb := rssKB(pid)
@@ -185,7 +185,7 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 	if cfg.massconnConns == 0 {
 		cfg.massconnConns = int(nofile) - cfg.fdHeadroom
 	}
-	pg, err := pgtest.New()
+	pg, err := tempdb.New()
 	if err != nil {
 		return fmt.Errorf("throwaway PostgreSQL: %w", err)
 	}
@@ -203,8 +203,7 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 	}
 	defer func() { _ = srv.Stop(15 * time.Second) }()
 	err = srv.WaitHealthy(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, error) {
-		_, listening, err := fanout.ServerHealth(ctx, "http://"+listen)
-		return err == nil && listening, err
+		return client.New(listen, 0).Ready(ctx)
 	})
 	if err != nil {
 		return err

@@ -3,38 +3,23 @@ package k6bench
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/massconn/massconn/server/client"
 )
 
-var metricsClient = &http.Client{Timeout: 2 * time.Second}
-
-// serverConns is the massconn_connections gauge of the server (or echo
+// serverConns is the massconn_connections sample of the server (or echo
 // server) on addr; -1 when it cannot be read.
-func serverConns(addr string) int64 {
-	resp, err := metricsClient.Get("http://" + addr + "/metrics")
+func serverConns(ctx context.Context, addr string) int64 {
+	m, err := client.New(addr, 2*time.Second).Metrics(ctx)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return -1
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	v, err := m.Value("massconn_connections")
 	if err != nil {
-		return -1
-	}
-	f, ok := fams["massconn_connections"]
-	if !ok || len(f.GetMetric()) == 0 {
 		return 0
 	}
-	// A gauge on massconn-server; untyped (no # TYPE line) on the echo server.
-	m := f.GetMetric()[0]
-	return int64(m.GetGauge().GetValue() + m.GetUntyped().GetValue())
+	return int64(v)
 }
 
 // waitConns waits until the server on addr holds exactly n connections
@@ -42,7 +27,7 @@ func serverConns(addr string) int64 {
 func waitConns(ctx context.Context, addr string, n int64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		got := serverConns(addr)
+		got := serverConns(ctx, addr)
 		if got == n {
 			return nil
 		}

@@ -27,7 +27,8 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
-	"github.com/massconn/massconn/internal/pgtest"
+	"github.com/massconn/massconn/internal/tempdb"
+	"github.com/massconn/massconn/server/client"
 )
 
 // stopGrace is how long a server gets after SIGTERM before it is killed.
@@ -148,7 +149,7 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 	}
 	dbURL := cfg.databaseURL
 	if dbURL == "" {
-		pg, err := pgtest.New()
+		pg, err := tempdb.New()
 		if err != nil {
 			return 1, fmt.Errorf("throwaway PostgreSQL (or set DATABASE_URL): %w", err)
 		}
@@ -236,8 +237,7 @@ func benchNode(ctx context.Context, cfg config, work, payloadSizeFile string, st
 // its start-up allocations settle before the baseline RSS is read.
 func waitHealthy(ctx context.Context, p *launch.Proc, listen string) error {
 	err := p.WaitHealthy(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
-		_, listening, err := fanout.ServerHealth(ctx, "http://"+listen)
-		return err == nil && listening, err
+		return client.New(listen, 0).Ready(ctx)
 	})
 	if err != nil {
 		return err
