@@ -117,8 +117,10 @@ bench-k6-tls: bin/k6 bin/xk6 bin/massconn-bench
 	bin/massconn-bench k6-tls
 
 # Programs (steps) and churn (lifetime): RSS per connection, massconn_rtt, reconnects/s.
-bench-steps: bin/k6 bin/massconn-server xk6-massconn/engine/testdata/wspeer/node_modules
-	scripts/bench-steps.sh
+# Environment: STEPS_CONNS HOLD_MS RTT_CONNS RTT_DURATION CHURN_CONNS CHURN_RATE
+# CHURN_HOLD_MS CHURN_MAX_IN_FLIGHT LOCAL_ADDRS PHASES K6_TIMEOUT (bin/massconn-bench steps --help).
+bench-steps: bin/k6 bin/massconn-server bin/massconn-bench xk6-massconn/engine/testdata/wspeer/node_modules
+	bin/massconn-bench steps
 
 clean:
 	rm -rf bin results

@@ -39,6 +39,7 @@ func subcommands() []subcommand {
 		{"floor", "make bench-floor: the machine's floor now, with raw syscalls", floorcmd.Run},
 		{"k6", "make bench-k6: k6 RSS per connection and connect rate, stock k6 against xk6-massconn, and a message flood", k6bench.RunK6},
 		{"k6-tls", "make bench-k6-tls: ws:// against wss://, stock k6 against xk6-massconn", k6bench.RunTLS},
+		{"steps", "make bench-steps: programs (steps) and churn in xk6-massconn: RSS per connection, massconn_rtt, reconnects/s", k6bench.RunSteps},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

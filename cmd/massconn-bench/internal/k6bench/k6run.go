@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,16 +243,21 @@ func (b *bench) startEcho(ctx context.Context, extra ...string) (*echoServer, er
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build massconn-engine-bench: %w\n%s", err, out)
 	}
-	p, err := launch.Start(launch.Spec{Name: "echo server", Log: b.path("echo.out"), Bin: bin,
-		Args: append([]string{"-serve", "127.0.0.1:0"}, extra...), Stdin: true})
+	tls := slices.Contains(extra, "-tls-dir")
+	return b.startPeer(ctx, launch.Spec{Name: "echo server", Log: b.path("echo.out"), Bin: bin,
+		Args: append([]string{"-serve", "127.0.0.1:0"}, extra...)}, tls)
+}
+
+// startPeer starts an echo peer that prints "listening PORT" (and, with
+// tls, "listening-tls PORT") once it accepts, and exits when its stdin
+// closes; it waits for the port(s).
+func (b *bench) startPeer(ctx context.Context, spec launch.Spec, tls bool) (*echoServer, error) {
+	spec.Stdin = true
+	p, err := launch.Start(spec)
 	if err != nil {
 		return nil, err
 	}
 	e := &echoServer{proc: p}
-	tls := false
-	for _, a := range extra {
-		tls = tls || a == "-tls-dir"
-	}
 	err = p.WaitHealthy(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
 		out, _ := os.ReadFile(p.Log)
 		e.wsPort = lineField(string(out), "listening")
