@@ -107,8 +107,9 @@ bench-k6: bin/massconn-server bin/k6 bin/xk6 bin/massconn-bench
 	bin/massconn-bench k6
 
 # The protocol adapters at 10,000 connections against Centrifugo and Socket.IO.
-bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/node_modules
-	scripts/bench-adapters.sh
+# Environment: CONNECTIONS PUBS EVERY_MS K6_TIMEOUT (bin/massconn-bench adapters --help).
+bench-adapters: bin/k6 bin/centrifugo bin/massconn-bench xk6-massconn/engine/testdata/protopeers/node_modules
+	bin/massconn-bench adapters
 
 # ws:// against wss:// (gws over TLS, ECDSA P-256), stock k6 against xk6-massconn.
 # Environment: STOCK_CONNS MASSCONN_CONNS MASSCONN_LOCAL_ADDRS HOLD_MS TLS_CURVES SCHEMES

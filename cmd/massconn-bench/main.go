@@ -40,6 +40,7 @@ func subcommands() []subcommand {
 		{"k6", "make bench-k6: k6 RSS per connection and connect rate, stock k6 against xk6-massconn, and a message flood", k6bench.RunK6},
 		{"k6-tls", "make bench-k6-tls: ws:// against wss://, stock k6 against xk6-massconn", k6bench.RunTLS},
 		{"steps", "make bench-steps: programs (steps) and churn in xk6-massconn: RSS per connection, massconn_rtt, reconnects/s", k6bench.RunSteps},
+		{"adapters", "make bench-adapters: the protocol adapters against Centrifugo and Socket.IO", k6bench.RunAdapters},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

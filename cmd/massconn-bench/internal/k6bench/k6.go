@@ -97,7 +97,7 @@ func RunK6(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b, err := newBench("bench-k6", stderr)
+	b, err := newBench("bench-k6", 240, stderr)
 	if err == nil {
 		err = b.k6(ctx, cfg, stdout)
 		b.finish(err)

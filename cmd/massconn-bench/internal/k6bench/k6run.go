@@ -78,8 +78,8 @@ type bench struct {
 	stderr  io.Writer
 }
 
-func newBench(name string, stderr io.Writer) (*bench, error) {
-	secs, err := envInt("K6_TIMEOUT", 240)
+func newBench(name string, defaultTimeout int, stderr io.Writer) (*bench, error) {
+	secs, err := envInt("K6_TIMEOUT", defaultTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func RunSteps(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b, err := newBench("bench-steps", stderr)
+	b, err := newBench("bench-steps", 240, stderr)
 	if err == nil {
 		err = b.steps(ctx, cfg, stdout)
 		b.finish(err)

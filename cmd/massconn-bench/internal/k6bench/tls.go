@@ -54,7 +54,7 @@ func RunTLS(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b, err := newBench("bench-k6-tls", stderr)
+	b, err := newBench("bench-k6-tls", 240, stderr)
 	if err == nil {
 		err = b.tls(ctx, cfg, stdout)
 		b.finish(err)
