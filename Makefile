@@ -83,8 +83,9 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 
 # Just the target side (Postgres, server, insert loop) until Ctrl-C, for
 # pointing your own k6 scripts at.
-run: bin/massconn-server
-	scripts/run-local.sh
+# Environment: LISTEN INSERT_EVERY INSERT_TABLE SERVER DATABASE_URL.
+run: bin/massconn-server bin/massconn-bench
+	bin/massconn-bench run
 
 # The Node.js target of bench-server: a small npm ws broadcast server.
 server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json

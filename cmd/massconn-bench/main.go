@@ -22,6 +22,7 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/floorcmd"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/ingest"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/k6bench"
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/runlocal"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/serverbench"
 )
 
@@ -41,6 +42,7 @@ func subcommands() []subcommand {
 		{"k6-tls", "make bench-k6-tls: ws:// against wss://, stock k6 against xk6-massconn", k6bench.RunTLS},
 		{"steps", "make bench-steps: programs (steps) and churn in xk6-massconn: RSS per connection, massconn_rtt, reconnects/s", k6bench.RunSteps},
 		{"adapters", "make bench-adapters: the protocol adapters against Centrifugo and Socket.IO", k6bench.RunAdapters},
+		{"run", "make run: PostgreSQL, massconn-server and the insert loop until Ctrl-C, for your own k6 scripts", runlocal.Run},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

@@ -18,8 +18,10 @@ import (
 
 // Spec is what to start.
 type Spec struct {
-	Name string   // for messages: "massconn-server", "nodews", ...
-	Log  string   // file for its stdout and stderr
+	Name string // for messages: "massconn-server", "nodews", ...
+	Log  string // file for its stdout and stderr
+	// Out, when set instead of Log, receives its stdout and stderr.
+	Out  io.Writer
 	Bin  string   // program
 	Args []string // its arguments
 	Env  []string // added to this process's environment
@@ -41,12 +43,16 @@ type Proc struct {
 
 // Start starts the process described by s.
 func Start(s Spec) (*Proc, error) {
-	f, err := os.Create(s.Log)
-	if err != nil {
-		return nil, fmt.Errorf("%s log: %w", s.Name, err)
+	var f io.WriteCloser = nopCloser{s.Out}
+	if s.Out == nil {
+		var err error
+		if f, err = os.Create(s.Log); err != nil {
+			return nil, fmt.Errorf("%s log: %w", s.Name, err)
+		}
 	}
 	cmd := exec.Command(s.Bin, s.Args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	var err error
 	cmd.Env = append(os.Environ(), s.Env...)
 	cmd.Dir = s.Dir
 	p := &Proc{Name: s.Name, Log: s.Log, cmd: cmd, exited: make(chan struct{})}
@@ -184,3 +190,7 @@ func LastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
