@@ -52,7 +52,7 @@ xk6-massconn/engine/testdata/protopeers/node_modules: xk6-massconn/engine/testda
 	touch $@
 
 lint: bin/golangci-lint
-	@out=$$(gofmt -l server internal fleet infra xk6-massconn 2>/dev/null); \
+	@out=$$(gofmt -l cmd server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd xk6-massconn && $(GO) vet ./...

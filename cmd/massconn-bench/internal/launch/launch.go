@@ -142,7 +142,11 @@ func (p *Proc) WaitHealthy(ctx context.Context, timeout, interval time.Duration,
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("%s exited during start-up (%v); end of %s:\n%s", p.Name, p.err, p.Log, p.Tail(20))
+			status := p.err
+			if status == nil {
+				status = errors.New("exit status 0")
+			}
+			return fmt.Errorf("%s exited during start-up (%w); end of %s:\n%s", p.Name, status, p.Log, p.Tail(20))
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s: %w", p.Name, ctx.Err())
 		case <-time.After(interval):
@@ -150,14 +154,23 @@ func (p *Proc) WaitHealthy(ctx context.Context, timeout, interval time.Duration,
 	}
 }
 
-// Stop sends SIGTERM, waits up to grace, then kills. It returns an error
+// Stop closes the process's stdin (Spec.Stdin) and waits up to half of
+// grace for it to exit, then sends SIGTERM, waits up to grace, then kills. It returns an error
 // only when the process had to be killed; safe to call on a nil Proc and
 // on one that has exited.
 func (p *Proc) Stop(grace time.Duration) error {
 	if p == nil {
 		return nil
 	}
-	p.CloseStdin()
+	if p.stdin != nil {
+		// A peer that exits when its stdin closes gets to do so first.
+		p.CloseStdin()
+		select {
+		case <-p.exited:
+			return nil
+		case <-time.After(grace / 2):
+		}
+	}
 	select {
 	case <-p.exited:
 		return nil
