@@ -8,12 +8,10 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
@@ -47,22 +45,7 @@ func RunAdapters(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = checkBinaries(cfg.k6, cfg.centrifugo)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-adapters: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := newBench("bench-adapters", 300, stderr)
-	if err == nil {
-		err = b.adapters(ctx, cfg, stdout)
-		b.finish(err)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-adapters: %v\n", err)
-		return 1
-	}
-	return 0
+	return runBench("bench-adapters", 300, err, stderr, func(ctx context.Context, b *bench) error { return b.adapters(ctx, cfg, stdout) })
 }
 
 func (b *bench) adapters(ctx context.Context, cfg adaptersConfig, stdout io.Writer) error {

@@ -7,18 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
-	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/procfs"
-	"github.com/massconn/massconn/internal/tempdb"
-	"github.com/massconn/massconn/server/client"
 )
 
 // k6Config is massconn-bench k6's configuration, from the environment the
@@ -91,22 +86,7 @@ func RunK6(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = checkBinaries(cfg.k6, cfg.server)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-k6: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := newBench("bench-k6", 240, stderr)
-	if err == nil {
-		err = b.k6(ctx, cfg, stdout)
-		b.finish(err)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-k6: %v\n", err)
-		return 1
-	}
-	return 0
+	return runBench("bench-k6", 240, err, stderr, func(ctx context.Context, b *bench) error { return b.k6(ctx, cfg, stdout) })
 }
 
 func checkBinaries(bins ...string) error {
@@ -185,29 +165,11 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 	if cfg.massconnConns == 0 {
 		cfg.massconnConns = int(nofile) - cfg.fdHeadroom
 	}
-	pg, err := tempdb.New()
-	if err != nil {
-		return fmt.Errorf("throwaway PostgreSQL: %w", err)
-	}
-	defer func() { _ = pg.Stop() }()
-	port, err := freeport.Loopback()
+	listen, srv, stopServer, err := b.startServer(ctx, cfg.server, cfg.massconnConns+cfg.stockConns+1000)
 	if err != nil {
 		return err
 	}
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	srv, err := launch.Start(launch.Spec{Name: "massconn-server", Log: b.path("server.log"), Bin: cfg.server,
-		Args: []string{"serve", "--listen", listen, "--database-url", pg.URL(),
-			"--max-conns", strconv.Itoa(cfg.massconnConns + cfg.stockConns + 1000), "--log-level", "warn"}})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = srv.Stop(15 * time.Second) }()
-	err = srv.WaitHealthy(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, error) {
-		return client.New(listen, 0).Ready(ctx)
-	})
-	if err != nil {
-		return err
-	}
+	defer stopServer()
 
 	sources := cfg.localAddrs
 	if sources == "" {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,41 +23,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/benchenv"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
+	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/internal/tempdb"
+	"github.com/massconn/massconn/server/client"
 )
 
-// env is the environment variable name, or def when unset or empty: the
-// Makefile's variables (make bench-k6 STOCK_CONNS=...) arrive as the
-// environment, as they did for the scripts these benchmarks replace.
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// envSet is like env, but a variable set to "" counts as set (for lists
-// where empty means "none", such as MASSCONN_LOCAL_ADDRS).
-func envSet(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-// envInt is env as a number; a malformed value is an error naming it.
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s=%q: want a whole number of 0 or more", name, v)
-	}
-	return n, nil
-}
+// env, envSet and envInt read the benchmarks' environment (benchenv).
+var (
+	env    = benchenv.Or
+	envSet = benchenv.OrSet
+	envInt = benchenv.Int
+)
 
 // envInts reads several envInt at once into the pointers of vars.
 func envInts(vars map[string]*int) error {
@@ -68,6 +48,64 @@ func envInts(vars map[string]*int) error {
 		*p = n
 	}
 	return nil
+}
+
+// runBench is the life of one benchmark once its configuration is read: a
+// bad configuration (configErr) exits 2 with its reason; otherwise measure
+// runs with a work directory, SIGINT and SIGTERM cancelling ctx, and a
+// failure exits 1 with the logs kept.
+func runBench(name string, defaultTimeout int, configErr error, stderr io.Writer, measure func(context.Context, *bench) error) int {
+	if configErr != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, configErr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := newBench(name, defaultTimeout, stderr)
+	if err == nil {
+		err = measure(ctx, b)
+		b.finish(err)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// startServer starts bin/massconn-server on a free port against a
+// throwaway PostgreSQL and waits until it is ready (its listener
+// connected); stop ends both.
+func (b *bench) startServer(ctx context.Context, bin string, maxConns int) (listen string, srv *launch.Proc, stop func(), err error) {
+	pg, err := tempdb.New()
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("throwaway PostgreSQL: %w", err)
+	}
+	stop = func() { _ = pg.Stop() }
+	port, err := freeport.Loopback()
+	if err != nil {
+		stop()
+		return "", nil, nil, err
+	}
+	listen = fmt.Sprintf("127.0.0.1:%d", port)
+	srv, err = launch.Start(launch.Spec{Name: "massconn-server", Log: b.path("server.log"), Bin: bin,
+		Args: []string{"serve", "--listen", listen, "--database-url", pg.URL(),
+			"--max-conns", strconv.Itoa(maxConns), "--log-level", "warn"}})
+	if err != nil {
+		stop()
+		return "", nil, nil, err
+	}
+	stop = func() {
+		_ = srv.Stop(15 * time.Second)
+		_ = pg.Stop()
+	}
+	if err := srv.WaitHealthy(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, error) {
+		return client.New(listen, 0).Ready(ctx)
+	}); err != nil {
+		stop()
+		return "", nil, nil, err
+	}
+	return listen, srv, stop, nil
 }
 
 // bench is what every phase of one benchmark run shares.

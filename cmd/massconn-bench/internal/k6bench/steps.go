@@ -6,18 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
-	"github.com/massconn/massconn/internal/freeport"
-	"github.com/massconn/massconn/internal/tempdb"
-	"github.com/massconn/massconn/server/client"
 )
 
 const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),
@@ -81,22 +76,7 @@ func RunSteps(args []string, stdout, stderr io.Writer) int {
 	if _, statErr := os.Stat(filepath.Join(cfg.peerDir, "node_modules", "ws")); err == nil && statErr != nil {
 		err = fmt.Errorf("run 'make %s/node_modules' first", cfg.peerDir)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-steps: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := newBench("bench-steps", 240, stderr)
-	if err == nil {
-		err = b.steps(ctx, cfg, stdout)
-		b.finish(err)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-steps: %v\n", err)
-		return 1
-	}
-	return 0
+	return runBench("bench-steps", 240, err, stderr, func(ctx context.Context, b *bench) error { return b.steps(ctx, cfg, stdout) })
 }
 
 // fields reads metric.stat values from a summary, in order.
@@ -209,28 +189,11 @@ type stepsRunner func(name string, sample func(pid int), args ...string) (summar
 
 // churn is the steps benchmark's third phase, against massconn-server.
 func (b *bench) churn(ctx context.Context, cfg stepsConfig, run stepsRunner, stdout io.Writer) error {
-	pg, err := tempdb.New()
-	if err != nil {
-		return fmt.Errorf("throwaway PostgreSQL: %w", err)
-	}
-	defer func() { _ = pg.Stop() }()
-	port, err := freeport.Loopback()
+	listen, _, stopServer, err := b.startServer(ctx, cfg.server, cfg.churnConns*2)
 	if err != nil {
 		return err
 	}
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	srv, err := launch.Start(launch.Spec{Name: "massconn-server", Log: b.path("server.log"), Bin: cfg.server,
-		Args: []string{"serve", "--listen", listen, "--database-url", pg.URL(),
-			"--max-conns", strconv.Itoa(cfg.churnConns * 2), "--log-level", "warn"}})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = srv.Stop(15 * time.Second) }()
-	if err := srv.WaitHealthy(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, error) {
-		return client.New(listen, 0).Ready(ctx)
-	}); err != nil {
-		return err
-	}
+	defer stopServer()
 	sum, res, err := run("churn", nil, "-e", "WS_URL=ws://"+listen+"/ws?topic=Track", "-e", "CONNS="+strconv.Itoa(cfg.churnConns),
 		"-e", "RATE="+strconv.Itoa(cfg.churnRate), "-e", "MAX_IN_FLIGHT="+strconv.Itoa(cfg.churnMaxInFlight),
 		"-e", "HOLD_MS="+strconv.Itoa(cfg.churnHoldMS), "-e", "LOCAL_ADDRS="+cfg.localAddrs, "k6scripts/bench/churn.js")

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/internal/procfs"
@@ -48,22 +46,7 @@ func RunTLS(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = checkBinaries(cfg.k6)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-k6-tls: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := newBench("bench-k6-tls", 240, stderr)
-	if err == nil {
-		err = b.tls(ctx, cfg, stdout)
-		b.finish(err)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "bench-k6-tls: %v\n", err)
-		return 1
-	}
-	return 0
+	return runBench("bench-k6-tls", 240, err, stderr, func(ctx context.Context, b *bench) error { return b.tls(ctx, cfg, stdout) })
 }
 
 type tlsConfig struct {

@@ -18,27 +18,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/benchenv"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/tempdb"
 	"github.com/massconn/massconn/server/client"
 )
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 // Run is massconn-bench run. Its flags default to the environment the
 // Makefile passes (make run LISTEN=127.0.0.1:9000).
 func Run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("massconn-bench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", envOr("LISTEN", "127.0.0.1:8080"), "server address (env LISTEN)")
-	every := fs.String("insert-every", envOr("INSERT_EVERY", "1s"), "insert interval, a Go duration (env INSERT_EVERY)")
-	table := fs.String("insert-table", envOr("INSERT_TABLE", "Track"), "table the insert loop writes to (env INSERT_TABLE)")
-	server := fs.String("server", envOr("SERVER", "bin/massconn-server"), "server binary (env SERVER)")
+	listen := fs.String("listen", benchenv.Or("LISTEN", "127.0.0.1:8080"), "server address (env LISTEN)")
+	every := fs.String("insert-every", benchenv.Or("INSERT_EVERY", "1s"), "insert interval, a Go duration (env INSERT_EVERY)")
+	table := fs.String("insert-table", benchenv.Or("INSERT_TABLE", "Track"), "table the insert loop writes to (env INSERT_TABLE)")
+	server := fs.String("server", benchenv.Or("SERVER", "bin/massconn-server"), "server binary (env SERVER)")
 	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "use this database instead of a throwaway one, left as is (env DATABASE_URL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/benchenv"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
@@ -47,27 +48,17 @@ type config struct {
 	publishSize string
 }
 
-// envOr is the environment variable name, or def when it is unset or
-// empty: the Makefile's variables (make bench-server CONNS=...) arrive
-// as the environment, as they did for the script this replaces.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("massconn-bench server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.server, "server", envOr("SERVER", "bin/massconn-server"), "massconn-server binary (env SERVER)")
+	fs.StringVar(&c.server, "server", benchenv.Or("SERVER", "bin/massconn-server"), "massconn-server binary (env SERVER)")
 	fs.StringVar(&c.nodeDir, "nodews", "server/testdata/nodews", "directory of the Node.js ws broadcast server, with node_modules installed")
-	targets := fs.String("targets", envOr("TARGETS", "massconn nodews"), "servers to measure one after the other in this run: massconn, nodews (env TARGETS)")
-	fs.StringVar(&c.conns, "conns", envOr("CONNS", "0"), "connections (0: open-file limit minus 2000) (env CONNS)")
-	fs.StringVar(&c.rounds, "rounds", envOr("ROUNDS", "20"), "single-row inserts to time (env ROUNDS)")
-	fs.StringVar(&c.settle, "settle", envOr("SETTLE", "10s"), "idle time before reading RSS (env SETTLE)")
-	fs.StringVar(&c.maxDuration, "max-duration", envOr("BENCH_MAX_DURATION", "10m"), "bound on each client run (env BENCH_MAX_DURATION)")
+	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn nodews"), "servers to measure one after the other in this run: massconn, nodews (env TARGETS)")
+	fs.StringVar(&c.conns, "conns", benchenv.Or("CONNS", "0"), "connections (0: open-file limit minus 2000) (env CONNS)")
+	fs.StringVar(&c.rounds, "rounds", benchenv.Or("ROUNDS", "20"), "single-row inserts to time (env ROUNDS)")
+	fs.StringVar(&c.settle, "settle", benchenv.Or("SETTLE", "10s"), "idle time before reading RSS (env SETTLE)")
+	fs.StringVar(&c.maxDuration, "max-duration", benchenv.Or("BENCH_MAX_DURATION", "10m"), "bound on each client run (env BENCH_MAX_DURATION)")
 	serverFlags := fs.String("server-flags", os.Getenv("SERVER_FLAGS"), "extra flags for massconn-server serve, separated by spaces (env SERVER_FLAGS)")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this database instead of a throwaway one (env DATABASE_URL)")
 	fs.StringVar(&c.publishSize, "publish-size", os.Getenv("PUBLISH_SIZE"), "bytes of each message sent to nodews (default: the size of massconn-server's message for one Track row) (env PUBLISH_SIZE)")
