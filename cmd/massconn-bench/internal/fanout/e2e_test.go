@@ -1,4 +1,4 @@
-package main
+package fanout
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
+	srvclient "github.com/massconn/massconn/server/client"
 )
 
 // TestBenchAgainstRealServer runs the whole benchmark, small, against a
@@ -32,7 +33,7 @@ func TestBenchAgainstRealServer(t *testing.T) {
 
 	const conns, rounds = 40, 3
 	var stdout, stderr bytes.Buffer
-	code := run([]string{
+	code := Run([]string{
 		"--url", fmt.Sprintf("ws://%s/ws?topic=Track", a.Addr()),
 		"--database-url", pg.URL(),
 		"--server-pid", fmt.Sprint(os.Getpid()),
@@ -77,11 +78,11 @@ func TestBenchRefusesABusyServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.closeAll()
-	if err := waitServerSees(context.Background(), "http://"+a.Addr(), 1); err != nil {
+	if err := waitServerSees(context.Background(), srvclient.New(a.Addr(), 0), 1); err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	code := run([]string{"--url", f.url, "--database-url", pg.URL(), "--server-pid", fmt.Sprint(os.Getpid()), "--conns", "5", "--rounds", "1"}, &bytes.Buffer{}, &stderr)
+	code := Run([]string{"--url", f.url, "--database-url", pg.URL(), "--server-pid", fmt.Sprint(os.Getpid()), "--conns", "5", "--rounds", "1"}, &bytes.Buffer{}, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "the server already has 1 connections") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}

@@ -1,28 +1,23 @@
-// Command massconn-floor prints this machine's physical floor for a
+// Package floorcmd is massconn-bench floor (make bench-floor). It prints this machine's physical floor for a
 // WebSocket fan-out, measured now with raw syscalls (internal/floor): the
 // CPU of a loopback connect+accept, of a bare WebSocket upgrade, and of one
 // write and one read of a message, at as many connection pairs as the
 // open-file limit allows (make bench-floor):
 //
-//	massconn-floor [--pairs N] [--size BYTES] [--rounds N]
-package main
+//	massconn-bench floor [--pairs N] [--size BYTES] [--rounds N]
+package floorcmd
 
 import (
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/massconn/massconn/internal/floor"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("massconn-floor", flag.ContinueOnError)
+func Run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("massconn-bench floor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var opts floor.Options
 	fs.IntVar(&opts.Pairs, "pairs", 0, "connected loopback pairs held at once, 2 file descriptors each (0: from the open-file limit, at most 9000)")
@@ -36,18 +31,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "massconn-floor: unexpected argument %q; all options are --flags\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "massconn-bench floor: unexpected argument %q; all options are --flags\n", fs.Arg(0))
 		return 2
 	case opts.Pairs < 0:
-		fmt.Fprintln(stderr, "massconn-floor: --pairs must be 0 (from the open-file limit) or more")
+		fmt.Fprintln(stderr, "massconn-bench floor: --pairs must be 0 (from the open-file limit) or more")
 		return 2
 	case opts.MessageSize < 1 || opts.Rounds < 1:
-		fmt.Fprintln(stderr, "massconn-floor: --size and --rounds must be at least 1")
+		fmt.Fprintln(stderr, "massconn-bench floor: --size and --rounds must be at least 1")
 		return 2
 	}
 	res, err := floor.Measure(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-floor: %v\n", err)
+		fmt.Fprintf(stderr, "massconn-bench floor: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "=== the floor on this machine, now: %d loopback pairs held, %d-byte message, %d rounds ===\n", res.Pairs, res.MessageSize, res.Rounds)

@@ -1,15 +1,16 @@
-// Command massconn-fanout-bench measures one massconn-server process with
+// Package fanout is massconn-bench fanout, the load client of make
+// bench-server. It measures one massconn-server process with
 // as many idle WebSocket connections as the open-file limit allows: the
 // server's resident memory per idle connection, and how long one inserted
-// row takes to reach the last of them. scripts/bench-server.sh (make
+// row takes to reach the last of them. massconn-bench server (make
 // bench-server) starts PostgreSQL and the server and runs it:
 //
-//	massconn-fanout-bench --url ws://127.0.0.1:PORT/ws?topic=Track \
+//	massconn-bench fanout --url ws://127.0.0.1:PORT/ws?topic=Track \
 //	    --database-url URL --server-pid PID [--conns N] [--rounds 20]
 //
 // It is a benchmark, not a test: it prints figures next to their goals and
 // fails only when the server lost, duplicated or dropped something.
-package main
+package fanout
 
 import (
 	"context"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/internal/procfs"
+	srvclient "github.com/massconn/massconn/server/client"
 	"github.com/massconn/massconn/server/pgsource"
 )
 
@@ -66,13 +68,9 @@ type config struct {
 	payloadSizeFile string
 }
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("massconn-fanout-bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("massconn-bench fanout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.url, "url", "", "WebSocket URL of the server, e.g. ws://127.0.0.1:8080/ws?topic=Track")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL the server listens to (default $DATABASE_URL)")
@@ -138,13 +136,13 @@ func sources(first string, n, perSource int) ([]netip.Addr, error) {
 	return out, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func Run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-fanout-bench: %v\n", err)
+		fmt.Fprintf(stderr, "massconn-bench fanout: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -152,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxDuration)
 	defer cancel()
 	if err := bench(ctx, cfg, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "massconn-fanout-bench: %v\n", err)
+		fmt.Fprintf(stderr, "massconn-bench fanout: %v\n", err)
 		return 1
 	}
 	return 0
@@ -189,7 +187,8 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--url %q: %w", cfg.url, err)
 	}
-	base := "http://" + u.Host
+	// The 10 s bound: a server busy opening 20,000 connections answers late.
+	srv := srvclient.New(u.Host, 10*time.Second)
 	var res result
 
 	serverLimit, err := procfs.OpenFileLimit(cfg.serverPID)
@@ -227,7 +226,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	if n, _, err := serverHealth(ctx, base); err != nil {
+	if n, _, err := serverHealth(ctx, srv); err != nil {
 		return err
 	} else if n != 0 {
 		return fmt.Errorf("the server already has %d connections; the per-connection figure needs a server nobody else uses", n)
@@ -235,7 +234,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if res.rssBefore, err = residentBytes(cfg.serverPID); err != nil {
 		return err
 	}
-	res.rtBefore, _ = scrapeRuntime(ctx, base)
+	res.rtBefore, _ = scrapeRuntime(ctx, srv)
 
 	f := &fleet{url: cfg.url, sources: srcs, perSrc: cfg.perSource}
 	defer f.closeAll()
@@ -251,7 +250,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	res.connectTime = time.Since(start)
 	logf(stderr, "%d connections open in %.1fs", res.conns, res.connectTime.Seconds())
-	if err := waitServerSees(ctx, base, int64(res.conns)); err != nil {
+	if err := waitServerSees(ctx, srv, int64(res.conns)); err != nil {
 		return err
 	}
 	cpu1, err := procfs.CPUTime(cfg.serverPID)
@@ -269,7 +268,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if res.rssIdle, err = residentBytes(cfg.serverPID); err != nil {
 		return err
 	}
-	res.rtIdle, _ = scrapeRuntime(ctx, base)
+	res.rtIdle, _ = scrapeRuntime(ctx, srv)
 
 	logf(stderr, "fanning out %d single-row inserts, %v apart", cfg.rounds, cfg.spacing)
 	cpu0, err = procfs.CPUTime(cfg.serverPID)
@@ -310,10 +309,10 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // waitServerSees waits until the server counts every connection (the last
 // upgrades may still be registering when the clients return) and its
 // PostgreSQL listener is connected.
-func waitServerSees(ctx context.Context, base string, n int64) error {
+func waitServerSees(ctx context.Context, srv *srvclient.Client, n int64) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		got, listening, err := serverHealth(ctx, base)
+		got, listening, err := serverHealth(ctx, srv)
 		if err != nil {
 			return err
 		}

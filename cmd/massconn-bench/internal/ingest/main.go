@@ -1,4 +1,4 @@
-// Command massconn-ingest-bench measures how many rows per second one
+// Package ingest is massconn-bench ingest. It measures how many rows per second one
 // massconn-server process ingests from several concurrent writers: a
 // throwaway PostgreSQL, one server binary at a time on a fresh database of
 // it, one WebSocket client, --writers goroutines inserting one row per
@@ -6,12 +6,12 @@
 // client; the figure is rows over the time from the first insert to the
 // last row's arrival. Give several binaries to compare them in one run:
 //
-//	massconn-ingest-bench --server new=bin/massconn-server --server old=/tmp/old-server
+//	massconn-bench ingest --server new=bin/massconn-server --server old=/tmp/old-server
 //
 // It is a benchmark, not a test: it fails only when a row arrives twice;
 // rows committed but never delivered are reported as lost (today's
 // single-writer mode loses some with several writers).
-package main
+package ingest
 
 import (
 	"context"
@@ -41,13 +41,9 @@ type serverFlag []string
 func (s *serverFlag) String() string     { return strings.Join(*s, ",") }
 func (s *serverFlag) Set(v string) error { *s = append(*s, v); return nil }
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-func run(args []string, stdout, stderr io.Writer) int {
+func Run(args []string, stdout, stderr io.Writer) int {
 	var servers serverFlag
-	fs := flag.NewFlagSet("massconn-ingest-bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("massconn-bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&servers, "server", "NAME=PATH of a massconn-server binary; repeat to compare")
 	writers := fs.Int("writers", 4, "concurrent writers, one row per transaction each")
@@ -56,16 +52,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if len(servers) == 0 {
-		fmt.Fprintln(stderr, "massconn-ingest-bench: give at least one --server NAME=PATH, e.g. --server new=bin/massconn-server")
+		fmt.Fprintln(stderr, "massconn-bench ingest: give at least one --server NAME=PATH, e.g. --server new=bin/massconn-server")
 		return 2
 	}
 	if *writers < 1 || *duration <= 0 {
-		fmt.Fprintln(stderr, "massconn-ingest-bench: --writers must be at least 1 and --duration positive")
+		fmt.Fprintln(stderr, "massconn-bench ingest: --writers must be at least 1 and --duration positive")
 		return 2
 	}
 	pg, err := tempdb.New()
 	if err != nil {
-		fmt.Fprintln(stderr, "massconn-ingest-bench: postgres:", err)
+		fmt.Fprintln(stderr, "massconn-bench ingest: postgres:", err)
 		return 1
 	}
 	defer pg.Stop() //nolint:errcheck // best effort at exit
@@ -83,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for i, s := range servers {
 		name, path, ok := strings.Cut(s, "=")
 		if !ok {
-			fmt.Fprintf(stderr, "massconn-ingest-bench: --server %q: want NAME=PATH\n", s)
+			fmt.Fprintf(stderr, "massconn-bench ingest: --server %q: want NAME=PATH\n", s)
 			return 2
 		}
 		db := fmt.Sprintf("ingest%d", i)
@@ -94,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		url := strings.Replace(pg.URL(), "/postgres?", "/"+db+"?", 1)
 		m, err := measure(path, url, *writers, *duration)
 		if err != nil {
-			fmt.Fprintf(stderr, "massconn-ingest-bench: %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "massconn-bench ingest: %s: %v\n", name, err)
 			return 1
 		}
 		fmt.Fprintf(stdout, "%-8s %d writers: %d rows committed at %.0f rows/s, %d delivered (each once; %d lost): %.0f rows/s ingested; insert-to-client p50 %v p99 %v\n",
