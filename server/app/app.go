@@ -179,8 +179,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	if tlsConfig != nil {
-		// The TLS handshake runs in the per-connection goroutine net/http
-		// starts, bounded by ReadHeaderTimeout like the request.
+		// The TLS handshake runs in the goroutine that reads the first
+		// request (wsapi.Listen), bounded by --handshake-timeout like it.
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,7 +213,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		a.wg.Go(func() { a.pruneLoop(runCtx) })
 	}
 	go func() {
-		if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
+		// /ws requests skip net/http (wsapi.Listen); the rest it serves.
+		if err := a.http.Serve(a.api.Listen(a.ln)); !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
 		}
 		close(a.serveErr)
