@@ -165,7 +165,10 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		AllowedOrigins:   cfg.AllowedOrigins,
 		AuthToken:        cfg.AuthToken,
 	}, h, m, src)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// No TCP keepalive: pings (--ping-interval) find dead peers, and the
+	// keepalive options cost three setsockopt calls per accepted
+	// connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
@@ -209,6 +212,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	})
 	a.wg.Go(func() { a.pingLoop(runCtx) })
 	a.wg.Go(func() { a.slowLoop(runCtx) })
+	a.wg.Go(func() { a.memoryLoop(runCtx) })
 	if cfg.History > 0 {
 		a.wg.Go(func() { a.pruneLoop(runCtx) })
 	}

@@ -167,7 +167,7 @@ func chunkEnd(frames []outFrame, i int) int {
 func (s *Subscriber) flush(w *writer) {
 	s.mu.Lock()
 	frames := s.out
-	s.out = nil
+	s.out, s.spareOut = s.spareOut, nil
 	s.mu.Unlock()
 	for i := 0; i < len(frames); {
 		j := chunkEnd(frames, i)
@@ -200,13 +200,24 @@ func (s *Subscriber) flush(w *writer) {
 		s.complete(frames[i:j])
 		i = j
 	}
-	s.finishTurn(w)
+	s.finishTurn(w, frames)
 }
 
-// finishTurn puts s back in line if more was queued while it was written.
-func (s *Subscriber) finishTurn(w *writer) {
+// spareOutCap bounds the written queue a subscriber keeps for its next
+// turn: reusing it saves an allocation per subscriber per broadcast (the
+// garbage made the GC scan every connection's stack more often), and a
+// queue that once grew long is not held for life.
+const spareOutCap = 4
+
+// finishTurn puts s back in line if more was queued while it was written;
+// written is the queue just written, kept for reuse if short.
+func (s *Subscriber) finishTurn(w *writer, written []outFrame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cap(written) <= spareOutCap && s.spareOut == nil {
+		clear(written) // drop the frames' buffers for the GC
+		s.spareOut = written[:0]
+	}
 	if len(s.out) > 0 && !s.dead {
 		// Still scheduled; the writer takes it again after the others.
 		w.mu.Lock()
