@@ -17,9 +17,8 @@ import (
 // grow further for the length of the burst). Once the count has stood
 // still for releaseQuiet, GOGC is restored and the memory the burst left
 // behind (its garbage, free pages the runtime returns to the OS only
-// slowly: about a kilobyte per connection on an idle server) is returned
-// at once: one forced GC per burst, none while the count is steady. A
-// GOGC set in the environment is left alone.
+// slowly) is returned at once: one forced GC per burst, none while the
+// count is steady. A GOGC set in the environment is left alone.
 const (
 	memoryTick        = 100 * time.Millisecond
 	burstPerTick      = 100 // connections joined or left in one tick: a burst (1,000/s)
@@ -28,42 +27,66 @@ const (
 	releaseQuiet      = 2 * time.Second
 )
 
+// burstMemory decides, one tick at a time, from the connection count.
+type burstMemory struct {
+	released int64 // the count at the last release
+	last     int64
+	still    time.Duration // how long the count has not moved
+	raised   bool          // GOGC is raised for a burst
+}
+
+// memoryAction is what one tick asks for.
+type memoryAction struct {
+	raiseGC, restoreGC, release bool
+}
+
+func (m *burstMemory) tick(n int64) memoryAction {
+	var act memoryAction
+	if n != m.last {
+		if !m.raised && max(n-m.last, m.last-n) >= burstPerTick {
+			m.raised, act.raiseGC = true, true
+		}
+		m.last, m.still = n, 0
+		return act
+	}
+	m.still += memoryTick
+	if m.still < releaseQuiet {
+		return act
+	}
+	if m.raised {
+		m.raised, act.restoreGC = false, true
+	}
+	if max(n-m.released, m.released-n) >= releaseAfterBurst {
+		m.released, act.release = n, true
+	}
+	return act
+}
+
 func (a *App) memoryLoop(ctx context.Context) {
-	_, tuneGC := os.LookupEnv("GOGC")
-	tuneGC = !tuneGC
+	_, fixedGC := os.LookupEnv("GOGC")
 	t := time.NewTicker(memoryTick)
 	defer t.Stop()
-	released := a.hub.Len() // the count at the last release
-	last, still := released, time.Duration(0)
-	raised, restoreGC := false, 0 // GOGC is raised for a burst; the value to restore
+	n := a.hub.Len()
+	m := burstMemory{released: n, last: n}
+	restoreGC := 100
 	for {
 		select {
 		case <-ctx.Done():
-			if raised {
+			if m.raised && !fixedGC {
 				debug.SetGCPercent(restoreGC)
 			}
 			return
 		case <-t.C:
 		}
-		n := a.hub.Len()
-		if n != last {
-			if tuneGC && !raised && max(n-last, last-n) >= burstPerTick {
-				raised, restoreGC = true, debug.SetGCPercent(burstGCPercent)
-			}
-			last, still = n, 0
-			continue
+		act := m.tick(a.hub.Len())
+		if act.raiseGC && !fixedGC {
+			restoreGC = debug.SetGCPercent(burstGCPercent)
 		}
-		still += memoryTick
-		if still < releaseQuiet {
-			continue
-		}
-		if raised {
+		if act.restoreGC && !fixedGC {
 			debug.SetGCPercent(restoreGC)
-			raised = false
 		}
-		if max(n-released, released-n) >= releaseAfterBurst {
+		if act.release {
 			debug.FreeOSMemory()
-			released = n
 		}
 	}
 }
