@@ -77,7 +77,8 @@ type writer struct {
 	ready   []*Subscriber
 	spare   []*Subscriber
 	running bool
-	scratch []byte // only touched by the running goroutine
+	scratch []byte     // only touched by the running goroutine
+	op      rawWriteOp // likewise
 }
 
 func (w *writer) push(s *Subscriber) {
@@ -179,7 +180,7 @@ func (s *Subscriber) flush(w *writer) {
 			}
 			buf = w.scratch
 		}
-		n, err := tryWrite(s.raw, buf)
+		n, err := w.op.write(s.raw, buf)
 		if err != nil {
 			s.fail(frames[i:])
 			return
@@ -308,20 +309,34 @@ func (s *Subscriber) fail(frames []outFrame) {
 	}
 }
 
-// tryWrite makes one non-blocking write of b to the socket: it returns how
-// much the kernel took (0 when the socket buffer is full) or why it failed
-// (the socket is closed, a write deadline passed, the peer reset it).
-func tryWrite(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = rawWrite(fd, b)
-			if !errors.Is(werr, unix.EINTR) {
-				return true // never wait for the socket: the caller decides
+// rawWriteOp makes one non-blocking write of b to the socket at a time:
+// it returns how much the kernel took (0 when the socket buffer is full)
+// or why it failed (the socket is closed, a write deadline passed, the
+// peer reset it). The callback RawConn.Write takes escapes (an interface
+// call), so a closure made per write cost three allocations per subscriber
+// per broadcast; each writer makes its callback once and reuses it.
+type rawWriteOp struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (op *rawWriteOp) write(raw syscall.RawConn, b []byte) (int, error) {
+	if op.fn == nil {
+		op.fn = func(fd uintptr) bool {
+			for {
+				op.n, op.err = rawWrite(fd, op.b)
+				if !errors.Is(op.err, unix.EINTR) {
+					return true // never wait for the socket: the caller decides
+				}
 			}
 		}
-	})
+	}
+	op.b, op.n, op.err = b, 0, nil
+	err := raw.Write(op.fn)
+	n, werr := op.n, op.err
+	op.b, op.err = nil, nil
 	if err != nil {
 		return 0, err
 	}
