@@ -84,7 +84,7 @@ func startBackend(t *testing.T, server string, insertEvery string) backend {
 	}
 	port := freePorts(t, 1)
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	procs, err := startServers(ctx, server, pg.URL(), []ServerPlan{{Listen: listen, MaxConns: 1000}}, t.TempDir())
+	procs, err := startServers(ctx, server, pg.URL(), []ServerPlan{{Listen: listen, MaxConns: 1000}}, t.TempDir(), nil)
 	t.Cleanup(func() { stopAll(procs, serverStopGrace) })
 	if err != nil {
 		t.Fatal(err)
@@ -316,5 +316,31 @@ func TestStopAllKillsAHungServer(t *testing.T) {
 		default:
 			t.Fatalf("stopAll returned with %s still running", p.listen)
 		}
+	}
+}
+
+// --server-arg reaches every server: a bad one stops the run at start-up
+// with the server's own message naming the flag, a good one is taken.
+func TestServerArgsReachTheServers(t *testing.T) {
+	server := binary(t, "MASSCONN_SERVER")
+	pg := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, server, "migrate", "--database-url", pg.URL()).CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1))
+	plans := []ServerPlan{{Listen: listen, MaxConns: 100}}
+
+	procs, err := startServers(ctx, server, pg.URL(), plans, t.TempDir(), []string{"--ping-interval", "0s"})
+	stopAll(procs, serverStopGrace)
+	if err == nil || !strings.Contains(err.Error(), "ping-interval") {
+		t.Fatalf("a bad --ping-interval for the servers: got %v, want the server's error naming ping-interval", err)
+	}
+
+	procs, err = startServers(ctx, server, pg.URL(), plans, t.TempDir(), []string{"--ping-interval", "2m"})
+	defer stopAll(procs, serverStopGrace)
+	if err != nil {
+		t.Fatalf("a good --ping-interval for the servers: %v", err)
 	}
 }

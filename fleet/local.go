@@ -45,6 +45,10 @@ type RunConfig struct {
 	// by the parts (each paces its share: RATE × its connections / total);
 	// 0 = unpaced, < 0 = AutoRate.
 	Rate float64
+	// ServerArgs are more command-line arguments for every server process,
+	// after the fleet's own (e.g. --ping-interval 120s: at a million
+	// connections the default 30 s pings are a large share of 2 cores).
+	ServerArgs []string
 
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
@@ -108,7 +112,7 @@ type serverProc struct {
 // startServers starts one server per plan entry and waits until each
 // answers /healthz. A port already taken is an error before anything
 // starts: an older server there would answer for the new one.
-func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, logDir string) ([]*serverProc, error) {
+func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, logDir string, extraArgs []string) ([]*serverProc, error) {
 	for _, sp := range plans {
 		l, err := net.Listen("tcp", sp.Listen)
 		if err != nil {
@@ -121,8 +125,9 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	for _, sp := range plans {
 		p := &serverProc{listen: sp.Listen, exited: make(chan struct{}),
 			log: filepath.Join(logDir, fmt.Sprintf("server-%02d.log", sp.Index))}
-		p.cmd = exec.Command(bin, "serve", "--listen", sp.Listen, "--database-url", dbURL,
-			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s")
+		args := []string{"serve", "--listen", sp.Listen, "--database-url", dbURL,
+			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s"}
+		p.cmd = exec.Command(bin, append(args, extraArgs...)...)
 		f, err := os.Create(p.log)
 		if err != nil {
 			return procs, fmt.Errorf("server log: %w", err)

@@ -169,7 +169,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir)
+	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir, r.cfg.ServerArgs)
 	if err != nil {
 		sampler.Close()
 		return err

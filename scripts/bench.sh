@@ -28,6 +28,8 @@
 #                 all connections were open to reach every connection (exact, from the sequence check)
 #   RATE          connection attempts/s for the whole fleet, shared by the k6 processes (default: 4000
 #                 with several processes, unpaced with one; 0 = unpaced)
+#   SERVER_ARGS   more arguments for every server process, split on spaces, e.g.
+#                 SERVER_ARGS="--ping-interval=120s" (the default 30 s pings cost most at a million)
 #   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
 #   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
 set -euo pipefail
@@ -51,6 +53,9 @@ args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scri
 [ -n "${INSERT_AFTER_OPEN:-}" ] && args+=(--insert-after-open="$INSERT_AFTER_OPEN")
 [ -n "${RESULTS:-}" ] && args+=(--out "$RESULTS")
 [ -n "${P99_BOUND:-}" ] && args+=(--p99-bound "$P99_BOUND")
+for a in ${SERVER_ARGS:-}; do
+  args+=("--server-arg=$a")
+done
 for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
   HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
   if [ -n "${!v:-}" ]; then

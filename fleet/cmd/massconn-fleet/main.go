@@ -278,7 +278,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	p99 := fs.Duration("p99-bound", fleet.DefaultP99Bound, "largest fan-out p99 (while all were open) that passes; the verdict also needs every row inserted then at every connection")
 	rate := fs.Float64("rate", -1, fmt.Sprintf("connection attempts per second for the whole fleet, shared by the k6 processes; 0 = unpaced; -1 = %d/s when there are several processes", fleet.AutoRate))
 	var env multi
+	var serverArgs argList
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
+	fs.Var(&serverArgs, "server-arg", "one more argument for every server process (repeatable), e.g. --server-arg=--ping-interval=120s")
 	if err := fs.Parse(args); err != nil {
 		return flagsFailed(err)
 	}
@@ -297,7 +299,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	r, err := fleet.Run(ctx, fleet.RunConfig{
 		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
-		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
+		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate, ServerArgs: serverArgs,
 		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
 	})
 	if err != nil {
@@ -308,6 +310,15 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// argList collects a repeatable flag's values as they are.
+type argList []string
+
+func (a *argList) String() string { return strings.Join(*a, " ") }
+func (a *argList) Set(s string) error {
+	*a = append(*a, s)
+	return nil
 }
 
 type multi []string
