@@ -22,8 +22,8 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	Shards           int
 	QueueLimit       int
-	// SlowAfter: a client whose oldest unsent message waited this long is
-	// closed as slow (1008).
+	// SlowAfter: a client whose socket refuses more and whose oldest unsent
+	// message waited this long since is closed as slow (1008).
 	SlowAfter time.Duration
 	// History is how long rows are kept in massconn_log for clients that
 	// resume with ?after=POS; 0 keeps them forever.

@@ -100,9 +100,11 @@ func TestSlowByAgeNotLength(t *testing.T) {
 			s = h.shards[k].subs[0]
 		}
 	}
-	// Fake a message queued long ago that was never written.
+	// Fake a message queued long ago that was never written, because the
+	// client's socket refused it.
 	s.mu.Lock()
 	s.enqueue(time.Now().Add(-time.Hour).UnixNano())
+	s.pushedBackAt = time.Now().Add(-time.Hour).UnixNano()
 	s.mu.Unlock()
 	if n := h.SweepSlow(); n != 1 {
 		t.Fatalf("SweepSlow closed %d, want 1", n)
@@ -115,6 +117,28 @@ func TestSlowByAgeNotLength(t *testing.T) {
 	}
 	if h.Backlogged() {
 		t.Errorf("hub still backlogged by a closed subscriber")
+	}
+}
+
+// A message that waited long only because the server was behind (its
+// writers had not reached the subscriber; the socket never refused a
+// write) does not make the client slow: at 200,000 connections the servers
+// closed 2,334 clients as slow that had at most 35 small messages to read.
+// A server that is behind paces its publisher instead (Backlogged).
+func TestNotSlowWhenOnlyTheServerIsBehind(t *testing.T) {
+	h := newHub(t, Options{SlowAfter: time.Millisecond, QueueLimit: 1 << 20})
+	url := server(t, h)
+	wstest.Dial(t, url)
+	waitLen(t, h, 1)
+	s := only(t, h)[0]
+	s.mu.Lock()
+	s.enqueue(time.Now().Add(-time.Hour).UnixNano())
+	s.mu.Unlock()
+	if n := h.SweepSlow(); n != 0 {
+		t.Fatalf("SweepSlow closed %d subscribers whose sockets took every write, want 0", n)
+	}
+	if st := h.Stats(); st.SlowDrops != 0 {
+		t.Errorf("stats %+v: want no slow drop", st)
 	}
 }
 

@@ -2,12 +2,13 @@
 // subscribers and a broadcast that encodes each frame once and queues it on
 // every subscriber without waiting for any of them.
 //
-// A subscriber is slow when the oldest message queued for it has waited
-// longer than Options.SlowAfter (its writes stalled, or it reads slower
-// than rows arrive), never because its queue is long: when the server as a
-// whole is behind, every queue grows together and the publisher is paced
-// instead (Backlogged), so the rows wait in PostgreSQL rather than in
-// memory.
+// A subscriber is slow when its socket refuses more (the client reads
+// slower than rows arrive, or not at all) and the oldest message queued for
+// it has waited longer than Options.SlowAfter since then; never because its
+// queue is long, and never because the server itself is behind: then every
+// queue grows together, the sockets still take every write, and the
+// publisher is paced instead (Backlogged), so the rows wait in PostgreSQL
+// rather than in memory.
 package hub
 
 import (
@@ -42,8 +43,9 @@ type Options struct {
 	// (default 4096): memory, not a verdict. A subscriber at the limit holds
 	// the publisher back until it drains or becomes slow by age.
 	QueueLimit int
-	// SlowAfter is how long a message may wait unsent before its subscriber
-	// is closed as slow (default 10s).
+	// SlowAfter is how long a message may wait unsent, while the
+	// subscriber's socket refuses more, before it is closed as slow
+	// (default 10s).
 	SlowAfter time.Duration
 	// SlowCloseTimeout bounds the attempt to send the close frame to a slow
 	// subscriber (default 5s); after it the socket is simply closed.
@@ -131,6 +133,11 @@ type Subscriber struct {
 	// oldest at head.
 	queuedAt []int64
 	head     int
+	// pushedBackAt is when (unix ns) the socket last refused part of a
+	// write and the subscriber went to a goroutine of its own; 0 once that
+	// goroutine caught up. TLS connections always write from their own
+	// goroutine and count as pushed back from its start.
+	pushedBackAt int64
 	// While catching up (reading a backlog), live messages wait here.
 	catchingUp bool
 	overflowed bool
@@ -391,10 +398,13 @@ func (s *Subscriber) releaseLocked() {
 	s.queuedAt, s.head, s.held = nil, 0, nil
 }
 
-// tooSlow reports whether the oldest unsent message has waited longer than
-// SlowAfter; s.mu is held.
+// tooSlow reports whether the socket refuses more and the oldest unsent
+// message has waited longer than SlowAfter since both were so; s.mu is held.
 func (s *Subscriber) tooSlow(now int64) bool {
-	return s.pending > 0 && s.head < len(s.queuedAt) && now-s.queuedAt[s.head] > int64(s.hub.opts.SlowAfter)
+	if s.pending == 0 || s.head >= len(s.queuedAt) || s.pushedBackAt == 0 {
+		return false
+	}
+	return now-max(s.queuedAt[s.head], s.pushedBackAt) > int64(s.hub.opts.SlowAfter)
 }
 
 // Publish queues payload (the message at position pos) as one text message

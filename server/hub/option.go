@@ -9,8 +9,8 @@ const (
 	DefaultShards = 256
 	// DefaultQueueLimit bounds the messages queued unsent for one subscriber.
 	DefaultQueueLimit = 4096
-	// DefaultSlowAfter is how long a message may wait unsent before its
-	// subscriber is closed as slow.
+	// DefaultSlowAfter is how long a message may wait unsent, while the
+	// subscriber's socket refuses more, before it is closed as slow.
 	DefaultSlowAfter = 10 * time.Second
 	// DefaultSlowCloseTimeout bounds sending the close frame to a slow
 	// subscriber.

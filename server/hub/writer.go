@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -23,8 +24,8 @@ import (
 // handed to a goroutine of its own that blocks in its writes, so one stalled
 // client never holds a writer up; it goes back to the shared writers once
 // its queue is empty. Write deadlines (set by a close) bound that goroutine,
-// and the slow-client rule (oldest unsent message older than SlowAfter)
-// closes it.
+// and the slow-client rule (the socket refuses more and the oldest unsent
+// message has waited longer than SlowAfter) closes it.
 
 // maxFramePayload is the largest message the hub writes, as gws's default
 // WriteMaxPayloadSize.
@@ -141,6 +142,7 @@ func (s *Subscriber) queueFrame(f outFrame) bool {
 		if s.raw != nil {
 			s.writer.push(s)
 		} else {
+			s.pushedBackAt = time.Now().UnixNano()
 			go s.drainBlocking(nil, 0)
 		}
 	}
@@ -195,6 +197,9 @@ func (s *Subscriber) flush(w *writer) {
 				k++
 			}
 			s.complete(frames[i:k])
+			s.mu.Lock()
+			s.pushedBackAt = time.Now().UnixNano()
+			s.mu.Unlock()
 			go s.drainBlocking(frames[k:], n)
 			return
 		}
@@ -262,6 +267,7 @@ func (s *Subscriber) drainBlocking(frames []outFrame, off int) {
 		s.mu.Lock()
 		if len(s.out) == 0 || s.dead {
 			s.scheduled = false
+			s.pushedBackAt = 0 // caught up: the shared writers take it again
 			s.mu.Unlock()
 			return
 		}

@@ -107,7 +107,7 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}, func() float64 { return float64(h.Stats().Messages) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_slow_client_drops_total",
-			Help: "Clients closed (1008) because their oldest unsent message waited longer than --slow-after.",
+			Help: "Clients closed (1008) because their socket refused more and their oldest unsent message waited longer than --slow-after.",
 		}, func() float64 { return float64(h.Stats().SlowDrops) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_ping_timeouts_total",

@@ -276,7 +276,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.duration(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long to wait for clients to take their close 1001")
 	fs.integer(&cfg.Shards, "shards", cfg.Shards, "number of independently locked subscriber lists in the hub")
 	fs.integer(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "most messages queued for one client (a memory bound): at it, publishing waits for that client until it drains or --slow-after closes it")
-	fs.duration(&cfg.SlowAfter, "slow-after", cfg.SlowAfter, "close a client (1008) whose oldest unsent message waited this long; it can resume with ?after=POS")
+	fs.duration(&cfg.SlowAfter, "slow-after", cfg.SlowAfter, "close a client (1008) whose socket refuses more and whose oldest unsent message waited this long since; it can resume with ?after=POS")
 	fs.duration(&cfg.History, "history", cfg.History, "keep rows in massconn_log this long for clients resuming with ?after=POS (older: close 4410); 0 keeps them forever")
 	fs.integer(&gcPercent, "gc-percent", gcPercent, "Go GC target, as GOGC: heap growth in percent before a collection, or -1 for none (default 25, or $GOGC when set)")
 	var origins string
