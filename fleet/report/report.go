@@ -37,6 +37,7 @@ type Report struct {
 	Memory      Memory         `json:"memory"`
 	Servers     *ServerSide    `json:"server_side,omitempty"` // the servers' own /metrics after the run
 	Machine     *MachineMemory `json:"machine,omitempty"`     // memory by component and kernel limits, at the run's peak
+	Floor       *Floor         `json:"floor,omitempty"`       // the machine's floor measured in this run, and CPU by component next to it
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`
