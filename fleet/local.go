@@ -49,6 +49,9 @@ type RunConfig struct {
 	// NoFloor skips measuring the machine's floor before the load
 	// (internal/floor, a few seconds); the report's CPU windows remain.
 	NoFloor bool
+	// Profile is how long one server's CPU profile during the hold lasts
+	// (its --pprof listener); 0 = none.
+	Profile time.Duration
 
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
@@ -125,8 +128,9 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	for _, sp := range plans {
 		p := &serverProc{listen: sp.Listen, exited: make(chan struct{}),
 			log: filepath.Join(logDir, fmt.Sprintf("server-%02d.log", sp.Index))}
-		p.cmd = exec.Command(bin, "serve", "--listen", sp.Listen, "--database-url", dbURL,
-			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s")
+		args := []string{"serve", "--listen", sp.Listen, "--database-url", dbURL,
+			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s"}
+		p.cmd = exec.Command(bin, append(args, sp.Extra...)...)
 		f, err := os.Create(p.log)
 		if err != nil {
 			return procs, fmt.Errorf("server log: %w", err)

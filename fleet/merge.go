@@ -50,6 +50,8 @@ type MergeOptions struct {
 	// Floor is the machine's floor measured in the run, with the run's CPU
 	// windows; the merge adds the comparisons (report.Floor.Compute).
 	Floor *report.Floor
+	// Profile is one server's CPU profile summary, or why there is none.
+	Profile *report.Profile
 }
 
 // partInput is everything read from one part directory.
@@ -482,6 +484,7 @@ func judge(r *report.Report, parts []*partInput, rows *RowsRecord, opts MergeOpt
 	}
 	r.Machine = opts.Machine
 	r.Floor = floorFigures(opts.Floor, r)
+	r.Profile = opts.Profile
 	r.Problems = append(r.Problems, opts.RunProblems...)
 	r.Pass = len(r.Problems) == 0
 }

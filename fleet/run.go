@@ -65,6 +65,7 @@ type localRun struct {
 	// measureFloor; the CPU windows that go next to it
 	floor *report.Floor
 	cpu   cpuPhases
+	prof  profiler
 
 	// startServers
 	sampler      *RSSSampler
@@ -174,6 +175,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.planProfile()
 	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir)
 	if err != nil {
 		sampler.Close()
@@ -298,6 +300,7 @@ func (r *localRun) watchProgress() {
 			if err := saveServerMetrics(plan.Servers, r.serverDir, "hold-metrics"); err != nil {
 				r.logf("%v (the report leaves out server memory while held)", err)
 			}
+			r.startProfile()
 		}
 		k6PIDs := r.parts.pids()
 		r.machine.sample(open, k6PIDs, r.serverPIDs)
@@ -315,6 +318,7 @@ func (r *localRun) teardown(ctx context.Context) ([]string, error) {
 	if err := saveServerMetrics(r.plan.Servers, r.serverDir, "metrics"); err != nil {
 		r.logf("%v (the report leaves out what the servers counted)", err)
 	}
+	r.waitProfile()
 	r.cancelRun()
 	problems := r.insert.stop()
 	if err := RecordRows(ctx, r.dbURL, r.serverDir); err != nil {
@@ -357,7 +361,7 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 		Title:    fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total),
 		P99Bound: r.cfg.P99Bound,
 		Machine:  r.machine.result(), RunProblems: append(r.machine.limitProblems(), insertProblems...),
-		Floor:    r.floorResult(),
+		Floor: r.floorResult(), Profile: r.profileResult(),
 		// The stock-k6 baseline has no sequence check to judge delivery by.
 		RequireDelivery: r.cfg.Scenario != "baseline-stock",
 	})

@@ -245,3 +245,58 @@ func writeFloorHTML(b *strings.Builder, f *Floor) {
 	}
 	w("</section>\n")
 }
+
+func (p *Profile) headline() string {
+	if p.NotTaken != "" {
+		return "No server profile: " + p.NotTaken + "."
+	}
+	return fmt.Sprintf("Go CPU profile of the server on %s for %.0f s during the hold: %.2f s of CPU in %s samples (%.2f cores); the profile is %s (go tool pprof).",
+		p.Server, p.Seconds, p.CPUSeconds, num(p.Samples), p.CPUSeconds/max(p.Seconds, 0.001), p.File)
+}
+
+// writeProfileMarkdown renders where the profiled server's CPU went.
+func writeProfileMarkdown(b *strings.Builder, p *Profile) {
+	if p == nil {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("## Where a server's CPU goes\n\n%s\n\n", p.headline())
+	if len(p.Groups) > 0 {
+		w("| group (by each sample's stack) | share | CPU |\n|---|---|---|\n")
+		for _, g := range p.Groups {
+			w("| %s | %.1f%% | %.2f s |\n", g.Name, g.Pct, g.Seconds)
+		}
+		w("\n")
+	}
+	if len(p.Top) > 0 {
+		w("| function | flat | cumulative | group |\n|---|---|---|---|\n")
+		for _, f := range p.Top {
+			w("| `%s` | %.1f%% | %.1f%% | %s |\n", f.Name, f.FlatPct, f.CumPct, f.Group)
+		}
+		w("\n")
+	}
+}
+
+// writeProfileHTML renders the profile summary as a card.
+func writeProfileHTML(b *strings.Builder, p *Profile) {
+	if p == nil {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("<section class=\"card\"><h2>Where a server's CPU goes <span class=\"hint\">Go CPU profile during the hold</span></h2>\n<p class=\"meta\">%s</p>\n", esc(p.headline()))
+	if len(p.Groups) > 0 {
+		w("<table><tr><th>group (by each sample's stack)</th><th>share</th><th>CPU</th></tr>\n")
+		for _, g := range p.Groups {
+			w("<tr><td>%s</td><td>%.1f%%</td><td>%.2f s</td></tr>\n", esc(g.Name), g.Pct, g.Seconds)
+		}
+		w("</table>\n")
+	}
+	if len(p.Top) > 0 {
+		w("<table><tr><th>function</th><th>flat</th><th>cumulative</th><th>group</th></tr>\n")
+		for _, f := range p.Top {
+			w("<tr><td><code>%s</code></td><td>%.1f%%</td><td>%.1f%%</td><td>%s</td></tr>\n", esc(f.Name), f.FlatPct, f.CumPct, esc(f.Group))
+		}
+		w("</table>\n")
+	}
+	w("</section>\n")
+}
