@@ -51,7 +51,9 @@ var gcRoots = []string{
 }
 
 func isSyscallFunc(name string) bool {
-	for _, p := range []string{"syscall.", "internal/runtime/syscall.", "runtime/internal/syscall.", "golang.org/x/sys/unix."} {
+	// internal/runtime/syscall/linux.Syscall6 in Go 1.26; the older
+	// runtime/internal/syscall before it.
+	for _, p := range []string{"syscall.", "internal/runtime/syscall", "runtime/internal/syscall", "golang.org/x/sys/unix."} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

@@ -58,8 +58,8 @@ func syntheticProfile(t *testing.T, samples map[string]int64) []byte {
 func TestSummariseProfileGroupsByStack(t *testing.T) {
 	const ms = 1_000_000
 	b := syntheticProfile(t, map[string]int64{
-		"internal/runtime/syscall.Syscall6;syscall.RawSyscall6;syscall.write;github.com/massconn/massconn/server/hub.(*writer).flush": 400 * ms,
-		"internal/runtime/syscall.Syscall6;syscall.read;internal/poll.(*FD).Read;github.com/lxzan/gws.(*Conn).readMessage":            100 * ms,
+		"internal/runtime/syscall/linux.Syscall6;syscall.RawSyscall6;syscall.write;github.com/massconn/massconn/server/hub.(*writer).flush": 400 * ms,
+		"internal/runtime/syscall/linux.Syscall6;syscall.read;internal/poll.(*FD).Read;github.com/lxzan/gws.(*Conn).readMessage":            100 * ms,
 		"runtime.futex;runtime.notesleep;runtime.stopm;runtime.schedule":                                                              50 * ms,
 		"runtime.scanobject;runtime.gcDrain;runtime.gcBgMarkWorker":                                                                   150 * ms,
 		"github.com/lxzan/gws.maskXOR;github.com/lxzan/gws.(*Conn).genFrame":                                                          100 * ms,
@@ -85,7 +85,7 @@ func TestSummariseProfileGroupsByStack(t *testing.T) {
 		t.Errorf("groups add up to %.1f%%: %+v", sum, p.Groups)
 	}
 	top := p.Top[0]
-	if top.Name != "internal/runtime/syscall.Syscall6" || math.Abs(top.FlatPct-50) > 1e-9 || math.Abs(top.CumPct-50) > 1e-9 {
+	if top.Name != "internal/runtime/syscall/linux.Syscall6" || math.Abs(top.FlatPct-50) > 1e-9 || math.Abs(top.CumPct-50) > 1e-9 {
 		t.Errorf("top function %+v, want Syscall6 at 50%% flat", top)
 	}
 	var schedule *report.ProfileFunc
