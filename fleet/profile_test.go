@@ -60,11 +60,11 @@ func TestSummariseProfileGroupsByStack(t *testing.T) {
 	b := syntheticProfile(t, map[string]int64{
 		"internal/runtime/syscall/linux.Syscall6;syscall.RawSyscall6;syscall.write;github.com/massconn/massconn/server/hub.(*writer).flush": 400 * ms,
 		"internal/runtime/syscall/linux.Syscall6;syscall.read;internal/poll.(*FD).Read;github.com/lxzan/gws.(*Conn).readMessage":            100 * ms,
-		"runtime.futex;runtime.notesleep;runtime.stopm;runtime.schedule":                                                              50 * ms,
-		"runtime.scanobject;runtime.gcDrain;runtime.gcBgMarkWorker":                                                                   150 * ms,
-		"github.com/lxzan/gws.maskXOR;github.com/lxzan/gws.(*Conn).genFrame":                                                          100 * ms,
-		"github.com/massconn/massconn/server/hub.(*shard).publish;github.com/massconn/massconn/server/hub.(*Hub).Publish":             150 * ms,
-		"runtime.findRunnable;runtime.schedule":                                                                                       50 * ms,
+		"runtime.futex;runtime.notesleep;runtime.stopm;runtime.schedule":                                                                    50 * ms,
+		"runtime.scanobject;runtime.gcDrain;runtime.gcBgMarkWorker":                                                                         150 * ms,
+		"github.com/lxzan/gws.maskXOR;github.com/lxzan/gws.(*Conn).genFrame":                                                                100 * ms,
+		"github.com/massconn/massconn/server/hub.(*shard).publish;github.com/massconn/massconn/server/hub.(*Hub).Publish":                   150 * ms,
+		"runtime.findRunnable;runtime.schedule":                                                                                             50 * ms,
 	})
 	p, err := summariseProfile(bytes.NewReader(b))
 	if err != nil {
