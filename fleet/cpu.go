@@ -69,14 +69,13 @@ func cpuWindow(a, b cpuSnapshot, connections int64, withDeliveries bool) *report
 type cpuPhases struct {
 	total int64
 
-	start       *cpuSnapshot // before the parts started
-	lastGain    *cpuSnapshot // the latest sample with more connections open than before
-	connectEnd  *cpuSnapshot
-	holdStart   *cpuSnapshot
-	holdEnd     *cpuSnapshot
-	holdOver    bool
-	best        int64
-	startedHold bool
+	start      *cpuSnapshot // before the parts started
+	lastGain   *cpuSnapshot // the latest sample with more connections open than before
+	connectEnd *cpuSnapshot
+	holdStart  *cpuSnapshot
+	holdEnd    *cpuSnapshot
+	holdOver   bool
+	best       int64
 }
 
 // observe takes one progress sample. settled says the hold has been on
