@@ -28,6 +28,8 @@
 #                 all connections were open to reach every connection (exact, from the sequence check)
 #   RATE          connection attempts/s for the whole fleet, shared by the k6 processes (default: 4000
 #                 with several processes, unpaced with one; 0 = unpaced)
+#   FLOOR         false: skip measuring the machine's floor before the load (default: measured, a second or two)
+#   PROFILE       length of one server's CPU profile during the hold (default 10s; 0 = none)
 #   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
 #   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
 set -euo pipefail
@@ -51,6 +53,8 @@ args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scri
 [ -n "${INSERT_AFTER_OPEN:-}" ] && args+=(--insert-after-open="$INSERT_AFTER_OPEN")
 [ -n "${RESULTS:-}" ] && args+=(--out "$RESULTS")
 [ -n "${P99_BOUND:-}" ] && args+=(--p99-bound "$P99_BOUND")
+[ -n "${FLOOR:-}" ] && args+=(--floor="$FLOOR")
+[ -n "${PROFILE:-}" ] && args+=(--profile "$PROFILE")
 for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
   HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
   if [ -n "${!v:-}" ]; then
