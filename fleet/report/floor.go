@@ -158,7 +158,7 @@ func (w *CPUWindow) shareRows() [][3]string {
 	}
 	if w.MachineBusy >= 0 {
 		rows = append(rows,
-			[3]string{"other (fleet runner, kernel threads, other work)", sec(w.Other()), share(w.Other())},
+			[3]string{"other (fleet runner, kernel threads, other processes on the machine)", sec(w.Other()), share(w.Other())},
 			[3]string{"idle", sec(w.MachineIdle), share(w.MachineIdle)},
 			[3]string{"machine busy", sec(w.MachineBusy), share(w.MachineBusy)})
 	}
