@@ -22,12 +22,19 @@ type cpuSnapshot struct {
 	noProc  bool // /proc/stat could not be read
 }
 
-// takeCPUSnapshot reads the CPU of the given processes and the machine now.
+// takeCPUSnapshot reads the CPU of the given processes and the machine now;
+// pg is the postmaster first, then its children.
 func takeCPUSnapshot(sys procfs.System, open int64, sent uint64, stale bool, servers, k6, pg []int, pgOurs bool) cpuSnapshot {
 	s := cpuSnapshot{at: time.Now(), open: open, sent: sent, stale: stale,
 		servers: procfs.TotalCPUTime(servers), k6: procfs.TotalCPUTime(k6), pg: -1}
 	if pgOurs {
 		s.pg = procfs.TotalCPUTime(pg)
+		// Backends that ended count through the postmaster, which reaps them.
+		if len(pg) > 0 {
+			if reaped, err := procfs.ReapedChildrenCPU(pg[0]); err == nil {
+				s.pg += reaped
+			}
+		}
 	}
 	m, err := sys.MachineCPU()
 	s.machine, s.noProc = m, err != nil

@@ -208,6 +208,9 @@ func writeFloorMarkdown(b *strings.Builder, f *Floor) {
 		}
 		w("\n")
 	}
+	if f.Hold == nil {
+		w("No hold window: the connections were never all open for long enough, so there is no CPU per delivered message.\n\n")
+	}
 	for _, win := range f.windows() {
 		w("CPU by component, %s.\n\n| component | CPU | share of the machine |\n|---|---|---|\n", win.w.describe(win.name))
 		for _, row := range win.w.shareRows() {

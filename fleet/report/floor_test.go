@@ -125,6 +125,12 @@ func TestFloorRendersInMarkdownHTMLAndJSON(t *testing.T) {
 		t.Errorf("report.json floor %+v", back.Floor)
 	}
 
+	r.Floor = sampleFloor()
+	r.Floor.Hold = nil
+	if md := Markdown(r); !strings.Contains(md, "No hold window") {
+		t.Errorf("markdown does not say there is no hold window:\n%s", md)
+	}
+
 	r.Floor = &Floor{NotMeasured: "skipped (--floor=false)", Cores: 2}
 	if md := Markdown(r); !strings.Contains(md, "Floor not measured: skipped (--floor=false).") {
 		t.Errorf("markdown does not say the floor was skipped:\n%s", md)

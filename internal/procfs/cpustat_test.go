@@ -43,3 +43,20 @@ func TestMachineCPUOfThisMachine(t *testing.T) {
 		t.Fatalf("own CPU %v", own)
 	}
 }
+
+func TestParseStatReapedChildren(t *testing.T) {
+	stat := []byte("1234 (postgres) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 30 12 20 0 8 0 100 1000 200")
+	got, err := parseStatTicks(stat, 13, 15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 420*time.Millisecond {
+		t.Fatalf("cutime 30 + cstime 12 ticks: got %v, want 420ms", got)
+	}
+	if _, err := parseStatTicks([]byte("1 (x) S 1 2 3"), 13, 15); err == nil {
+		t.Fatal("a short stat line was accepted")
+	}
+	if _, err := ReapedChildrenCPU(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+}
