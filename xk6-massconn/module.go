@@ -130,9 +130,6 @@ func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	if state.TLSConfig != nil {
 		cfg.TLS = state.TLSConfig.Clone() // honours k6's tlsVersion, insecureSkipTLSVerify, ...
 	}
-	if err := cfg.Validate(); err != nil {
-		common.Throw(rt, engineOptionError(err))
-	}
 	cfg.ConnOffset = opts.connOffset
 	if cfg.ConnOffset < 0 {
 		cfg.ConnOffset = mi.root.connOffset(state.Options.ExecutionSegment, int64(cfg.Connections))
@@ -146,9 +143,9 @@ func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	}
 
 	ctx := mi.vu.Context()
-	eng, err := engine.Dial(ctx, cfg)
+	eng, err := engine.Dial(ctx, cfg) // validates cfg: rules live in the engine
 	if err != nil {
-		common.Throw(rt, fmt.Errorf("massconn.connect: %w", err))
+		common.Throw(rt, connectError(err))
 	}
 	p := newPool(mi.root, eng, ctx, state.Samples, &ms, tags)
 	// A wait cut short means the iteration is stopping; the pool closes
@@ -210,20 +207,6 @@ func (r *RootModule) openTotal() int64 {
 		n += p.eng.Stats().Open
 	}
 	return n
-}
-
-// engineOptionError rewrites the engine's "option: problem" lines into the
-// binding's "massconn.connect: option 'option' problem" form.
-func engineOptionError(err error) error {
-	lines := strings.Split(err.Error(), "\n")
-	for i, line := range lines {
-		if name, msg, ok := strings.Cut(line, ": "); ok && !strings.Contains(name, " ") {
-			lines[i] = (&optionError{option: name, msg: msg}).Error()
-		} else {
-			lines[i] = "massconn.connect: " + line
-		}
-	}
-	return errors.New(strings.Join(lines, "\n"))
 }
 
 // closeGrace is how long close() waits for servers to answer close frames

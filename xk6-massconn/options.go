@@ -72,10 +72,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if c.URLs, err = stringList("urls", m["urls"], true); err != nil {
 		return opts, err
 	}
-	if len(c.URLs) == 0 {
-		return opts, badOption("urls", "is required: give at least one ws:// or wss:// URL")
-	}
-	conns, err := integer("connections", m["connections"], 1, true)
+	conns, err := wholeNumber("connections", m["connections"], 1, true)
 	if err != nil {
 		return opts, err
 	}
@@ -86,7 +83,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		}
 	}
 	if v, ok := m["maxInFlight"]; ok {
-		n, err := integer("maxInFlight", v, 0, false)
+		n, err := wholeNumber("maxInFlight", v, 0, false)
 		if err != nil {
 			return opts, err
 		}
@@ -152,7 +149,7 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if v, ok := m["sampleLimit"]; ok {
-		n, err := integer("sampleLimit", v, 0, false)
+		n, err := wholeNumber("sampleLimit", v, 0, false)
 		if err != nil {
 			return opts, err
 		}
@@ -180,14 +177,14 @@ func parseFrameOptions(m map[string]any, c *engine.Config) error {
 		return err
 	}
 	if v, ok := m["maxMessageSize"]; ok {
-		n, err := integer("maxMessageSize", v, 0, false)
+		n, err := wholeNumber("maxMessageSize", v, 0, false)
 		if err != nil {
 			return err
 		}
 		c.MaxMessageSize = n
 	}
 	if v, ok := m["sendQueueLimit"]; ok {
-		n, err := integer("sendQueueLimit", v, 0, false)
+		n, err := wholeNumber("sendQueueLimit", v, 0, false)
 		if err != nil {
 			return err
 		}
@@ -208,27 +205,17 @@ func parseHeartbeat(v any) (engine.Heartbeat, error) {
 	if err := checkKeys("heartbeat.", m, []string{"every", "ping", "text"}); err != nil {
 		return hb, err
 	}
-	every, ok := m["every"]
-	if !ok {
-		return hb, badOption("heartbeat.every", "is required, e.g. {every: '30s', ping: true}")
-	}
 	var err error
-	if hb.Every, err = duration("heartbeat.every", every); err != nil {
-		return hb, err
+	if every, ok := m["every"]; ok {
+		if hb.Every, err = duration("heartbeat.every", every); err != nil {
+			return hb, err
+		}
 	}
 	if hb.Ping, err = boolean("heartbeat.ping", m["ping"]); err != nil {
 		return hb, err
 	}
-	if hb.Text, err = str("heartbeat.text", m["text"]); err != nil {
-		return hb, err
-	}
-	switch {
-	case hb.Ping && hb.Text != "":
-		return hb, badOption("heartbeat", "takes either ping: true or text: '...', not both")
-	case !hb.Ping && hb.Text == "":
-		return hb, badOption("heartbeat", "needs ping: true or a non-empty text to send every %v", hb.Every)
-	}
-	return hb, nil
+	hb.Text, err = str("heartbeat.text", m["text"])
+	return hb, err // the engine checks the combination
 }
 
 func parseReplies(v any) ([]engine.Reply, error) {
@@ -266,9 +253,6 @@ func parseReplies(v any) ([]engine.Reply, error) {
 		if r.Prefix, err = boolean(name+".prefix", m["prefix"]); err != nil {
 			return nil, err
 		}
-		if r.Match == "" && !r.Prefix {
-			return nil, badOption(name+".match", "must not be empty")
-		}
 		out = append(out, r)
 	}
 	return out, nil
@@ -292,13 +276,6 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	path, err := str("latency.path", m["path"])
 	if err != nil {
 		return nil, err
-	}
-	switch {
-	case field != "" && path != "":
-		return nil, badOption("latency", "takes path or field, not both (field: 'ts' is the same as path: 'ts')")
-	case field == "" && path == "":
-		return nil, badOption("latency.path", "is required: where the server's send time is in each message, "+
-			"e.g. 'ts' or 'data.commit_timestamp' (a number in unit since the Unix epoch, or an ISO 8601 string)")
 	}
 	unitName := "ms"
 	if u, ok := m["unit"]; ok {
@@ -376,6 +353,8 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// number accepts a finite JS number. lowest is only for the message: the
+// engine checks the range (Config.Validate).
 func number(name string, v any, lowest float64) (float64, error) {
 	var f float64
 	switch n := v.(type) {
@@ -386,13 +365,16 @@ func number(name string, v any, lowest float64) (float64, error) {
 	default:
 		return 0, badOption(name, "must be a number >= %v, got %s", lowest, describe(v))
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < lowest {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, badOption(name, "must be a number >= %v, got %v", lowest, f)
 	}
 	return f, nil
 }
 
-func integer(name string, v any, lowest int64, required bool) (int64, error) {
+// wholeNumber accepts a JS number without a fraction that fits the engine's
+// int fields. lowest is only for the message: the engine checks the range
+// of its own fields (Config.Validate).
+func wholeNumber(name string, v any, lowest int64, required bool) (int64, error) {
 	if v == nil {
 		if required {
 			return 0, badOption(name, "is required: a whole number >= %d", lowest)
@@ -411,13 +393,24 @@ func integer(name string, v any, lowest int64, required bool) (int64, error) {
 	default:
 		return 0, badOption(name, "must be a whole number >= %d, got %s", lowest, describe(v))
 	}
-	if n < lowest {
-		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
-	}
 	if n > math.MaxInt32 {
 		return 0, badOption(name, "must be at most %d, got %d", math.MaxInt32, n)
 	}
+	if n < math.MinInt32 {
+		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
+	}
 	return n, nil
+}
+
+// integer is wholeNumber with the range checked here, for the values only
+// the binding uses (connOffset, share's total, a step's goto, times and
+// close code, which JS writes differently from program.Step).
+func integer(name string, v any, lowest int64, required bool) (int64, error) {
+	n, err := wholeNumber(name, v, lowest, required)
+	if err == nil && n < lowest {
+		return 0, badOption(name, "must be a whole number >= %d, got %d", lowest, n)
+	}
+	return n, err
 }
 
 func duration(name string, v any) (time.Duration, error) {

@@ -2,6 +2,7 @@ package massconn
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/grafana/sobek"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
 // jsValue evaluates a JS expression in a real sobek runtime and exports it
@@ -49,8 +51,8 @@ func TestParseConnectOptionsErrors(t *testing.T) {
 		{"header not a string", `{` + url + `, connections: 1, headers: {'X-Id': 7}}`, "option 'headers.X-Id' must be a string, got 7"},
 		{"subprotocols not strings", `{` + url + `, connections: 1, subprotocols: [{}]}`, "option 'subprotocols[0]' must be a string, got an object"},
 		{"onOpenSend not a string", `{` + url + `, connections: 1, onOpenSend: {join: 1}}`, "option 'onOpenSend' must be a string, got an object"},
-		{"heartbeat without action", `{` + url + `, connections: 1, heartbeat: {every: '30s'}}`, "option 'heartbeat' needs ping: true or a non-empty text"},
-		{"heartbeat with both", `{` + url + `, connections: 1, heartbeat: {every: '30s', ping: true, text: 'x'}}`, "option 'heartbeat' takes either ping: true or text"},
+		{"heartbeat without action", `{` + url + `, connections: 1, heartbeat: {every: '30s'}}`, "option 'heartbeat' has nothing to send every 30s; turn on heartbeat.ping or give a non-empty heartbeat.text"},
+		{"heartbeat with both", `{` + url + `, connections: 1, heartbeat: {every: '30s', ping: true, text: 'x'}}`, "option 'heartbeat' sends a ping or a text, not both; choose heartbeat.ping or heartbeat.text"},
 		{"heartbeat without every", `{` + url + `, connections: 1, heartbeat: {ping: true}}`, "option 'heartbeat.every' is required"},
 		{"heartbeat typo", `{` + url + `, connections: 1, heartbeat: {evry: '1s', ping: true}}`,
 			"unknown option 'heartbeat.evry' (did you mean 'heartbeat.every'?); known options of 'heartbeat' are: every, ping, text"},
@@ -70,7 +72,7 @@ func TestParseConnectOptionsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConnectOptions(jsValue(t, tt.js))
+			err := checkOptions(jsValue(t, tt.js))
 			if err == nil {
 				t.Fatalf("no error for %s", tt.js)
 			}
@@ -168,8 +170,88 @@ func TestEngineOptionErrorNamesTheOption(t *testing.T) {
 	if verr == nil {
 		t.Fatal("the engine accepted an http:// URL")
 	}
-	got := engineOptionError(verr).Error()
+	got := connectError(verr).Error()
 	if !strings.HasPrefix(got, "massconn.connect: option 'urls[0]' ") {
 		t.Fatalf("got %q, want it to name option 'urls[0]'", got)
+	}
+}
+
+// checkOptions is what connect checks before it opens a socket: the
+// binding's shape checks, then the engine's rules (engine.Dial runs
+// Validate first) under the JS option names.
+func checkOptions(raw any) error {
+	opts, err := parseConnectOptions(raw)
+	if err != nil {
+		return err
+	}
+	if err := opts.cfg.Validate(); err != nil {
+		return connectError(err)
+	}
+	return nil
+}
+
+// The engine's rules, checked there by Go field path
+// (TestValidateNamesTheField), reach the script author under the JS option
+// names: the first line names the option at fault.
+func TestEngineRulesNameTheJSOption(t *testing.T) {
+	graphQL := func(t *testing.T) protocol.Adapter {
+		a, err := protocol.NewGraphQLWS(protocol.GraphQLWSOptions{Query: "subscription { tick }"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	ok := engine.Config{URLs: []string{"ws://127.0.0.1:1/"}, Connections: 1}
+	tests := []struct {
+		option string
+		mutate func(*engine.Config)
+	}{
+		{"urls", func(c *engine.Config) { c.URLs = nil }},
+		{"urls[0]", func(c *engine.Config) { c.URLs = []string{"http://x/"} }},
+		{"connections", func(c *engine.Config) { c.Connections = 0 }},
+		{"rate", func(c *engine.Config) { c.Rate = -1 }},
+		{"maxInFlight", func(c *engine.Config) { c.MaxInFlight = -1 }},
+		{"localAddrs[0]", func(c *engine.Config) { c.LocalAddrs = []netip.Addr{{}} }},
+		{"connectTimeout", func(c *engine.Config) { c.ConnectTimeout = -time.Second }},
+		{"heartbeat.every", func(c *engine.Config) { c.Heartbeat = engine.Heartbeat{Ping: true} }},
+		{"heartbeat", func(c *engine.Config) { c.Heartbeat = engine.Heartbeat{Every: time.Second} }},
+		{"replies[0].match", func(c *engine.Config) { c.Replies = []engine.Reply{{Send: "x"}} }},
+		{"latency.path", func(c *engine.Config) { c.Latency = &engine.LatencySpec{Unit: time.Millisecond} }},
+		{"latency.path", func(c *engine.Config) { c.Latency = &engine.LatencySpec{Path: "a..b", Unit: time.Millisecond} }},
+		{"latency", func(c *engine.Config) { c.Latency = &engine.LatencySpec{Path: "a", Field: "a", Unit: time.Millisecond} }},
+		{"batched", func(c *engine.Config) { c.Batched, c.Protocol = true, graphQL(t) }},
+		{"replies", func(c *engine.Config) { c.Replies, c.Protocol = []engine.Reply{{Match: "2", Send: "3"}}, graphQL(t) }},
+		{"latency.unit", func(c *engine.Config) { c.Latency = &engine.LatencySpec{Field: "ts"} }},
+		{"headers", func(c *engine.Config) { c.Header = map[string][]string{"Sec-WebSocket-Key": {"x"}} }},
+	}
+	for _, tc := range tests {
+		c := ok
+		tc.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(connectError(err).Error(), "massconn.connect: option '"+tc.option+"' ") {
+			t.Errorf("%s: got %v", tc.option, connectError(err))
+		}
+	}
+}
+
+// Every field of engine.Config a script sets has a JS name, so no engine
+// error reaches a script author under a Go name.
+func TestJSOptionsNameEveryField(t *testing.T) {
+	setByBinding := map[string]bool{"VU": true, "ConnOffset": true, "TLS": true}
+	cfg := reflect.TypeFor[engine.Config]()
+	for i := range cfg.NumField() {
+		f := cfg.Field(i)
+		if setByBinding[f.Name] {
+			continue
+		}
+		if got := jsOption(f.Name); got == f.Name {
+			t.Errorf("engine.Config.%s has no JS option name in jsOptions", f.Name)
+		}
+	}
+	if got := jsOption("Steps[3].Target"); got != "steps[3].goto" {
+		t.Errorf("Steps[3].Target is %q, want steps[3].goto", got)
+	}
+	if got := jsOption("Replies[1].Match"); got != "replies[1].match" {
+		t.Errorf("Replies[1].Match is %q, want replies[1].match", got)
 	}
 }

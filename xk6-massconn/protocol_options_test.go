@@ -22,12 +22,12 @@ func TestParseProtocolOptions(t *testing.T) {
 		{"graphql variables", `{` + base + `, protocol: {name: 'graphql-ws', query: 'subscription { a }', variables: [1]}}`, "option 'protocol.variables' must be an object, got an array"},
 		{"socketio namespace", `{` + base + `, protocol: {name: 'socketio', namespace: 'chat'}}`, "option 'protocol.namespace'"},
 		{"socketio events", `{` + base + `, protocol: {name: 'socketio', events: [1]}}`, "option 'protocol.events[0]' must be a string"},
-		{"latency both", `{` + base + `, latency: {path: 'a.b', field: 'ts'}}`, "option 'latency' takes path or field, not both"},
+		{"latency both", `{` + base + `, latency: {path: 'a.b', field: 'ts'}}`, "option 'latency' has both a path and a field; set latency.path or latency.field, not both"},
 		{"batched not bool", `{` + base + `, batched: 1}`, "option 'batched' must be true or false"},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConnectOptions(jsValue(t, tt.js))
+			err := checkOptions(jsValue(t, tt.js))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v\ndoes not contain %q", err, tt.want)
 			}

@@ -20,7 +20,7 @@ func TestParseSequenceOption(t *testing.T) {
 		{`sequence: {path: 'id', pre: 'topic'}`, "unknown option 'sequence.pre' (did you mean 'sequence.per'?)"},
 		{`sequence: {path: 7}`, "option 'sequence.path' must be a string"},
 	} {
-		_, err := parseConnectOptions(jsValue(t, `{`+base+`, `+tt.js+`}`))
+		err := checkOptions(jsValue(t, `{`+base+`, `+tt.js+`}`))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want %q", tt.js, err, tt.want)
 		}

@@ -68,7 +68,7 @@ func TestStepOptionErrors(t *testing.T) {
 		{`{` + base + `steps: [{close: false}]}`, "option 'steps[0].close' must be true"},
 		{`{` + base + `lifetime: 'forever'}`, "option 'lifetime' must be a duration"},
 	} {
-		_, err := parseConnectOptions(jsValue(t, tc.js))
+		err := checkOptions(jsValue(t, tc.js))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.js, err, tc.want)
 		}
@@ -78,7 +78,7 @@ func TestStepOptionErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := engineOptionError(opts.cfg.Validate()).Error()
+	msg := connectError(opts.cfg.Validate()).Error()
 	for _, want := range []string{
 		"massconn.connect: option 'steps[3].goto' target 9 is past the end",
 		"massconn.connect: option 'steps[1].send' unknown variable {{who}}",

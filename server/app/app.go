@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/server/hub"
@@ -20,75 +19,6 @@ import (
 	"github.com/massconn/massconn/server/pgsource"
 	"github.com/massconn/massconn/server/wsapi"
 )
-
-// Config is everything `massconn-server serve` takes.
-type Config struct {
-	Listen           string
-	DatabaseURL      string
-	MaxConns         int
-	ReadLimit        int
-	HandshakeTimeout time.Duration
-	PingInterval     time.Duration
-	PingTimeout      time.Duration // no frame from a peer for this long: dropped
-	ShutdownTimeout  time.Duration
-	Shards           int
-	QueueLimit       int
-	// SlowAfter: a client whose oldest unsent message waited this long is
-	// closed as slow (1008).
-	SlowAfter time.Duration
-	// History is how long rows are kept in massconn_log for clients that
-	// resume with ?after=POS; 0 keeps them forever.
-	History time.Duration
-	// AllowedOrigins and AuthToken guard /ws; both off by default (for
-	// benchmarks).
-	AllowedOrigins []string
-	AuthToken      string
-	// TLSCert and TLSKey (PEM files), if both set, make the server speak
-	// HTTPS and wss:// only.
-	TLSCert, TLSKey string
-	Logger          *slog.Logger
-}
-
-// fdHeadroom is how many file descriptors the default --max-conns leaves
-// for everything but client sockets (database connections, the listening
-// socket, accepts in flight).
-func fdHeadroom(limit int) int { return 256 + limit/100 }
-
-// OpenFileLimit is the process's soft RLIMIT_NOFILE (0 if unknown).
-func OpenFileLimit() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	return int(min(rl.Cur, 1<<30))
-}
-
-// DefaultMaxConns is 100,000 clamped to the open-file limit minus headroom:
-// past the limit accept fails and clients would wait in the kernel's
-// backlog instead of getting the documented 503.
-func DefaultMaxConns() int {
-	limit := OpenFileLimit()
-	if limit <= 0 {
-		return 100000
-	}
-	return max(1, min(100000, limit-fdHeadroom(limit)))
-}
-
-// Defaults are the flag defaults.
-func Defaults() Config {
-	return Config{
-		Listen:           "127.0.0.1:8080",
-		MaxConns:         DefaultMaxConns(),
-		ReadLimit:        64 << 10,
-		HandshakeTimeout: 5 * time.Second,
-		PingInterval:     30 * time.Second,
-		ShutdownTimeout:  10 * time.Second,
-		Shards:           256,
-		QueueLimit:       4096,
-		SlowAfter:        10 * time.Second,
-		History:          time.Hour,
-	}
-}
 
 // App is a running server.
 type App struct {
@@ -118,7 +48,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		cfg.PingTimeout = 2 * cfg.PingInterval
 	}
 	if cfg.SlowAfter <= 0 {
-		cfg.SlowAfter = 10 * time.Second
+		cfg.SlowAfter = hub.DefaultSlowAfter
 	}
 	tlsConfig, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
@@ -324,54 +254,48 @@ func (a *App) Shutdown() error {
 	return err
 }
 
-func (a *App) pingLoop(ctx context.Context) {
-	if a.cfg.PingInterval <= 0 {
-		return
-	}
-	t := time.NewTicker(a.cfg.PingInterval)
+// every runs tick each period until ctx ends: the shape of the server's
+// background loops (pings, slow clients, history pruning).
+func every(ctx context.Context, period time.Duration, tick func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, reaped := a.hub.PingAll(a.cfg.PingTimeout); reaped > 0 {
-				a.log.Info("dropped clients that stopped answering pings", "clients", reaped)
-			}
+			tick()
 		}
 	}
+}
+
+func (a *App) pingLoop(ctx context.Context) {
+	if a.cfg.PingInterval <= 0 {
+		return
+	}
+	every(ctx, a.cfg.PingInterval, func() {
+		if _, reaped := a.hub.PingAll(a.cfg.PingTimeout); reaped > 0 {
+			a.log.Info("dropped clients that stopped answering pings", "clients", reaped)
+		}
+	})
 }
 
 // slowLoop closes clients that fell behind by SlowAfter even when nothing
 // is being published to them.
 func (a *App) slowLoop(ctx context.Context) {
-	t := time.NewTicker(min(a.cfg.SlowAfter/4, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n := a.hub.SweepSlow(); n > 0 {
-				a.log.Info("closed slow clients (1008)", "clients", n, "slow_after", a.cfg.SlowAfter)
-			}
+	every(ctx, min(a.cfg.SlowAfter/4, time.Second), func() {
+		if n := a.hub.SweepSlow(); n > 0 {
+			a.log.Info("closed slow clients (1008)", "clients", n, "slow_after", a.cfg.SlowAfter)
 		}
-	}
+	})
 }
 
 // pruneLoop deletes history older than cfg.History about ten times per
 // History (at most once a minute).
 func (a *App) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(min(max(a.cfg.History/10, time.Second), time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := a.source.PruneHistory(ctx, a.cfg.History); err != nil && ctx.Err() == nil {
-				a.log.Warn("pruning history failed, will retry", "err", err)
-			}
+	every(ctx, min(max(a.cfg.History/10, time.Second), time.Minute), func() {
+		if _, err := a.source.PruneHistory(ctx, a.cfg.History); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning history failed, will retry", "err", err)
 		}
-	}
+	})
 }

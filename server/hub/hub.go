@@ -150,23 +150,9 @@ type held struct {
 
 // New makes a Hub.
 func New(opts Options) (*Hub, error) {
-	if opts.Shards <= 0 {
-		opts.Shards = 256
-	}
-	if opts.QueueLimit <= 0 {
-		opts.QueueLimit = 4096
-	}
-	if opts.SlowAfter <= 0 {
-		opts.SlowAfter = 10 * time.Second
-	}
-	if opts.SlowCloseTimeout <= 0 {
-		opts.SlowCloseTimeout = 5 * time.Second
-	}
-	if opts.CatchUpBuffer <= 0 {
-		opts.CatchUpBuffer = 4096
-	}
-	if len(opts.Topics) == 0 || len(opts.Topics) > 64 {
-		return nil, fmt.Errorf("hub: need 1 to 64 topics, got %d", len(opts.Topics))
+	opts = opts.withDefaults()
+	if len(opts.Topics) == 0 || len(opts.Topics) > MaxTopics {
+		return nil, fmt.Errorf("hub: need 1 to %d topics, got %d", MaxTopics, len(opts.Topics))
 	}
 	h := &Hub{opts: opts, topics: map[string]int{}, shards: make([]shard, opts.Shards), ready: make(chan struct{}, 1)}
 	// Writers, not connections, bound the write goroutines: a few per core

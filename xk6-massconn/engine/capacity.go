@@ -21,10 +21,14 @@ const portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
 // fit in this process's open-file limit and in the ephemeral ports of every
 // (source address, target address) pair, and how to lift the limit if not.
 func CheckCapacity(cfg Config) error {
+	prep, err := cfg.prepare()
+	if err != nil {
+		return err
+	}
 	if err := checkFiles(cfg.Connections); err != nil {
 		return err
 	}
-	addrs, err := resolveTargets(context.Background(), cfg)
+	addrs, err := resolveTargets(context.Background(), prep.targets)
 	if err != nil {
 		return err
 	}
@@ -103,33 +107,33 @@ func checkPorts(cfg Config, addrs []netip.AddrPort) error {
 			if p.src.IsValid() {
 				src = "source " + p.src.String()
 			}
-			return fmt.Errorf("capacity: %d connections from %s to %s need %d ephemeral ports but the range %d-%d (%s) has %d; "+
-				"add localAddrs (e.g. 127.0.0.2, 127.0.0.3 on loopback) or more urls on other addresses/ports, "+
-				"widen net.ipv4.ip_local_port_range, or split across processes with k6 --execution-segment",
-				n, src, p.dst, n, lo, hi, portRangeFile, ports)
+			return &FieldError{
+				Field: "Connections",
+				Reason: fmt.Sprintf("capacity: %d connections from %s to %s need %d ephemeral ports but the range %d-%d (%s) has %d",
+					n, src, p.dst, n, lo, hi, portRangeFile, ports),
+				Fix: "add %s (e.g. 127.0.0.2, 127.0.0.3 on loopback) or more %s on other addresses/ports, " +
+					"widen net.ipv4.ip_local_port_range, or split across processes with k6 --execution-segment",
+				Refs: []string{"LocalAddrs", "URLs"},
+			}
 		}
 	}
 	return nil
 }
 
-// resolveTargets resolves the address of each URL, in the order of cfg.URLs.
-func resolveTargets(ctx context.Context, cfg Config) ([]netip.AddrPort, error) {
-	out := make([]netip.AddrPort, len(cfg.URLs))
-	for i, raw := range cfg.URLs {
-		t, err := parseTarget(raw, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("urls[%d]: %w", i, err)
-		}
+// resolveTargets resolves the address of each target, in order.
+func resolveTargets(ctx context.Context, targets []target) ([]netip.AddrPort, error) {
+	out := make([]netip.AddrPort, len(targets))
+	for i, t := range targets {
 		host, portStr, _ := net.SplitHostPort(t.host)
 		port, err := strconv.ParseUint(portStr, 10, 16)
 		if err != nil {
-			return nil, fmt.Errorf("urls[%d]: bad port %q", i, portStr)
+			return nil, &FieldError{Field: fmt.Sprintf("URLs[%d]", i), Value: portStr, Reason: "bad port"}
 		}
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
 			ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 			if lerr != nil || len(ips) == 0 {
-				return nil, fmt.Errorf("urls[%d]: cannot resolve %q: %w", i, host, lerr)
+				return nil, &FieldError{Field: fmt.Sprintf("URLs[%d]", i), Reason: fmt.Sprintf("cannot resolve %q: %v", host, lerr)}
 			}
 			ip = ips[0]
 			for _, a := range ips {

@@ -259,29 +259,31 @@ func TestLocalAddrsAreUsed(t *testing.T) {
 	}
 }
 
-func TestValidateNamesTheOption(t *testing.T) {
+// Validate names the field at fault by its Go path, as a FieldError; the
+// binding's options_test.go checks the same cases under the JS names.
+func TestValidateNamesTheField(t *testing.T) {
 	ok := Config{URLs: []string{"ws://127.0.0.1:1/"}, Connections: 1}
 	tests := []struct {
-		option string
+		field  string
 		mutate func(*Config)
 	}{
-		{"urls", func(c *Config) { c.URLs = nil }},
-		{"urls[0]", func(c *Config) { c.URLs = []string{"http://x/"} }},
-		{"connections", func(c *Config) { c.Connections = 0 }},
-		{"rate", func(c *Config) { c.Rate = -1 }},
-		{"maxInFlight", func(c *Config) { c.MaxInFlight = -1 }},
-		{"localAddrs[0]", func(c *Config) { c.LocalAddrs = []netip.Addr{{}} }},
-		{"connectTimeout", func(c *Config) { c.ConnectTimeout = -time.Second }},
-		{"heartbeat.every", func(c *Config) { c.Heartbeat = Heartbeat{Ping: true} }},
-		{"heartbeat", func(c *Config) { c.Heartbeat = Heartbeat{Every: time.Second} }},
-		{"replies[0].match", func(c *Config) { c.Replies = []Reply{{Send: "x"}} }},
-		{"latency.path", func(c *Config) { c.Latency = &LatencySpec{Unit: time.Millisecond} }},
-		{"latency.path", func(c *Config) { c.Latency = &LatencySpec{Path: "a..b", Unit: time.Millisecond} }},
-		{"latency", func(c *Config) { c.Latency = &LatencySpec{Path: "a", Field: "a", Unit: time.Millisecond} }},
-		{"batched", func(c *Config) { c.Batched, c.Protocol = true, mustGraphQLWS(t) }},
-		{"replies", func(c *Config) { c.Replies, c.Protocol = []Reply{{Match: "2", Send: "3"}}, mustGraphQLWS(t) }},
-		{"latency.unit", func(c *Config) { c.Latency = &LatencySpec{Field: "ts"} }},
-		{"headers", func(c *Config) { c.Header = map[string][]string{"Sec-WebSocket-Key": {"x"}} }},
+		{"URLs", func(c *Config) { c.URLs = nil }},
+		{"URLs[0]", func(c *Config) { c.URLs = []string{"http://x/"} }},
+		{"Connections", func(c *Config) { c.Connections = 0 }},
+		{"Rate", func(c *Config) { c.Rate = -1 }},
+		{"MaxInFlight", func(c *Config) { c.MaxInFlight = -1 }},
+		{"LocalAddrs[0]", func(c *Config) { c.LocalAddrs = []netip.Addr{{}} }},
+		{"ConnectTimeout", func(c *Config) { c.ConnectTimeout = -time.Second }},
+		{"Heartbeat.Every", func(c *Config) { c.Heartbeat = Heartbeat{Ping: true} }},
+		{"Heartbeat", func(c *Config) { c.Heartbeat = Heartbeat{Every: time.Second} }},
+		{"Replies[0].Match", func(c *Config) { c.Replies = []Reply{{Send: "x"}} }},
+		{"Latency.Path", func(c *Config) { c.Latency = &LatencySpec{Unit: time.Millisecond} }},
+		{"Latency.Path", func(c *Config) { c.Latency = &LatencySpec{Path: "a..b", Unit: time.Millisecond} }},
+		{"Latency", func(c *Config) { c.Latency = &LatencySpec{Path: "a", Field: "a", Unit: time.Millisecond} }},
+		{"Batched", func(c *Config) { c.Batched, c.Protocol = true, mustGraphQLWS(t) }},
+		{"Replies", func(c *Config) { c.Replies, c.Protocol = []Reply{{Match: "2", Send: "3"}}, mustGraphQLWS(t) }},
+		{"Latency.Unit", func(c *Config) { c.Latency = &LatencySpec{Field: "ts"} }},
+		{"Header", func(c *Config) { c.Header = map[string][]string{"Sec-WebSocket-Key": {"x"}} }},
 	}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
@@ -290,8 +292,9 @@ func TestValidateNamesTheOption(t *testing.T) {
 		c := ok
 		tc.mutate(&c)
 		err := c.Validate()
-		if err == nil || !strings.HasPrefix(err.Error(), tc.option+":") {
-			t.Errorf("%s: got %v", tc.option, err)
+		fes := FieldErrors(err)
+		if len(fes) == 0 || fes[0].Field != tc.field || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("%s: got %v", tc.field, err)
 		}
 	}
 }
@@ -312,7 +315,7 @@ func TestCapacityCheck(t *testing.T) {
 	ports := hi - lo + 1
 	dst := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8080")}
 	err = checkPorts(Config{Connections: ports + 1}, dst)
-	if err == nil || !strings.Contains(err.Error(), "ephemeral ports") || !strings.Contains(err.Error(), "localAddrs") {
+	if err == nil || !strings.Contains(err.Error(), "ephemeral ports") || !strings.Contains(err.Error(), "LocalAddrs") {
 		t.Fatalf("port limit not reported: %v", err)
 	}
 	two := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}

@@ -26,21 +26,23 @@ type messageLayer struct {
 	adapterBeat bool
 }
 
-// validateMessages checks the options of the message layer; Validate calls it.
-func (c Config) validateMessages(bad func(option, format string, args ...any)) {
+// validateMessages checks the fields of the message layer; Validate calls it.
+func (c Config) validateMessages(errs *fieldErrors) {
 	if l := c.Latency; l != nil {
 		switch {
 		case l.Field != "" && l.Path != "":
-			bad("latency", "set path or field, not both (field 'ts' is the same as path 'ts')")
+			errs.add("Latency", nil, "has both a path and a field", "set %s or %s, not both (a field ts is the same as the path ts)",
+				"Latency.Path", "Latency.Field")
 		case l.Field == "" && l.Path == "":
-			bad("latency.path", "must name the field holding the server timestamp, e.g. 'ts' or 'data.commit_timestamp'")
+			errs.add("Latency.Path", nil, "is required: the field holding the server's send time in each message",
+				"e.g. ts or data.commit_timestamp (a number of %s since the Unix epoch, or an ISO 8601 string)", "Latency.Unit")
 		case l.Path != "":
 			if _, err := jsonfield.ParsePath(l.Path); err != nil {
-				bad("latency.path", "%v", err)
+				errs.add("Latency.Path", nil, err.Error(), "")
 			}
 		}
 		if l.Unit <= 0 {
-			bad("latency.unit", "must be one of 'ns', 'us', 'ms', 's'")
+			errs.add("Latency.Unit", l.Unit, "must be a positive unit", "ns, us, ms or s")
 		}
 	}
 	a := c.Protocol
@@ -48,17 +50,18 @@ func (c Config) validateMessages(bad func(option, format string, args ...any)) {
 		return
 	}
 	if c.Batched {
-		bad("batched", "applies to the raw mode only: the %s adapter splits batches itself", a.Name())
+		errs.add("Batched", nil, fmt.Sprintf("applies to the raw mode only: the %s adapter splits batches itself", a.Name()), "")
 	}
 	if len(c.Replies) > 0 {
-		bad("replies", "apply to the raw mode only: the %s adapter answers the protocol's pings itself", a.Name())
+		errs.add("Replies", nil, fmt.Sprintf("apply to the raw mode only: the %s adapter answers the protocol's pings itself", a.Name()), "")
 	}
 	if a.Heartbeat() > 0 && c.Heartbeat.Every > 0 {
-		bad("heartbeat", "the %s adapter sends its own heartbeat every %v; set its period in protocol.heartbeat", a.Name(), a.Heartbeat())
+		errs.add("Heartbeat", nil, fmt.Sprintf("is not used: the %s adapter sends its own heartbeat every %v", a.Name(), a.Heartbeat()),
+			"set its period in %s", "Protocol.Heartbeat")
 	}
 	for i, raw := range c.URLs {
 		if _, err := a.PrepareURL(raw); err != nil {
-			bad(fmt.Sprintf("urls[%d]", i), "%v", err)
+			errs.add(fmt.Sprintf("URLs[%d]", i), nil, err.Error(), "")
 		}
 	}
 }

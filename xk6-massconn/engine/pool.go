@@ -52,15 +52,15 @@ type Pool struct {
 // the background. It returns at once; use Wait to learn when every
 // connection has been attempted. Cancelling ctx stops further attempts.
 func Dial(ctx context.Context, cfg Config) (*Pool, error) {
-	if err := cfg.Validate(); err != nil {
+	prep, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	cfg, adapterBeat := cfg.withProtocol()
+	cfg = prep.cfg
 	if err := checkFiles(cfg.Connections); err != nil {
 		return nil, err
 	}
-	addrs, err := resolveTargets(ctx, cfg)
+	addrs, err := resolveTargets(ctx, prep.targets)
 	if err != nil {
 		return nil, err
 	}
@@ -76,18 +76,15 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		dialDone: make(chan struct{}),
 		drained:  counters{failures: map[string]int64{}, rejections: map[string]int64{}, drops: map[int]int64{}},
 		drainRng: seed(),
-		msgs:     newMessageLayer(cfg, adapterBeat),
+		msgs:     newMessageLayer(cfg, prep.adapterBeat),
 		seq:      newSequencer(cfg.Sequence, cfg.Connections),
 	}
 	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), paceNow())
 	for i := range p.shards {
 		p.shards[i].rng = seed()
 	}
-	p.prog = newPoolProgram(cfg, len(p.shards))
-	for _, raw := range cfg.URLs {
-		t, _ := parseTarget(raw, cfg) // Validate already parsed every URL
-		p.targets = append(p.targets, t)
-	}
+	p.prog = newPoolProgram(cfg, prep.prog, len(p.shards))
+	p.targets = prep.targets
 	if cfg.OnOpenSend != "" {
 		s := strings.ReplaceAll(cfg.OnOpenSend, "{{vu}}", strconv.FormatInt(cfg.VU, 10))
 		p.onOpen, p.hasConn = []byte(s), strings.Contains(s, "{{conn}}")

@@ -213,11 +213,11 @@ func TestProgramRejectedBeforeDialing(t *testing.T) {
 	_, err := Dial(context.Background(), Config{URLs: []string{"ws://127.0.0.1:1/"}, Connections: 1, Steps: []program.Step{
 		send("a"), send("b"), expect("b", false), {Kind: program.Goto, Target: 9},
 	}})
-	if err == nil || !strings.Contains(err.Error(), "steps[3].goto: target 9 is past the end") {
+	if err == nil || !strings.Contains(err.Error(), "Steps[3].Target: target 9 is past the end") {
 		t.Fatalf("Dial: %v", err)
 	}
 	_, err = Dial(context.Background(), Config{URLs: []string{"ws://127.0.0.1:1/"}, Connections: 1, Lifetime: Lifetime{Min: time.Second}})
-	if err == nil || !strings.Contains(err.Error(), "lifetime:") {
+	if err == nil || !strings.Contains(err.Error(), "Lifetime:") {
 		t.Fatalf("Dial: %v", err)
 	}
 }

@@ -86,19 +86,19 @@ func newSequencer(spec *SequenceSpec, connections int) *sequencer {
 	return s
 }
 
-func (c Config) validateSequence(bad func(option, format string, args ...any)) {
+func (c Config) validateSequence(errs *fieldErrors) {
 	sq := c.Sequence
 	if sq == nil {
 		return
 	}
 	if sq.Path == "" {
-		bad("sequence.path", "must name the field holding the increasing number, e.g. 'id'")
+		errs.add("Sequence.Path", nil, "is required: the field holding the increasing number", "e.g. id")
 	} else if _, err := jsonfield.ParsePath(sq.Path); err != nil {
-		bad("sequence.path", "%v", err)
+		errs.add("Sequence.Path", nil, err.Error(), "")
 	}
 	if sq.Per != "" {
 		if _, err := jsonfield.ParsePath(sq.Per); err != nil {
-			bad("sequence.per", "%v", err)
+			errs.add("Sequence.Per", nil, err.Error(), "")
 		}
 	}
 }

@@ -1,8 +1,9 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,32 +34,46 @@ const ReasonExpectTimeout = "expect_timeout"
 // its lifetime) waits for the server's close frame before letting go.
 const selfCloseGrace = 5 * time.Second
 
-// validateProgram checks Steps and Lifetime; Validate calls it.
-func (c Config) validateProgram(bad func(option, format string, args ...any)) {
+// validateProgram checks Steps and Lifetime and returns the compiled
+// program (nil without steps or when they are wrong); Validate calls it.
+func (c Config) validateProgram(errs *fieldErrors) *program.Program {
+	var prog *program.Program
 	if len(c.Steps) > 0 {
-		if _, err := program.Compile(c.Steps); err != nil {
-			// One line per problem, each naming its step: "steps[3].goto: ...".
-			for _, line := range strings.Split(err.Error(), "\n") {
-				name, msg, _ := strings.Cut(line, ": ")
-				bad(name, "%s", msg)
+		var err error
+		if prog, err = program.Compile(c.Steps); err != nil {
+			for _, se := range stepErrors(err) {
+				*errs = append(*errs, se.FieldError())
 			}
 		}
 		if c.OnOpenSend != "" {
-			bad("onOpenSend", "use a first {send: ...} step instead when steps are given")
+			errs.add("OnOpenSend", nil, "is not used when steps are given", "make it the first step of %s, a send", "Steps")
 		}
 	}
 	lt := c.Lifetime
 	switch {
 	case lt.Min < 0 || lt.Max < lt.Min:
-		bad("lifetime", "needs 0 < min <= max such as {min: '60s', max: '600s'}, got min %v max %v", lt.Min, lt.Max)
+		errs.add("Lifetime", nil, fmt.Sprintf("needs 0 < min <= max, got min %v max %v", lt.Min, lt.Max), "e.g. 60s to 600s")
 	case lt.Max > 0 && lt.Min == 0:
-		bad("lifetime.min", "must be > 0 (a session needs some time to live), e.g. '60s'")
+		errs.add("Lifetime.Min", nil, "must be > 0 (a session needs some time to live)", "e.g. 60s")
 	case lt.Max > 1000*time.Hour:
-		bad("lifetime.max", "at most 1000h, got %v", lt.Max)
+		errs.add("Lifetime.Max", lt.Max, "must be at most 1000h", "")
 	}
 	if (len(c.Steps) > 0 || lt.Max > 0) && runtime.GOOS != "linux" {
-		bad("steps", "steps and lifetime run in the epoll event loops, which are Linux only")
+		errs.add("Steps", nil, "steps and lifetime run in the epoll event loops, which are Linux only", "")
 	}
+	return prog
+}
+
+// stepErrors lists the StepErrors Compile joined.
+func stepErrors(err error) []*program.StepError {
+	var out []*program.StepError
+	for _, e := range unjoin(err) {
+		var se *program.StepError
+		if errors.As(e, &se) {
+			out = append(out, se)
+		}
+	}
+	return out
 }
 
 // poolProgram is what a pool prepares once for Steps and Lifetime.
@@ -90,14 +105,11 @@ func (s *progShard) rttSample(d time.Duration, limit int) {
 	s.mu.Unlock()
 }
 
-func newPoolProgram(c Config, shards int) *poolProgram {
-	if len(c.Steps) == 0 && c.Lifetime.Max == 0 {
+func newPoolProgram(c Config, prog *program.Program, shards int) *poolProgram {
+	if prog == nil && c.Lifetime.Max == 0 {
 		return nil
 	}
-	pp := &poolProgram{lifeMin: c.Lifetime.Min, lifeMax: c.Lifetime.Max, shards: make([]progShard, shards)}
-	if len(c.Steps) > 0 {
-		pp.prog, _ = program.Compile(c.Steps) // validated
-	}
+	pp := &poolProgram{prog: prog, lifeMin: c.Lifetime.Min, lifeMax: c.Lifetime.Max, shards: make([]progShard, shards)}
 	for i := range pp.shards {
 		pp.shards[i].rng = seed()
 	}

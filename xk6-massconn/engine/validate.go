@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
@@ -31,70 +31,110 @@ const (
 
 func httpReason(status int) string { return "http_" + strconv.Itoa(status) }
 
-// Validate checks every option and names the JS option at fault.
+// Validate checks every field of c. Its error joins one *FieldError per
+// problem (see FieldErrors), each naming the field by its Go path. Dial runs
+// the same checks; call Validate to check a Config without dialing.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(option, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
+	_, err := c.prepare()
+	return err
+}
+
+// prepared is a validated Config with its defaults and its protocol
+// adapter applied and every URL parsed once.
+type prepared struct {
+	cfg         Config
+	targets     []target         // one per cfg.URLs
+	prog        *program.Program // cfg.Steps compiled; nil = none
+	adapterBeat bool             // the heartbeat period is the adapter's own
+}
+
+// prepare validates c and, if it is valid, prepares it for Dial.
+func (c Config) prepare() (prepared, error) {
+	var errs fieldErrors
+	prog := c.validateFields(&errs)
+	if len(errs) > 0 {
+		return prepared{}, errs.err()
 	}
+	p := prepared{prog: prog}
+	p.cfg, p.adapterBeat = c.withDefaults().withProtocol()
+	for i, raw := range p.cfg.URLs {
+		t, err := parseTarget(raw, p.cfg)
+		if err != nil {
+			errs.add(fmt.Sprintf("URLs[%d]", i), nil, err.Error(), "")
+			continue
+		}
+		p.targets = append(p.targets, t)
+	}
+	return p, errs.err()
+}
+
+// validateFields checks every rule that does not need a parsed URL and
+// returns the compiled Steps (nil without steps).
+func (c Config) validateFields(errs *fieldErrors) *program.Program {
 	if len(c.URLs) == 0 {
-		bad("urls", "at least one ws:// or wss:// URL is required")
+		errs.add("URLs", nil, "is required", "give at least one ws:// or wss:// URL")
 	}
 	if _, err := wsproto.NewRequestTemplate("host", "/", c.Header, c.Subprotocols); err != nil {
-		bad("headers", "%v", err)
-	}
-	for i, raw := range c.URLs {
-		if _, err := parseTarget(raw, Config{}); err != nil {
-			bad(fmt.Sprintf("urls[%d]", i), "%v", err)
-		}
+		errs.add("Header", nil, err.Error(), "")
 	}
 	if c.Connections <= 0 {
-		bad("connections", "must be a positive number, got %d", c.Connections)
+		errs.add("Connections", c.Connections, "must be a whole number >= 1", "")
 	}
 	if c.Rate < 0 {
-		bad("rate", "must be >= 0 attempts per second (0 = as fast as allowed), got %v", c.Rate)
+		errs.add("Rate", c.Rate, "must be a number >= 0", "attempts per second, 0 = as fast as allowed")
 	}
 	if c.MaxInFlight < 0 {
-		bad("maxInFlight", "must be >= 0 (0 = default %d), got %d", DefaultMaxInFlight, c.MaxInFlight)
+		errs.add("MaxInFlight", c.MaxInFlight, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultMaxInFlight))
 	}
 	for i, a := range c.LocalAddrs {
 		if !a.IsValid() {
-			bad(fmt.Sprintf("localAddrs[%d]", i), "not an IP address")
+			errs.add(fmt.Sprintf("LocalAddrs[%d]", i), nil, "not an IP address", "")
 		}
 	}
 	if c.ConnectTimeout < 0 {
-		bad("connectTimeout", "must be a positive duration such as '10s', got %v", c.ConnectTimeout)
+		errs.add("ConnectTimeout", c.ConnectTimeout, "must be a positive duration", "e.g. 10s")
 	}
-	if c.Heartbeat.Every < 0 {
-		bad("heartbeat.every", "must be a positive duration such as '30s', got %v", c.Heartbeat.Every)
-	}
-	if c.Heartbeat.Every > 0 && !c.Heartbeat.Ping && c.Heartbeat.Text == "" {
-		bad("heartbeat", "set ping: true or a text to send every %v", c.Heartbeat.Every)
-	}
-	if c.Heartbeat.Every == 0 && (c.Heartbeat.Ping || c.Heartbeat.Text != "") {
-		bad("heartbeat.every", "is required when heartbeat.ping or heartbeat.text is set")
-	}
-	if c.Heartbeat.Ping && c.Heartbeat.Text != "" {
-		bad("heartbeat", "ping and text are exclusive; choose one")
-	}
+	c.validateHeartbeat(errs)
 	for i, r := range c.Replies {
 		if r.Match == "" && !r.Prefix {
-			bad(fmt.Sprintf("replies[%d].match", i), "must not be empty")
+			at := fmt.Sprintf("Replies[%d]", i)
+			errs.add(at+".Match", nil, "must not be empty",
+				"give the message to answer, or turn on %s to answer every message", at+".Prefix")
 		}
 	}
-	c.validateMessages(bad)
-	c.validateProgram(bad)
-	c.validateSequence(bad)
+	c.validateMessages(errs)
+	prog := c.validateProgram(errs)
+	c.validateSequence(errs)
 	if c.SampleLimit < 0 {
-		bad("sampleLimit", "must be >= 0 (0 = default %d), got %d", DefaultSampleLimit, c.SampleLimit)
+		errs.add("SampleLimit", c.SampleLimit, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultSampleLimit))
 	}
 	if c.MaxMessageSize < 0 {
-		bad("maxMessageSize", "must be >= 0 bytes (0 = default %d), got %d", DefaultMaxMessageSize, c.MaxMessageSize)
+		errs.add("MaxMessageSize", c.MaxMessageSize, "must be a whole number >= 0", fmt.Sprintf("bytes, 0 = default %d", DefaultMaxMessageSize))
 	}
 	if c.SendQueueLimit < 0 {
-		bad("sendQueueLimit", "must be >= 0 bytes (0 = default %d), got %d", DefaultSendQueueLimit, c.SendQueueLimit)
+		errs.add("SendQueueLimit", c.SendQueueLimit, "must be a whole number >= 0", fmt.Sprintf("bytes, 0 = default %d", DefaultSendQueueLimit))
 	}
-	return errors.Join(errs...)
+	return prog
+}
+
+// validateHeartbeat checks that a heartbeat has a period and exactly one
+// thing to send.
+func (c Config) validateHeartbeat(errs *fieldErrors) {
+	hb := c.Heartbeat
+	switch {
+	case hb.Every < 0:
+		errs.add("Heartbeat.Every", hb.Every, "must be a positive duration", "e.g. 30s")
+	case hb.Every == 0 && (hb.Ping || hb.Text != ""):
+		errs.add("Heartbeat.Every", nil, "is required", "set the period when %s or %s is set, e.g. 30s",
+			"Heartbeat.Ping", "Heartbeat.Text")
+	case hb.Every > 0 && !hb.Ping && hb.Text == "":
+		errs.add("Heartbeat", nil, fmt.Sprintf("has nothing to send every %v", hb.Every),
+			"turn on %s or give a non-empty %s", "Heartbeat.Ping", "Heartbeat.Text")
+	}
+	if hb.Ping && hb.Text != "" {
+		errs.add("Heartbeat", nil, "sends a ping or a text, not both", "choose %s or %s",
+			"Heartbeat.Ping", "Heartbeat.Text")
+	}
 }
 
 // withDefaults fills the zero values that mean "default".

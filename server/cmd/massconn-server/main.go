@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -72,30 +73,120 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// flagSet wraps flag.FlagSet with environment fallbacks and one-line errors.
+// flagSet wraps flag.FlagSet with environment fallbacks and one-line errors
+// that name the flag and the fix. It finds unknown flags and missing values
+// itself (check) and its values report their own parse errors (valueError),
+// so no message depends on the flag package's wording.
 type flagSet struct {
 	*flag.FlagSet
-	hints map[string]string // flag name -> how to write a good value
+	valueErr *flagError // the first value that failed to parse
 }
+
+// flagError is a bad command line, naming the flag at fault.
+type flagError struct {
+	flag string // without dashes
+	msg  string // the whole message, with the fix
+}
+
+func (e *flagError) Error() string { return e.msg }
 
 func newFlagSet(name string) *flagSet {
 	fs := flag.NewFlagSet("massconn-server "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &flagSet{FlagSet: fs, hints: map[string]string{}}
+	return &flagSet{FlagSet: fs}
+}
+
+// parsedValue is a flag value parsed by parse; hint says how to write a
+// good one.
+type parsedValue[T any] struct {
+	p     *T
+	parse func(string) (T, error)
+	show  func(T) string
+	hint  string
+	owner *flagSet
+	name  string
+}
+
+func (v *parsedValue[T]) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return v.show(*v.p)
+}
+
+func (v *parsedValue[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err != nil {
+		problem := "parse error"
+		if errors.Is(err, strconv.ErrRange) {
+			problem = "value out of range"
+		}
+		fe := &flagError{flag: v.name, msg: fmt.Sprintf("invalid value %q for flag --%s: %s; %s", s, v.name, problem, v.hint)}
+		if v.owner.valueErr == nil {
+			v.owner.valueErr = fe
+		}
+		return fe
+	}
+	*v.p = x
+	return nil
+}
+
+func defineValue[T any](f *flagSet, p *T, name string, def T, usage, hint string, parse func(string) (T, error), show func(T) string) {
+	*p = def
+	f.Var(&parsedValue[T]{p: p, parse: parse, show: show, hint: hint, owner: f, name: name}, name, usage)
 }
 
 func (f *flagSet) duration(p *time.Duration, name string, def time.Duration, usage string) {
-	f.DurationVar(p, name, def, usage)
-	f.hints[name] = "use a Go duration such as 500ms, 1s or 2m"
+	defineValue(f, p, name, def, usage, "use a Go duration such as 500ms, 1s or 2m", time.ParseDuration, time.Duration.String)
 }
 
 func (f *flagSet) integer(p *int, name string, def int, usage string) {
-	f.IntVar(p, name, def, usage)
-	f.hints[name] = "use a whole number"
+	defineValue(f, p, name, def, usage, "use a whole number", strconv.Atoi, strconv.Itoa)
+}
+
+func (f *flagSet) integer64(p *int64, name string, def int64, usage, hint string) {
+	defineValue(f, p, name, def, usage, hint,
+		func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) },
+		func(n int64) string { return strconv.FormatInt(n, 10) })
 }
 
 func envName(flagName string) string {
 	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// check finds what the flag package would reject before any value is
+// parsed: an unknown flag, or a flag that needs a value given none. It
+// scans the way flag.Parse does: up to "--" or the first argument that is
+// not a flag.
+func (f *flagSet) check(args []string) error {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" || len(arg) < 2 || arg[0] != '-' {
+			return nil
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		fl := f.Lookup(name)
+		switch {
+		case name == "" || name[0] == '-' || name[0] == '=':
+			return nil // bad syntax: flag.Parse says so
+		case fl == nil && (name == "h" || name == "help"):
+			return nil // flag.Parse answers with flag.ErrHelp
+		case fl == nil:
+			return &flagError{flag: name, msg: fmt.Sprintf("unknown flag --%s; run '%s -h' to list the flags", name, f.Name())}
+		case hasValue || isBoolFlag(fl):
+		case i+1 < len(args):
+			i++ // the value
+		default:
+			return &flagError{flag: name, msg: fmt.Sprintf("flag --%s needs a value (--%s=VALUE); %s", name, name, f.hint(name))}
+		}
+	}
+	return nil
+}
+
+func isBoolFlag(fl *flag.Flag) bool {
+	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // parse applies environment values first, then the command line. It
@@ -108,11 +199,16 @@ func (f *flagSet) parse(args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		if err := fl.Value.Set(v); err != nil {
-			envErr = fmt.Errorf("invalid value %q in %s (for --%s): %w; %s", v, envName(fl.Name), fl.Name, err, f.hint(fl.Name))
+			envErr = fmt.Errorf("invalid value %q in %s (for --%s); %s", v, envName(fl.Name), fl.Name, f.hint(fl.Name))
 		}
 	})
 	if envErr != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", f.Name(), envErr)
+		return exitUsage
+	}
+	f.valueErr = nil
+	if err := f.check(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", f.Name(), err)
 		return exitUsage
 	}
 	err := f.Parse(args)
@@ -120,8 +216,11 @@ func (f *flagSet) parse(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		f.usage(stdout)
 		return 0
+	case err != nil && f.valueErr != nil:
+		fmt.Fprintf(stderr, "%s: %v\n", f.Name(), f.valueErr)
+		return exitUsage
 	case err != nil:
-		fmt.Fprintf(stderr, "%s: %s\n", f.Name(), f.explain(err))
+		fmt.Fprintf(stderr, "%s: %v; run '%s -h' to list the flags\n", f.Name(), err, f.Name())
 		return exitUsage
 	case f.NArg() > 0:
 		fmt.Fprintf(stderr, "%s: unexpected argument %q; all options are --flags (run with -h to list them)\n", f.Name(), f.Arg(0))
@@ -130,32 +229,17 @@ func (f *flagSet) parse(args []string, stdout, stderr io.Writer) int {
 	return -1
 }
 
+// hint says how to write a good value for the flag name.
 func (f *flagSet) hint(name string) string {
-	if h, ok := f.hints[name]; ok {
-		return h
+	if fl := f.Lookup(name); fl != nil {
+		if v, ok := fl.Value.(interface{ valueHint() string }); ok {
+			return v.valueHint()
+		}
 	}
 	return "run with -h to see the expected value"
 }
 
-// explain turns the flag package's errors into one line with a fix.
-func (f *flagSet) explain(err error) string {
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return fmt.Sprintf("unknown flag --%s; run '%s -h' to list the flags", name, f.Name())
-	}
-	if strings.HasPrefix(msg, "invalid value") {
-		// invalid value "x" for flag -every: parse error
-		if i := strings.Index(msg, " for flag -"); i >= 0 {
-			rest := msg[i+len(" for flag -"):]
-			name, _, _ := strings.Cut(rest, ":")
-			return fmt.Sprintf("%s; %s", strings.Replace(msg, "flag -"+name, "flag --"+name, 1), f.hint(name))
-		}
-	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return fmt.Sprintf("flag --%s needs a value (--%s=VALUE); %s", name, name, f.hint(name))
-	}
-	return msg
-}
+func (v *parsedValue[T]) valueHint() string { return v.hint }
 
 func (f *flagSet) usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s [flags]; each flag may also be set by the environment variable shown\n", f.Name())
@@ -164,8 +248,8 @@ func (f *flagSet) usage(w io.Writer) {
 	})
 }
 
-func badValue(stderr io.Writer, cmd, msg string) int {
-	fmt.Fprintf(stderr, "massconn-server %s: %s\n", cmd, msg)
+func badValue(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "massconn-server %s: %v\n", cmd, err)
 	return exitUsage
 }
 
@@ -177,25 +261,13 @@ func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-const databaseURLHelp = "PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-func requireDatabaseURL(stderr io.Writer, cmd, url string) int {
-	if url == "" {
-		return badValue(stderr, cmd, "missing --database-url (or DATABASE_URL); pass a "+databaseURLHelp)
-	}
-	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") && !strings.Contains(url, "=") {
-		return badValue(stderr, cmd, fmt.Sprintf("--database-url %q is not a PostgreSQL URL; pass a %s", url, databaseURLHelp))
-	}
-	return -1
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := app.Defaults()
 	var logLevel string
 	gcPercent := defaultGCPercent()
 	fs := newFlagSet("serve")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve HTTP and WebSocket on")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", "", databaseURLHelp)
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", app.DatabaseURLHelp)
 	fs.integer(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most WebSocket connections held; beyond: HTTP 503 before the upgrade (default: 100000, or the open-file limit minus headroom if lower)")
 	fs.integer(&cfg.ReadLimit, "read-limit", cfg.ReadLimit, "largest message a client may send, bytes; beyond: close 1009")
 	fs.duration(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "time allowed for the upgrade request and response")
@@ -220,42 +292,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
-			if !strings.Contains(o, "://") {
-				return badValue(stderr, "serve", fmt.Sprintf("--allowed-origins entry %q is not an origin; write scheme://host[:port], e.g. https://app.example.com", o))
-			}
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, strings.TrimSuffix(o, "/"))
 		}
 	}
-	if code := requireDatabaseURL(stderr, "serve", cfg.DatabaseURL); code >= 0 {
-		return code
+	if err := cfg.Validate(); err != nil {
+		return badValue(stderr, "serve", err)
 	}
-	checks := []struct {
-		bad bool
-		msg string
-	}{
-		{cfg.Listen == "" || !strings.Contains(cfg.Listen, ":"), fmt.Sprintf("--listen %q needs host:port, e.g. 127.0.0.1:8080 (or :8080 for all interfaces)", cfg.Listen)},
-		{cfg.MaxConns < 1, fmt.Sprintf("--max-conns must be at least 1, got %d", cfg.MaxConns)},
-		{cfg.ReadLimit < 1, fmt.Sprintf("--read-limit must be at least 1 byte, got %d", cfg.ReadLimit)},
-		{cfg.HandshakeTimeout <= 0, "--handshake-timeout must be positive, e.g. 5s"},
-		{cfg.PingInterval <= 0, "--ping-interval must be positive, e.g. 30s"},
-		{cfg.PingTimeout < 0, "--ping-timeout must be positive, e.g. 60s (or leave it unset)"},
-		{cfg.PingTimeout > 0 && cfg.PingTimeout <= cfg.PingInterval, "--ping-timeout must be longer than --ping-interval, or clients are dropped between two pings"},
-		{cfg.ShutdownTimeout <= 0, "--shutdown-timeout must be positive, e.g. 10s"},
-		{cfg.Shards < 1 || cfg.Shards > 65536, fmt.Sprintf("--shards must be between 1 and 65536, got %d", cfg.Shards)},
-		{cfg.QueueLimit < 1, fmt.Sprintf("--queue-limit must be at least 1, got %d", cfg.QueueLimit)},
-		{cfg.SlowAfter <= 0, "--slow-after must be positive, e.g. 10s"},
-		{cfg.History < 0, "--history must be 0 (keep forever) or positive, e.g. 1h"},
-		{cfg.History > 0 && cfg.History < time.Second, fmt.Sprintf("--history %v is shorter than a second: clients could not resume; use e.g. 1h, or 0 to keep forever", cfg.History)},
-		{gcPercent == 0 || gcPercent < -1, fmt.Sprintf("--gc-percent must be a positive percentage such as 25, or -1 to turn the GC off, got %d", gcPercent)},
-	}
-	for _, c := range checks {
-		if c.bad {
-			return badValue(stderr, "serve", c.msg)
-		}
+	if gcPercent == 0 || gcPercent < -1 {
+		return badValue(stderr, "serve", fmt.Errorf("--gc-percent must be a positive percentage such as 25, or -1 to turn the GC off, got %d", gcPercent))
 	}
 	log, err := newLogger(stderr, logLevel)
 	if err != nil {
-		return badValue(stderr, "serve", err.Error())
+		return badValue(stderr, "serve", err)
 	}
 	cfg.Logger = log
 	debug.SetGCPercent(gcPercent)
@@ -299,26 +347,35 @@ func defaultGCPercent() int {
 	return current
 }
 
+// openMigrated opens the database at url and applies the schema.
+func openMigrated(ctx context.Context, url string) (*sql.DB, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open --database-url: %w", err)
+	}
+	if err := pgsource.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var url string
 	fs := newFlagSet("migrate")
-	fs.StringVar(&url, "database-url", "", databaseURLHelp)
+	fs.StringVar(&url, "database-url", "", app.DatabaseURLHelp)
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
 	}
-	if code := requireDatabaseURL(stderr, "migrate", url); code >= 0 {
-		return code
+	if err := app.CheckDatabaseURL(url); err != nil {
+		return badValue(stderr, "migrate", err)
 	}
-	db, err := sql.Open("postgres", url)
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-server migrate: open --database-url: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if err := pgsource.Migrate(ctx, db); err != nil {
 		fmt.Fprintf(stderr, "massconn-server migrate: %v\n", err)
 		return 1
 	}
+	defer db.Close()
 	fmt.Fprintf(stdout, "schema applied: tables %s with commit-time triggers logging to massconn_log and notifying %q\n", strings.Join(pgsource.Tables, ", "), pgsource.Channel)
 	return 0
 }
@@ -328,35 +385,30 @@ func runInsert(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var every time.Duration
 	var count int64
 	fs := newFlagSet("insert")
-	fs.StringVar(&url, "database-url", "", databaseURLHelp)
+	fs.StringVar(&url, "database-url", "", app.DatabaseURLHelp)
 	fs.duration(&every, "every", time.Second, "insert one row per interval (down to 1ms)")
-	fs.Int64Var(&count, "count", 0, "stop after this many rows (0: until Ctrl-C)")
-	fs.hints["count"] = "use a whole number (0 for no limit)"
+	fs.integer64(&count, "count", 0, "stop after this many rows (0: until Ctrl-C)", "use a whole number (0 for no limit)")
 	fs.StringVar(&table, "table", "Track", "table to insert into: "+strings.Join(pgsource.Tables, ", "))
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
 	}
-	if code := requireDatabaseURL(stderr, "insert", url); code >= 0 {
-		return code
+	if err := app.CheckDatabaseURL(url); err != nil {
+		return badValue(stderr, "insert", err)
 	}
 	switch {
 	case every < time.Millisecond:
-		return badValue(stderr, "insert", fmt.Sprintf("--every must be at least 1ms, got %v", every))
+		return badValue(stderr, "insert", fmt.Errorf("--every must be at least 1ms, got %v", every))
 	case count < 0:
-		return badValue(stderr, "insert", fmt.Sprintf("--count must be 0 (no limit) or more, got %d", count))
+		return badValue(stderr, "insert", fmt.Errorf("--count must be 0 (no limit) or more, got %d", count))
 	case !pgsource.KnownTable(table):
-		return badValue(stderr, "insert", fmt.Sprintf("unknown --table %q; use one of %s", table, strings.Join(pgsource.Tables, ", ")))
+		return badValue(stderr, "insert", fmt.Errorf("unknown --table %q; use one of %s", table, strings.Join(pgsource.Tables, ", ")))
 	}
-	db, err := sql.Open("postgres", url)
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		fmt.Fprintf(stderr, "massconn-server insert: open --database-url: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if err := pgsource.Migrate(ctx, db); err != nil {
 		fmt.Fprintf(stderr, "massconn-server insert: %v\n", err)
 		return 1
 	}
+	defer db.Close()
 	rep, err := pgsource.InsertLoop(ctx, db, pgsource.InsertConfig{
 		Table: table, Every: every, Count: count, ReportEvery: 10 * time.Second,
 		Report: func(r pgsource.InsertReport) {

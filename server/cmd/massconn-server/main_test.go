@@ -46,6 +46,9 @@ func TestBadCommandLines(t *testing.T) {
 		{"negative history", []string{"serve", "--database-url", "postgres://x", "--history", "-1h"}, nil, "--history must be 0 (keep forever) or positive"},
 		{"tiny history", []string{"serve", "--database-url", "postgres://x", "--history", "10ms"}, nil, "--history 10ms is shorter than a second"},
 		{"bad origin", []string{"serve", "--database-url", "postgres://x", "--allowed-origins", "example.com"}, nil, `--allowed-origins entry "example.com" is not an origin`},
+		{"int out of range", []string{"serve", "--database-url", "postgres://x", "--max-conns", "99999999999999999999"}, nil, `invalid value "99999999999999999999" for flag --max-conns: value out of range; use a whole number`},
+		{"unknown flag with value", []string{"serve", "-nope=1"}, nil, "unknown flag --nope; run 'massconn-server serve -h'"},
+		{"value after equals", []string{"insert", "--database-url", "postgres://x", "--count=-2"}, nil, "--count must be 0 (no limit) or more"},
 		{"stray argument", []string{"migrate", "--database-url", "postgres://x", "now"}, nil, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
@@ -117,34 +120,10 @@ func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
 	}
 
 	port := freeport.Must(t)
-	var logs bytes.Buffer
-	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
-	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "SHUTDOWN_TIMEOUT=20s")
-	serve.Stdout, serve.Stderr = &logs, &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = serve.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = serve.Process.Kill()
-		<-exited
-	})
-	url := fmt.Sprintf("ws://127.0.0.1:%d/ws?topic=Track", port)
-	var clients []*wstest.Client
-	deadline := time.Now().Add(wstest.Timeout)
-	for len(clients) < 3 {
-		c, _, err := wstest.DialErr(url)
-		if err != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("server never accepted: %v\n%s", err, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		clients = append(clients, c)
-	}
+	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "SHUTDOWN_TIMEOUT=20s")
+	serve := startServe(t, cmd)
+	clients := serve.dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws?topic=Track", port), 3)
 	// The listener starts before the HTTP port opens; rows from now on are news.
 	waitHealthyListener(t, port)
 
@@ -161,18 +140,75 @@ func TestMigrateInsertServeAndSIGTERM(t *testing.T) {
 		}
 	}
 
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	serve.sigterm(t)
 	for i, c := range clients {
 		if code := c.WaitClose(t); code != 1001 {
 			t.Errorf("client %d: close code %d, want 1001", i, code)
 		}
 	}
+	serve.waitExit(t)
+}
+
+// served is a massconn-server process started by a test; the test's
+// cleanup kills it if it is still running.
+type served struct {
+	cmd    *exec.Cmd
+	logs   bytes.Buffer
+	exited chan struct{}
+	err    error // from Wait; set before exited closes
+}
+
+func startServe(t *testing.T, cmd *exec.Cmd) *served {
+	t.Helper()
+	s := &served{cmd: cmd, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &s.logs, &s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.err = cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.exited
+	})
+	return s
+}
+
+// dial opens n clients to url, retrying while the server starts; the
+// test's cleanup closes their sockets.
+func (s *served) dial(t *testing.T, url string, n int) []*wstest.Client {
+	t.Helper()
+	var clients []*wstest.Client
+	deadline := time.Now().Add(wstest.Timeout)
+	for len(clients) < n {
+		c, _, err := wstest.DialErr(url)
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("server never accepted: %v\n%s", err, s.logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
+		clients = append(clients, c)
+	}
+	return clients
+}
+
+func (s *served) sigterm(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitExit expects the process to exit cleanly (after a SIGTERM); the
+// timeout only guards against hangs.
+func (s *served) waitExit(t *testing.T) {
+	t.Helper()
 	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Errorf("serve exited with %v after SIGTERM\n%s", waitErr, logs.String())
+	case <-s.exited:
+		if s.err != nil {
+			t.Errorf("serve exited with %v after SIGTERM\n%s", s.err, s.logs.String())
 		}
 	case <-time.After(wstest.Timeout):
 		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)
@@ -206,35 +242,10 @@ func TestSIGTERMWithBacklogExitsAndEveryClientGets1001(t *testing.T) {
 	bin := serverBinary(t)
 	pg := pgtest.Start(t)
 	port := freeport.Must(t)
-	var logs bytes.Buffer
-	serve := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--shutdown-timeout", "10s")
-	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL())
-	serve.Stdout, serve.Stderr = &logs, &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = serve.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = serve.Process.Kill()
-		<-exited
-	})
-	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
-	var clients []*wstest.Client
-	deadline := time.Now().Add(wstest.Timeout)
-	for len(clients) < 50 {
-		c, _, err := wstest.DialErr(url)
-		if err != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("server never accepted: %v\n%s", err, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		t.Cleanup(func() { _ = c.Conn.NetConn().Close() })
-		clients = append(clients, c)
-	}
+	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--shutdown-timeout", "10s")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL())
+	serve := startServe(t, cmd)
+	clients := serve.dial(t, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), 50)
 	waitHealthyListener(t, port)
 
 	out, err := exec.Command("psql", pg.URL(), "-qc",
@@ -243,17 +254,8 @@ func TestSIGTERMWithBacklogExitsAndEveryClientGets1001(t *testing.T) {
 		t.Fatalf("insert: %v\n%s", err, out)
 	}
 	clients[0].WaitMessages(t, 1) // the burst is arriving
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Errorf("serve exited with %v after SIGTERM\n%s", waitErr, logs.String())
-		}
-	case <-time.After(wstest.Timeout): // only against hangs
-		t.Fatalf("serve still running %v after SIGTERM", wstest.Timeout)
-	}
+	serve.sigterm(t)
+	serve.waitExit(t)
 	got := 0
 	for i, c := range clients {
 		got += len(c.Messages())
@@ -271,19 +273,9 @@ func TestDefaultMaxConnsAnswers503AtTheOpenFileLimit(t *testing.T) {
 	bin := serverBinary(t)
 	pg := pgtest.Start(t)
 	port := freeport.Must(t)
-	var logs bytes.Buffer
-	serve := exec.Command("sh", "-c", `ulimit -n 400 && exec "$0" serve --listen "$1"`, bin, fmt.Sprintf("127.0.0.1:%d", port))
-	serve.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "MAX_CONNS=")
-	serve.Stdout, serve.Stderr = &logs, &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = serve.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = serve.Process.Kill()
-		<-exited
-	})
+	cmd := exec.Command("sh", "-c", `ulimit -n 400 && exec "$0" serve --listen "$1"`, bin, fmt.Sprintf("127.0.0.1:%d", port))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL(), "MAX_CONNS=")
+	serve := startServe(t, cmd)
 	waitHealthyListener(t, port)
 	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	opened, refused := 0, 0
@@ -296,13 +288,13 @@ func TestDefaultMaxConnsAnswers503AtTheOpenFileLimit(t *testing.T) {
 		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
 			refused++
 		default:
-			t.Fatalf("connection %d: %v (no 503)\n%s", opened+refused+1, err, logs.String())
+			t.Fatalf("connection %d: %v (no 503)\n%s", opened+refused+1, err, serve.logs.String())
 		}
 	}
 	if opened == 0 || refused == 0 || opened >= 400 {
 		t.Errorf("opened %d, refused %d with 503; want some of each below the limit of 400", opened, refused)
 	}
-	if !strings.Contains(logs.String(), "open_file_limit=400") {
-		t.Errorf("start-up log does not name the open-file limit:\n%s", logs.String())
+	if !strings.Contains(serve.logs.String(), "open_file_limit=400") {
+		t.Errorf("start-up log does not name the open-file limit:\n%s", serve.logs.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/field"
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
 )
 
@@ -103,19 +104,52 @@ type step struct {
 // Len is the number of steps.
 func (p *Program) Len() int { return len(p.steps) }
 
-// Compile checks every step and prepares the program. Errors name the step
-// as the user wrote it: "steps[3].goto: target 9 is past the end (the
-// program has 6 steps: 0-5)".
+// StepError is one problem Compile finds, naming the step by its index
+// and the Step field by its Go name (Field "" is the step, or with Step -1
+// the whole program).
+type StepError struct {
+	Step   int    // index in the steps; -1 = the program as a whole
+	Field  string // Go name of the Step field at fault, e.g. "Target"
+	Value  any    // the value at fault; nil when showing it would not help
+	Reason string
+	Fix    string   // each %s stands for the next of Refs
+	Refs   []string // Go names of the Step fields Fix names
+}
+
+// FieldError places the problem in the engine's Config, whose Steps field
+// holds the program: "Steps[3].Target".
+func (e *StepError) FieldError() *field.Error {
+	refs := make([]string, len(e.Refs))
+	for i, r := range e.Refs {
+		refs[i] = e.path(r)
+	}
+	return &field.Error{Field: e.path(e.Field), Value: e.Value, Reason: e.Reason, Fix: e.Fix, Refs: refs}
+}
+
+func (e *StepError) path(stepField string) string {
+	p := "Steps"
+	if e.Step >= 0 {
+		p = fmt.Sprintf("Steps[%d]", e.Step)
+	}
+	if stepField != "" {
+		p += "." + stepField
+	}
+	return p
+}
+
+func (e *StepError) Error() string { return e.FieldError().Error() }
+
+// Compile checks every step and prepares the program. Its error joins
+// StepErrors (errors.Join), one per problem: "Steps[3].Target: target 9 is
+// past the end (the program has 6 steps: 0-5)".
 func Compile(steps []Step) (*Program, error) {
 	var errs []error
-	bad := func(i int, field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("steps[%d].%s: %s", i, field, fmt.Sprintf(format, args...)))
-	}
+	bad := func(e StepError) { errs = append(errs, &e) }
 	if len(steps) == 0 {
-		return nil, errors.New("steps: the program is empty; give at least one step such as {send: 'hello'}")
+		return nil, &StepError{Step: -1, Reason: "the program is empty", Fix: "give at least one step, such as a send"}
 	}
 	if len(steps) > MaxSteps {
-		return nil, fmt.Errorf("steps: %d steps, at most %d", len(steps), MaxSteps)
+		return nil, &StepError{Step: -1, Reason: fmt.Sprintf("has %d steps, at most %d", len(steps), MaxSteps)}
 	}
 	p := &Program{steps: make([]step, len(steps))}
 	counted := 0
@@ -127,14 +161,15 @@ func Compile(steps []Step) (*Program, error) {
 			if s.Binary {
 				b, err := base64.StdEncoding.DecodeString(s.Text)
 				if err != nil {
-					bad(i, "send", "binary: true needs base64 text: %v", err)
+					bad(StepError{Step: i, Field: "Text", Reason: fmt.Sprintf("is not base64: %v", err),
+						Fix: "give base64 text, or turn off %s for a text message", Refs: []string{"Binary"}})
 				}
 				out.binary, out.payload = true, b
 				break
 			}
 			t, err := parseTemplate(s.Text)
 			if err != nil {
-				bad(i, "send", "%v", err)
+				bad(StepError{Step: i, Field: "Text", Reason: err.Error()})
 			}
 			out.tmpl = t
 		case Expect:
@@ -142,26 +177,29 @@ func Compile(steps []Step) (*Program, error) {
 			case s.Path != "":
 				path, err := jsonfield.ParsePath(s.Path)
 				if err != nil {
-					bad(i, "expect.path", "%v", err)
+					bad(StepError{Step: i, Field: "Path", Reason: err.Error()})
 				}
 				if s.Match != "" || s.Prefix {
-					bad(i, "expect", "set a message to match or path+equals, not both")
+					bad(StepError{Step: i, Field: "Match", Reason: "is set together with a JSON path",
+						Fix: "compare the whole message (%s) or one field (%s and %s), not both", Refs: []string{"Match", "Path", "Equals"}})
 				}
 				out.path = path
-				out.tmpl, out.payload = expectTemplate(i, "expect.equals", s.Equals, bad)
+				out.tmpl, out.payload = expectTemplate(i, "Equals", s.Equals, bad)
 			case s.Equals != "":
-				bad(i, "expect.equals", "needs path: the JSON field to compare, e.g. {expect: true, path: 'type', equals: 'joined'}")
+				bad(StepError{Step: i, Field: "Equals", Reason: "needs a path: the JSON field to compare",
+					Fix: "set %s, e.g. type", Refs: []string{"Path"}})
 			case s.Match == "" && !s.Prefix:
 				// An empty match without prefix would wait for an empty
 				// message; an expect that takes any message is written
 				// {expect: '', prefix: true}.
-				bad(i, "expect", "must not be empty; use prefix: true with an empty text to take any message")
+				bad(StepError{Step: i, Field: "Match", Reason: "must not be empty",
+					Fix: "turn on %s with an empty text to take any message", Refs: []string{"Prefix"}})
 			default:
-				out.tmpl, out.payload = expectTemplate(i, "expect", s.Match, bad)
+				out.tmpl, out.payload = expectTemplate(i, "Match", s.Match, bad)
 				out.prefix = s.Prefix
 			}
 			if s.Timeout < 0 {
-				bad(i, "timeout", "must be a duration >= 0 such as '5s', got %v", s.Timeout)
+				bad(StepError{Step: i, Field: "Timeout", Value: s.Timeout, Reason: "must be a duration >= 0", Fix: "e.g. 5s"})
 			}
 			out.timeout = int64(s.Timeout)
 			switch s.OnTimeout {
@@ -169,35 +207,39 @@ func Compile(steps []Step) (*Program, error) {
 			case OnTimeoutClose:
 				out.onClose = true
 			default:
-				bad(i, "onTimeout", "must be 'continue' or 'close', got %q", s.OnTimeout)
+				bad(StepError{Step: i, Field: "OnTimeout", Value: s.OnTimeout,
+					Reason: fmt.Sprintf("must be '%s' or '%s'", OnTimeoutContinue, OnTimeoutClose)})
 			}
 			if s.OnTimeout != "" && s.Timeout == 0 {
-				bad(i, "onTimeout", "needs a timeout")
+				bad(StepError{Step: i, Field: "OnTimeout", Reason: "needs a timeout", Fix: "set %s", Refs: []string{"Timeout"}})
 			}
 		case Sleep:
 			if s.Min < 0 || s.Max < s.Min {
-				bad(i, "sleep", "needs 0 <= min <= max, got min %v max %v", s.Min, s.Max)
+				bad(StepError{Step: i, Field: "Min", Reason: fmt.Sprintf("needs 0 <= min <= max, got min %v max %v", s.Min, s.Max)})
 			}
 			out.min, out.span = int64(s.Min), int64(s.Max-s.Min)
 		case Goto:
 			switch {
 			case s.Target < 0:
-				bad(i, "goto", "target %d is negative; steps are numbered from 0", s.Target)
+				bad(StepError{Step: i, Field: "Target", Reason: fmt.Sprintf("target %d is negative", s.Target), Fix: "steps are numbered from 0"})
 			case s.Target >= len(steps):
-				bad(i, "goto", "target %d is past the end (the program has %d steps: 0-%d)", s.Target, len(steps), len(steps)-1)
+				bad(StepError{Step: i, Field: "Target",
+					Reason: fmt.Sprintf("target %d is past the end (the program has %d steps: 0-%d)", s.Target, len(steps), len(steps)-1)})
 			}
 			if s.Times < 0 || s.Times > 65535 {
-				bad(i, "times", "must be between 1 and 65535 (or absent for a loop without end), got %d", s.Times)
+				bad(StepError{Step: i, Field: "Times", Value: s.Times, Reason: "must be between 1 and 65535", Fix: "or 0 for a loop without end"})
 			}
 			out.target, out.times, out.counter = uint16(s.Target), uint16(s.Times), -1
 			if s.Times > 0 {
 				if counted == MaxCountedGotos {
-					bad(i, "times", "at most %d gotos with times per program", MaxCountedGotos)
+					bad(StepError{Step: i, Field: "Times", Reason: fmt.Sprintf("at most %d gotos with times per program", MaxCountedGotos)})
 				}
 				out.counter = int8(counted)
 				counted++
 			} else if s.Target <= i && !blocksBetween(steps, s.Target, i) {
-				bad(i, "goto", "loops to step %d without an expect or a sleep in between: it would spin; add {sleep: '1s'} or times", s.Target)
+				bad(StepError{Step: i, Field: "Target",
+					Reason: fmt.Sprintf("loops to step %d without an expect or a sleep in between: it would spin", s.Target),
+					Fix:    "add a sleep step such as 1s, or set %s", Refs: []string{"Times"}})
 			}
 		case Close:
 			code := s.Code
@@ -205,11 +247,11 @@ func Compile(steps []Step) (*Program, error) {
 				code = 1000
 			}
 			if code != 1000 && (code < 3000 || code > 4999) {
-				bad(i, "close", "code %d: a client may send 1000 or an application code 3000-4999", code)
+				bad(StepError{Step: i, Field: "Code", Reason: fmt.Sprintf("code %d: a client may send 1000 or an application code 3000-4999", code)})
 			}
 			out.code = code
 		default:
-			bad(i, "kind", "a step needs one of send, expect, sleep, goto, close")
+			bad(StepError{Step: i, Field: "Kind", Reason: "a step needs one of send, expect, sleep, goto, close"})
 		}
 	}
 	if len(errs) > 0 {
@@ -221,10 +263,10 @@ func Compile(steps []Step) (*Program, error) {
 // expectTemplate compiles an expect's text: a literal (returned as
 // payload, compared as it is) or a template of {{conn}}, {{vu}} and {{seq}}
 // (the seq of the previous send), rendered per comparison.
-func expectTemplate(i int, field, text string, bad func(int, string, string, ...any)) (template, []byte) {
+func expectTemplate(i int, field, text string, bad func(StepError)) (template, []byte) {
 	t, err := parseTemplate(text)
 	if err != nil {
-		bad(i, field, "%v", err)
+		bad(StepError{Step: i, Field: field, Reason: err.Error()})
 		return template{}, nil
 	}
 	if len(t.parts) <= 1 && (len(t.parts) == 0 || t.parts[0].kind == litPart) {
@@ -232,7 +274,7 @@ func expectTemplate(i int, field, text string, bad func(int, string, string, ...
 	}
 	for _, p := range t.parts {
 		if p.kind == nowMsVar || p.kind == nowUsVar || p.kind == randVar {
-			bad(i, field, "only {{conn}}, {{vu}} and {{seq}} can be expected: the others change on every use")
+			bad(StepError{Step: i, Field: field, Reason: "only {{conn}}, {{vu}} and {{seq}} can be expected: the others change on every use"})
 		}
 	}
 	return t, nil

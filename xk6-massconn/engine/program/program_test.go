@@ -1,6 +1,7 @@
 package program
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -165,26 +166,30 @@ func TestCompileErrors(t *testing.T) {
 		steps []Step
 		want  string
 	}{
-		{nil, "steps: the program is empty"},
-		{[]Step{{Kind: Send}, {Kind: Send}, {Kind: Send}, {Kind: Goto, Target: 9}}, "steps[3].goto: target 9 is past the end"},
-		{[]Step{{Kind: Send, Text: "x"}, {Kind: Goto, Target: 0}}, "steps[1].goto: loops to step 0 without an expect or a sleep"},
-		{[]Step{{Kind: Send, Text: "{{nope}}"}}, "steps[0].send: unknown variable {{nope}}"},
-		{[]Step{{Kind: Send, Text: "{{rand:0}}"}}, "steps[0].send: {{rand:0}}: N must be a positive integer"},
-		{[]Step{{Kind: Send, Text: "{{conn"}}, "steps[0].send: '{{' without '}}'"},
-		{[]Step{{Kind: Send, Text: "!!", Binary: true}}, "steps[0].send: binary: true needs base64"},
-		{[]Step{{Kind: Expect}}, "steps[0].expect: must not be empty"},
-		{[]Step{{Kind: Expect, Equals: "x"}}, "steps[0].expect.equals: needs path"},
-		{[]Step{{Kind: Expect, Path: "a..b"}}, "steps[0].expect.path:"},
-		{[]Step{{Kind: Expect, Match: "x", OnTimeout: "retry", Timeout: 1}}, "steps[0].onTimeout: must be 'continue' or 'close'"},
-		{[]Step{{Kind: Sleep, Min: 2, Max: 1}}, "steps[0].sleep: needs 0 <= min <= max"},
-		{[]Step{{Kind: Close, Code: 1006}}, "steps[0].close: code 1006"},
-		{[]Step{{}}, "steps[0].kind: a step needs one of"},
+		{nil, "Steps: the program is empty"},
+		{[]Step{{Kind: Send}, {Kind: Send}, {Kind: Send}, {Kind: Goto, Target: 9}}, "Steps[3].Target: target 9 is past the end"},
+		{[]Step{{Kind: Send, Text: "x"}, {Kind: Goto, Target: 0}}, "Steps[1].Target: loops to step 0 without an expect or a sleep"},
+		{[]Step{{Kind: Send, Text: "{{nope}}"}}, "Steps[0].Text: unknown variable {{nope}}"},
+		{[]Step{{Kind: Send, Text: "{{rand:0}}"}}, "Steps[0].Text: {{rand:0}}: N must be a positive integer"},
+		{[]Step{{Kind: Send, Text: "{{conn"}}, "Steps[0].Text: '{{' without '}}'"},
+		{[]Step{{Kind: Send, Text: "!!", Binary: true}}, "Steps[0].Text: is not base64"},
+		{[]Step{{Kind: Expect}}, "Steps[0].Match: must not be empty"},
+		{[]Step{{Kind: Expect, Equals: "x"}}, "Steps[0].Equals: needs a path"},
+		{[]Step{{Kind: Expect, Path: "a..b"}}, "Steps[0].Path:"},
+		{[]Step{{Kind: Expect, Match: "x", OnTimeout: "retry", Timeout: 1}}, "Steps[0].OnTimeout: must be 'continue' or 'close'"},
+		{[]Step{{Kind: Sleep, Min: 2, Max: 1}}, "Steps[0].Min: needs 0 <= min <= max"},
+		{[]Step{{Kind: Close, Code: 1006}}, "Steps[0].Code: code 1006"},
+		{[]Step{{}}, "Steps[0].Kind: a step needs one of"},
 		{[]Step{{Kind: Sleep, Min: 1, Max: 1}, {Kind: Goto, Times: 1}, {Kind: Goto, Times: 1}, {Kind: Goto, Times: 1}, {Kind: Goto, Times: 1}},
-			"steps[4].times: at most 3 gotos with times"},
+			"Steps[4].Times: at most 3 gotos with times"},
 	} {
 		_, err := Compile(tc.steps)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Compile(%+v) = %v, want an error containing %q", tc.steps, err, tc.want)
+		}
+		var se *StepError
+		if !errors.As(err, &se) {
+			t.Errorf("Compile(%+v) = %v, not a StepError", tc.steps, err)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (a *Phoenix) PrepareURL(raw string) (string, error) {
 		return "", err
 	}
 	if !strings.Contains(u, "vsn="+a.vsn) {
-		return "", fmt.Errorf("the URL asks for a vsn other than %q; drop it from the URL or set protocol.vsn", a.vsn)
+		return "", fmt.Errorf("the URL asks for a vsn other than %q; drop it from the URL or give the adapter that vsn", a.vsn)
 	}
 	return u, nil
 }
