@@ -310,7 +310,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if pprofAddr != "" {
 		stopPprof, err := servePprof(pprofAddr, log)
 		if err != nil {
-			return badValue(stderr, "serve", err.Error())
+			return badValue(stderr, "serve", err)
 		}
 		defer stopPprof()
 	}
