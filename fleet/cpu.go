@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"os"
 	"time"
 
 	"github.com/massconn/massconn/fleet/report"
@@ -17,6 +18,7 @@ type cpuSnapshot struct {
 	stale   bool   // some server did not answer: its last counts are in open and sent
 	servers time.Duration
 	k6      time.Duration
+	runner  time.Duration // this process: the fleet runner itself
 	pg      time.Duration // -1: not ours to measure
 	machine procfs.MachineCPU
 	noProc  bool // /proc/stat could not be read
@@ -26,7 +28,8 @@ type cpuSnapshot struct {
 // pg is the postmaster first, then its children.
 func takeCPUSnapshot(sys procfs.System, open int64, sent uint64, stale bool, servers, k6, pg []int, pgOurs bool) cpuSnapshot {
 	s := cpuSnapshot{at: time.Now(), open: open, sent: sent, stale: stale,
-		servers: procfs.TotalCPUTime(servers), k6: procfs.TotalCPUTime(k6), pg: -1}
+		servers: procfs.TotalCPUTime(servers), k6: procfs.TotalCPUTime(k6), pg: -1,
+		runner: procfs.TotalCPUTime([]int{os.Getpid()})}
 	if pgOurs {
 		s.pg = procfs.TotalCPUTime(pg)
 		// Backends that ended count through the postmaster, which reaps them.
@@ -50,6 +53,7 @@ func cpuWindow(a, b cpuSnapshot, connections int64, withDeliveries bool) *report
 		Connections: connections,
 		ServersCPU:  (b.servers - a.servers).Seconds(),
 		K6CPU:       (b.k6 - a.k6).Seconds(),
+		RunnerCPU:   (b.runner - a.runner).Seconds(),
 		PostgresCPU: -1,
 		MachineBusy: -1,
 		Stale:       a.stale || b.stale,

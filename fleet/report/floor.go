@@ -48,17 +48,18 @@ type CPUWindow struct {
 	DeliveriesFrom string  `json:"deliveries_from,omitempty"`
 	ServersCPU     float64 `json:"servers_cpu_seconds"`
 	K6CPU          float64 `json:"k6_cpu_seconds"`
-	PostgresCPU    float64 `json:"postgres_cpu_seconds"` // -1: not measured (your own PostgreSQL)
-	MachineBusy    float64 `json:"machine_busy_seconds"` // /proc/stat, all cores: everything but idle and iowait; -1: not read
+	RunnerCPU      float64 `json:"fleet_runner_cpu_seconds"` // massconn-fleet itself: progress, /healthz polls, sampling
+	PostgresCPU    float64 `json:"postgres_cpu_seconds"`     // -1: not measured (your own PostgreSQL)
+	MachineBusy    float64 `json:"machine_busy_seconds"`     // /proc/stat, all cores: everything but idle and iowait; -1: not read
 	MachineIdle    float64 `json:"machine_idle_seconds"`
 	Stale          bool    `json:"stale_counts,omitempty"` // a server did not answer at an end: its last count was used
 }
 
-// Other is the machine's busy CPU not in servers, k6 or PostgreSQL: the
-// fleet runner, the kernel's own threads (softirq, conntrack), other work.
+// Other is the machine's busy CPU not in servers, k6, PostgreSQL or the
+// fleet runner: the kernel's own threads (softirq), other processes.
 func (w *CPUWindow) Other() float64 {
 	pg := max(w.PostgresCPU, 0)
-	return w.MachineBusy - w.ServersCPU - w.K6CPU - pg
+	return w.MachineBusy - w.ServersCPU - w.K6CPU - pg - w.RunnerCPU
 }
 
 // FloorRow is one comparison: the floor's figure and the run's, in µs
@@ -156,9 +157,10 @@ func (w *CPUWindow) shareRows() [][3]string {
 	} else {
 		rows = append(rows, [3]string{"PostgreSQL", "not measured", "–"})
 	}
+	rows = append(rows, [3]string{"fleet runner (massconn-fleet)", sec(w.RunnerCPU), share(w.RunnerCPU)})
 	if w.MachineBusy >= 0 {
 		rows = append(rows,
-			[3]string{"other (fleet runner, kernel threads, other processes on the machine)", sec(w.Other()), share(w.Other())},
+			[3]string{"other (kernel threads, other processes on the machine)", sec(w.Other()), share(w.Other())},
 			[3]string{"idle", sec(w.MachineIdle), share(w.MachineIdle)},
 			[3]string{"machine busy", sec(w.MachineBusy), share(w.MachineBusy)})
 	}
