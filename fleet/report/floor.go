@@ -56,10 +56,12 @@ type CPUWindow struct {
 }
 
 // Other is the machine's busy CPU not in servers, k6, PostgreSQL or the
-// fleet runner: the kernel's own threads (softirq), other processes.
+// fleet runner: the kernel's own threads (softirq), other processes. The
+// processes' 10 ms ticks and the machine's are rounded apart, so a quiet
+// machine can come out a tick below zero: that is 0.
 func (w *CPUWindow) Other() float64 {
 	pg := max(w.PostgresCPU, 0)
-	return w.MachineBusy - w.ServersCPU - w.K6CPU - pg - w.RunnerCPU
+	return max(0, w.MachineBusy-w.ServersCPU-w.K6CPU-pg-w.RunnerCPU)
 }
 
 // FloorRow is one comparison: the floor's figure and the run's, in µs

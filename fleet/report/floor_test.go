@@ -72,6 +72,11 @@ func TestCPUWindowOtherIsTheRestOfTheMachine(t *testing.T) {
 	if got := w.Other(); !near(got, 0.5-0.32-0.1-0.02-0.01) {
 		t.Errorf("other %g", got)
 	}
+	w.MachineBusy = 0.44 // a tick below the processes' sum: rounding, not negative work
+	if got := w.Other(); got != 0 {
+		t.Errorf("other %g below the processes' sum, want 0", got)
+	}
+	w.MachineBusy = 0.5
 	w.PostgresCPU = -1 // not measured: counts as 0, the rest is "other"
 	if got := w.Other(); !near(got, 0.5-0.32-0.1-0.01) {
 		t.Errorf("other without PostgreSQL %g", got)
