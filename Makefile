@@ -2,7 +2,10 @@
 # that .ci/run has prepared (Go, PostgreSQL 15 binaries, Node.js + npm).
 
 SHELL := /bin/bash
-K6_VERSION ?= v1.8.1
+# The k6 release is the one xk6-massconn/go.mod pins (the single source);
+# build-k6.sh and massconn-bench get it from here.
+K6_VERSION ?= $(shell awk '$$1 == "go.k6.io/k6" {print $$2}' xk6-massconn/go.mod)
+export K6_VERSION
 GO ?= go
 
 .PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
@@ -22,6 +25,10 @@ bin/massconn-server: $(shell find server internal -name '*.go' ! -name '*_test.g
 
 bin/massconn-fleet: $(shell find fleet internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 	$(GO) build -o $@ ./fleet/cmd/massconn-fleet
+
+# The measurement tools: every bench-* target below is a subcommand of it.
+bin/massconn-bench: $(shell find cmd fleet server internal -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+	$(GO) build -o $@ ./cmd/massconn-bench
 
 # k6 with the extension, exactly as a user builds it (xk6 --with MODULE=./dir).
 bin/k6: bin/xk6 $(shell find xk6-massconn -name '*.go' ! -name '*_test.go' 2>/dev/null) xk6-massconn/go.mod xk6-massconn/go.sum
@@ -45,7 +52,7 @@ xk6-massconn/engine/testdata/protopeers/node_modules: xk6-massconn/engine/testda
 	touch $@
 
 lint: bin/golangci-lint
-	@out=$$(gofmt -l server internal fleet infra xk6-massconn 2>/dev/null); \
+	@out=$$(gofmt -l cmd server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd xk6-massconn && $(GO) vet ./...
@@ -76,36 +83,46 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 
 # Just the target side (Postgres, server, insert loop) until Ctrl-C, for
 # pointing your own k6 scripts at.
-run: bin/massconn-server
-	scripts/run-local.sh
+# Environment: LISTEN INSERT_EVERY INSERT_TABLE SERVER DATABASE_URL.
+run: bin/massconn-server bin/massconn-bench
+	bin/massconn-bench run
 
 # The Node.js target of bench-server: a small npm ws broadcast server.
 server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json
 	cd server/testdata/nodews && npm ci --no-audit --no-fund
 	touch $@
 
-bench-server: bin/massconn-server server/testdata/nodews/node_modules
-	scripts/bench-server.sh
+# Environment: CONNS ROUNDS SETTLE BENCH_MAX_DURATION SERVER_FLAGS DATABASE_URL
+# TARGETS PUBLISH_SIZE (bin/massconn-bench server --help).
+bench-server: bin/massconn-server bin/massconn-bench server/testdata/nodews/node_modules
+	bin/massconn-bench server
 
 # The machine's physical floor, now: CPU of a loopback write, read,
 # connect+accept and bare WebSocket upgrade with raw syscalls.
 bench-floor:
-	$(GO) run ./server/cmd/massconn-floor $(FLOOR_FLAGS)
+	$(GO) run ./cmd/massconn-bench floor $(FLOOR_FLAGS)
 
-bench-k6: bin/massconn-server bin/k6
-	scripts/bench-k6.sh
+# Environment: STOCK_CONNS MASSCONN_CONNS FD_HEADROOM HOLD_MS MASSCONN_LOCAL_ADDRS
+# FLOOD_CONNS FLOOD_SECONDS K6_TIMEOUT (bin/massconn-bench k6 --help).
+bench-k6: bin/massconn-server bin/k6 bin/xk6 bin/massconn-bench
+	bin/massconn-bench k6
 
 # The protocol adapters at 10,000 connections against Centrifugo and Socket.IO.
-bench-adapters: bin/k6 bin/centrifugo xk6-massconn/engine/testdata/protopeers/node_modules
-	scripts/bench-adapters.sh
+# Environment: CONNECTIONS PUBS EVERY_MS K6_TIMEOUT (bin/massconn-bench adapters --help).
+bench-adapters: bin/k6 bin/centrifugo bin/massconn-bench xk6-massconn/engine/testdata/protopeers/node_modules
+	bin/massconn-bench adapters
 
 # ws:// against wss:// (gws over TLS, ECDSA P-256), stock k6 against xk6-massconn.
-bench-k6-tls: bin/k6
-	scripts/bench-k6-tls.sh
+# Environment: STOCK_CONNS MASSCONN_CONNS MASSCONN_LOCAL_ADDRS HOLD_MS TLS_CURVES SCHEMES
+# K6_TIMEOUT (bin/massconn-bench k6-tls --help).
+bench-k6-tls: bin/k6 bin/xk6 bin/massconn-bench
+	bin/massconn-bench k6-tls
 
 # Programs (steps) and churn (lifetime): RSS per connection, massconn_rtt, reconnects/s.
-bench-steps: bin/k6 bin/massconn-server xk6-massconn/engine/testdata/wspeer/node_modules
-	scripts/bench-steps.sh
+# Environment: STEPS_CONNS HOLD_MS RTT_CONNS RTT_DURATION CHURN_CONNS CHURN_RATE
+# CHURN_HOLD_MS CHURN_MAX_IN_FLIGHT LOCAL_ADDRS PHASES K6_TIMEOUT (bin/massconn-bench steps --help).
+bench-steps: bin/k6 bin/massconn-server bin/massconn-bench xk6-massconn/engine/testdata/wspeer/node_modules
+	bin/massconn-bench steps
 
 clean:
 	rm -rf bin results

@@ -20,7 +20,7 @@
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
+import { TOTAL, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
 
 const ARRIVAL_RATE = num('ARRIVAL_RATE', 2000, 0.001);
 const HOLD_S = seconds('DURATION', '10s');
@@ -30,19 +30,7 @@ const MIN_RATE_RATIO = num('MIN_RATE_RATIO', 0.9);
 // its connect phase); the fleet merge recomputes it for the whole fleet.
 const achieved = new Trend('arrival_rate_achieved');
 
-export const options = {
-  scenarios: {
-    arrival: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S + (2 * TOTAL) / ARRIVAL_RATE) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    massconn_gaps: ['count==0'],
-    massconn_duplicates: ['count==0'],
-    massconn_reordered: ['count==0'],
-    checks: ['rate==1'],
-  },
-};
+export const options = holdOptions('arrival', maxDuration(HOLD_S + (2 * TOTAL) / ARRIVAL_RATE), SEQUENCE_THRESHOLDS);
 
 export default function () {
   const mine = myConnections(massconn);

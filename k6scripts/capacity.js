@@ -24,26 +24,14 @@
 //                   check (default 'id' per 'topic'): massconn_gaps, _duplicates, _reordered must stay 0
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
+import { TOTAL, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '60s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
 const MIN_PER_CONN = num('MIN_PER_CONN', Math.max(1, Math.floor((HOLD_S / INSERT_EVERY_S) / 2)));
 const RATE = num('RATE', 0);
 
-export const options = {
-  scenarios: {
-    capacity: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    massconn_gaps: ['count==0'],
-    massconn_duplicates: ['count==0'],
-    massconn_reordered: ['count==0'],
-    checks: ['rate==1'],
-  },
-};
+export const options = holdOptions('capacity', maxDuration(HOLD_S), SEQUENCE_THRESHOLDS);
 
 export default function () {
   const mine = myConnections(massconn);

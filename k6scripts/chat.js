@@ -27,21 +27,12 @@
 //   MAX_IN_FLIGHT, LOCAL_ADDRS, CONNECT_TIMEOUT, CONNECT_ALLOWANCE, SAMPLE_LIMIT as in the other scripts
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { VUS, myConnections, baseOptions, int, list, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
+import { myConnections, baseOptions, int, list, maxDuration, num, seconds, str, timedConnect, holdOptions } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '5m');
 const ROOMS = int('ROOMS', 100, 1);
 
-export const options = {
-  scenarios: {
-    chat: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    checks: ['rate==1'],
-  },
-};
+export const options = holdOptions('chat', maxDuration(HOLD_S));
 
 export default function () {
   const mine = myConnections(massconn);

@@ -22,7 +22,7 @@
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000; the merge weights them)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd } from './lib/env.js';
+import { TOTAL, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '30s');
 const INSERT_EVERY_S = seconds('INSERT_EVERY', '1s');
@@ -30,18 +30,7 @@ const MIN_PER_CONN = num('MIN_PER_CONN', Math.max(1, Math.floor((HOLD_S / INSERT
 const P99_MS = num('P99_MS', 250, 0);
 
 export const options = {
-  scenarios: {
-    fanout: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    massconn_gaps: ['count==0'],
-    massconn_duplicates: ['count==0'],
-    massconn_reordered: ['count==0'],
-    massconn_latency: [`p(99)<${P99_MS}`],
-    checks: ['rate==1'],
-  },
+  ...holdOptions('fanout', maxDuration(HOLD_S), { ...SEQUENCE_THRESHOLDS, massconn_latency: [`p(99)<${P99_MS}`] }),
   summaryTrendStats: ['avg', 'min', 'med', 'p(95)', 'p(99)', 'max', 'count'],
 };
 

@@ -28,22 +28,12 @@
 //   MAX_IN_FLIGHT, RATE, LOCAL_ADDRS, CONNECT_TIMEOUT, CONNECT_ALLOWANCE, SAMPLE_LIMIT as in the other scripts
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { VUS, myConnections, baseOptions, list, maxDuration, num, seconds, str, timedConnect } from './lib/env.js';
+import { myConnections, baseOptions, list, maxDuration, num, seconds, str, timedConnect, holdOptions } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '60s');
 const P99_MS = num('P99_MS', 100, 0);
 
-export const options = {
-  scenarios: {
-    rtt: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    massconn_rtt: [`p(99)<${P99_MS}`],
-    checks: ['rate==1'],
-  },
-};
+export const options = holdOptions('rtt', maxDuration(HOLD_S), { massconn_rtt: [`p(99)<${P99_MS}`] });
 
 function program() {
   const prefix = str('ANSWER_PREFIX', '');

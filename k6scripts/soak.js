@@ -20,25 +20,13 @@
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, baseOptions, maxDuration, seconds, str, timedConnect, recordSequence, holdEnd } from './lib/env.js';
+import { TOTAL, myConnections, baseOptions, maxDuration, seconds, str, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '1h');
 const HEARTBEAT = str('HEARTBEAT', 'ping');
 const EVERY = str('HEARTBEAT_EVERY', '15s');
 
-export const options = {
-  scenarios: {
-    soak: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'],
-    massconn_drops: ['count==0'],
-    massconn_gaps: ['count==0'],
-    massconn_duplicates: ['count==0'],
-    massconn_reordered: ['count==0'],
-    checks: ['rate==1'],
-  },
-};
+export const options = holdOptions('soak', maxDuration(HOLD_S), SEQUENCE_THRESHOLDS);
 
 export default function () {
   const mine = myConnections(massconn);

@@ -28,7 +28,7 @@
 //   VSN             Phoenix serializer, 1.0.0 (objects, as realtime-js) or 2.0.0 (arrays) (default 1.0.0)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
-import { TOTAL, VUS, myConnections, maxDuration, num, seconds, str, timedConnect, int, list } from './lib/env.js';
+import { TOTAL, myConnections, maxDuration, num, seconds, str, timedConnect, int, list, holdOptions } from './lib/env.js';
 
 const HOLD_S = seconds('DURATION', '60s');
 const APIKEY = str('APIKEY', '');
@@ -36,16 +36,8 @@ const TOKEN = str('ACCESS_TOKEN', APIKEY);
 const MIN_PER_CONN = num('MIN_PER_CONN', 1);
 const RATE = num('RATE', 100);
 
-export const options = {
-  scenarios: {
-    supabase: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDuration(HOLD_S) },
-  },
-  thresholds: {
-    massconn_failures: ['count==0'], // includes reason=rejected (a refused join: bad key, RLS, unknown table)
-    massconn_drops: ['count==0'],
-    checks: ['rate==1'],
-  },
-};
+// massconn_failures includes reason=rejected: a refused join (bad key, RLS, unknown table).
+export const options = holdOptions('supabase', maxDuration(HOLD_S));
 
 function realtimeURL() {
   const base = str('SUPABASE_URL', 'ws://127.0.0.1:4000/socket/websocket');

@@ -1,4 +1,4 @@
-// adapter-fanout.js — benchmark (scripts/bench-adapters.sh): CONNECTIONS
+// adapter-fanout.js — benchmark (massconn-bench adapters, make bench-adapters): CONNECTIONS
 // clients of a real realtime server through a protocol adapter, PUBS
 // publications fanned out to all of them, publish-to-client latency.
 //

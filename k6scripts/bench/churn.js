@@ -1,4 +1,4 @@
-// Benchmark (scripts/bench-steps.sh): CONNS slots against massconn-server,
+// Benchmark (massconn-bench steps, make bench-steps): CONNS slots against massconn-server,
 // each session living LIFETIME_MIN..LIFETIME_MAX and reopening at most
 // RATE sessions per second, for HOLD_MS. The reconnects per second
 // sustained are massconn_churn / hold; thresholds require no failure and

@@ -1,4 +1,4 @@
-// Benchmark baseline (scripts/bench-k6.sh): k6 with xk6-massconn loaded and
+// Benchmark baseline (massconn-bench k6, make bench-k6): k6 with xk6-massconn loaded and
 // one idle VU: the RSS of a process that holds no connection.
 import { sleep } from 'k6';
 import massconn from 'k6/x/massconn'; // eslint-disable-line no-unused-vars

@@ -1,4 +1,4 @@
-// Benchmark baseline (scripts/bench-k6.sh): stock k6 with k6/websockets
+// Benchmark baseline (massconn-bench k6, make bench-k6): stock k6 with k6/websockets
 // loaded and one idle VU: the RSS of a process that holds no connection.
 import { sleep } from 'k6';
 import { WebSocket } from 'k6/websockets'; // eslint-disable-line no-unused-vars

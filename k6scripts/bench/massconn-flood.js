@@ -1,4 +1,4 @@
-// Benchmark (scripts/bench-k6.sh): the k6 metric pipeline under a message
+// Benchmark (massconn-bench k6, make bench-k6): the k6 metric pipeline under a message
 // flood. CONNS connections each play ping-pong with an echo server as fast
 // as loopback allows: every echoed message is answered again (replies), and
 // every one carries a "ts" field, so each received message is counted and

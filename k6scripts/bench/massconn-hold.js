@@ -1,4 +1,4 @@
-// Benchmark (scripts/bench-k6.sh): one VU opens CONNS connections with
+// Benchmark (massconn-bench k6, make bench-k6): one VU opens CONNS connections with
 // xk6-massconn as fast as allowed and holds them until HOLD_UNTIL_MS after
 // the scenario started, so the k6 process's RSS can be sampled while all
 // are held.

@@ -1,4 +1,4 @@
-// Benchmark (scripts/bench-steps.sh): hold CONNS connections to an echo
+// Benchmark (massconn-bench steps, make bench-steps): hold CONNS connections to an echo
 // server, idle (STEPS=none) or each running a ten-step program (STEPS=ten)
 // with think times of THINK_MIN..THINK_MAX, for HOLD_MS. Logs "held" once
 // every connection has been attempted, for the RSS sampler.

@@ -1,4 +1,4 @@
-// Benchmark (scripts/bench-k6.sh): stock k6, one VU per connection with
+// Benchmark (massconn-bench k6, make bench-k6): stock k6, one VU per connection with
 // k6/websockets. Every VU records when its connection opened (ms since the
 // scenario started) and closes it HOLD_UNTIL_MS after the scenario started.
 import { WebSocket } from 'k6/websockets';

@@ -136,3 +136,30 @@ export function timedConnect(massconn, opts) {
 export function maxDuration(holdSeconds) {
   return `${Math.ceil(holdSeconds + seconds('CONNECT_ALLOWANCE', '10m'))}s`;
 }
+
+// SEQUENCE_THRESHOLDS are the delivery checks of the scenarios fed by the
+// insert loop: no row missing, duplicated or out of order on any connection.
+export const SEQUENCE_THRESHOLDS = {
+  massconn_gaps: ['count==0'],
+  massconn_duplicates: ['count==0'],
+  massconn_reordered: ['count==0'],
+};
+
+// holdOptions is the options object every massconn hold scenario shares:
+// scenario `name` runs one iteration on each of VUS VUs (one per fleet
+// process), bounded by maxDur (maxDuration(HOLD_S) for most); it fails on
+// any failed connect, any drop, any failed check, and on what `thresholds`
+// adds (SEQUENCE_THRESHOLDS, a latency bound).
+export function holdOptions(name, maxDur, thresholds = {}) {
+  return {
+    scenarios: {
+      [name]: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: maxDur },
+    },
+    thresholds: {
+      massconn_failures: ['count==0'], // includes reason=rejected (a refused join or subscription)
+      massconn_drops: ['count==0'],
+      ...thresholds,
+      checks: ['rate==1'],
+    },
+  };
+}

@@ -95,7 +95,10 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		AllowedOrigins:   cfg.AllowedOrigins,
 		AuthToken:        cfg.AuthToken,
 	}, h, m, src)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// No TCP keepalive: pings (--ping-interval) find dead peers, and the
+	// keepalive options cost three setsockopt calls per accepted
+	// connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
@@ -109,8 +112,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	if tlsConfig != nil {
-		// The TLS handshake runs in the per-connection goroutine net/http
-		// starts, bounded by ReadHeaderTimeout like the request.
+		// The TLS handshake runs in the goroutine that reads the first
+		// request (wsapi.Listen), bounded by --handshake-timeout like it.
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -139,11 +142,13 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	})
 	a.wg.Go(func() { a.pingLoop(runCtx) })
 	a.wg.Go(func() { a.slowLoop(runCtx) })
+	a.wg.Go(func() { a.memoryLoop(runCtx) })
 	if cfg.History > 0 {
 		a.wg.Go(func() { a.pruneLoop(runCtx) })
 	}
 	go func() {
-		if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
+		// /ws requests skip net/http (wsapi.Listen); the rest it serves.
+		if err := a.http.Serve(a.api.Listen(a.ln)); !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
 		}
 		close(a.serveErr)

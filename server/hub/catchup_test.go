@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -117,55 +116,6 @@ func TestSlowByAgeNotLength(t *testing.T) {
 	if h.Backlogged() {
 		t.Errorf("hub still backlogged by a closed subscriber")
 	}
-}
-
-// BenchmarkPublish fans one small message out to 200 loopback clients per
-// iteration, the hub's hot path (per-subscriber lock and age stamp).
-func BenchmarkPublish(b *testing.B) {
-	b.Run("paced", func(b *testing.B) { benchmarkPublish(b, true) })
-	b.Run("unpaced", func(b *testing.B) { benchmarkPublish(b, false) })
-}
-
-func benchmarkPublish(b *testing.B, pace bool) {
-	h, err := New(Options{Topics: topics})
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := gws.NewUpgrader(events{h}, &gws.ServerOption{NewSession: func() gws.SessionStorage { return &session{} }})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := up.Upgrade(w, r)
-		if err != nil {
-			return
-		}
-		conn.Session().(*session).sub = h.Join(conn, h.allTopics())
-		go conn.ReadLoop()
-	}))
-	defer srv.Close()
-	url := "ws://" + strings.TrimPrefix(srv.URL, "http://")
-	const clients = 200
-	for range clients {
-		c, _, err := gws.NewClient(discard{}, &gws.ClientOption{Addr: url})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.NetConn().Close()
-		go c.ReadLoop()
-	}
-	for h.Len() < clients {
-		time.Sleep(time.Millisecond)
-	}
-	payload := msg(1)
-	b.ResetTimer()
-	for i := range b.N {
-		if pace {
-			h.WaitReady(context.Background())
-		}
-		h.Publish("Track", int64(i+1), payload)
-	}
-	for h.Stats().Backlog > 0 {
-		time.Sleep(time.Millisecond)
-	}
-	b.ReportMetric(float64(b.N*clients)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 type discard struct{}

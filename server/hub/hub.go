@@ -141,6 +141,9 @@ type Subscriber struct {
 	scheduled   bool // a writer or the subscriber's own goroutine will write out
 	closeQueued bool // a close frame is queued: nothing after it
 	dead        bool // the socket is closed or failed: nothing is written
+
+	// spareOut is a written queue's array, reused for out (writer.go).
+	spareOut []outFrame
 }
 
 type held struct {

@@ -9,7 +9,11 @@ package pgsource
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/lib/pq"
 )
 
 // Channel is the LISTEN/NOTIFY channel every trigger notifies on.
@@ -83,6 +87,11 @@ var schema = []string{
 		pruned_through bigint NOT NULL
 	)`,
 	`INSERT INTO massconn_horizon (pruned_through) VALUES (0) ON CONFLICT DO NOTHING`,
+	// Which version of this schema the database has (schemaVersion).
+	`CREATE TABLE IF NOT EXISTS massconn_schema (
+		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+		version int NOT NULL
+	)`,
 	`CREATE OR REPLACE FUNCTION massconn_log_insert() RETURNS trigger
 	LANGUAGE plpgsql AS $$
 	DECLARE
@@ -122,9 +131,37 @@ func init() {
 	schema = append(schema, `DROP FUNCTION IF EXISTS massconn_notify_insert()`)
 }
 
+// schemaVersion names the schema that schema creates. Bump it whenever
+// schema changes, so databases migrated by an earlier version run it again.
+const schemaVersion = 2
+
 // Migrate applies the schema. It is idempotent and safe to run from several
-// processes at once.
+// processes at once, and while rows are written: on a database that already
+// has this version it takes no table lock at all. (The DDL itself locks the
+// log index, then each table, an order opposite to a writer's and to a
+// history prune's; running it on every server start against a busy
+// database deadlocked.)
 func Migrate(ctx context.Context, db *sql.DB) error {
+	const attempts = 5
+	var err error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		err = migrateOnce(ctx, db)
+		if !isDeadlock(err) {
+			return err
+		}
+		// Only an upgrade of an older schema under load gets here: the
+		// deadlock victim's transaction is rolled back whole, so trying
+		// again is safe.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w (after %d attempts)", err, attempts)
+}
+
+func migrateOnce(ctx context.Context, db *sql.DB) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: begin: %w", err)
@@ -133,15 +170,53 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
+	current, err := appliedVersion(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if current == schemaVersion {
+		return tx.Commit()
+	}
 	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migrate: %.60s...: %w", stmt, err)
 		}
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO massconn_schema (version) VALUES ($1)
+		ON CONFLICT (only_row) DO UPDATE SET version = EXCLUDED.version`, schemaVersion); err != nil {
+		return fmt.Errorf("migrate: record version: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)
 	}
 	return nil
+}
+
+// appliedVersion is the schema version recorded in the database, 0 when
+// none is (a new database, or one migrated before versions were recorded).
+func appliedVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT to_regclass('massconn_schema') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("migrate: look for massconn_schema: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := tx.QueryRowContext(ctx, `SELECT version FROM massconn_schema`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("migrate: read massconn_schema: %w", err)
+	}
+	return v, nil
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected (40P01).
+func isDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
 }
 
 // KnownTable reports whether name is one of Tables.

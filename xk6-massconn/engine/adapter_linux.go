@@ -28,32 +28,18 @@ func (o *loopConn) Deliver(payload []byte) {
 	o.c.pool.deliver(o.l.shard(o.c), o.c.idx, o.l.wall, payload)
 }
 
-func (o *loopConn) Reject(code string) { o.l.reject(o.c, code, true) }
+func (o *loopConn) Reject(code string) { o.l.reject(o.c, code) }
 
-// reject ends an open session the server refused at the protocol level.
-// The connection is not redialled: the server said no, and asking again at
-// once would only repeat the answer.
-func (l *loop) reject(c *conn, code string, sayClose bool) {
+// reject ends an open session the adapter found refused at the protocol
+// level, with a normal close. Like a refusal by close code (serverClosed)
+// it is not redialled.
+func (l *loop) reject(c *conn, code string) {
 	if c.fd < 0 || c.state != stOpen {
 		return
 	}
-	if sayClose {
-		l.sendFrame(c, opClose, wsproto.ClosePayload(wsproto.CloseNormal, ""))
-	}
+	l.sendFrame(c, opClose, wsproto.ClosePayload(wsproto.CloseNormal, ""))
 	l.shard(c).reject(code)
 	l.endSession(c)
 	l.release(c)
 	l.remove(c)
-}
-
-// closedAsRejection handles a server close frame that is the protocol's
-// refusal; it echoes the code and reports true.
-func (l *loop) closedAsRejection(c *conn, code int) bool {
-	name, ok := c.pool.rejectedByClose(&c.proto, code)
-	if !ok {
-		return false
-	}
-	l.sendFrame(c, opClose, wsproto.ClosePayload(code, ""))
-	l.reject(c, name, false)
-	return true
 }

@@ -85,15 +85,7 @@ func TestGraphQLWS(t *testing.T) {
 			p := dial(t, Config{URLs: []string{url}, Connections: conns, Protocol: a,
 				Latency: &LatencySpec{Path: "data.tick.ts", Unit: time.Millisecond}})
 			peer.waitCount(t, conns)
-			peer.publish(t, pubs)
-			latencies := measured(t, p, conns*pubs)
-			if s := p.Stats(); s.Received != conns*pubs || s.Dropped != 0 || s.Failed != 0 || latencies != conns*pubs {
-				t.Fatalf("stats %+v, latencies %d", s, latencies)
-			}
-			if err := p.Close(5 * time.Second); err != nil {
-				t.Fatal(err)
-			}
-			peer.waitCount(t, 0)
+			peer.publishMeasureClose(t, p, conns, pubs)
 		})
 		for _, tc := range []struct {
 			name, code string
@@ -173,17 +165,9 @@ func TestPhoenix(t *testing.T) {
 					Latency: &LatencySpec{Path: "data.commit_timestamp", Unit: time.Millisecond}})
 				peer.waitCount(t, conns)
 				time.Sleep(2500 * time.Millisecond)
-				peer.publish(t, pubs)
-				latencies := measured(t, p, conns*pubs)
 				// Join replies, "system" and "presence_state" pushes and
 				// heartbeat replies are not application messages.
-				if s := p.Stats(); s.Received != conns*pubs || s.Dropped != 0 || s.Failed != 0 || latencies != conns*pubs {
-					t.Fatalf("stats %+v, latencies %d", s, latencies)
-				}
-				if err := p.Close(5 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-				peer.waitCount(t, 0)
+				peer.publishMeasureClose(t, p, conns, pubs)
 			})
 		}
 		t.Run("join error", func(t *testing.T) {

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // After a close handshake started by the client, the server closes TCP
@@ -21,9 +24,20 @@ import (
 // a client that does not wait would do) before closing itself; the kernel's
 // connection table then says who closed first.
 func TestClientLeavesTCPCloseToTheServer(t *testing.T) {
+	checkClientLeavesTCPClose(t, "ws", nil, nil)
+}
+
+// checkClientLeavesTCPClose runs the close handshake above against a raw
+// server (over TLS with serverTLS, dialled with clientTLS) and checks who
+// holds TIME_WAIT.
+func checkClientLeavesTCPClose(t *testing.T, scheme string, serverTLS, clientTLS *tls.Config) {
+	t.Helper()
 	clientPort := make(chan int, 1)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		clientPort <- c.RemoteAddr().(*net.TCPAddr).Port
+		if serverTLS != nil {
+			c = tls.Server(c, serverTLS)
+		}
 		key, err := readRequestKey(c)
 		if err != nil {
 			return
@@ -44,10 +58,14 @@ func TestClientLeavesTCPCloseToTheServer(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		_, _ = c.Read(make([]byte, 1))
 	})
-	_, portText, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/"), ":")
-	serverPort, _ := strconv.Atoi(portText)
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	_, portText, _ := strings.Cut(hostPort, ":")
+	serverPort, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	p := dial(t, Config{URLs: []string{url}, Connections: 1})
+	p := dial(t, Config{URLs: []string{scheme + "://" + hostPort + "/"}, Connections: 1, TLS: clientTLS})
 	if s := p.Stats(); s.Open != 1 {
 		t.Fatalf("stats after dial: %+v", s)
 	}

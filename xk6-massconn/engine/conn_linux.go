@@ -300,10 +300,7 @@ func (l *loop) open(c *conn) {
 		// burst does not beat in a burst forever after.
 		c.nextBeat = l.now + int64(nextRand(&l.rng)%uint64(hb)) + 1
 	}
-	if msg := p.onOpenMessage(c.idx); msg != nil {
-		l.sendMessage(c, opText, msg)
-	}
-	p.opened(&c.proto, l.bind(c))
+	p.opened(&c.proto, c.idx, l.bind(c))
 	l.programOpened(c)
 }
 
@@ -376,14 +373,7 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 }
 
 func (l *loop) message(c *conn, op byte, payload []byte) {
-	p := c.pool
-	if op != opText || c.state != stOpen {
-		if p.countsNonText() {
-			l.shard(c).received.Add(1)
-		}
-		return
-	}
-	p.text(&c.proto, payload, l.bind(c))
+	c.pool.message(l.shard(c), &c.proto, op == opText, c.state == stOpen, payload, l.bind(c))
 }
 
 // serverClosed answers a close frame from the server.
@@ -397,9 +387,6 @@ func (l *loop) serverClosed(c *conn, code int) {
 		c.flags |= flCloseEchoed
 		return
 	}
-	if l.closedAsRejection(c, code) {
-		return
-	}
 	// Echo the code (RFC 6455 section 5.5.1), then let go of the socket
 	// without waiting for the server's FIN: the session is over.
 	var body []byte
@@ -407,9 +394,16 @@ func (l *loop) serverClosed(c *conn, code int) {
 		body = wsproto.ClosePayload(code, "")
 	}
 	l.sendFrame(c, opClose, body)
-	if c.fd >= 0 {
-		l.dropped(c, code)
+	if c.fd < 0 {
+		return // the echo failed: lost() counted the session
 	}
+	refused := c.pool.serverClosed(l.shard(c), &c.proto, code, time.Duration(l.now-c.opened))
+	l.release(c)
+	if refused {
+		l.remove(c)
+		return
+	}
+	l.redialOrRemove(c)
 }
 
 // lost handles EOF (err == nil) or a socket error.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Against the npm ws package with perMessageDeflate on (every message
@@ -18,7 +20,7 @@ import (
 // compressed fragmented messages are all inflated by the loops' shared
 // inflaters.
 func TestCompressionAgainstNpmWS(t *testing.T) {
-	url := startWSPeer(t, "DEFLATE=1")
+	url := testpeer.WSPeer(t, "DEFLATE=1")
 	const n = 10
 	p := dial(t, Config{
 		URLs: []string{url}, Connections: n, Compression: true,
@@ -54,7 +56,7 @@ func TestCompressionAgainstNpmWS(t *testing.T) {
 // compressed. With MaxMessageSize below the inflated size, the tiny
 // compressed frame is refused with 1009 after inflation.
 func TestCompressedSizeAndInflatedLimit(t *testing.T) {
-	url := startWSPeer(t, "DEFLATE=1")
+	url := testpeer.WSPeer(t, "DEFLATE=1")
 	p := dial(t, Config{URLs: []string{url}, Connections: 1, Compression: true, OnOpenSend: "big 1000000"})
 	eventually(t, "the big message", func() bool { return p.Stats().Received == 1 })
 	if r := p.Drain(); r.BytesReceived > 100_000 {
@@ -96,7 +98,7 @@ func TestCompressionAgainstGWS(t *testing.T) {
 // then writes frames.
 func deflateServer(t *testing.T, response string, frames ...[]byte) (string, chan int) {
 	codes := make(chan int, 1)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		br := upgradeRaw(t, c, response)
 		if br == nil {
 			return
@@ -155,14 +157,7 @@ func TestCompressionFailures(t *testing.T) {
 			if tc.code == 0 {
 				return
 			}
-			select {
-			case code := <-codes:
-				if code != tc.code {
-					t.Fatalf("client closed with %d, want %d", code, tc.code)
-				}
-			case <-time.After(eventuallyFor):
-				t.Fatal("no close frame from the client")
-			}
+			waitClientClose(t, codes, tc.code)
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Generous bounds that only stop a broken test from hanging; nothing here
@@ -197,7 +199,7 @@ func TestFailureReasons(t *testing.T) {
 		ln.Close()
 		return "ws://" + addr + "/"
 	}()
-	badAccept := rawServer(t, func(c net.Conn) {
+	badAccept := testpeer.RawServer(t, func(c net.Conn) {
 		key, err := readRequestKey(c)
 		if err != nil {
 			return
@@ -205,11 +207,11 @@ func TestFailureReasons(t *testing.T) {
 		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acceptFor(key+"x"))
 		_, _ = c.Read(make([]byte, 1))
 	})
-	silent := rawServer(t, func(c net.Conn) {
+	silent := testpeer.RawServer(t, func(c net.Conn) {
 		_, _ = c.Read(make([]byte, 4096))
 		_, _ = c.Read(make([]byte, 1)) // never answers; returns when the client gives up
 	})
-	resetting := rawServer(t, func(c net.Conn) {
+	resetting := testpeer.RawServer(t, func(c net.Conn) {
 		_, _ = readRequestKey(c)
 		_ = c.(*net.TCPConn).SetLinger(0) // close with RST
 	})

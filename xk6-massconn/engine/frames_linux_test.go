@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // upgradeRaw answers the upgrade request on c and returns a reader of the
@@ -84,6 +86,20 @@ func readClientFrame(br *bufio.Reader) (byte, []byte, error) {
 	return h[0] & 0x0F, payload, nil
 }
 
+// waitClientClose waits for the close code a raw server read from the
+// client (closeCodeFrom) and checks it.
+func waitClientClose(t *testing.T, codes <-chan int, want int) {
+	t.Helper()
+	select {
+	case code := <-codes:
+		if code != want {
+			t.Fatalf("client closed with %d, want %d", code, want)
+		}
+	case <-time.After(eventuallyFor):
+		t.Fatal("no close frame from the client")
+	}
+}
+
 // closeCodeFrom reads client frames until a close frame and returns its code.
 func closeCodeFrom(br *bufio.Reader) int {
 	for {
@@ -102,7 +118,7 @@ func closeCodeFrom(br *bufio.Reader) int {
 func TestAnnouncedFrameIsNotAllocatedUpFront(t *testing.T) {
 	hold := make(chan struct{})
 	defer close(hold)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		if upgradeRaw(t, c, "") == nil {
 			return
 		}
@@ -131,7 +147,7 @@ func TestAnnouncedFrameIsNotAllocatedUpFront(t *testing.T) {
 // the payload arrives, and counts a protocol failure.
 func TestFrameOverMaxMessageSizeCloses1009(t *testing.T) {
 	codes := make(chan int, 1)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		br := upgradeRaw(t, c, "")
 		if br == nil {
 			return
@@ -140,21 +156,14 @@ func TestFrameOverMaxMessageSizeCloses1009(t *testing.T) {
 		codes <- closeCodeFrom(br)
 	})
 	p := dial(t, Config{URLs: []string{url}, Connections: 1, MaxMessageSize: 1 << 20})
-	select {
-	case code := <-codes:
-		if code != 1009 {
-			t.Fatalf("client closed with %d, want 1009", code)
-		}
-	case <-time.After(eventuallyFor):
-		t.Fatal("no close frame from the client")
-	}
+	waitClientClose(t, codes, 1009)
 	eventually(t, "a protocol failure", func() bool { return p.Stats().Failures[ReasonProtocol] == 1 })
 }
 
 // Fragments of one message count towards the limit together.
 func TestFragmentsOverMaxMessageSizeClose1009(t *testing.T) {
 	codes := make(chan int, 1)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		br := upgradeRaw(t, c, "")
 		if br == nil {
 			return
@@ -164,14 +173,7 @@ func TestFragmentsOverMaxMessageSizeClose1009(t *testing.T) {
 		codes <- closeCodeFrom(br)
 	})
 	p := dial(t, Config{URLs: []string{url}, Connections: 1, MaxMessageSize: 1000})
-	select {
-	case code := <-codes:
-		if code != 1009 {
-			t.Fatalf("client closed with %d, want 1009", code)
-		}
-	case <-time.After(eventuallyFor):
-		t.Fatal("no close frame from the client")
-	}
+	waitClientClose(t, codes, 1009)
 	eventually(t, "a protocol failure", func() bool { return p.Stats().Failures[ReasonProtocol] == 1 })
 }
 
@@ -195,7 +197,7 @@ func TestTextMustBeUTF8(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			codes := make(chan int, 1)
-			url := rawServer(t, func(c net.Conn) {
+			url := testpeer.RawServer(t, func(c net.Conn) {
 				br := upgradeRaw(t, c, "")
 				if br == nil {
 					return
@@ -220,14 +222,7 @@ func TestTextMustBeUTF8(t *testing.T) {
 				}
 				return
 			}
-			select {
-			case code := <-codes:
-				if code != 1007 {
-					t.Fatalf("client closed with %d, want 1007", code)
-				}
-			case <-time.After(eventuallyFor):
-				t.Fatal("no close frame from the client")
-			}
+			waitClientClose(t, codes, 1007)
 			eventually(t, "a protocol failure", func() bool { return p.Stats().Failures[ReasonProtocol] == 1 })
 			if s := p.Stats(); s.Received != 0 {
 				t.Fatalf("an invalid message was counted as received: %+v", s)
@@ -242,7 +237,7 @@ func TestTextMustBeUTF8(t *testing.T) {
 func TestSendQueueIsBounded(t *testing.T) {
 	hold := make(chan struct{})
 	defer close(hold)
-	url := rawServer(t, func(c net.Conn) {
+	url := testpeer.RawServer(t, func(c net.Conn) {
 		if upgradeRaw(t, c, "") == nil {
 			return
 		}

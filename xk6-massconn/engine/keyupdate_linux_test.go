@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // TestWSSServerSentKeyUpdate drives `openssl s_server` (OpenSSL's own TLS
@@ -27,34 +29,22 @@ func TestWSSServerSentKeyUpdate(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatalf("this test needs the openssl command (Debian package openssl; .ci/run installs it): %v", err)
 	}
-	cert := newTestCert(t)
+	cert := testpeer.NewCert(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "openssl", "s_server", "-accept", "127.0.0.1:"+strconv.Itoa(port),
-		"-cert", cert.certFile, "-key", cert.keyFile, "-tls1_3", "-naccept", "1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stdin.Close(); cancel(); _ = cmd.Wait() })
+	server := testpeer.Run(t, exec.Command("openssl", "s_server", "-accept", "127.0.0.1:"+strconv.Itoa(port),
+		"-cert", cert.CertFile, "-key", cert.KeyFile, "-tls1_3", "-naccept", "1"))
+	stdin := server.Stdin
 	var mu sync.Mutex
 	var out []byte
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := stdout.Read(buf)
+			n, err := server.Stdout.Read(buf)
 			mu.Lock()
 			out = append(out, buf[:n]...)
 			mu.Unlock()
@@ -68,7 +58,7 @@ func TestWSSServerSentKeyUpdate(t *testing.T) {
 
 	before := tlsKeyUpdatesRead.Load()
 	p, err := Dial(context.Background(), Config{URLs: []string{fmt.Sprintf("wss://127.0.0.1:%d/", port)}, Connections: 1,
-		TLS: &tls.Config{RootCAs: cert.roots}, Replies: []Reply{{Match: "hello", Send: "world"}}})
+		TLS: &tls.Config{RootCAs: cert.Roots}, Replies: []Reply{{Match: "hello", Send: "world"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

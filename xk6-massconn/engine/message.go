@@ -105,6 +105,27 @@ func newMessageLayer(c Config, adapterBeat bool) messageLayer {
 	return m
 }
 
+// message handles one received, reassembled and inflated data message.
+// Only a text message of an open session reaches the message layer;
+// anything else (binary, or text arriving while the session ends) counts as
+// received in raw mode only, where every message is an application message.
+func (p *Pool) message(s *shard, st *protocol.State, text, open bool, msg []byte, out protocol.Conn) {
+	if !text || !open {
+		if p.cfg.Protocol == nil {
+			s.received.Add(1)
+		}
+		return
+	}
+	p.text(st, msg, out)
+}
+
+// lineEnd and carriageReturn split a batched raw-mode message into lines
+// (LF or CRLF).
+var (
+	lineEnd        = []byte{'\n'}
+	carriageReturn = []byte{'\r'}
+)
+
 // text handles one received text message of an open connection.
 func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
 	if a := p.cfg.Protocol; a != nil {
@@ -116,16 +137,9 @@ func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
 		return
 	}
 	for len(msg) > 0 {
-		line := msg
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line, msg = msg[:i], msg[i+1:]
-		} else {
-			msg = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) > 0 {
+		var line []byte
+		line, msg, _ = bytes.Cut(msg, lineEnd)
+		if line = bytes.TrimSuffix(line, carriageReturn); len(line) > 0 {
 			p.raw(line, out)
 		}
 	}
@@ -159,22 +173,30 @@ func (p *Pool) deliver(s *shard, idx int64, wall int64, payload []byte) {
 	}
 }
 
-// countsNonText reports whether binary messages (and messages arriving
-// while closing) count as received: only in raw mode, where every message
-// is an application message.
-func (p *Pool) countsNonText() bool { return p.cfg.Protocol == nil }
-
-// rejectedByClose reports whether the server's close code is the
-// protocol's refusal.
-func (p *Pool) rejectedByClose(st *protocol.State, code int) (string, bool) {
+// serverClosed counts the end of a session the server closed with code:
+// the protocol's refusal (a rejection; the session ended) or a drop with
+// that code. It reports whether it was a refusal, which the engines do
+// not redial: the server said no, and asking again at once would only
+// repeat the answer.
+func (p *Pool) serverClosed(s *shard, st *protocol.State, code int, session time.Duration) (refused bool) {
 	if a := p.cfg.Protocol; a != nil {
-		return a.Closed(st, code)
+		if name, ok := a.Closed(st, code); ok {
+			s.reject(name)
+			s.endSession(session, p.cfg.SampleLimit)
+			return true
+		}
 	}
-	return "", false
+	s.drop(code, session, p.cfg.SampleLimit)
+	return false
 }
 
-// opened runs the adapter's opening once the WebSocket handshake is done.
-func (p *Pool) opened(st *protocol.State, out protocol.Conn) {
+// opened starts the message layer of connection idx once the WebSocket
+// handshake is done: the OnOpenSend message first, then the adapter's
+// opening on a fresh protocol state.
+func (p *Pool) opened(st *protocol.State, idx int64, out protocol.Conn) {
+	if msg := p.onOpenMessage(idx); msg != nil {
+		out.Send(msg)
+	}
 	*st = protocol.State{}
 	if a := p.cfg.Protocol; a != nil {
 		a.Open(st, out)

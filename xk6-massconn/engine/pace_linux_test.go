@@ -147,12 +147,14 @@ func TestReconnectsTakeMaxInFlightSlots(t *testing.T) {
 		t.Fatalf("before the restart: %+v", s)
 	}
 	srv.restart()
+	// At least n upgrades: on a loaded machine a handshake can time out at
+	// the client after the server counted it, and that connection redials.
 	eventually(t, "every connection to reconnect", func() bool {
 		up, _ := srv.counts()
-		return up == n && p.Stats().Open == n
+		return up >= n && p.Stats().Open == n
 	})
-	_, most := srv.counts()
-	t.Logf("at most %d reconnect handshakes at once at the server (maxInFlight %d)", most, inFlight)
+	up, most := srv.counts()
+	t.Logf("%d upgrades, at most %d reconnect handshakes at once at the server (maxInFlight %d)", up, most, inFlight)
 	if most > inFlight {
 		t.Fatalf("the server saw %d reconnect handshakes at once, want at most maxInFlight = %d", most, inFlight)
 	}

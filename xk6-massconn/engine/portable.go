@@ -188,11 +188,8 @@ type portHandler struct {
 }
 
 func (h *portHandler) OnOpen(ws *gws.Conn) {
-	if msg := h.pool.onOpenMessage(h.idx); msg != nil && ws.WriteMessage(gws.OpcodeText, msg) == nil {
-		h.pt.shard(h.pool).sent.Add(1)
-	}
 	h.pc.mu.Lock()
-	h.pool.opened(&h.pc.proto, h.out(ws))
+	h.pool.opened(&h.pc.proto, h.idx, h.out(ws))
 	h.pc.mu.Unlock()
 }
 
@@ -251,14 +248,14 @@ func (h *portHandler) OnClose(ws *gws.Conn, err error) {
 	switch {
 	case closing || rejected:
 		s.endSession(session, p.cfg.SampleLimit)
-	case errors.As(err, &ce) && h.rejectedByClose(int(ce.Code)):
-		s.endSession(session, p.cfg.SampleLimit)
 	case errors.As(err, &ce):
 		code := int(ce.Code)
 		if code == 0 {
 			code = 1005
 		}
-		s.drop(code, session, p.cfg.SampleLimit)
+		h.pc.mu.Lock()
+		p.serverClosed(s, &h.pc.proto, code, session)
+		h.pc.mu.Unlock()
 	case errors.As(err, &violation):
 		// gws found a protocol error in the server's frames and closed.
 		s.fail(rProtocol, 0)
@@ -276,28 +273,11 @@ func (h *portHandler) OnMessage(ws *gws.Conn, m *gws.Message) {
 	p := h.pool
 	s := h.pt.shard(p)
 	s.bytesIn.Add(int64(m.Data.Len()))
-	if m.Opcode != gws.OpcodeText {
-		if p.countsNonText() {
-			s.received.Add(1)
-		}
-		return
-	}
 	h.pc.mu.Lock()
-	if !h.pc.rejected {
-		p.text(&h.pc.proto, m.Bytes(), h.out(ws))
-	}
+	// A rejected session is over for the message layer; only an adapter
+	// rejects, so in raw mode every message still counts.
+	p.message(s, &h.pc.proto, m.Opcode == gws.OpcodeText, !h.pc.rejected, m.Bytes(), h.out(ws))
 	h.pc.mu.Unlock()
-}
-
-// rejectedByClose counts a close code that is the protocol's refusal.
-func (h *portHandler) rejectedByClose(code int) bool {
-	h.pc.mu.Lock()
-	name, ok := h.pool.rejectedByClose(&h.pc.proto, code)
-	h.pc.mu.Unlock()
-	if ok {
-		h.pt.shard(h.pool).reject(name)
-	}
-	return ok
 }
 
 // portableReason maps a gws dial/handshake error to a failure reason.

@@ -14,6 +14,8 @@ import (
 	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 	"github.com/massconn/massconn/xk6-massconn/internal/centrifugotest"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Programs run against servers nobody here wrote: the npm ws echo peer,
@@ -49,7 +51,7 @@ func drainAll(t *testing.T, p *Pool, what string, cond func(sum *Report, s Stats
 }
 
 func TestProgramEveryStepKind(t *testing.T) {
-	base := startWSPeer(t)
+	base := testpeer.WSPeer(t)
 	const n = 20
 	began := time.Now()
 	p := dial(t, Config{
@@ -92,7 +94,7 @@ func TestProgramEveryStepKind(t *testing.T) {
 }
 
 func TestProgramExpectTimeout(t *testing.T) {
-	base := startWSPeer(t)
+	base := testpeer.WSPeer(t)
 	const n = 10
 	t.Run("continue", func(t *testing.T) {
 		p := dial(t, Config{URLs: []string{base + "/"}, Connections: n, Steps: []program.Step{
@@ -124,7 +126,7 @@ func TestProgramExpectTimeout(t *testing.T) {
 }
 
 func TestProgramGotoTimes(t *testing.T) {
-	base := startWSPeer(t)
+	base := testpeer.WSPeer(t)
 	const n, times = 10, 4
 	p := dial(t, Config{URLs: []string{base + "/"}, Connections: n, Steps: []program.Step{
 		send("tick {{seq}}"),
@@ -148,7 +150,7 @@ func TestProgramGotoTimes(t *testing.T) {
 // reopen's handshake add to each cycle); the count must be exact between
 // the engine's counters.
 func TestLifetimeChurn(t *testing.T) {
-	base := startWSPeer(t)
+	base := testpeer.WSPeer(t)
 	const slots = 30
 	const hold = 3 * time.Second
 	lt := Lifetime{Min: 200 * time.Millisecond, Max: 600 * time.Millisecond}
@@ -187,10 +189,10 @@ func TestLifetimeChurn(t *testing.T) {
 // TestProgramOverWSS runs a program and churn over TLS (the npm ws peer
 // over https), where the event loops run the record layer.
 func TestProgramOverWSS(t *testing.T) {
-	cert := newTestCert(t)
-	base := startWSPeer(t, "TLS_CERT="+cert.certFile, "TLS_KEY="+cert.keyFile)
+	cert := testpeer.NewCert(t)
+	base := testpeer.WSPeer(t, "TLS_CERT="+cert.CertFile, "TLS_KEY="+cert.KeyFile)
 	const slots = 10
-	p := dial(t, Config{URLs: []string{base + "/"}, Connections: slots, TLS: &tls.Config{RootCAs: cert.roots},
+	p := dial(t, Config{URLs: []string{base + "/"}, Connections: slots, TLS: &tls.Config{RootCAs: cert.Roots},
 		Lifetime: Lifetime{Min: 300 * time.Millisecond, Max: 500 * time.Millisecond},
 		Steps: []program.Step{
 			send("q{{seq}}"),

@@ -4,12 +4,14 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // TestSequenceAgainstNpmWS: the npm ws peer sends rows in an order the test
 // picks; the counters must say exactly what went wrong.
 func TestSequenceAgainstNpmWS(t *testing.T) {
-	base := startWSPeer(t)
+	base := testpeer.WSPeer(t)
 	const n = 8
 	cases := []struct {
 		name                string

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -11,10 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,30 +150,6 @@ func (h *gwsHandler) OnMessage(c *gws.Conn, m *gws.Message) {
 	_ = c.WriteMessage(m.Opcode, m.Bytes())
 }
 
-// rawServer accepts TCP connections and hands each to serve.
-func rawServer(t testing.TB, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
-		}
-	}()
-	return "ws://" + ln.Addr().String() + "/"
-}
-
 // readRequestKey reads an upgrade request and returns its key.
 func readRequestKey(c net.Conn) (string, error) {
 	req, err := http.ReadRequest(bufio.NewReader(c))
@@ -191,55 +162,4 @@ func readRequestKey(c net.Conn) (string, error) {
 func acceptFor(key string) string {
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-// startWSPeer starts the npm ws server in testdata/wspeer (or $WSPEER_DIR)
-// and returns its base URL; env adds KEY=value settings (TLS_CERT, TLS_KEY
-// and TLS_MAX_VERSION make it serve wss://; DEFLATE=1 turns on
-// permessage-deflate).
-func startWSPeer(t testing.TB, env ...string) string {
-	t.Helper()
-	dir := os.Getenv("WSPEER_DIR")
-	if dir == "" {
-		dir = filepath.Join("testdata", "wspeer")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		t.Fatalf("the npm ws peer is not installed in %s (%v): run `npm ci` in that directory (make test does)", dir, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "node", "server.js", "0")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // the peer exits when stdin closes
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() { stdin.Close(); cancel(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(out)
-	ready := make(chan string, 1)
-	go func() {
-		for lines.Scan() {
-			if port, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
-				ready <- port
-			}
-		}
-	}()
-	select {
-	case port := <-ready:
-		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TLS_CERT=") }) {
-			return "wss://127.0.0.1:" + port
-		}
-		return "ws://127.0.0.1:" + port
-	case <-time.After(30 * time.Second):
-		t.Fatal("npm ws peer did not report its port within 30s")
-	}
-	return ""
 }

@@ -1,24 +1,18 @@
 package engine
 
 import (
+	"crypto/tls"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // TestAgainstNpmWS runs the engine against the npm ws package, a server
 // nobody on this project wrote.
 func TestAgainstNpmWS(t *testing.T) {
-	base := startWSPeer(t)
-	t.Run("echo", func(t *testing.T) {
-		p := dial(t, Config{URLs: []string{base + "/"}, Connections: 20, OnOpenSend: "hello {{conn}}"})
-		eventually(t, "echoes", func() bool { return p.Stats().Received == 20 })
-		if err := p.Close(5 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if s := p.Stats(); s.Open != 0 || s.Dropped != 0 || s.Failed != 0 {
-			t.Fatalf("after close: %+v", s)
-		}
-	})
+	base := testpeer.WSPeer(t)
+	t.Run("echo", func(t *testing.T) { checkEchoAndClose(t, base, nil) })
 	t.Run("latency from fragmented messages", func(t *testing.T) {
 		const n, per = 10, 20
 		p := dial(t, Config{
@@ -60,4 +54,18 @@ func TestAgainstNpmWS(t *testing.T) {
 			t.Fatalf("stats %+v", s)
 		}
 	})
+}
+
+// checkEchoAndClose has the npm ws peer at base echo one message to each of
+// 20 connections, closes them cleanly and checks nothing was lost.
+func checkEchoAndClose(t *testing.T, base string, tlsConf *tls.Config) {
+	t.Helper()
+	p := dial(t, Config{URLs: []string{base + "/"}, Connections: 20, OnOpenSend: "hello {{conn}}", TLS: tlsConf})
+	eventually(t, "echoes", func() bool { return p.Stats().Received == 20 })
+	if err := p.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Open != 0 || s.Dropped != 0 || s.Failed != 0 {
+		t.Fatalf("after close: %+v", s)
+	}
 }

@@ -4,86 +4,23 @@ package engine
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
-// testCert is a self-signed ECDSA P-256 certificate for 127.0.0.1 and
-// massconn.test, as PEM files (for the node peer) and as Go values.
-type testCert struct {
-	cert              tls.Certificate
-	roots             *x509.CertPool
-	certFile, keyFile string
-}
-
-func newTestCert(t testing.TB) testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "massconn.test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		DNSNames:              []string{"massconn.test"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tc := testCert{
-		cert:     tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
-		roots:    x509.NewCertPool(),
-		certFile: filepath.Join(dir, "cert.pem"),
-		keyFile:  filepath.Join(dir, "key.pem"),
-	}
-	tc.roots.AddCert(leaf)
-	if err := os.WriteFile(tc.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tc.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return tc
-}
-
 // startGWSTLSServer is startGWSServer over TLS, capped at maxVersion.
-func startGWSTLSServer(t testing.TB, cert testCert, maxVersion uint16) (*gwsServer, string) {
+func startGWSTLSServer(t testing.TB, cert testpeer.Cert, maxVersion uint16) (*gwsServer, string) {
 	t.Helper()
 	s := newGWSServer()
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert.cert}, MaxVersion: maxVersion}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MaxVersion: maxVersion}
 	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the failure cases make it log handshake errors
 	s.StartTLS()
 	t.Cleanup(s.Close)
@@ -100,11 +37,11 @@ var tlsVersions = []struct {
 }
 
 func TestWSSAgainstGWS(t *testing.T) {
-	cert := newTestCert(t)
+	cert := testpeer.NewCert(t)
 	for _, v := range tlsVersions {
 		t.Run(v.name, func(t *testing.T) {
 			srv, base := startGWSTLSServer(t, cert, v.version)
-			trusted := &tls.Config{RootCAs: cert.roots}
+			trusted := &tls.Config{RootCAs: cert.Roots}
 			t.Run("echo, latency, heartbeat and close handshake", func(t *testing.T) {
 				const n = 20
 				p := dial(t, Config{URLs: []string{base + "/echo"}, Connections: n, OnOpenSend: "push 50", TLS: trusted,
@@ -159,8 +96,8 @@ func TestWSSAgainstGWS(t *testing.T) {
 			t.Run("certificate failures are reason tls", func(t *testing.T) {
 				for name, conf := range map[string]*tls.Config{
 					"unknown authority":   nil,
-					"wrong name":          {RootCAs: cert.roots, ServerName: "other.test"},
-					"TLS version too new": {RootCAs: cert.roots, MinVersion: v.version + 1},
+					"wrong name":          {RootCAs: cert.Roots, ServerName: "other.test"},
+					"TLS version too new": {RootCAs: cert.Roots, MinVersion: v.version + 1},
 				} {
 					if v.version == tls.VersionTLS13 && conf != nil && conf.MinVersion != 0 {
 						continue
@@ -176,7 +113,7 @@ func TestWSSAgainstGWS(t *testing.T) {
 					TLS: &tls.Config{InsecureSkipVerify: true, ServerName: "other.test"}})
 				eventually(t, "echoes", func() bool { return p.Stats().Received == 3 })
 				p2 := dial(t, Config{URLs: []string{base + "/echo"}, Connections: 3, OnOpenSend: "hi",
-					TLS: &tls.Config{RootCAs: cert.roots, ServerName: "massconn.test"}})
+					TLS: &tls.Config{RootCAs: cert.Roots, ServerName: "massconn.test"}})
 				eventually(t, "echoes", func() bool { return p2.Stats().Received == 3 })
 			})
 		})
@@ -191,14 +128,14 @@ func TestWSSAgainstGWS(t *testing.T) {
 func TestWSSKeyUpdate(t *testing.T) {
 	tlsUpdateAfter.Store(3)
 	t.Cleanup(func() { tlsUpdateAfter.Store(0) })
-	cert := newTestCert(t)
+	cert := testpeer.NewCert(t)
 	_, gwsBase := startGWSTLSServer(t, cert, tls.VersionTLS13)
-	nodeBase := startWSPeer(t, "TLS_CERT="+cert.certFile, "TLS_KEY="+cert.keyFile)
+	nodeBase := testpeer.WSPeer(t, "TLS_CERT="+cert.CertFile, "TLS_KEY="+cert.KeyFile)
 	for name, url := range map[string]string{"gws": gwsBase + "/echo", "node": nodeBase + "/"} {
 		t.Run(name, func(t *testing.T) {
 			before := tlsKeyUpdatesRead.Load()
 			const n = 5
-			p := dial(t, Config{URLs: []string{url}, Connections: n, TLS: &tls.Config{RootCAs: cert.roots},
+			p := dial(t, Config{URLs: []string{url}, Connections: n, TLS: &tls.Config{RootCAs: cert.Roots},
 				Heartbeat: Heartbeat{Every: 10 * time.Millisecond, Text: "beat"}})
 			eventually(t, "30 echoes per connection", func() bool { return p.Stats().Received >= 30*n })
 			if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 {
@@ -218,21 +155,12 @@ func TestWSSKeyUpdate(t *testing.T) {
 }
 
 func TestWSSAgainstNpmWS(t *testing.T) {
-	cert := newTestCert(t)
+	cert := testpeer.NewCert(t)
 	for _, v := range tlsVersions {
 		t.Run(v.name, func(t *testing.T) {
-			base := startWSPeer(t, "TLS_CERT="+cert.certFile, "TLS_KEY="+cert.keyFile, "TLS_MAX_VERSION="+v.node)
-			trusted := &tls.Config{RootCAs: cert.roots}
-			t.Run("echo and close", func(t *testing.T) {
-				p := dial(t, Config{URLs: []string{base + "/"}, Connections: 20, OnOpenSend: "hello {{conn}}", TLS: trusted})
-				eventually(t, "echoes", func() bool { return p.Stats().Received == 20 })
-				if err := p.Close(5 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-				if s := p.Stats(); s.Open != 0 || s.Dropped != 0 || s.Failed != 0 {
-					t.Fatalf("after close: %+v", s)
-				}
-			})
+			base := testpeer.WSPeer(t, "TLS_CERT="+cert.CertFile, "TLS_KEY="+cert.KeyFile, "TLS_MAX_VERSION="+v.node)
+			trusted := &tls.Config{RootCAs: cert.Roots}
+			t.Run("echo and close", func(t *testing.T) { checkEchoAndClose(t, base, trusted) })
 			t.Run("latency from fragmented messages", func(t *testing.T) {
 				const n, per = 10, 20
 				p := dial(t, Config{URLs: []string{base + "/"}, Connections: n, OnOpenSend: "fragpush 20", TLS: trusted,
@@ -273,14 +201,14 @@ func TestWSSHoldsWithoutGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := min(2000, limit-openFiles()-200)
-	cert := newTestCert(t)
+	cert := testpeer.NewCert(t)
 	for _, v := range tlsVersions {
 		t.Run(v.name, func(t *testing.T) {
-			base := startWSPeer(t, "TLS_CERT="+cert.certFile, "TLS_KEY="+cert.keyFile, "TLS_MAX_VERSION="+v.node)
+			base := testpeer.WSPeer(t, "TLS_CERT="+cert.CertFile, "TLS_KEY="+cert.KeyFile, "TLS_MAX_VERSION="+v.node)
 			// One node process serves every handshake on one core: a
 			// generous connect timeout keeps a busy machine from failing
 			// the test (nothing here measures time).
-			p := dial(t, Config{URLs: []string{base + "/"}, Connections: n, MaxInFlight: 200, TLS: &tls.Config{RootCAs: cert.roots},
+			p := dial(t, Config{URLs: []string{base + "/"}, Connections: n, MaxInFlight: 200, TLS: &tls.Config{RootCAs: cert.Roots},
 				ConnectTimeout: time.Minute, Heartbeat: Heartbeat{Every: time.Second, Text: "beat"}})
 			if st := p.Stats(); st.Open != int64(n) || st.Failed != 0 {
 				t.Fatalf("opening %d: %+v", n, st)
@@ -329,53 +257,6 @@ func engineGoroutines(t *testing.T) int {
 // over TLS: pool.close() sends a close frame and waits for the server's,
 // and the server closes TCP first, so TIME_WAIT is the server's.
 func TestWSSClientLeavesTCPCloseToTheServer(t *testing.T) {
-	cert := newTestCert(t)
-	conf := &tls.Config{Certificates: []tls.Certificate{cert.cert}}
-	clientPort := make(chan int, 1)
-	url := rawServer(t, func(raw net.Conn) {
-		clientPort <- raw.RemoteAddr().(*net.TCPAddr).Port
-		c := tls.Server(raw, conf)
-		key, err := readRequestKey(c)
-		if err != nil {
-			return
-		}
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acceptFor(key))
-		head := make([]byte, 2)
-		if _, err := io.ReadFull(c, head); err != nil || head[0]&0x0f != 0x8 {
-			return
-		}
-		if _, err := io.ReadFull(c, make([]byte, 4+int(head[1]&0x7f))); err != nil {
-			return
-		}
-		_, _ = c.Write([]byte{0x88, 0x02, 0x03, 0xe8}) // close 1000
-		// Not an assertion on time: this only lets a client that hangs up
-		// first do so before the server does.
-		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		_, _ = c.Read(make([]byte, 1))
-	})
-	hostPort := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
-	_, portText, _ := strings.Cut(hostPort, ":")
-	var serverPort int
-	if _, err := fmt.Sscan(portText, &serverPort); err != nil {
-		t.Fatal(err)
-	}
-	p := dial(t, Config{URLs: []string{"wss://" + hostPort + "/"}, Connections: 1, TLS: &tls.Config{RootCAs: cert.roots}})
-	if s := p.Stats(); s.Open != 1 {
-		t.Fatalf("stats after dial: %+v", s)
-	}
-	cport := <-clientPort
-	if err := p.Close(eventuallyFor); err != nil {
-		t.Fatal(err)
-	}
-	if r := p.Drain(); r.SessionsEnded != 1 || len(r.Drops) != 0 {
-		t.Fatalf("want one session ended by the client's close and no drop, got %+v", r)
-	}
-	var owner string
-	eventually(t, "the TIME_WAIT entry of the closed connection", func() bool {
-		owner = timeWaitOwner(t, serverPort, cport)
-		return owner != ""
-	})
-	if owner != "server" {
-		t.Fatalf("TIME_WAIT is on the %s side: the client closed TCP before the server", owner)
-	}
+	cert := testpeer.NewCert(t)
+	checkClientLeavesTCPClose(t, "wss", &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, &tls.Config{RootCAs: cert.Roots})
 }

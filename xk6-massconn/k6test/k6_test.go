@@ -4,7 +4,6 @@
 package k6test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // k6 exit codes (go.k6.io/k6/errext/exitcodes).
@@ -40,53 +41,12 @@ func k6Binary(t *testing.T) string {
 	return bin
 }
 
-// startWSPeer starts the npm ws server and returns its ws:// URL; env adds
-// KEY=value settings (DEFLATE=1, TLS_CERT/TLS_KEY for https). It stops with
-// the test: its stdin closes and it exits.
+// startWSPeer starts the npm ws server (testpeer.WSPeer) and returns its
+// URL with the root path; env adds KEY=value settings (DEFLATE=1,
+// TLS_CERT/TLS_KEY for wss://). It stops with the test.
 func startWSPeer(t *testing.T, env ...string) string {
 	t.Helper()
-	dir := os.Getenv("WSPEER_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "engine", "testdata", "wspeer")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		t.Fatalf("the ws peer is not installed in %s (%v): run `make xk6-massconn/engine/testdata/wspeer/node_modules`", dir, err)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "server.js"), "0")
-	cmd.Env = append(os.Environ(), env...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the ws peer: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- port
-			}
-		}
-	}()
-	select {
-	case port := <-ready:
-		return "ws://127.0.0.1:" + port + "/"
-	case <-time.After(30 * time.Second):
-		t.Fatal("the ws peer did not print its port within 30s")
-		return ""
-	}
+	return testpeer.WSPeer(t, env...) + "/"
 }
 
 // closedPort returns a loopback port nothing listens on.
@@ -216,9 +176,7 @@ func TestFailingThresholdExits99(t *testing.T) {
 
 func TestWrongOptionsNameTheOption(t *testing.T) {
 	url := fmt.Sprintf("ws://127.0.0.1:%d/", closedPort(t))
-	tests := []struct {
-		name, opts, want string
-	}{
+	tests := []optionErrorCase{
 		{"typo", `{"urls":["` + url + `"],"conections":10}`,
 			"massconn.connect: unknown option 'conections' (did you mean 'connections'?)"},
 		{"negative rate", `{"urls":["` + url + `"],"connections":10,"rate":-5}`,
@@ -230,6 +188,17 @@ func TestWrongOptionsNameTheOption(t *testing.T) {
 		{"capacity", `{"urls":["` + url + `"],"connections":5000000}`,
 			"massconn.connect: capacity:"},
 	}
+	checkOptionErrors(t, tests)
+}
+
+// optionErrorCase is connect() options (JSON) that must make the script
+// throw, and a text the error must contain.
+type optionErrorCase struct{ name, opts, want string }
+
+// checkOptionErrors runs options.js with each case's options: k6 must
+// exit with a script exception whose output contains the case's text.
+func checkOptionErrors(t *testing.T, tests []optionErrorCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := runK6(t, "options.js", map[string]string{"OPTS": tt.opts})

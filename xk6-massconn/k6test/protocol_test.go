@@ -2,7 +2,6 @@ package k6test
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ func TestCentrifugoAdapter(t *testing.T) {
 }
 
 func TestWrongProtocolOptionsNameTheOption(t *testing.T) {
-	tests := []struct{ name, opts, want string }{
+	tests := []optionErrorCase{
 		{"unknown protocol", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":"stomp"}`,
 			`massconn.connect: option 'protocol.name' must be one of 'centrifugo', 'graphql-ws', 'phoenix', 'socketio', got`},
 		{"adapter option typo", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":{"name":"phoenix","topic":["a"]}}`,
@@ -51,17 +50,7 @@ func TestWrongProtocolOptionsNameTheOption(t *testing.T) {
 		{"replies with an adapter", `{"urls":["ws://127.0.0.1:1/"],"connections":1,"protocol":"centrifugo","replies":[{"match":"{}","send":"{}"}]}`,
 			"massconn.connect: option 'replies' apply to the raw mode only"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := runK6(t, "options.js", map[string]string{"OPTS": tt.opts})
-			if res.code != exitScriptException {
-				t.Fatalf("k6 exited %d, want %d (script exception):\n%s", res.code, exitScriptException, res.output)
-			}
-			if !strings.Contains(res.output, tt.want) {
-				t.Fatalf("k6 output does not contain %q:\n%s", tt.want, res.output)
-			}
-		})
-	}
+	checkOptionErrors(t, tests)
 }
 
 // TestSupabaseRealtimeExample runs k6scripts/supabase-realtime.js against the

@@ -3,7 +3,6 @@ package k6test
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -12,6 +11,7 @@ import (
 
 func TestWrongStepsNameTheStep(t *testing.T) {
 	url := fmt.Sprintf("ws://127.0.0.1:%d/", closedPort(t))
+	var tests []optionErrorCase
 	for _, tt := range []struct{ name, steps, want string }{
 		{"goto past the end", `[{"send":"a"},{"expect":"a"},{"sleep":"1s"},{"goto":9}]`,
 			"massconn.connect: option 'steps[3].goto' target 9 is past the end"},
@@ -20,15 +20,10 @@ func TestWrongStepsNameTheStep(t *testing.T) {
 		{"typo in a step", `[{"expect":"a","timout":"1s"}]`,
 			"unknown option 'steps[0].timout' (did you mean 'steps[0].timeout'?)"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			res := runK6(t, "options.js", map[string]string{
-				"OPTS": `{"urls":["` + url + `"],"connections":1,"steps":` + tt.steps + `}`,
-			})
-			if res.code != exitScriptException || !strings.Contains(res.output, tt.want) {
-				t.Fatalf("k6 exited %d (want %d) and its output should contain %q:\n%s", res.code, exitScriptException, tt.want, res.output)
-			}
-		})
+		opts := `{"urls":["` + url + `"],"connections":1,"steps":` + tt.steps + `}`
+		tests = append(tests, optionErrorCase{tt.name, opts, tt.want})
 	}
+	checkOptionErrors(t, tests)
 }
 
 func TestRTTScript(t *testing.T) {

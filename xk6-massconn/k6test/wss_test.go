@@ -1,54 +1,18 @@
 package k6test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // startWSSPeer starts the npm ws peer over Node's https with a fresh
-// self-signed ECDSA P-256 certificate for 127.0.0.1, and returns its
-// wss:// URL and the certificate's PEM file.
+// self-signed certificate for 127.0.0.1 (testpeer.NewCert), and returns
+// its wss:// URL and the certificate's PEM file.
 func startWSSPeer(t *testing.T) (url, certFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	certFile, keyFile := filepath.Join(tmp, "cert.pem"), filepath.Join(tmp, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ws := startWSPeer(t, "TLS_CERT="+certFile, "TLS_KEY="+keyFile)
-	return "wss://" + strings.TrimPrefix(ws, "ws://"), certFile
+	cert := testpeer.NewCert(t)
+	return startWSPeer(t, "TLS_CERT="+cert.CertFile, "TLS_KEY="+cert.KeyFile), cert.CertFile
 }
 
 // TestWSSHonoursK6TLSOptions runs pass.js over wss:// and checks that k6's

@@ -2,7 +2,7 @@
 // server, as a Node developer would write it. Upgrades on /ws; POST
 // /publish sends the request body as one text message to every client;
 // GET /healthz reports {"connections": N, "listener": "connected"} in the
-// shape massconn-fanout-bench reads from massconn-server.
+// shape massconn-bench fanout reads from massconn-server.
 //
 //   node server.js --listen 127.0.0.1:PORT
 'use strict';

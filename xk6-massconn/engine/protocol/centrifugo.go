@@ -90,14 +90,13 @@ func (a *Centrifugo) Open(st *State, c Conn) { c.Send(a.connect) }
 
 var emptyObject = []byte("{}")
 
+// newline separates the replies Centrifugo batches into one frame.
+var newline = []byte{'\n'}
+
 func (a *Centrifugo) Message(st *State, msg []byte, c Conn) {
 	for len(msg) > 0 {
-		line := msg
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line, msg = msg[:i], msg[i+1:]
-		} else {
-			msg = nil
-		}
+		var line []byte
+		line, msg, _ = bytes.Cut(msg, newline)
 		if !a.line(st, line, c) {
 			return
 		}

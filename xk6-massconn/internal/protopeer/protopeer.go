@@ -4,19 +4,15 @@
 package protopeer
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Peer is one running server.
@@ -24,73 +20,32 @@ type Peer struct {
 	port  string
 	mu    sync.Mutex // one command and its answer at a time
 	stdin io.Writer
-	lines chan string
+	lines <-chan string
+	what  string // names the peer in failures
 }
 
 // Dir is where the peers and their node_modules are: $PROTOPEERS_DIR, or
 // engine/testdata/protopeers in this module.
 func Dir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("PROTOPEERS_DIR")
-	if dir == "" {
-		_, here, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(here), "..", "..", "engine", "testdata", "protopeers")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io")); err != nil {
-		t.Fatalf("the npm protocol peers are not installed in %s (%v): run `make xk6-massconn/engine/testdata/protopeers/node_modules` (make unit-test does)", dir, err)
-	}
-	return dir
+	return testpeer.NodeDir(t, "PROTOPEERS_DIR", "protopeers", "socket.io")
 }
 
 // Start runs `node server.js MODE 0` (socketio, graphql or phoenix) and
 // returns once it listens; it stops with the test.
 func Start(t testing.TB, mode string) *Peer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "node", "server.js", mode, "0")
+	cmd := exec.Command("node", "server.js", mode, "0")
 	cmd.Dir = Dir(t)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() { stdin.Close(); cancel(); _ = cmd.Wait() })
-	p := &Peer{stdin: stdin, lines: make(chan string, 16)}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	line := p.next(t)
-	port, ok := strings.CutPrefix(line, "listening ")
-	if !ok {
-		t.Fatalf("%s peer said %q, want listening PORT", mode, line)
-	}
-	p.port = port
+	proc := testpeer.Run(t, cmd)
+	p := &Peer{stdin: proc.Stdin, lines: proc.Lines(), what: "the " + mode + " peer"}
+	p.port = testpeer.ListeningPort(t, p.lines, p.what)
 	return p
 }
 
 func (p *Peer) next(t testing.TB) string {
 	t.Helper()
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			t.Fatal("the peer exited")
-		}
-		return line
-	case <-time.After(30 * time.Second):
-		t.Fatal("the peer said nothing within 30s")
-	}
-	return ""
+	return testpeer.NextLine(t, p.lines, p.what)
 }
 
 // Publish makes the peer send n application messages to every client.

@@ -11,7 +11,7 @@
 //	go run ./engine/cmd/massconn-engine-bench -tls            # wss:// to gws over TLS (ECDSA P-256)
 //
 // With -tls, the gws server serves TLS with a fresh self-signed ECDSA P-256
-// certificate. The server alone (-serve ADDR) is what scripts/bench-k6-tls.sh
+// certificate. The server alone (-serve ADDR) is what massconn-bench k6-tls
 // runs: ws:// on ADDR ("listening PORT"), and with -tls-dir DIR also wss://
 // on a second port ("listening-tls PORT"), its certificate in DIR/cert.pem
 // (which the k6 benchmark hands to both k6 binaries as SSL_CERT_FILE);
@@ -92,21 +92,42 @@ func main() {
 		}
 		localAddrs = append(localAddrs, ip)
 	}
-	if err := run(*server, *url, *conns, *rate, *maxInFlight, localAddrs, *hold, *profile, *cpuprofile, *useTLS, *tlsCurves); err != nil {
+	cfg := benchConfig{
+		Server: *server, URL: *url, Conns: *conns, Rate: *rate, MaxInFlight: *maxInFlight, LocalAddrs: localAddrs,
+		Hold: *hold, MemProfile: *profile, CPUProfile: *cpuprofile, TLS: *useTLS, TLSCurves: *tlsCurves,
+	}
+	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "massconn-engine-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []netip.Addr, hold time.Duration,
-	profile, cpuprofile string, useTLS bool, tlsCurves string,
-) error {
+// benchConfig is one measurement: which server, how many connections, how
+// fast, and where the profiles go (the command-line flags of the same names).
+type benchConfig struct {
+	Server      string       // gws or ws, started in a child process unless URL is set
+	URL         string       // a running server instead
+	Conns       int          // 0 = as many as RLIMIT_NOFILE allows, minus headroom
+	Rate        float64      // connection attempts per second, 0 = as fast as allowed
+	MaxInFlight int          // handshakes in progress at once
+	LocalAddrs  []netip.Addr // source addresses
+	Hold        time.Duration
+	MemProfile  string // heap profile file after measuring, "" = none
+	CPUProfile  string // CPU profile file of the opening phase, "" = none
+	TLS         bool   // wss:// to the gws server (ECDSA P-256)
+	TLSCurves   string // key exchanges the TLS server prefers; "" = Go's default
+}
+
+func run(cfg benchConfig) error {
+	// url and n are resolved below: the started server's URL, the count
+	// from RLIMIT_NOFILE.
+	url, n := cfg.URL, cfg.Conns
 	serverPID := 0
 	var tlsConf *tls.Config
 	if url == "" {
 		tlsDir := ""
-		if useTLS {
-			if server != "gws" {
+		if cfg.TLS {
+			if cfg.Server != "gws" {
 				return errors.New("-tls: only with -server gws")
 			}
 			dir, err := os.MkdirTemp("", "massconn-engine-bench-")
@@ -116,13 +137,13 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 			defer os.RemoveAll(dir)
 			tlsDir = dir
 		}
-		u, pid, stop, err := startServer(server, tlsDir, tlsCurves)
+		u, pid, stop, err := startServer(cfg.Server, tlsDir, cfg.TLSCurves)
 		if err != nil {
 			return err
 		}
 		defer stop()
 		url, serverPID = u, pid
-		if useTLS {
+		if cfg.TLS {
 			pemBytes, err := os.ReadFile(filepath.Join(tlsDir, "cert.pem"))
 			if err != nil {
 				return err
@@ -155,8 +176,8 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			return err
 		}
@@ -168,8 +189,8 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	cpu0, srvCPU0 := cpuTime(os.Getpid()), cpuTime(serverPID)
 	start := time.Now()
 	p, err := engine.Dial(context.Background(), engine.Config{
-		URLs: []string{url}, Connections: n, Rate: rate, MaxInFlight: maxInFlight, ConnectTimeout: 30 * time.Second,
-		LocalAddrs: localAddrs, TLS: tlsConf,
+		URLs: []string{url}, Connections: n, Rate: cfg.Rate, MaxInFlight: cfg.MaxInFlight, ConnectTimeout: 30 * time.Second,
+		LocalAddrs: cfg.LocalAddrs, TLS: tlsConf,
 	})
 	if err != nil {
 		return err
@@ -181,11 +202,11 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	}
 	elapsed := time.Since(start)
 	cpu, srvCPU := cpuTime(os.Getpid())-cpu0, cpuTime(serverPID)-srvCPU0
-	if cpuprofile != "" {
+	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	st := p.Stats()
-	time.Sleep(hold)
+	time.Sleep(cfg.Hold)
 	rssHeld := vmRSS()
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -194,11 +215,11 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 	runtime.ReadMemStats(&ms)
 	held := p.Stats().Open
 
-	fmt.Printf("server                 %s (%s)\n", server, url)
-	fmt.Printf("RLIMIT_NOFILE          %d, localAddrs %v\n", lim.Cur, localAddrs)
+	fmt.Printf("server                 %s (%s)\n", cfg.Server, url)
+	fmt.Printf("RLIMIT_NOFILE          %d, localAddrs %v\n", lim.Cur, cfg.LocalAddrs)
 	fmt.Printf("connections            attempted %d, open %d, failed %d %v\n", st.Attempted, st.Open, st.Failed, st.Failures)
 	fmt.Printf("established per second %.0f (%d in %v, rate %v, maxInFlight %d, GOMAXPROCS %d)\n",
-		float64(st.Open)/elapsed.Seconds(), st.Open, elapsed.Round(time.Millisecond), rate, maxInFlight, runtime.GOMAXPROCS(0))
+		float64(st.Open)/elapsed.Seconds(), st.Open, elapsed.Round(time.Millisecond), cfg.Rate, cfg.MaxInFlight, runtime.GOMAXPROCS(0))
 	fmt.Printf("CPU while opening      client %v, server %v (of %v wall on %d cores; other load on the machine counts too)\n",
 		cpu.Round(time.Millisecond), srvCPU.Round(time.Millisecond), elapsed.Round(time.Millisecond), runtime.NumCPU())
 	if held > 0 {
@@ -207,8 +228,8 @@ func run(server, url string, n int, rate float64, maxInFlight int, localAddrs []
 		fmt.Printf("Go heap per conn       %.0f B in use (HeapInuse %d -> %d KiB), %d goroutines\n",
 			float64(ms.HeapInuse-ms0.HeapInuse)/float64(held), ms0.HeapInuse>>10, ms.HeapInuse>>10, runtime.NumGoroutine())
 	}
-	if profile != "" {
-		f, err := os.Create(profile)
+	if cfg.MemProfile != "" {
+		f, err := os.Create(cfg.MemProfile)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,57 @@
+// Package floorcmd is massconn-bench floor (make bench-floor). It prints this machine's physical floor for a
+// WebSocket fan-out, measured now with raw syscalls (internal/floor): the
+// CPU of a loopback connect+accept, of a bare WebSocket upgrade, and of one
+// write and one read of a message, at as many connection pairs as the
+// open-file limit allows (make bench-floor):
+//
+//	massconn-bench floor [--pairs N] [--size BYTES] [--rounds N]
+package floorcmd
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/massconn/massconn/internal/floor"
+)
+
+func Run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("massconn-bench floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts floor.Options
+	fs.IntVar(&opts.Pairs, "pairs", 0, "connected loopback pairs held at once, 2 file descriptors each (0: from the open-file limit, at most 9000)")
+	fs.IntVar(&opts.MessageSize, "size", 30, "bytes per write: the whole WebSocket frame of the benchmark's message")
+	fs.IntVar(&opts.Rounds, "rounds", 5, "writes and reads per pair")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "massconn-bench floor: unexpected argument %q; all options are --flags\n", fs.Arg(0))
+		return 2
+	case opts.Pairs < 0:
+		fmt.Fprintln(stderr, "massconn-bench floor: --pairs must be 0 (from the open-file limit) or more")
+		return 2
+	case opts.MessageSize < 1 || opts.Rounds < 1:
+		fmt.Fprintln(stderr, "massconn-bench floor: --size and --rounds must be at least 1")
+		return 2
+	}
+	res, err := floor.Measure(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "massconn-bench floor: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "=== the floor on this machine, now: %d loopback pairs held, %d-byte message, %d rounds ===\n", res.Pairs, res.MessageSize, res.Rounds)
+	fmt.Fprintf(stdout, "write               %s  (one write to a connected socket; the loopback receive path runs inside it)\n", floor.Micros(res.Write))
+	fmt.Fprintf(stdout, "read                %s  (the peer's read of it)\n", floor.Micros(res.Read))
+	fmt.Fprintf(stdout, "delivery            %s  (write + read, both ends)\n", floor.Micros(res.Delivery()))
+	fmt.Fprintf(stdout, "connect+accept      %s  (blocking connect and its accept, both ends)\n", floor.Micros(res.ConnectAccept))
+	fmt.Fprintf(stdout, "WebSocket upgrade   %s  (request, Sec-WebSocket-Accept, 101 response; both ends, on a connected pair)\n", floor.Micros(res.Upgrade))
+	fmt.Fprintf(stdout, "accepted WebSocket  %s  (connect+accept + upgrade)\n", floor.Micros(res.ConnectAccept+res.Upgrade))
+	fmt.Fprintln(stdout, "CPU = user+sys of the one thread doing the syscalls (CLOCK_THREAD_CPUTIME_ID)")
+	return 0
+}
