@@ -3,6 +3,7 @@ module github.com/massconn/massconn
 go 1.26.0
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/lib/pq v1.12.3
 	github.com/lxzan/gws v1.8.9
 	github.com/prometheus/client_golang v1.25.0

@@ -50,6 +50,13 @@ type RunConfig struct {
 	// connections the default 30 s pings are a large share of 2 cores).
 	ServerArgs []string
 
+	// NoFloor skips measuring the machine's floor before the load
+	// (internal/floor, a few seconds); the report's CPU windows remain.
+	NoFloor bool
+	// Profile is how long one server's CPU profile during the hold lasts
+	// (its --pprof listener); 0 = none.
+	Profile time.Duration
+
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
 	Command  string    // for the report
@@ -127,6 +134,7 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 			log: filepath.Join(logDir, fmt.Sprintf("server-%02d.log", sp.Index))}
 		args := []string{"serve", "--listen", sp.Listen, "--database-url", dbURL,
 			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s"}
+		args = append(args, sp.Extra...)
 		p.cmd = exec.Command(bin, append(args, extraArgs...)...)
 		f, err := os.Create(p.log)
 		if err != nil {
@@ -235,23 +243,25 @@ func stopAll(procs []*serverProc, grace time.Duration) []string {
 // asking them in parallel; a server too busy to answer within the timeout counts with
 // its last known value, so progress stays readable under load.
 type serverCounter struct {
-	plans []ServerPlan
-	last  []int64
+	plans    []ServerPlan
+	last     []int64
+	lastSent []uint64 // messages queued to subscribers (/healthz messages_sent)
 }
 
 func newServerCounter(plans []ServerPlan) *serverCounter {
-	return &serverCounter{plans: plans, last: make([]int64, len(plans))}
+	return &serverCounter{plans: plans, last: make([]int64, len(plans)), lastSent: make([]uint64, len(plans))}
 }
 
 // total returns the sum and how many servers did not answer this time.
 func (c *serverCounter) total() (int64, int) {
 	var wg sync.WaitGroup
 	fresh := make([]int64, len(c.plans))
+	freshSent := make([]uint64, len(c.plans))
 	failed := make([]bool, len(c.plans))
 	for i, sp := range c.plans {
 		wg.Go(func() {
 			h, err := client.New(sp.Listen, 0).Health(context.Background())
-			fresh[i], failed[i] = h.Connections, err != nil
+			fresh[i], freshSent[i], failed[i] = h.Connections, h.MessagesSent, err != nil
 		})
 	}
 	wg.Wait()
@@ -261,11 +271,21 @@ func (c *serverCounter) total() (int64, int) {
 		if failed[i] {
 			stale++
 		} else {
-			c.last[i] = fresh[i]
+			c.last[i], c.lastSent[i] = fresh[i], freshSent[i]
 		}
 		sum += c.last[i]
 	}
 	return sum, stale
+}
+
+// sent is the messages the servers queued to subscribers, as of their
+// last answers to total.
+func (c *serverCounter) sent() uint64 {
+	var n uint64
+	for _, v := range c.lastSent {
+		n += v
+	}
+	return n
 }
 
 func pidsRSS(pids []int) string {

@@ -47,6 +47,11 @@ type MergeOptions struct {
 	// component, and the kernel limits the run ran into.
 	Machine     *report.MachineMemory
 	RunProblems []string
+	// Floor is the machine's floor measured in the run, with the run's CPU
+	// windows; the merge adds the comparisons (report.Floor.Compute).
+	Floor *report.Floor
+	// Profile is one server's CPU profile summary, or why there is none.
+	Profile *report.Profile
 }
 
 // partInput is everything read from one part directory.
@@ -478,6 +483,8 @@ func judge(r *report.Report, parts []*partInput, rows *RowsRecord, opts MergeOpt
 		r.Problems = append(r.Problems, fmt.Sprintf("fan-out p99 %.0f ms while all were open, over the bound of %.0f ms", r.Latency.P99, r.P99BoundMs))
 	}
 	r.Machine = opts.Machine
+	r.Floor = floorFigures(opts.Floor, r)
+	r.Profile = opts.Profile
 	r.Problems = append(r.Problems, opts.RunProblems...)
 	r.Pass = len(r.Problems) == 0
 }

@@ -56,6 +56,9 @@ type ServerPlan struct {
 	Index    int    `json:"index"`
 	Listen   string `json:"listen"`
 	MaxConns int64  `json:"max_conns"`
+	// Extra are more flags for this server's serve command (the local
+	// runner's --pprof for the profiled one).
+	Extra []string `json:"extra_args,omitempty"`
 }
 
 // fdHeadroom is what a process keeps for files other than the connections:

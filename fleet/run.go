@@ -31,6 +31,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 	if err := r.startDatabase(ctx); err != nil {
 		return nil, err
 	}
+	r.measureFloor(ctx)
 	if err := r.startServers(ctx); err != nil {
 		return nil, err
 	}
@@ -60,6 +61,11 @@ type localRun struct {
 	// startDatabase
 	pg    *tempdb.Cluster // nil when cfg.DatabaseURL is used
 	dbURL string
+
+	// measureFloor; the CPU windows that go next to it
+	floor *report.Floor
+	cpu   cpuPhases
+	prof  profiler
 
 	// startServers
 	sampler      *RSSSampler
@@ -101,7 +107,7 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{}}
+	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{}, cpu: cpuPhases{total: plan.Total}}
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -169,6 +175,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.planProfile()
 	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir, r.cfg.ServerArgs)
 	if err != nil {
 		sampler.Close()
@@ -216,6 +223,8 @@ func (r *localRun) startParts() {
 		errs:    make([]error, len(plan.Parts)),
 		done:    make(chan struct{}),
 	}
+	start := r.cpuSnapshot(0, 0, false)
+	r.cpu.start = &start
 	var wg sync.WaitGroup
 	for i, p := range plan.Parts {
 		args := []string{
@@ -282,12 +291,16 @@ func (r *localRun) watchProgress() {
 			allOpenAt = time.Now()
 		}
 		// One look at the servers' own memory accounting a few seconds
-		// into the hold, when every connection is set up.
-		if !holdSnapshot && !allOpenAt.IsZero() && time.Since(allOpenAt) > 5*time.Second {
+		// into the hold, when every connection is set up; the hold's CPU
+		// window starts then too.
+		settled := !allOpenAt.IsZero() && time.Since(allOpenAt) > 5*time.Second
+		r.cpu.observe(r.cpuSnapshot(open, counter.sent(), stale > 0), settled)
+		if !holdSnapshot && settled {
 			holdSnapshot = true
 			if err := saveServerMetrics(plan.Servers, r.serverDir, "hold-metrics"); err != nil {
 				r.logf("%v (the report leaves out server memory while held)", err)
 			}
+			r.startProfile()
 		}
 		k6PIDs := r.parts.pids()
 		r.machine.sample(open, k6PIDs, r.serverPIDs)
@@ -305,6 +318,7 @@ func (r *localRun) teardown(ctx context.Context) ([]string, error) {
 	if err := saveServerMetrics(r.plan.Servers, r.serverDir, "metrics"); err != nil {
 		r.logf("%v (the report leaves out what the servers counted)", err)
 	}
+	r.waitProfile()
 	r.cancelRun()
 	problems := r.insert.stop()
 	if err := RecordRows(ctx, r.dbURL, r.serverDir); err != nil {
@@ -347,6 +361,7 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 		Title:    fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total),
 		P99Bound: r.cfg.P99Bound,
 		Machine:  r.machine.result(), RunProblems: append(r.machine.limitProblems(), insertProblems...),
+		Floor: r.floorResult(), Profile: r.profileResult(),
 		// The stock-k6 baseline has no sequence check to judge delivery by.
 		RequireDelivery: r.cfg.Scenario != "baseline-stock",
 	})

@@ -30,6 +30,8 @@
 #                 with several processes, unpaced with one; 0 = unpaced)
 #   SERVER_ARGS   more arguments for every server process, split on spaces, e.g.
 #                 SERVER_ARGS="--ping-interval=120s" (the default 30 s pings cost most at a million)
+#   FLOOR         false: skip measuring the machine's floor before the load (default: measured, a second or two)
+#   PROFILE       length of one server's CPU profile during the hold (default 10s; 0 = none)
 #   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
 #   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
 set -euo pipefail
@@ -56,6 +58,8 @@ args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scri
 for a in ${SERVER_ARGS:-}; do
   args+=("--server-arg=$a")
 done
+[ -n "${FLOOR:-}" ] && args+=(--floor="$FLOOR")
+[ -n "${PROFILE:-}" ] && args+=(--profile "$PROFILE")
 for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
   HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
   if [ -n "${!v:-}" ]; then

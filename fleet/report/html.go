@@ -100,6 +100,9 @@ func HTML(r *Report) string {
 	}
 	w("</table></section>\n")
 
+	writeFloorHTML(&b, r.Floor)
+	writeProfileHTML(&b, r.Profile)
+
 	w("<section class=\"card\"><h2>Parts <span class=\"hint\">one k6 process each</span></h2>\n<table><tr><th>part</th><th>segment</th><th>host</th><th>exit</th><th>opened</th><th>peak open</th><th>failures</th><th>drops</th><th>received</th><th>peak RSS</th><th></th></tr>\n")
 	for _, p := range r.Parts {
 		dash := ""

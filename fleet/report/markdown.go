@@ -15,6 +15,8 @@ func Markdown(r *Report) string {
 	b.WriteString("![open connections, latency and memory over time](chart.svg)\n\n")
 	b.WriteString("The whole report as one page, with connect rate, failures by reason and drops by code: [report.html](report.html)\n\n")
 	writeFigures(&b, r)
+	writeFloorMarkdown(&b, r.Floor)
+	writeProfileMarkdown(&b, r.Profile)
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## Parts\n\n| part | segment | host | exit | opened | peak open | failures | drops | received | peak RSS | dashboard |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -87,6 +89,7 @@ func Summary(r *Report) string {
 	var b strings.Builder
 	writeHead(&b, r)
 	writeFigures(&b, r)
+	writeFloorMarkdown(&b, r.Floor)
 	return b.String()
 }
 

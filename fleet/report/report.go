@@ -35,8 +35,10 @@ type Report struct {
 	Connecting  *Percentiles   `json:"connecting_ms,omitempty"`
 	Messages    Messages       `json:"messages"`
 	Memory      Memory         `json:"memory"`
-	Servers     *ServerSide    `json:"server_side,omitempty"` // the servers' own /metrics after the run
-	Machine     *MachineMemory `json:"machine,omitempty"`     // memory by component and kernel limits, at the run's peak
+	Servers     *ServerSide    `json:"server_side,omitempty"`    // the servers' own /metrics after the run
+	Machine     *MachineMemory `json:"machine,omitempty"`        // memory by component and kernel limits, at the run's peak
+	Floor       *Floor         `json:"floor,omitempty"`          // the machine's floor measured in this run, and CPU by component next to it
+	Profile     *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`
@@ -232,4 +234,35 @@ func (q BucketQuantiles) Bound(v float64) string {
 		return fmt.Sprintf("> %g", q.LargestBound)
 	}
 	return fmt.Sprintf("≤ %g", v)
+}
+
+// Profile is where one server's CPU went during the hold: a Go CPU profile
+// (pprof, 100 samples/s) summarised by function and by group.
+type Profile struct {
+	NotTaken   string  `json:"not_taken,omitempty"` // why there is none
+	Server     string  `json:"server,omitempty"`    // listen address of the profiled server
+	File       string  `json:"file,omitempty"`      // the profile, for go tool pprof
+	Seconds    float64 `json:"seconds"`             // wall time profiled
+	CPUSeconds float64 `json:"cpu_seconds"`         // CPU the samples stand for
+	Samples    int64   `json:"samples"`
+	// Groups add up to 100%: each sample counts once, by its stack.
+	Groups []ProfileGroup `json:"groups,omitempty"`
+	// Top are the functions with the most CPU of their own (flat), with
+	// their cumulative share (their callees included).
+	Top []ProfileFunc `json:"top,omitempty"`
+}
+
+// ProfileGroup is a share of the profiled CPU.
+type ProfileGroup struct {
+	Name    string  `json:"name"`
+	Pct     float64 `json:"pct"`
+	Seconds float64 `json:"cpu_seconds"`
+}
+
+// ProfileFunc is one function's share of the profiled CPU.
+type ProfileFunc struct {
+	Name    string  `json:"name"`
+	FlatPct float64 `json:"flat_pct"`
+	CumPct  float64 `json:"cum_pct"`
+	Group   string  `json:"group"`
 }

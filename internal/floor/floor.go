@@ -135,11 +135,18 @@ type meter struct {
 	servers  []int
 }
 
+// closeAll closes every socket with a reset (SO_LINGER 0) rather than a
+// FIN: a FIN would leave each client port in TIME_WAIT for a minute, and a
+// benchmark that picked its server ports before measuring could not listen
+// on one of them afterwards.
 func (m *meter) closeAll() {
+	abort := &unix.Linger{Onoff: 1, Linger: 0}
 	for _, fd := range m.clients {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, abort)
 		_ = unix.Close(fd)
 	}
 	for _, fd := range m.servers {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, abort)
 		_ = unix.Close(fd)
 	}
 	if m.listener > 0 {

@@ -115,7 +115,23 @@ func CPUTime(pid int) (time.Duration, error) {
 	return parseStatCPU(b)
 }
 
-func parseStatCPU(stat []byte) (time.Duration, error) {
+// ReapedChildrenCPU is the user+sys CPU time of pid's children that have
+// exited and been waited for (cutime+cstime of /proc/PID/stat): for a
+// process that forks short-lived workers (PostgreSQL's backends), their
+// CPU after they are gone.
+func ReapedChildrenCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return parseStatTicks(b, 13, 15)
+}
+
+func parseStatCPU(stat []byte) (time.Duration, error) { return parseStatTicks(stat, 11, 13) }
+
+// parseStatTicks sums fields [from, to) counted after the comm field
+// (utime is 11, stime 12, cutime 13, cstime 14) as a duration.
+func parseStatTicks(stat []byte, from, to int) (time.Duration, error) {
 	// The command name (field 2) is in parentheses and may hold spaces:
 	// count fields from after its closing parenthesis.
 	i := bytes.LastIndexByte(stat, ')')
@@ -123,12 +139,13 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 		return 0, errors.New("stat without a (comm) field")
 	}
 	fields := strings.Fields(string(stat[i+1:]))
-	// After comm: state is field 3, utime field 14, stime field 15.
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("stat has %d fields after comm, want at least 13", len(fields))
+	// After comm: state is field 3, utime field 14, stime field 15,
+	// cutime 16, cstime 17.
+	if len(fields) < to {
+		return 0, fmt.Errorf("stat has %d fields after comm, want at least %d", len(fields), to)
 	}
 	var ticks uint64
-	for _, f := range fields[11:13] {
+	for _, f := range fields[from:to] {
 		n, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("stat CPU field %q: %w", f, err)

@@ -277,6 +277,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	insertAfter := fs.Bool("insert-after-open", true, "start inserting once every connection is open (or connecting stalled 15s); false = insert from the start, as the Supabase setup did")
 	p99 := fs.Duration("p99-bound", fleet.DefaultP99Bound, "largest fan-out p99 (while all were open) that passes; the verdict also needs every row inserted then at every connection")
 	rate := fs.Float64("rate", -1, fmt.Sprintf("connection attempts per second for the whole fleet, shared by the k6 processes; 0 = unpaced; -1 = %d/s when there are several processes", fleet.AutoRate))
+	floorOn := fs.Bool("floor", true, "measure this machine's floor (CPU of a loopback write, read, connect+accept and WebSocket upgrade; a few seconds) before the load and put it next to the run's CPU per message and per connection; false = skip")
+	profile := fs.Duration("profile", 10*time.Second, "take a CPU profile of one server this long during the hold (its --pprof listener) and summarise it in the report; 0 = none")
 	var env multi
 	var serverArgs argList
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
@@ -299,7 +301,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	r, err := fleet.Run(ctx, fleet.RunConfig{
 		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
-		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate, ServerArgs: serverArgs,
+		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
+		NoFloor: !*floorOn, Profile: *profile, ServerArgs: serverArgs,
 		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
 	})
 	if err != nil {

@@ -285,6 +285,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve https:// and wss:// instead of plain HTTP; needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	var pprofAddr string
+	fs.StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (/debug/pprof/) on this separate host:port, e.g. 127.0.0.1:6060 (default: off)")
 	if code := fs.parse(args, stdout, stderr); code >= 0 {
 		return code
 	}
@@ -305,6 +307,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg.Logger = log
 	debug.SetGCPercent(gcPercent)
+	if pprofAddr != "" {
+		stopPprof, err := servePprof(pprofAddr, log)
+		if err != nil {
+			return badValue(stderr, "serve", err)
+		}
+		defer stopPprof()
+	}
 	err = app.Run(ctx, cfg, func(a *app.App) {
 		scheme, ws := "http", "ws"
 		if a.TLS() {

@@ -1,0 +1,97 @@
+package fleet
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/massconn/massconn/fleet/report"
+	"github.com/massconn/massconn/internal/floor"
+	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/pgsource"
+)
+
+// measureFloor measures the machine's floor (internal/floor) before any
+// load starts, for a message the size of one delivered row of the insert
+// loop's table, with as many socket pairs as the open-file limit allows.
+// A floor that cannot be measured is said in the report, not fatal.
+func (r *localRun) measureFloor(ctx context.Context) {
+	r.floor = &report.Floor{Cores: runtime.NumCPU()}
+	if r.cfg.NoFloor {
+		r.floor.NotMeasured = "skipped (--floor=false)"
+		return
+	}
+	size, err := rowFrameSize(ctx, r.dbURL, insertTable)
+	if err != nil {
+		r.floor.NotMeasured = err.Error()
+		r.logf("floor not measured: %v", err)
+		return
+	}
+	start := time.Now()
+	res, err := floor.Measure(floor.Options{MessageSize: size})
+	took := time.Since(start)
+	if err != nil {
+		r.floor.NotMeasured = err.Error()
+		r.logf("floor not measured: %v", err)
+		return
+	}
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	f := r.floor
+	f.Pairs, f.MessageBytes, f.MeasureSeconds = res.Pairs, res.MessageSize, took.Seconds()
+	f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS = us(res.Write), us(res.Read), us(res.ConnectAccept), us(res.Upgrade)
+	r.logf("floor (measured in %.1fs, --floor=false to skip): %s", took.Seconds(), res)
+}
+
+// rowFrameSize is the size of the WebSocket frame a server sends for one
+// row of table: the row as PostgreSQL's row_to_json writes it (from an
+// insert that is rolled back: no row, no notification, only a sequence
+// value spent), in the server's own message encoding, plus the frame
+// header. Ids and timestamps of the run's rows may differ by a digit.
+func rowFrameSize(ctx context.Context, dbURL, table string) (int, error) {
+	if table != insertTable {
+		return 0, fmt.Errorf("floor: no sample row for table %q", table)
+	}
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("floor: sample row: %w", err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("floor: sample row: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // the rollback is the point
+	// The values the insert loop writes (pgsource's Track insert), mid-range.
+	var ev pgsource.Event
+	var row string
+	err = tx.QueryRowContext(ctx, `INSERT INTO "Track" (name, album_id, composer, milliseconds, bytes)
+		SELECT 'Track 1', (SELECT max(id) FROM "Album"), 'massconn', 240000, 6000000
+		RETURNING id, (extract(epoch FROM inserted_at) * 1000000)::bigint, row_to_json("Track".*)::text`).Scan(&ev.ID, &ev.TS, &row)
+	if err != nil {
+		return 0, fmt.Errorf("floor: sample row of %s: %w", table, err)
+	}
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return 0, fmt.Errorf("floor: roll back the sample row: %w", err)
+	}
+	ev.Table, ev.Pos, ev.Row = table, ev.ID, []byte(row)
+	payload, err := app.Encode(ev)
+	if err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	return wsFrameLen(len(payload)), nil
+}
+
+// wsFrameLen is a server-to-client (unmasked) frame of n payload bytes.
+func wsFrameLen(n int) int {
+	switch {
+	case n < 126:
+		return n + 2
+	case n < 1<<16:
+		return n + 4
+	default:
+		return n + 10
+	}
+}
