@@ -2,7 +2,7 @@
 // postgres_changes on one table, and measure how long a committed row takes
 // to reach the clients: latency = receive time - payload.data.commit_timestamp
 // (an ISO 8601 string the adapter parses). Pass = no failed, rejected or
-// dropped connection, and changes arrived while held.
+// dropped connection, and changes arrived once joined.
 //
 //   bin/k6 run -e SUPABASE_URL=wss://PROJECT.supabase.co/realtime/v1/websocket \
 //     -e APIKEY=<anon key> -e TABLE=todos -e CONNECTIONS=1000 k6scripts/supabase-realtime.js
@@ -24,7 +24,7 @@
 //   FLEET_PARTS     k6 processes in the fleet (default 1)
 //   DURATION        how long to hold them once open (default 60s)
 //   RATE            connection attempts per second for the whole test, 0 = as fast as allowed (default 100)
-//   MIN_PER_CONN    changes each connection must receive on average while held (default 1)
+//   MIN_PER_CONN    changes each connection must receive on average once joined (default 1)
 //   VSN             Phoenix serializer, 1.0.0 (objects, as realtime-js) or 2.0.0 (arrays) (default 1.0.0)
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
@@ -80,7 +80,11 @@ export default function () {
   check(held, {
     'every connection opened and joined': (s) => opened.failed === 0 && s.failed === 0 && opened.open === mine,
     'every connection still open': (s) => s.open === opened.open && s.dropped === 0,
-    'changes arrived while held': (s) => s.open > 0 && (s.received - opened.received) / s.open >= MIN_PER_CONN,
+    // Counted from the joins on, not from the hold's start: a change that
+    // arrived between the last join and pool.stats() is as good (the
+    // example's test publishes as soon as its peer saw every join, and
+    // failed the check under load with all 120 of 120 rows received).
+    'changes arrived': (s) => s.open > 0 && s.received / s.open >= MIN_PER_CONN,
   });
   pool.close();
 }
