@@ -81,17 +81,5 @@ func rowFrameSize(ctx context.Context, dbURL, table string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("floor: %w", err)
 	}
-	return wsFrameLen(len(payload)), nil
-}
-
-// wsFrameLen is a server-to-client (unmasked) frame of n payload bytes.
-func wsFrameLen(n int) int {
-	switch {
-	case n < 126:
-		return n + 2
-	case n < 1<<16:
-		return n + 4
-	default:
-		return n + 10
-	}
+	return app.FrameLen(len(payload)), nil
 }

@@ -51,7 +51,7 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if real := wsFrameLen(len(payload)); real < size-8 || real > size+8 {
+	if real := app.FrameLen(len(payload)); real < size-8 || real > size+8 {
 		t.Errorf("sample frame %d bytes, a real row's frame %d (%s)", size, real, payload)
 	}
 	if _, err := rowFrameSize(ctx, pg.URL(), "Album"); err == nil {
@@ -61,8 +61,8 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 
 func TestWSFrameLenCountsTheHeader(t *testing.T) {
 	for n, want := range map[int]int{0: 2, 125: 127, 126: 130, 65535: 65539, 65536: 65546} {
-		if got := wsFrameLen(n); got != want {
-			t.Errorf("wsFrameLen(%d) = %d, want %d", n, got, want)
+		if got := app.FrameLen(n); got != want {
+			t.Errorf("app.FrameLen(%d) = %d, want %d", n, got, want)
 		}
 	}
 }

@@ -30,6 +30,20 @@ type Message struct {
 	Row   json.RawMessage `json:"row"`
 }
 
+// FrameLen is the bytes on the wire of the (unmasked, uncompressed) text
+// frame the server sends for a message of n bytes: what benchmarks size the
+// floor's write with.
+func FrameLen(n int) int {
+	switch {
+	case n < 126:
+		return n + 2
+	case n < 1<<16:
+		return n + 4
+	default:
+		return n + 10
+	}
+}
+
 // Encode is the message for ev.
 func Encode(ev pgsource.Event) ([]byte, error) {
 	payload, err := json.Marshal(Message{Topic: ev.Table, Op: "INSERT", ID: ev.ID, Pos: pgsource.FormatPos(ev.Pos), TS: ev.TS, Row: ev.Row})

@@ -216,16 +216,5 @@ func FuzzListenFirstRequest(f *testing.F) {
 // net/http.
 func BenchmarkAcceptListen(b *testing.B) {
 	_, _, addr := startListener(b, Config{})
-	var conns []*wstest.RawConn
-	for b.Loop() {
-		conns = append(conns, wstest.RawHandshake(b, addr, "/ws?topic=Track", nil))
-		if len(conns) >= 2000 {
-			b.StopTimer()
-			for _, c := range conns {
-				_ = c.Close()
-			}
-			conns = conns[:0]
-			b.StartTimer()
-		}
-	}
+	benchHandshakes(b, addr)
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/server/app"
 	srvclient "github.com/massconn/massconn/server/client"
 	"github.com/massconn/massconn/server/pgsource"
 )
@@ -297,8 +298,8 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--payload-size-file: %w", err)
 		}
 	}
-	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", frameLen(res.msgLen))
-	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: frameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
+	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", app.FrameLen(res.msgLen))
+	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: app.FrameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
 	printSummary(stdout, cfg, &res)
 	if res.missing > 0 || res.dups > 0 || res.closed > 0 || res.bad > 0 {
 		return fmt.Errorf("the server lost %d deliveries, duplicated %d, sent %d undecodable messages and closed %d connections", res.missing, res.dups, res.bad, res.closed)
@@ -426,19 +427,6 @@ func printSummary(w io.Writer, cfg config, r *result) {
 	printCPU(w, r)
 	fmt.Fprintf(w, "bench client RSS   %s (not part of the server figure); kernel socket memory is not in either\n", mib(r.benchRSS))
 	fmt.Fprintf(w, "machine            %d CPUs shared by server, clients and PostgreSQL; latency = client receive time - PostgreSQL clock_timestamp() of the insert (same clock)\n", runtime.NumCPU())
-}
-
-// frameLen is the bytes on the wire of a server-to-client WebSocket text
-// frame with payload n (unmasked: 2-byte header, 4 with a 16-bit length).
-func frameLen(n int) int {
-	switch {
-	case n < 126:
-		return n + 2
-	case n < 1<<16:
-		return n + 4
-	default:
-		return n + 10
-	}
 }
 
 // printCPU puts the server's CPU per accepted connection and per delivered
