@@ -11,7 +11,6 @@ import (
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/server/app"
-	"github.com/massconn/massconn/server/pgsource"
 )
 
 // measureFloor measures the machine's floor (internal/floor) before any
@@ -65,21 +64,20 @@ func rowFrameSize(ctx context.Context, dbURL, table string) (int, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // the rollback is the point
 	// The values the insert loop writes (pgsource's Track insert), mid-range.
-	var ev pgsource.Event
+	var id, ts int64
 	var row string
 	err = tx.QueryRowContext(ctx, `INSERT INTO "Track" (name, album_id, composer, milliseconds, bytes)
 		SELECT 'Track 1', (SELECT max(id) FROM "Album"), 'massconn', 240000, 6000000
-		RETURNING id, (extract(epoch FROM inserted_at) * 1000000)::bigint, row_to_json("Track".*)::text`).Scan(&ev.ID, &ev.TS, &row)
+		RETURNING id, (extract(epoch FROM inserted_at) * 1000000)::bigint, row_to_json("Track".*)::text`).Scan(&id, &ts, &row)
 	if err != nil {
 		return 0, fmt.Errorf("floor: sample row of %s: %w", table, err)
 	}
 	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return 0, fmt.Errorf("floor: roll back the sample row: %w", err)
 	}
-	ev.Table, ev.Pos, ev.Row = table, ev.ID, []byte(row)
-	payload, err := app.Encode(ev)
+	size, err := app.RowFrameLen(table, id, ts, []byte(row))
 	if err != nil {
 		return 0, fmt.Errorf("floor: %w", err)
 	}
-	return app.FrameLen(len(payload)), nil
+	return size, nil
 }

@@ -44,6 +44,18 @@ func FrameLen(n int) int {
 	}
 }
 
+// RowFrameLen is FrameLen of the message for one row of table (its id, its
+// insert time in unix microseconds and its row_to_json), delivered at
+// position id: for callers that size a benchmark by a real row without
+// depending on pgsource.
+func RowFrameLen(table string, id, ts int64, row json.RawMessage) (int, error) {
+	payload, err := Encode(pgsource.Event{Table: table, Pos: id, ID: id, TS: ts, Row: row})
+	if err != nil {
+		return 0, err
+	}
+	return FrameLen(len(payload)), nil
+}
+
 // Encode is the message for ev.
 func Encode(ev pgsource.Event) ([]byte, error) {
 	payload, err := json.Marshal(Message{Topic: ev.Table, Op: "INSERT", ID: ev.ID, Pos: pgsource.FormatPos(ev.Pos), TS: ev.TS, Row: ev.Row})
