@@ -7,6 +7,7 @@ import (
 
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/pgsource"
 )
 
@@ -51,7 +52,7 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if real := app.FrameLen(len(payload)); real < size-8 || real > size+8 {
+	if real := hub.FrameLen(len(payload)); real < size-8 || real > size+8 {
 		t.Errorf("sample frame %d bytes, a real row's frame %d (%s)", size, real, payload)
 	}
 	if _, err := rowFrameSize(ctx, pg.URL(), "Album"); err == nil {
@@ -61,8 +62,8 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 
 func TestWSFrameLenCountsTheHeader(t *testing.T) {
 	for n, want := range map[int]int{0: 2, 125: 127, 126: 130, 65535: 65539, 65536: 65546} {
-		if got := app.FrameLen(n); got != want {
-			t.Errorf("app.FrameLen(%d) = %d, want %d", n, got, want)
+		if got := hub.FrameLen(n); got != want {
+			t.Errorf("hub.FrameLen(%d) = %d, want %d", n, got, want)
 		}
 	}
 }

@@ -77,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	h, err := hub.New(hub.Options{
 		Shards: cfg.Shards, Topics: pgsource.Tables, QueueLimit: cfg.QueueLimit, SlowAfter: cfg.SlowAfter,
-		OnError: func(_ string, err error) { broadcastError(broadcastErrorReason(err), err) },
+		OnError: func(err error) { broadcastError(broadcastErrorReason(err), err) },
 	})
 	if err != nil {
 		db.Close()

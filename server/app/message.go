@@ -30,21 +30,7 @@ type Message struct {
 	Row   json.RawMessage `json:"row"`
 }
 
-// FrameLen is the bytes on the wire of the (unmasked, uncompressed) text
-// frame the server sends for a message of n bytes: what benchmarks size the
-// floor's write with.
-func FrameLen(n int) int {
-	switch {
-	case n < 126:
-		return n + 2
-	case n < 1<<16:
-		return n + 4
-	default:
-		return n + 10
-	}
-}
-
-// RowFrameLen is FrameLen of the message for one row of table (its id, its
+// RowFrameLen is hub.FrameLen of the message for one row of table (its id, its
 // insert time in unix microseconds and its row_to_json), delivered at
 // position id: for callers that size a benchmark by a real row without
 // depending on pgsource.
@@ -53,7 +39,7 @@ func RowFrameLen(table string, id, ts int64, row json.RawMessage) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return FrameLen(len(payload)), nil
+	return hub.FrameLen(len(payload)), nil
 }
 
 // Encode is the message for ev.
@@ -96,7 +82,8 @@ func (p *publisher) Lost(after, horizon int64) {
 	_ = horizon
 }
 
-// broadcastErrorReason names why gws refused a frame.
+// broadcastErrorReason names why the hub could not encode a frame (it
+// returns gws's errors for the same limits).
 func broadcastErrorReason(err error) string {
 	switch {
 	case errors.Is(err, gws.ErrTextEncoding):

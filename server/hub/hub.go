@@ -54,9 +54,9 @@ type Options struct {
 	// it reads its backlog (default 4096); past it they are dropped and the
 	// backlog read again, from where it got to.
 	CatchUpBuffer int
-	// OnError, if set, is told why a frame could not be queued ("encode"
-	// for a payload gws refuses, e.g. invalid UTF-8).
-	OnError func(reason string, err error)
+	// OnError, if set, is told why a frame could not be encoded
+	// (gws.ErrTextEncoding for invalid UTF-8, gws.ErrMessageTooLarge).
+	OnError func(err error)
 }
 
 // Stats are running totals.
@@ -292,7 +292,12 @@ func (h *Hub) Backlogged() bool {
 	if h.full.Load() > 0 {
 		return true
 	}
-	return h.backlog.Load() > backlogPerSubscriber*h.subscribers.Load()+backlogSlack
+	return h.backlog.Load() > h.backlogLimit()
+}
+
+// backlogLimit is the backlog above which the publisher waits.
+func (h *Hub) backlogLimit() int64 {
+	return backlogPerSubscriber*h.subscribers.Load() + backlogSlack
 }
 
 func (h *Hub) wake() {
@@ -351,7 +356,7 @@ func (s *Subscriber) writtenLocked() {
 	h := s.hub
 	wake := false
 	if s.pending <= backlogShare {
-		wake = h.backlog.Add(-1) == backlogPerSubscriber*h.subscribers.Load()+backlogSlack
+		wake = h.backlog.Add(-1) == h.backlogLimit()
 	}
 	if s.pending == int32(h.opts.QueueLimit) {
 		wake = h.full.Add(-1) == 0 || wake
@@ -438,7 +443,7 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 	h.messages.Add(uint64(queued))
 	if encodeErr != nil && h.opts.OnError != nil {
 		// The frame is encoded once, so one failure means every subscriber's.
-		h.opts.OnError("encode", encodeErr)
+		h.opts.OnError(encodeErr)
 	}
 	return queued
 }
@@ -504,7 +509,7 @@ func (s *Subscriber) sendLocked(pos int64, payload []byte) bool {
 		// Skipped, as Publish skips it: the client could not read it.
 		s.lastPos = pos
 		if s.hub.opts.OnError != nil {
-			s.hub.opts.OnError("encode", err)
+			s.hub.opts.OnError(err)
 		}
 		return true
 	}

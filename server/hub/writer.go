@@ -50,17 +50,15 @@ func encodeFrame(opcode gws.Opcode, payload []byte) ([]byte, error) {
 	if n > maxFramePayload {
 		return nil, gws.ErrMessageTooLarge
 	}
-	var b []byte
-	switch {
-	case n < 126:
-		b = make([]byte, 2, 2+n)
+	hdr := FrameLen(n) - n
+	b := make([]byte, hdr, hdr+n)
+	switch hdr {
+	case 2:
 		b[1] = byte(n)
-	case n < 1<<16:
-		b = make([]byte, 4, 4+n)
+	case 4:
 		b[1] = 126
 		b[2], b[3] = byte(n>>8), byte(n)
 	default:
-		b = make([]byte, 10, 10+n)
 		b[1] = 127
 		for i := range 8 {
 			b[9-i] = byte(n >> (8 * i))
@@ -68,6 +66,20 @@ func encodeFrame(opcode gws.Opcode, payload []byte) ([]byte, error) {
 	}
 	b[0] = 0x80 | byte(opcode)
 	return append(b, payload...), nil
+}
+
+// FrameLen is the bytes on the wire of the (unmasked, uncompressed) frame
+// the hub writes for a payload of n bytes: what benchmarks size the floor's
+// write with.
+func FrameLen(n int) int {
+	switch {
+	case n < 126:
+		return n + 2
+	case n < 1<<16:
+		return n + 4
+	default:
+		return n + 10
+	}
 }
 
 // writer drains the queues of the subscribers of its shards. Its goroutine

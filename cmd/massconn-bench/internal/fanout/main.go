@@ -34,8 +34,8 @@ import (
 
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/internal/procfs"
-	"github.com/massconn/massconn/server/app"
 	srvclient "github.com/massconn/massconn/server/client"
+	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/pgsource"
 )
 
@@ -298,8 +298,8 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--payload-size-file: %w", err)
 		}
 	}
-	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", app.FrameLen(res.msgLen))
-	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: app.FrameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
+	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", hub.FrameLen(res.msgLen))
+	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: hub.FrameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
 	printSummary(stdout, cfg, &res)
 	if res.missing > 0 || res.dups > 0 || res.closed > 0 || res.bad > 0 {
 		return fmt.Errorf("the server lost %d deliveries, duplicated %d, sent %d undecodable messages and closed %d connections", res.missing, res.dups, res.bad, res.closed)
