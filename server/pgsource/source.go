@@ -454,11 +454,7 @@ func (s *Source) catchUp(ctx context.Context, sink Sink) bool {
 		}
 		for _, ev := range page {
 			s.stats.backfilled.Add(1)
-			if KnownTable(ev.Table) {
-				s.deliver(ctx, sink, ev)
-			} else {
-				s.last.Store(ev.Pos)
-			}
+			s.deliver(ctx, sink, ev) // ReadLog(nil topics) reads only Tables' rows
 		}
 		total += len(page)
 		if len(page) < LogPage {
