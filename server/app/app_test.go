@@ -113,9 +113,15 @@ func insertRows(t *testing.T, db *sql.DB, table string, n int) {
 
 func tableIDs(t *testing.T, db *sql.DB, table string) []int64 {
 	t.Helper()
-	rows, err := db.Query(fmt.Sprintf(`SELECT id FROM %q ORDER BY id`, table))
+	return queryIDs(t, db, fmt.Sprintf(`SELECT id FROM %q ORDER BY id`, table))
+}
+
+// queryIDs runs query and returns its one int64 column.
+func queryIDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.Query(query, args...)
 	if err != nil {
-		t.Fatalf("read ids: %v", err)
+		t.Fatalf("%s: %v", query, err)
 	}
 	defer rows.Close()
 	var ids []int64
@@ -125,6 +131,9 @@ func tableIDs(t *testing.T, db *sql.DB, table string) []int64 {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 	return ids
 }

@@ -22,20 +22,7 @@ import (
 // as massconn_log recorded them, by position.
 func logOrder(t *testing.T, db *sql.DB, topic string) []int64 {
 	t.Helper()
-	rows, err := db.Query(`SELECT row_id FROM massconn_log WHERE topic = $1 ORDER BY pos`, topic)
-	if err != nil {
-		t.Fatalf("read massconn_log: %v", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
+	return queryIDs(t, db, `SELECT row_id FROM massconn_log WHERE topic = $1 ORDER BY pos`, topic)
 }
 
 // checkPositions asserts that positions strictly increase as strings, which

@@ -53,16 +53,7 @@ type Client struct {
 // answers pings, as every WebSocket client should.
 func Dial(tb testing.TB, url string) *Client {
 	tb.Helper()
-	c, resp, err := DialErr(url)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		tb.Fatalf("dial %s: %v (HTTP %d)", url, err, status)
-	}
-	tb.Cleanup(func() { _ = c.Conn.NetConn().Close() })
-	return c
+	return DialTLS(tb, url, nil)
 }
 
 // DialTLS is Dial for a wss:// url, trusting what tlsConfig trusts.
