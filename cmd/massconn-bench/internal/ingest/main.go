@@ -17,12 +17,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -32,8 +30,10 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/lxzan/gws"
 
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/tempdb"
+	srvclient "github.com/massconn/massconn/server/client"
 )
 
 type serverFlag []string
@@ -120,33 +120,26 @@ func measure(bin, url string, writers int, duration time.Duration) (measurement,
 		return measurement{}, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	srv := exec.Command(bin, "serve", "--listen", addr, "--database-url", url, "--log-level", "warn")
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return measurement{}, fmt.Errorf("start %s: %w", bin, err)
+	srv, err := launch.Start(launch.Spec{Name: "massconn-server", Out: os.Stderr, Bin: bin,
+		Args: []string{"serve", "--listen", addr, "--database-url", url, "--log-level", "warn"}})
+	if err != nil {
+		return measurement{}, err
 	}
-	defer func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		_ = srv.Wait()
-	}()
+	defer func() { _ = srv.Stop(15 * time.Second) }()
+	// Rows inserted before the listener is connected are not delivered.
+	ready := context.Background()
+	if err := srv.WaitHealthy(ready, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		return srvclient.New(addr, 0).Ready(ready)
+	}); err != nil {
+		return measurement{}, err
+	}
 	c := &client{arrived: make(chan struct{}, 1)}
-	var conn *gws.Conn
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, _, err = gws.NewClient(c, &gws.ClientOption{Addr: "ws://" + addr + "/ws?topic=Track"})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return measurement{}, fmt.Errorf("server never accepted: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws://" + addr + "/ws?topic=Track"})
+	if err != nil {
+		return measurement{}, fmt.Errorf("dial the server: %w", err)
 	}
 	defer conn.NetConn().Close()
 	go conn.ReadLoop()
-	if err := waitListener(addr); err != nil {
-		return measurement{}, err
-	}
 
 	db, err := sql.Open("postgres", url)
 	if err != nil {
@@ -203,18 +196,6 @@ func measure(bin, url string, writers int, duration time.Duration) (measurement,
 	m.p50 = c.lat[len(c.lat)/2]
 	m.p99 = c.lat[len(c.lat)*99/100]
 	return m, nil
-}
-
-func waitListener(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		out, err := exec.Command("curl", "-fsS", "--max-time", "1", "http://"+addr+"/healthz").Output()
-		if err == nil && strings.Contains(string(out), `"listener":"connected"`) {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("server listener never connected")
 }
 
 type client struct {
