@@ -99,8 +99,8 @@ bench-server: bin/massconn-server bin/massconn-bench server/testdata/nodews/node
 
 # The machine's physical floor, now: CPU of a loopback write, read,
 # connect+accept and bare WebSocket upgrade with raw syscalls.
-bench-floor:
-	$(GO) run ./cmd/massconn-bench floor $(FLOOR_FLAGS)
+bench-floor: bin/massconn-bench
+	bin/massconn-bench floor $(FLOOR_FLAGS)
 
 # Environment: STOCK_CONNS MASSCONN_CONNS FD_HEADROOM HOLD_MS MASSCONN_LOCAL_ADDRS
 # FLOOD_CONNS FLOOD_SECONDS K6_TIMEOUT (bin/massconn-bench k6 --help).

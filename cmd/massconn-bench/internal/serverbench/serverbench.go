@@ -174,8 +174,8 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 		"--server-pid", fmt.Sprint(srv.PID()),
 		"--payload-size-file", payloadSizeFile,
 	}, cfg.fanoutArgs()...), stdout, stderr)
-	if log, _ := os.ReadFile(srv.Log); len(log) > 0 {
-		fmt.Fprintf(stderr, "--- server log (warnings and errors) ---\n%s\n", launch.LastLines(string(log), 20))
+	if tail := srv.Tail(20); tail != "" {
+		fmt.Fprintf(stderr, "--- server log (warnings and errors) ---\n%s\n", tail)
 	}
 	return code, nil
 }
