@@ -217,15 +217,8 @@ func (l *loop) consume(c *conn, data []byte) {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
-	limit := c.pool.cfg.MaxMessageSize
 	for c.fd >= 0 {
-		var h wsproto.Header
-		var err error
-		if c.flags&flDeflate == 0 {
-			h, err = wsproto.ParseServerHeader(data)
-		} else {
-			h, err = wsproto.ParseServerHeaderDeflate(data)
-		}
+		h, err := l.parseHeader(c, data)
 		if err != nil {
 			l.violation(c, wsproto.CloseProtocolError)
 			return
@@ -233,7 +226,7 @@ func (l *loop) consume(c *conn, data []byte) {
 		if h.Size == 0 {
 			break
 		}
-		if h.Length > limit || (c.msg != nil && l.overLimit(c, h)) {
+		if l.overLimit(c, h) {
 			// Refused at the header: the announced payload is never
 			// buffered.
 			l.violation(c, wsproto.CloseTooBig)
@@ -325,7 +318,7 @@ func (l *loop) mayRedial(c *conn) bool {
 	if !p.trySlot() {
 		return false
 	}
-	if p.pace.take(1, paceNow()) == 0 {
+	if p.pace.take(1, mono()) == 0 {
 		p.releaseSlot()
 		return false
 	}
