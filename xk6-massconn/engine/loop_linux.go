@@ -171,10 +171,6 @@ func (l *loop) submit(cmds ...command) {
 	}
 }
 
-var monoBase = time.Now()
-
-func mono() int64 { return int64(time.Since(monoBase)) }
-
 func (l *loop) run() {
 	// Kept on one thread: epoll_wait blocks in the kernel most of the time
 	// and the loop's state is hot in that CPU's cache.

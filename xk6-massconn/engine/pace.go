@@ -76,10 +76,11 @@ func (pc *pacer) wait(now int64) time.Duration {
 	return time.Duration((1 - tokens) / pc.rate * float64(time.Second))
 }
 
-var paceBase = time.Now()
+var monoBase = time.Now()
 
-// paceNow is the pacer's clock: monotonic nanoseconds.
-func paceNow() int64 { return int64(time.Since(paceBase)) }
+// mono is the engine's clock, for the pacer and the loops: monotonic
+// nanoseconds since the package started.
+func mono() int64 { return int64(time.Since(monoBase)) }
 
 // trySlot claims a MaxInFlight slot without blocking.
 func (p *Pool) trySlot() bool {

@@ -79,7 +79,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		msgs:     newMessageLayer(cfg, prep.adapterBeat),
 		seq:      newSequencer(cfg.Sequence, cfg.Connections),
 	}
-	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), paceNow())
+	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), mono())
 	for i := range p.shards {
 		p.shards[i].rng = seed()
 	}
@@ -138,8 +138,8 @@ func (p *Pool) dialAll(ctx context.Context) {
 			p.settle(int64(n - i))
 			return
 		}
-		for p.pace.take(1, paceNow()) == 0 {
-			t := time.NewTimer(max(p.pace.wait(paceNow()), time.Millisecond))
+		for p.pace.take(1, mono()) == 0 {
+			t := time.NewTimer(max(p.pace.wait(mono()), time.Millisecond))
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -150,7 +150,7 @@ func (p *Pool) dialAll(ctx context.Context) {
 			}
 		}
 		batch = append(batch[:0], int64(i))
-		tokens := p.pace.take(min(n-i, cap(batch))-1, paceNow())
+		tokens := p.pace.take(min(n-i, cap(batch))-1, mono())
 		used := 0
 		for used < tokens && p.trySlot() {
 			batch = append(batch, int64(i+len(batch)))
