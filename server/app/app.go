@@ -12,12 +12,14 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/metrics"
 	"github.com/massconn/massconn/server/pgsource"
 	"github.com/massconn/massconn/server/wsapi"
+	"golang.org/x/sys/unix"
 )
 
 // App is a running server.
@@ -98,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	// No TCP keepalive: pings (--ping-interval) find dead peers, and the
 	// keepalive options cost three setsockopt calls per accepted
 	// connection.
-	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", cfg.Listen)
+	ln, err := (&net.ListenConfig{KeepAlive: -1, Control: deferAccept}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
@@ -170,6 +172,24 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	}
 	// HTTP/1.1 only: a WebSocket upgrade needs it (no HTTP/2 extended CONNECT here).
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+}
+
+// deferAccept asks the kernel to hand over a connection only once its
+// first bytes (the request) have arrived: the accept loop then finds the
+// request whole and answers it without a goroutine (wsapi.serveArrived),
+// and no accepted connection waits idle for its client. A client that
+// sends nothing is accepted anyway after about a second.
+func deferAccept(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("TCP_DEFER_ACCEPT: %w", serr)
+	}
+	return nil
 }
 
 // acceptCounter reports failed accepts, which http.Server only retries:

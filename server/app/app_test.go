@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -578,5 +579,30 @@ func TestHealthzAndStatusPage(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// A peer that connects and never sends its request costs the server
+// nothing for long: the kernel holds it until data arrives or about a
+// second passes (TCP_DEFER_ACCEPT), then --handshake-timeout closes it.
+// Its connection still counts as accepted, and the server goes on
+// serving others meanwhile.
+func TestConnectionThatSendsNothingIsClosed(t *testing.T) {
+	a := startApp(t, newDatabase(t, shared), func(c *app.Config) {
+		c.HandshakeTimeout = 300 * time.Millisecond
+	})
+	mute, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	ws := wstest.Dial(t, wsURL(a, ""))
+	_ = mute.SetReadDeadline(time.Now().Add(wstest.Timeout))
+	n, err := mute.Read(make([]byte, 1))
+	if n != 0 || (!errors.Is(err, io.EOF) && !strings.Contains(fmt.Sprint(err), "reset")) {
+		t.Fatalf("mute connection: read %d bytes, err %v; want it closed by the server", n, err)
+	}
+	if ws.Closed() {
+		t.Errorf("the WebSocket client connected meanwhile was closed: %v", ws.CloseErr())
 	}
 }

@@ -8,9 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The accept path of /ws without net/http's per-request machinery.
@@ -33,8 +37,9 @@ const maxRequestBytes = http.DefaultMaxHeaderBytes
 // requestReader reads one connection's first request; pooled, because a
 // WebSocket keeps only gws's small reader after the upgrade.
 type requestReader struct {
-	limit io.LimitedReader
-	br    *bufio.Reader
+	limit   io.LimitedReader
+	br      *bufio.Reader
+	arrived arrivedReader
 }
 
 var requestReaders = sync.Pool{New: func() any {
@@ -52,8 +57,51 @@ func getRequestReader(c net.Conn) *requestReader {
 
 func putRequestReader(rr *requestReader) {
 	rr.limit.R = nil
+	rr.arrived.raw = nil
 	rr.br.Reset(nil)
 	requestReaders.Put(rr)
+}
+
+// errNotArrived is arrivedReader's answer when the socket holds nothing
+// (yet).
+var errNotArrived = errors.New("nothing has arrived on the socket yet")
+
+// arrivedReader reads only what a socket already holds: a read that
+// would wait returns errNotArrived instead.
+type arrivedReader struct {
+	raw syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // made once per pooled reader: RawConn.Read's callback escapes
+}
+
+func (ar *arrivedReader) Read(p []byte) (int, error) {
+	if ar.fn == nil {
+		ar.fn = func(fd uintptr) bool {
+			for {
+				ar.n, ar.err = unix.Read(int(fd), ar.p)
+				if !errors.Is(ar.err, unix.EINTR) {
+					return true // never wait for the socket
+				}
+			}
+		}
+	}
+	ar.p, ar.n, ar.err = p, 0, nil
+	err := ar.raw.Read(ar.fn)
+	n, rerr := ar.n, ar.err
+	ar.p, ar.err = nil, nil
+	switch {
+	case err != nil:
+		return 0, err
+	case errors.Is(rerr, unix.EAGAIN):
+		return 0, errNotArrived
+	case rerr != nil:
+		return 0, rerr
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Listen wraps ln for an http.Server serving Handler: connections whose
@@ -61,16 +109,22 @@ func putRequestReader(rr *requestReader) {
 // returned by Accept (with what was read of it replayed first).
 func (a *API) Listen(ln net.Listener) net.Listener {
 	l := &splitListener{api: a, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
-	go l.acceptLoop()
+	// One accept loop per P: the loops serve requests that have arrived
+	// whole themselves (see serveArrived), so with one loop every upgrade
+	// would run on one core.
+	for range runtime.GOMAXPROCS(0) {
+		go l.acceptLoop()
+	}
 	return l
 }
 
 type splitListener struct {
-	api   *API
-	ln    net.Listener
-	conns chan net.Conn // connections for net/http
-	done  chan struct{} // closed when ln fails for good; err says why
-	err   error
+	api      *API
+	ln       net.Listener
+	conns    chan net.Conn // connections for net/http
+	done     chan struct{} // closed when ln fails for good; err says why
+	doneOnce sync.Once
+	err      error
 }
 
 func (l *splitListener) Accept() (net.Conn, error) {
@@ -94,8 +148,10 @@ func (l *splitListener) acceptLoop() {
 		c, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				l.err = err
-				close(l.done)
+				l.doneOnce.Do(func() {
+					l.err = err
+					close(l.done)
+				})
 				return
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
@@ -103,23 +159,65 @@ func (l *splitListener) acceptLoop() {
 			continue
 		}
 		pause = 0
-		go l.route(c)
+		if rr, served := l.serveArrived(c); !served {
+			go l.route(c, rr)
+		}
 	}
 }
 
 // wsRequestLine is how a request for /ws starts ("GET /ws " or "GET /ws?").
 const wsRequestLine = "GET /ws"
 
+// serveArrived serves c's first request right in the accept loop when it
+// is a /ws request that has arrived whole: under a burst of connections
+// that is nearly every one (a client sends its request as soon as its
+// connect completes, before the accept), and it saves starting and
+// scheduling a goroutine per connection for the handshake (the read loop
+// gets its own, small, stack either way). Nothing here waits: the socket
+// is read without blocking, and the 101 or a refusal is the first write
+// to an empty send buffer. Otherwise it returns what has arrived (nil for
+// TLS, which needs its own handshake first) for route.
+func (l *splitListener) serveArrived(c net.Conn) (*requestReader, bool) {
+	sc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	rr := getRequestReader(c)
+	rr.arrived.raw = raw
+	rr.limit.R = &rr.arrived
+	_, _ = rr.br.Peek(len(wsRequestLine) + 1) // whatever has arrived, up to the buffer
+	head, _ := rr.br.Peek(rr.br.Buffered())
+	rr.limit.R = c
+	rr.arrived.raw = nil
+	if !isWSRequestLine(head) || !bytes.Contains(head, []byte("\r\n\r\n")) {
+		return rr, false
+	}
+	l.serveRequest(c, rr)
+	return nil, true
+}
+
+// isWSRequestLine reports whether start begins with a request for /ws.
+func isWSRequestLine(start []byte) bool {
+	return len(start) > len(wsRequestLine) && string(start[:len(wsRequestLine)]) == wsRequestLine &&
+		(start[len(wsRequestLine)] == ' ' || start[len(wsRequestLine)] == '?')
+}
+
 // route serves c's first request if it is for /ws, else hands c to
-// net/http.
-func (l *splitListener) route(c net.Conn) {
+// net/http. rr holds what serveArrived read of it, or is nil.
+func (l *splitListener) route(c net.Conn, rr *requestReader) {
 	a := l.api
 	// Bounds the whole request, as ReadHeaderTimeout does in net/http;
 	// serveWS clears it after the upgrade.
 	if a.cfg.HandshakeTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
 	}
-	rr := getRequestReader(c)
+	if rr == nil {
+		rr = getRequestReader(c)
+	}
 	start, err := rr.br.Peek(len(wsRequestLine) + 1)
 	if err != nil {
 		// Closed, timed out or too short to be a request before it ended:
@@ -128,7 +226,7 @@ func (l *splitListener) route(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if string(start[:len(wsRequestLine)]) != wsRequestLine || (start[len(wsRequestLine)] != ' ' && start[len(wsRequestLine)] != '?') {
+	if !isWSRequestLine(start) {
 		// net/http sets its own deadlines per request.
 		_ = c.SetReadDeadline(time.Time{})
 		select {
@@ -138,6 +236,13 @@ func (l *splitListener) route(c net.Conn) {
 		}
 		return
 	}
+	l.serveRequest(c, rr)
+}
+
+// serveRequest reads a /ws request from rr and answers it: an upgrade or a
+// refusal.
+func (l *splitListener) serveRequest(c net.Conn, rr *requestReader) {
+	a := l.api
 	r, err := http.ReadRequest(rr.br)
 	if err != nil {
 		putRequestReader(rr)

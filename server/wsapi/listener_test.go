@@ -3,6 +3,7 @@ package wsapi
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -217,4 +218,65 @@ func FuzzListenFirstRequest(f *testing.F) {
 func BenchmarkAcceptListen(b *testing.B) {
 	_, _, addr := startListener(b, Config{})
 	benchHandshakes(b, addr)
+}
+
+// A request that has not arrived whole when its connection is accepted
+// is read on by route from where serveArrived stopped, whatever the cut:
+// nothing read ahead is lost, and nothing is answered before the end of
+// the headers.
+func TestRequestInPiecesIsUpgraded(t *testing.T) {
+	h, err := hub.New(hub.Options{Topics: []string{"Track"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(Config{HandshakeTimeout: 5 * time.Second, ReadLimit: 1 << 16}, h, metrics.New(h, nil), noHealth{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// No accept loop: the test accepts and calls the two paths itself.
+	l := &splitListener{api: a, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	req := "GET /ws?topic=Track HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	for _, cut := range []int{0, 3, len(wsRequestLine) + 1, 40, len(req) - 2, len(req)} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(wstest.Timeout))
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(c, req[:cut]); err != nil {
+				t.Fatal(err)
+			}
+			rr, served := l.serveArrived(sc)
+			t.Logf("served in the accept loop: %v", served)
+			if served && cut < len(req) {
+				t.Fatalf("served a request cut at %d of %d bytes", cut, len(req))
+			}
+			if !served {
+				if _, err := io.WriteString(c, req[cut:]); err != nil {
+					t.Fatal(err)
+				}
+				go l.route(sc, rr)
+			}
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake: %v %v", resp, err)
+			}
+			raw := &wstest.RawConn{Conn: c, R: r}
+			if _, err := c.Write(wstest.MaskedFrame(true, 0x9, []byte("p"))); err != nil {
+				t.Fatal(err)
+			}
+			if f, err := raw.ReadFrame(); err != nil || f.Opcode != 0xA || string(f.Payload) != "p" {
+				t.Fatalf("got frame %+v (err %v), want the pong", f, err)
+			}
+		})
+	}
 }
