@@ -646,7 +646,8 @@ func rssSeries(rows []RSSRow, n int, bucket func(time.Time) int) []float64 {
 }
 
 // memory averages RSS over the plateau: the seconds with at least 99% of
-// the peak open.
+// the peak open; the servers' also above what they held before the first
+// connection.
 func memory(pts []report.Point, clientRSS, serverRSS []RSSRow) report.Memory {
 	m := report.Memory{ClientProcesses: countPIDs(clientRSS), ServerProcesses: countPIDs(serverRSS)}
 	peakOpen := int64(0)
@@ -678,12 +679,47 @@ func memory(pts []report.Point, clientRSS, serverRSS []RSSRow) report.Memory {
 	m.ServerRSSBytes = int64(s / k * (1 << 20))
 	m.ClientBytesPerConn = float64(m.ClientRSSBytes) / (open / k)
 	m.ServerBytesPerConn = float64(m.ServerRSSBytes) / (open / k)
+	if base, ok := serverBaseline(clientRSS, serverRSS); ok && m.ServerRSSBytes > 0 {
+		m.ServerBaselineBytes = base
+		m.ServerBytesPerConnAboveBaseline = float64(m.ServerRSSBytes-base) / (open / k)
+	}
 	if tenth >= 1 {
 		first, last := steady[:tenth], steady[len(steady)-tenth:]
 		m.ClientGrowthPct = growth(first, last, func(p report.Point) float64 { return p.ClientRSSMB })
 		m.ServerGrowthPct = growth(first, last, func(p report.Point) float64 { return p.ServerRSSMB })
 	}
 	return m
+}
+
+// serverBaseline is the servers' RSS before any k6 process ran: each
+// server process's first sample (the fleet takes it when the server is
+// ready, before it starts k6), summed. ok is false when some server's
+// first sample is not older than every k6 sample (it started late, or its
+// RSS log came from elsewhere).
+func serverBaseline(clientRSS, serverRSS []RSSRow) (int64, bool) {
+	if len(serverRSS) == 0 || len(clientRSS) == 0 {
+		return 0, false
+	}
+	k6Start := clientRSS[0].Time
+	for _, r := range clientRSS {
+		if r.Time.Before(k6Start) {
+			k6Start = r.Time
+		}
+	}
+	first := map[int]RSSRow{}
+	for _, r := range serverRSS {
+		if f, ok := first[r.PID]; !ok || r.Time.Before(f.Time) {
+			first[r.PID] = r
+		}
+	}
+	var kb int64
+	for _, r := range first {
+		if !r.Time.Before(k6Start) {
+			return 0, false
+		}
+		kb += r.RSSKB
+	}
+	return kb << 10, true
 }
 
 func growth(first, last []report.Point, f func(report.Point) float64) float64 {

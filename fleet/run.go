@@ -187,6 +187,9 @@ func (r *localRun) startServers(ctx context.Context) error {
 		r.serverPIDs[i] = s.cmd.Process.Pid
 		sampler.Watch(r.serverPIDs[i], "server")
 	}
+	// The first sample, before any k6 starts, is the servers' start-up
+	// memory the report subtracts for the cost per connection.
+	sampler.Sample(time.Now())
 	var sampleCtx context.Context
 	sampleCtx, r.stopSampling = context.WithCancel(context.Background())
 	r.sampling.Go(func() { sampler.Run(sampleCtx, time.Second, false) })

@@ -124,7 +124,11 @@ func HTML(r *Report) string {
 		mem = append(mem, fmt.Sprintf("k6 %s MiB in %d process(es), %.0f bytes per connection", mib(m.ClientRSSBytes), m.ClientProcesses, m.ClientBytesPerConn))
 	}
 	if m.ServerProcesses > 0 {
-		mem = append(mem, fmt.Sprintf("servers %s MiB in %d process(es), %.0f bytes per connection", mib(m.ServerRSSBytes), m.ServerProcesses, m.ServerBytesPerConn))
+		srv := fmt.Sprintf("servers %s MiB in %d process(es), %.0f bytes per connection", mib(m.ServerRSSBytes), m.ServerProcesses, m.ServerBytesPerConn)
+		if m.ServerBaselineBytes > 0 {
+			srv += fmt.Sprintf(" (%.0f above the %s MiB held before the first connection)", m.ServerBytesPerConnAboveBaseline, mib(m.ServerBaselineBytes))
+		}
+		mem = append(mem, srv)
 	}
 	if len(mem) > 0 {
 		w("<p class=\"meta\">Memory while at least 99%% of the peak was open (%d s): %s.</p>\n", m.PlateauSeconds, esc(strings.Join(mem, "; ")))

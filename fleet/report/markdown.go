@@ -158,7 +158,12 @@ func writeFigures(b *strings.Builder, r *Report) {
 	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
 	m := r.Memory
 	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
-	w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
+	if m.ServerBaselineBytes > 0 {
+		w("| server RSS (%d servers) | %s MiB = %.0f B/conn; %.0f B/conn above the %s MiB they held before the first connection |\n",
+			m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn, m.ServerBytesPerConnAboveBaseline, mib(m.ServerBaselineBytes))
+	} else {
+		w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
+	}
 	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",
 		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
 	if sv := r.Servers; sv != nil {
