@@ -41,6 +41,7 @@ func (r *localRun) measureFloor(ctx context.Context) {
 	f := r.floor
 	f.Pairs, f.MessageBytes, f.MeasureSeconds = res.Pairs, res.MessageSize, took.Seconds()
 	f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS = us(res.Write), us(res.Read), us(res.ConnectAccept), us(res.Upgrade)
+	f.WriteConcurrentUS, f.ReadConcurrentUS = us(res.WriteConcurrent), us(res.ReadConcurrent)
 	r.logf("floor (measured in %.1fs, --floor=false to skip): %s", took.Seconds(), res)
 }
 

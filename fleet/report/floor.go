@@ -19,6 +19,10 @@ type Floor struct {
 	MeasureSeconds float64 `json:"measure_seconds"`
 	WriteUS        float64 `json:"write_us"` // one write of MessageBytes (the loopback receive path runs inside it)
 	ReadUS         float64 `json:"read_us"`  // the peer's read of it
+	// The same write and read while an epoll reader on another thread
+	// reads each message as it arrives (internal/floor's WriteConcurrent).
+	WriteConcurrentUS float64 `json:"write_reader_awake_us,omitempty"`
+	ReadConcurrentUS  float64 `json:"read_writer_awake_us,omitempty"`
 	ConnectUS      float64 `json:"connect_accept_us"`
 	UpgradeUS      float64 `json:"upgrade_us"` // a bare WebSocket opening handshake, both ends
 	Cores          int     `json:"cores"`
@@ -94,7 +98,13 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 	if h := f.Hold; h != nil && h.Deliveries > 0 {
 		d := float64(h.Deliveries)
 		add("write", f.WriteUS, "servers' CPU per delivered message", h.ServersCPU*us/d, "µs")
+		if f.WriteConcurrentUS > 0 {
+			add("write, reader awake", f.WriteConcurrentUS, "servers' CPU per delivered message", h.ServersCPU*us/d, "µs")
+		}
 		add("read", f.ReadUS, "k6 (client) CPU per delivered message", h.K6CPU*us/d, "µs")
+		if f.ReadConcurrentUS > 0 {
+			add("read by an epoll loop keeping up with the writes", f.ReadConcurrentUS, "k6 (client) CPU per delivered message", h.K6CPU*us/d, "µs")
+		}
 		add("write + read", f.WriteUS+f.ReadUS, "servers + k6 CPU per delivered message", (h.ServersCPU+h.K6CPU)*us/d, "µs")
 		if h.MachineBusy >= 0 {
 			add("write + read", f.WriteUS+f.ReadUS, "machine's busy CPU per delivered message", h.MachineBusy*us/d, "µs")
@@ -134,9 +144,13 @@ func (f *Floor) floorLine() string {
 	if f.NotMeasured != "" {
 		return "Floor not measured: " + f.NotMeasured + "."
 	}
+	awake := ""
+	if f.WriteConcurrentUS > 0 {
+		awake = fmt.Sprintf(" (with an epoll reader awake on another thread at the same time: write %.1f µs, read %.1f µs)", f.WriteConcurrentUS, f.ReadConcurrentUS)
+	}
 	return fmt.Sprintf("Floor measured before the load, in %.1f s (raw syscalls, %s loopback socket pairs, %d-byte message = one delivered row's frame): "+
-		"write %.1f µs, read %.1f µs, connect+accept %.1f µs, WebSocket upgrade %.1f µs, on %d cores.",
-		f.MeasureSeconds, num(int64(f.Pairs)), f.MessageBytes, f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS, f.Cores)
+		"write %.1f µs, read %.1f µs%s, connect+accept %.1f µs, WebSocket upgrade %.1f µs, on %d cores.",
+		f.MeasureSeconds, num(int64(f.Pairs)), f.MessageBytes, f.WriteUS, f.ReadUS, awake, f.ConnectUS, f.UpgradeUS, f.Cores)
 }
 
 // shareRows are the CPU windows as rows: component, seconds, share of the

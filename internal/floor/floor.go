@@ -59,7 +59,19 @@ type Result struct {
 	Write time.Duration
 	// Read is one read of the message by the peer.
 	Read time.Duration
+	// WriteConcurrent and ReadConcurrent are the same write and read while
+	// a reader on an OS thread of its own waits in epoll_wait on every
+	// peer and reads each message as it arrives, as the event loops of a
+	// fan-out server's clients do (and as the C program in the floor's
+	// issue measured): the sockets' state moves between cores and sleeping
+	// readers are woken, which Write and Read, taken one after the other
+	// on one thread, leave out. Each is the CPU of its own thread.
+	WriteConcurrent time.Duration
+	ReadConcurrent  time.Duration
 }
+
+// DeliveryConcurrent is WriteConcurrent plus ReadConcurrent.
+func (r Result) DeliveryConcurrent() time.Duration { return r.WriteConcurrent + r.ReadConcurrent }
 
 // Delivery is one write plus its read: the CPU of a message from one
 // process to another, both ends.
@@ -67,8 +79,8 @@ func (r Result) Delivery() time.Duration { return r.Write + r.Read }
 
 // String is one line for a report.
 func (r Result) String() string {
-	return fmt.Sprintf("%d pairs, %d-byte message: write %s, read %s, connect+accept %s, WebSocket upgrade %s",
-		r.Pairs, r.MessageSize, Micros(r.Write), Micros(r.Read), Micros(r.ConnectAccept), Micros(r.Upgrade))
+	return fmt.Sprintf("%d pairs, %d-byte message: write %s, read %s (with an epoll reader on another thread at the same time: write %s, read %s), connect+accept %s, WebSocket upgrade %s",
+		r.Pairs, r.MessageSize, Micros(r.Write), Micros(r.Read), Micros(r.WriteConcurrent), Micros(r.ReadConcurrent), Micros(r.ConnectAccept), Micros(r.Upgrade))
 }
 
 // Micros formats d in microseconds with one decimal.
@@ -209,7 +221,102 @@ func (m *meter) run() (Result, error) {
 	}
 	res.Write = write / time.Duration(m.opts.Rounds)
 	res.Read = read / time.Duration(m.opts.Rounds)
+	if res.WriteConcurrent, res.ReadConcurrent, err = m.concurrent(msg, buf); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// concurrent runs Rounds rounds in which this thread writes msg to every
+// server socket while a reader on an OS thread of its own waits in
+// epoll_wait on every client socket and reads each message as it
+// arrives; it returns each thread's CPU per message.
+func (m *meter) concurrent(msg, buf []byte) (write, read time.Duration, err error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor: epoll_create1: %w", err)
+	}
+	defer unix.Close(epfd)
+	maxFD := 0
+	for _, fd := range m.clients {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return 0, 0, fmt.Errorf("floor: epoll_ctl: %w", err)
+		}
+		maxFD = max(maxFD, fd)
+	}
+	got := make([]int, maxFD+1)
+	n := time.Duration(len(m.clients))
+	type readResult struct {
+		cpu time.Duration
+		err error
+	}
+	for range m.opts.Rounds {
+		clear(got)
+		started := make(chan struct{})
+		done := make(chan readResult, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			before, err := threadCPU()
+			close(started)
+			if err == nil {
+				err = readArrivals(epfd, got, buf, len(msg), len(m.clients))
+			}
+			after, cerr := threadCPU()
+			done <- readResult{cpu: after - before, err: errors.Join(err, cerr)}
+		}()
+		<-started
+		w, werr := timed(len(m.servers), func() error { return writeAll(m.servers, msg) })
+		r := <-done
+		if err := errors.Join(werr, r.err); err != nil {
+			return 0, 0, err
+		}
+		write, read = write+w, read+r.cpu/n
+	}
+	rounds := time.Duration(m.opts.Rounds)
+	return write / rounds, read / rounds, nil
+}
+
+// arrivalTimeout bounds one epoll_wait of readArrivals: a message that
+// has not arrived by then is lost, not late.
+const arrivalTimeout = 10 * time.Second
+
+// readArrivals reads every client socket epoll reports readable until
+// each of pairs sockets has had want bytes; got counts bytes per fd.
+func readArrivals(epfd int, got []int, buf []byte, want, pairs int) error {
+	events := make([]unix.EpollEvent, 256)
+	for left := pairs; left > 0; {
+		k, err := unix.EpollWait(epfd, events, int(arrivalTimeout/time.Millisecond))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("floor: epoll_wait: %w", err)
+		}
+		if k == 0 {
+			return fmt.Errorf("floor: %d of %d messages did not arrive within %v", left, pairs, arrivalTimeout)
+		}
+		for _, ev := range events[:k] {
+			fd := int(ev.Fd)
+			r, err := unix.Read(fd, buf)
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("floor: read: %w", err)
+			}
+			if r == 0 {
+				return errors.New("floor: peer closed")
+			}
+			before := got[fd]
+			got[fd] += r
+			if before < want && got[fd] >= want {
+				left--
+			}
+		}
+	}
+	return nil
 }
 
 func (m *meter) listen() error {

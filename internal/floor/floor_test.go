@@ -15,7 +15,10 @@ func TestMeasureSmall(t *testing.T) {
 	if res.Pairs != 64 || res.MessageSize != 100 || res.Rounds != 2 {
 		t.Fatalf("result does not echo its options: %+v", res)
 	}
-	for name, d := range map[string]int64{"write": int64(res.Write), "read": int64(res.Read), "connect+accept": int64(res.ConnectAccept), "upgrade": int64(res.Upgrade)} {
+	for name, d := range map[string]int64{
+		"write": int64(res.Write), "read": int64(res.Read), "connect+accept": int64(res.ConnectAccept), "upgrade": int64(res.Upgrade),
+		"write with a reader": int64(res.WriteConcurrent), "read while written": int64(res.ReadConcurrent),
+	} {
 		if d <= 0 {
 			t.Errorf("%s cost %d ns: the thread's CPU clock did not move", name, d)
 		}

@@ -49,6 +49,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "write               %s  (one write to a connected socket; the loopback receive path runs inside it)\n", floor.Micros(res.Write))
 	fmt.Fprintf(stdout, "read                %s  (the peer's read of it)\n", floor.Micros(res.Read))
 	fmt.Fprintf(stdout, "delivery            %s  (write + read, both ends)\n", floor.Micros(res.Delivery()))
+	fmt.Fprintf(stdout, "write, reader awake %s  (the same write while a reader on another thread epoll-waits on every peer)\n", floor.Micros(res.WriteConcurrent))
+	fmt.Fprintf(stdout, "read, writer awake  %s  (that reader's CPU per message, epoll_wait included)\n", floor.Micros(res.ReadConcurrent))
 	fmt.Fprintf(stdout, "connect+accept      %s  (blocking connect and its accept, both ends)\n", floor.Micros(res.ConnectAccept))
 	fmt.Fprintf(stdout, "WebSocket upgrade   %s  (request, Sec-WebSocket-Accept, 101 response; both ends, on a connected pair)\n", floor.Micros(res.Upgrade))
 	fmt.Fprintf(stdout, "accepted WebSocket  %s  (connect+accept + upgrade)\n", floor.Micros(res.ConnectAccept+res.Upgrade))
