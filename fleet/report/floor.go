@@ -23,9 +23,9 @@ type Floor struct {
 	// reads each message as it arrives (internal/floor's WriteConcurrent).
 	WriteConcurrentUS float64 `json:"write_reader_awake_us,omitempty"`
 	ReadConcurrentUS  float64 `json:"read_writer_awake_us,omitempty"`
-	ConnectUS      float64 `json:"connect_accept_us"`
-	UpgradeUS      float64 `json:"upgrade_us"` // a bare WebSocket opening handshake, both ends
-	Cores          int     `json:"cores"`
+	ConnectUS         float64 `json:"connect_accept_us"`
+	UpgradeUS         float64 `json:"upgrade_us"` // a bare WebSocket opening handshake, both ends
+	Cores             int     `json:"cores"`
 
 	// Connect is the connect phase: from starting the k6 processes until
 	// every connection was open (or connecting stalled).
