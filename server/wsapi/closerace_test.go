@@ -85,10 +85,12 @@ func readWholeFramesUntilClose(raw *wstest.RawConn) (uint16, error) {
 	}
 }
 
-// gws closes a connection itself when a read fails: a text frame with
-// invalid UTF-8 from the client gets close 1007. That close frame must go
-// after the data frame being written to the client, never inside it, also
-// while the socket is full and the server's writes to it end part-way.
+// gws closes a connection itself when a read fails (a text frame with
+// invalid UTF-8 from the client gets close 1007, a frame over ReadLimit
+// 1009, an unmasked one 1002) and echoes a client's close frame. That
+// close frame must go after the data frame being written to the client,
+// never inside it, also while the socket is full and the server's writes
+// to it end part-way.
 // Unchanged, gws wrote it to the socket itself and most runs had a client
 // or two read a corrupt stream; several rounds make a pass by luck
 // unlikely.
@@ -136,7 +138,7 @@ func breakProtocolWhileWritten(t *testing.T, h *hub.Hub, addr string, clients in
 	var errs []error
 	for k, raw := range raws {
 		wg.Go(func() {
-			if err := readThenBreakProtocol(raw, 20+k*3); err != nil {
+			if err := readThenBreakProtocol(raw, 20+k*3, protocolBreaks[k%len(protocolBreaks)]); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("client %d: %w", k, err))
 				mu.Unlock()
@@ -150,28 +152,45 @@ func breakProtocolWhileWritten(t *testing.T, h *hub.Hub, addr string, clients in
 	return errs
 }
 
-// readThenBreakProtocol reads n frames, sends a text frame with invalid
-// UTF-8, then reads whole frames until the close frame, which must carry
-// 1007 and end the connection.
-func readThenBreakProtocol(raw *wstest.RawConn, n int) error {
+// protocolBreak is a frame a client sends that makes gws close the
+// connection, and the close code it must get.
+type protocolBreak struct {
+	name  string
+	frame []byte
+	code  uint16
+}
+
+var protocolBreaks = []protocolBreak{
+	{"invalid UTF-8", wstest.MaskedFrame(true, 0x1, []byte{0xff, 0xfe}), 1007},
+	{"a close frame", wstest.MaskedFrame(true, 0x8, []byte{0x03, 0xe8}), 1000}, // gws echoes 1000
+	// A header announcing more than ReadLimit (64 KiB): gws refuses it
+	// before reading the payload.
+	{"too big", []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 2, 0, 0, 1, 2, 3, 4}, 1009},
+	{"unmasked", []byte{0x81, 0x02, 'h', 'i'}, 1002},
+}
+
+// readThenBreakProtocol reads n frames, sends brk's frame, then reads
+// whole frames until the close frame, which must carry brk's code and end
+// the connection.
+func readThenBreakProtocol(raw *wstest.RawConn, n int, brk protocolBreak) error {
 	_ = raw.SetReadDeadline(time.Now().Add(wstest.Timeout))
 	for i := range n {
 		if _, err := raw.ReadFrame(); err != nil {
-			return fmt.Errorf("frame %d, before the invalid frame: %w", i, err)
+			return fmt.Errorf("frame %d, before sending %s: %w", i, brk.name, err)
 		}
 	}
-	if _, err := raw.Write(wstest.MaskedFrame(true, 0x1, []byte{0xff, 0xfe})); err != nil {
-		return fmt.Errorf("write the invalid frame: %w", err)
+	if _, err := raw.Write(brk.frame); err != nil {
+		return fmt.Errorf("write %s: %w", brk.name, err)
 	}
 	code, err := readWholeFramesUntilClose(raw)
 	if err != nil {
-		return fmt.Errorf("after the invalid frame: %w", err)
+		return fmt.Errorf("after sending %s: %w", brk.name, err)
 	}
-	if code != 1007 {
-		return fmt.Errorf("close code %d, want 1007 (invalid UTF-8)", code)
+	if code != brk.code {
+		return fmt.Errorf("after sending %s: close code %d, want %d", brk.name, code, brk.code)
 	}
 	if f, err := raw.ReadFrame(); err == nil {
-		return fmt.Errorf("a frame (opcode %#x, %d bytes) after the close frame", f.Opcode, len(f.Payload))
+		return fmt.Errorf("after sending %s: a frame (opcode %#x, %d bytes) after the close frame", brk.name, f.Opcode, len(f.Payload))
 	}
 	return nil
 }
