@@ -18,7 +18,7 @@ import (
 )
 
 // queuedServer is server with gws given each hijacked socket wrapped in
-// Conn, as the real API does.
+// QueuedConn, as the real API does.
 func queuedServer(t *testing.T, h *Hub) string {
 	t.Helper()
 	up := gws.NewUpgrader(events{h}, &gws.ServerOption{
@@ -43,7 +43,7 @@ func (w wrappingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewConn(c, wstest.Timeout), rw, nil
+	return NewQueuedConn(c, wstest.Timeout), rw, nil
 }
 
 func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
@@ -128,7 +128,7 @@ func TestGwsWritesGoThroughTheQueue(t *testing.T) {
 	const n = 200
 	_, sub, raw := stalledSubscriber(t, n)
 	if sub.raw == nil {
-		t.Fatal("a plain TCP connection under Conn has no raw socket: it lost the shared writers' fast path")
+		t.Fatal("a plain TCP connection under QueuedConn has no raw socket: it lost the shared writers' fast path")
 	}
 	// Queued, so it returns although the client reads nothing yet.
 	pinged := make(chan error, 1)
@@ -178,7 +178,7 @@ func TestGwsWritesGoThroughTheQueue(t *testing.T) {
 // hub had queued its own close frame (a shutdown, a slow client) and the
 // client's close crossed it, gws's Close must wait for the hub's close
 // frame instead of cutting it off.
-func TestConnCloseWaitsForTheQueuedCloseFrame(t *testing.T) {
+func TestQueuedConnCloseWaitsForTheQueuedCloseFrame(t *testing.T) {
 	h, sub, raw := stalledSubscriber(t, 200)
 	closed := make(chan struct{})
 	go func() {
@@ -206,12 +206,12 @@ func TestConnCloseWaitsForTheQueuedCloseFrame(t *testing.T) {
 	waitLen(t, h, 0)
 }
 
-// Before the connection joins, Conn is the socket: gws writes its upgrade
+// Before the connection joins, QueuedConn is the socket: gws writes its upgrade
 // response (or refusal) straight through it.
-func TestConnWritesStraightThroughBeforeJoin(t *testing.T) {
+func TestQueuedConnWritesStraightThroughBeforeJoin(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
-	c := NewConn(server, 0)
+	c := NewQueuedConn(server, 0)
 	go func() {
 		_, _ = c.Write([]byte("HTTP/1.1 101"))
 		_ = c.Close()

@@ -125,7 +125,7 @@ type Subscriber struct {
 	idx      int32 // position in its shard's list, for O(1) removal
 	lastSeen atomic.Int64
 	// sock is the socket the hub writes and closes: conn's, under the
-	// Conn wrapper gws was given, if any (gws's own writes go through that
+	// QueuedConn wrapper gws was given, if any (gws's own writes go through that
 	// wrapper to the queue, conn.go).
 	sock   net.Conn
 	raw    syscall.RawConn // nil: writes block in a goroutine of their own
@@ -239,7 +239,7 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 	s := &Subscriber{hub: h, conn: conn, mask: mask, catchingUp: catchingUp, lastPos: after}
 	if conn != nil {
 		s.sock = conn.NetConn()
-		if wrapped, ok := s.sock.(*Conn); ok {
+		if wrapped, ok := s.sock.(*QueuedConn); ok {
 			s.sock = wrapped.Conn
 			// From now on gws's writes go through s's queue. Join runs
 			// before the connection's read loop starts, so gws has not

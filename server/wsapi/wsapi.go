@@ -203,7 +203,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	go socket.ReadLoop()
 }
 
-// queuedHijack hands gws the hijacked connection wrapped in hub.Conn, so
+// queuedHijack hands gws the hijacked connection wrapped in hub.QueuedConn, so
 // that the frames gws writes by itself once the connection joined the hub
 // (the close frame after a protocol error, the echo of a client's close)
 // go through the subscriber's write queue instead of into a frame the hub
@@ -223,7 +223,7 @@ func (w queuedHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return hub.NewConn(c, w.closeTimeout), rw, nil
+	return hub.NewQueuedConn(c, w.closeTimeout), rw, nil
 }
 
 // resumePage is the most rows one log read sends; resumeQueued is how many
