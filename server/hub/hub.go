@@ -125,7 +125,7 @@ type Subscriber struct {
 	idx      int32 // position in its shard's list, for O(1) removal
 	lastSeen atomic.Int64
 	// sock is the socket the hub writes and closes: conn's, under the
-	// QueuedConn wrapper gws was given, if any (gws's own writes go through that
+	// QueuedConn gws was given, if any (gws's own writes go through that
 	// wrapper to the queue, conn.go).
 	sock   net.Conn
 	raw    syscall.RawConn // nil: writes block in a goroutine of their own

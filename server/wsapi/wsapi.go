@@ -203,12 +203,13 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	go socket.ReadLoop()
 }
 
-// queuedHijack hands gws the hijacked connection wrapped in hub.QueuedConn, so
-// that the frames gws writes by itself once the connection joined the hub
-// (the close frame after a protocol error, the echo of a client's close)
-// go through the subscriber's write queue instead of into a frame the hub
-// is writing. Those close frames are bounded by --handshake-timeout, as
-// the server's other closes of one connection are.
+// queuedHijack hands gws the hijacked connection wrapped in
+// hub.QueuedConn, so that the frames gws writes by itself once the
+// connection joined the hub (the close frame after a protocol error, the
+// answer to a client's close) go through the subscriber's write queue
+// instead of into a frame the hub is writing. Those close frames are
+// bounded by --handshake-timeout, as the server's other closes of one
+// connection are.
 type queuedHijack struct {
 	http.ResponseWriter
 	closeTimeout time.Duration
