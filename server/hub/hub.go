@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -123,8 +124,12 @@ type Subscriber struct {
 	shard    int32
 	idx      int32 // position in its shard's list, for O(1) removal
 	lastSeen atomic.Int64
-	raw      syscall.RawConn // nil: writes block in a goroutine of their own
-	writer   *writer
+	// sock is the socket the hub writes and closes: conn's, under the
+	// QueuedConn gws was given, if any (gws's own writes go through that
+	// wrapper to the queue, conn.go).
+	sock   net.Conn
+	raw    syscall.RawConn // nil: writes block in a goroutine of their own
+	writer *writer
 
 	mu      sync.Mutex
 	closing bool
@@ -147,7 +152,11 @@ type Subscriber struct {
 	out         []outFrame
 	scheduled   bool // a writer or the subscriber's own goroutine will write out
 	closeQueued bool // a close frame is queued: nothing after it
-	dead        bool // the socket is closed or failed: nothing is written
+	// closeDone is the queued close frame's closed channel; closeWritten
+	// says the close frame went out whole.
+	closeDone    chan struct{}
+	closeWritten bool
+	dead         bool // the socket is closed or failed: nothing is written
 
 	// spareOut is a written queue's array, reused for out (writer.go).
 	spareOut []outFrame
@@ -227,7 +236,18 @@ func (h *Hub) JoinCatchingUp(conn *gws.Conn, mask uint64, after int64) *Subscrib
 }
 
 func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *Subscriber {
-	s := &Subscriber{hub: h, conn: conn, mask: mask, catchingUp: catchingUp, lastPos: after, raw: rawConn(conn)}
+	s := &Subscriber{hub: h, conn: conn, mask: mask, catchingUp: catchingUp, lastPos: after}
+	if conn != nil {
+		s.sock = conn.NetConn()
+		if wrapped, ok := s.sock.(*QueuedConn); ok {
+			s.sock = wrapped.Conn
+			// From now on gws's writes go through s's queue. Join runs
+			// before the connection's read loop starts, so gws has not
+			// written anything since its upgrade response.
+			wrapped.sub.Store(s)
+		}
+		s.raw = rawConn(s.sock)
+	}
 	s.Touch()
 	s.shard = int32(h.next.Add(1) % uint32(len(h.shards)))
 	s.writer = &h.writers[int(s.shard)%len(h.writers)]
@@ -631,10 +651,10 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 	payload := append([]byte{byte(code >> 8), byte(code)}, reason...)
 	frame, err := encodeFrame(gws.OpcodeCloseConnection, payload)
 	if err != nil {
-		_ = s.conn.NetConn().Close()
+		_ = s.sock.Close()
 		return
 	}
-	_ = s.conn.NetConn().SetWriteDeadline(time.Now().Add(timeout))
+	_ = s.sock.SetWriteDeadline(time.Now().Add(timeout))
 	closed := make(chan struct{})
 	s.mu.Lock()
 	s.queueFrame(outFrame{b: frame, closed: closed})
@@ -661,7 +681,7 @@ func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 					reaped++
 					// A peer that answers nothing will not read a close
 					// frame either: drop the socket.
-					_ = s.conn.NetConn().Close()
+					_ = s.sock.Close()
 				}
 				continue
 			}
@@ -708,7 +728,7 @@ func (h *Hub) CloseAll(code uint16, reason string, flushBy, deadline time.Time, 
 				left := time.Until(deadline)
 				if left <= 0 {
 					if s.markClosing() {
-						_ = s.conn.NetConn().Close()
+						_ = s.sock.Close()
 					}
 					continue
 				}

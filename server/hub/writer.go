@@ -145,6 +145,7 @@ func (s *Subscriber) queueFrame(f outFrame) bool {
 		// queue (a slow client resumes with ?after=POS; a shutdown lets
 		// the queues drain before it closes).
 		s.closeQueued = true
+		s.closeDone = f.closed
 		clear(s.out)
 		s.out = s.out[:0]
 	}
@@ -252,7 +253,7 @@ func (s *Subscriber) finishTurn(w *writer, written []outFrame) {
 // then the frames it holds are dropped and the close frame goes next, as
 // after the write in progress on the writers' path.
 func (s *Subscriber) drainBlocking(frames []outFrame, off int) {
-	conn := s.conn.NetConn()
+	conn := s.sock
 	for {
 		for i := 0; i < len(frames); {
 			if i > 0 {
@@ -300,11 +301,12 @@ func (s *Subscriber) complete(frames []outFrame) {
 		if f.closed != nil {
 			closed = f.closed
 			s.dead = true
+			s.closeWritten = true
 		}
 	}
 	s.mu.Unlock()
 	if closed != nil {
-		_ = s.conn.NetConn().Close()
+		_ = s.sock.Close()
 		close(closed)
 	}
 }
@@ -319,7 +321,7 @@ func (s *Subscriber) fail(frames []outFrame) {
 	frames = append(frames, s.out...)
 	s.out = nil
 	s.mu.Unlock()
-	_ = s.conn.NetConn().Close()
+	_ = s.sock.Close()
 	for _, f := range frames {
 		if f.closed != nil {
 			close(f.closed)
@@ -384,18 +386,17 @@ func rawWrite(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// rawConn is the socket under conn for non-blocking writes, or nil (TLS,
-// or a connection that is not a socket): those subscribers always write
-// from a goroutine of their own.
-func rawConn(conn *gws.Conn) syscall.RawConn {
-	if conn == nil {
-		return nil
-	}
-	tc, ok := conn.NetConn().(*net.TCPConn)
+// rawConn is sock's raw socket for non-blocking writes, or nil (TLS, or
+// a connection that is not a socket): those subscribers always write from
+// a goroutine of their own. A net.Conn that offers SyscallConn is taken to
+// write its bytes to that socket unchanged (as *net.TCPConn does, and
+// wsapi's replayConn, which only replays reads).
+func rawConn(sock net.Conn) syscall.RawConn {
+	sc, ok := sock.(syscall.Conn)
 	if !ok {
 		return nil
 	}
-	raw, err := tc.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return nil
 	}

@@ -286,6 +286,18 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// SyscallConn is the socket's: the hub's non-blocking writes go to it
+// directly (the replay concerns only reads), so a connection that sent
+// bytes behind its upgrade request keeps the shared writers' fast path.
+// Reading through it would skip the replay; the hub only writes.
+func (c *replayConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("wsapi: %T has no raw socket", c.Conn)
+	}
+	return sc.SyscallConn()
+}
+
 // connResponse is the http.ResponseWriter of a /ws request read by route:
 // a refusal is written whole, with Connection: close, by finish; an
 // upgrade hijacks the connection.

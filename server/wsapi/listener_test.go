@@ -2,6 +2,7 @@ package wsapi
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,13 @@ import (
 // startListener serves an API through Listen on a free loopback port.
 func startListener(tb testing.TB, cfg Config) (*API, *hub.Hub, string) {
 	tb.Helper()
+	return startListenerConfig(tb, cfg, net.ListenConfig{})
+}
+
+// startListenerConfig is startListener with the listening socket made by
+// lc (whose socket options the accepted connections inherit).
+func startListenerConfig(tb testing.TB, cfg Config, lc net.ListenConfig) (*API, *hub.Hub, string) {
+	tb.Helper()
 	h, err := hub.New(hub.Options{Topics: []string{"Track"}})
 	if err != nil {
 		tb.Fatal(err)
@@ -30,7 +38,7 @@ func startListener(tb testing.TB, cfg Config) (*API, *hub.Hub, string) {
 		cfg.ReadLimit = 1 << 16
 	}
 	a := New(cfg, h, metrics.New(h, nil), noHealth{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}

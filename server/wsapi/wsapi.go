@@ -3,12 +3,14 @@
 package wsapi
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -171,7 +173,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// On failure gws answers 400 with its one-line reason and closes.
-	socket, err := a.upgrader.Upgrade(w, r)
+	socket, err := a.upgrader.Upgrade(queuedHijack{w, a.cfg.HandshakeTimeout}, r)
 	if err != nil {
 		a.conns.Add(-1)
 		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
@@ -199,6 +201,30 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	// A fresh goroutine, so the HTTP handler's grown stack is released
 	// while the connection idles.
 	go socket.ReadLoop()
+}
+
+// queuedHijack hands gws the hijacked connection wrapped in
+// hub.QueuedConn, so that the frames gws writes by itself once the
+// connection joined the hub (the close frame after a protocol error, the
+// answer to a client's close) go through the subscriber's write queue
+// instead of into a frame the hub is writing. Those close frames are
+// bounded by --handshake-timeout, as the server's other closes of one
+// connection are.
+type queuedHijack struct {
+	http.ResponseWriter
+	closeTimeout time.Duration
+}
+
+func (w queuedHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w.ResponseWriter)
+	}
+	c, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return hub.NewQueuedConn(c, w.closeTimeout), rw, nil
 }
 
 // resumePage is the most rows one log read sends; resumeQueued is how many
