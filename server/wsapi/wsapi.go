@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -92,7 +91,7 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		// at least that long bypass the buffer, so a bigger one would only
 		// cost memory. (WriteBufferSize is unused by gws servers: frames
 		// are built in pooled buffers.)
-		ReadBufferSize:   16,
+		ReadBufferSize:   readBufferSize,
 		CheckUtf8Enabled: true,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
@@ -173,7 +172,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// On failure gws answers 400 with its one-line reason and closes.
-	socket, err := a.upgrader.Upgrade(queuedHijack{w, a.cfg.HandshakeTimeout}, r)
+	socket, err := a.upgrade(w, r)
 	if err != nil {
 		a.conns.Add(-1)
 		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
@@ -203,28 +202,36 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	go socket.ReadLoop()
 }
 
-// queuedHijack hands gws the hijacked connection wrapped in
-// hub.QueuedConn, so that the frames gws writes by itself once the
-// connection joined the hub (the close frame after a protocol error, the
-// answer to a client's close) go through the subscriber's write queue
-// instead of into a frame the hub is writing. Those close frames are
-// bounded by --handshake-timeout, as the server's other closes of one
-// connection are.
-type queuedHijack struct {
-	http.ResponseWriter
-	closeTimeout time.Duration
-}
+// readBufferSize is each connection's read buffer, held for life (see
+// New).
+const readBufferSize = 16
 
-func (w queuedHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
+// upgrade hands gws the hijacked connection wrapped in hub.QueuedConn for
+// its writes, so that the frames gws writes by itself once the connection
+// joined the hub (the close frame after a protocol error, the answer to a
+// client's close) go through the subscriber's write queue instead of into
+// a frame the hub is writing; those close frames are bounded by
+// --handshake-timeout, as the server's other closes of one connection
+// are. gws reads through its own reader straight from the connection, not
+// through the wrapper: an idle connection's read loop waits at the bottom
+// of that path on the runtime's smallest stack (2 KB), and one more frame
+// on it doubled every idle connection's stack
+// (TestIdleConnectionKeepsTheSmallestStack).
+func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w.ResponseWriter)
+		return nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w)
 	}
 	c, rw, err := hj.Hijack()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return hub.NewQueuedConn(c, w.closeTimeout), rw, nil
+	br := bufio.NewReaderSize(c, readBufferSize)
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		// net/http read past the request: keep its reader, bytes and all.
+		br = rw.Reader
+	}
+	return a.upgrader.UpgradeFromConn(hub.NewQueuedConn(c, a.cfg.HandshakeTimeout), br, r)
 }
 
 // resumePage is the most rows one log read sends; resumeQueued is how many
