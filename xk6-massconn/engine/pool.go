@@ -57,6 +57,9 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	cfg = prep.cfg
+	if err := checkEngineEnv(); err != nil {
+		return nil, err
+	}
 	if err := checkFiles(cfg.Connections); err != nil {
 		return nil, err
 	}
