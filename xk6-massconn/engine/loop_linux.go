@@ -240,6 +240,7 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, 512)
 	var inbox []command
 	lastScan := mono()
+	lastYield := lastScan
 	busy := false
 	coalesce := unix.NsecToTimespec(int64(coalesceWindow))
 	coalesceOn := coalesceWindow > 0
@@ -288,8 +289,20 @@ func (l *loop) run() {
 			lastScan = l.now
 			l.scan()
 		}
+		if l.now-lastYield >= int64(yieldEvery) {
+			lastYield = l.now
+			runtime.Gosched()
+		}
 	}
 }
+
+// yieldEvery is how often a loop passes through the Go scheduler. A loop
+// goroutine otherwise never does: it goes in and out of syscalls on the
+// same P, so to sysmon it is one goroutine running for ever. Every 10 ms
+// sysmon then preempts it and takes its P out of the syscall, which also
+// resets sysmon's own sleep to 20 µs; a yield well inside those 10 ms
+// (a hand-off to another thread and back, a few µs) avoids both.
+const yieldEvery = 5 * time.Millisecond
 
 func (l *loop) conn(fd int) *conn {
 	if fd < 0 || fd >= len(l.byFD) {
