@@ -199,6 +199,8 @@ type loop struct {
 	now      int64 // monotonic nanoseconds at the current iteration
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
+	// tid is the loop's OS thread, for benchmarks that read its CPU time.
+	tid atomic.Int32
 }
 
 func newLoop(id int) (*loop, error) {
@@ -237,6 +239,7 @@ func (l *loop) run() {
 	// Kept on one thread: epoll_wait blocks in the kernel most of the time
 	// and the loop's state is hot in that CPU's cache.
 	runtime.LockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
 	events := make([]unix.EpollEvent, 512)
 	var inbox []command
 	lastScan := mono()
