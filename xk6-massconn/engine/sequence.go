@@ -143,7 +143,12 @@ func (q *sequencer) observe(s *shard, idx int64, payload []byte) {
 
 // group finds (or makes) the connection's state for key.
 func (q *sequencer) group(c *seqConn, key uint64) *seqGroup {
-	if g := &c.g; g.first.Load() == unset || g.key.Load() == key {
+	// Loads first, a store only when the key changes: an atomic store is a
+	// locked instruction, and on a connection state not in the cache yet
+	// it stalls the loop until the line arrives.
+	if g := &c.g; g.key.Load() == key {
+		return g
+	} else if g.first.Load() == unset {
 		g.key.Store(key)
 		return g
 	}
