@@ -5,6 +5,7 @@ package engine
 import (
 	"errors"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -178,14 +179,14 @@ func (l *loop) sendUpgrade(c *conn) bool {
 func (l *loop) readable(c *conn, untilEnd bool) {
 	l.wall = time.Now().UnixNano()
 	for c.fd >= 0 {
-		n, err := unix.Read(int(c.fd), l.buf)
+		n, errno := recvNow(int(c.fd), l.buf)
 		switch {
-		case err == unix.EAGAIN:
+		case errno == unix.EAGAIN:
 			return
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err != nil:
-			l.lost(c, err)
+		case errno != 0:
+			l.lost(c, errno)
 			return
 		case n == 0:
 			l.lost(c, nil)
@@ -204,6 +205,21 @@ func (l *loop) readable(c *conn, untilEnd bool) {
 			return
 		}
 	}
+}
+
+// recvNow reads what a non-blocking socket holds. It is recvfrom without
+// an address rather than read (the socket call skips the file-position
+// lock and the VFS layer), made as a raw syscall: on a non-blocking socket
+// it cannot block, so the Go scheduler's syscall bookkeeping around it
+// would be pure cost.
+// The errno is returned as it is (0: none) so that callers compare it with
+// EAGAIN and EINTR directly.
+func recvNow(fd int, buf []byte) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
 }
 
 func (l *loop) consume(c *conn, data []byte) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,12 +24,73 @@ var (
 	loopsErr  error
 )
 
+// loopCount is how many event loops the process runs, decided once: pools
+// size their counter shards by it before the loops start.
+var (
+	loopCountOnce sync.Once
+	loopCount     int
+	loopCountErr  error
+)
+
 func numLoops() int {
-	return min(runtime.GOMAXPROCS(0), 4)
+	loopCountOnce.Do(func() {
+		loopCount, loopCountErr = loopsFromEnv(runtime.GOMAXPROCS(0))
+	})
+	return loopCount
+}
+
+// defaultLoops is the number of loops for a process with procs Ps: one P
+// fewer than there are, at least one and at most four. A loop spends most
+// of its time in epoll_wait or its coalescing sleep, syscalls that keep the
+// loop's P; when every P is held that way, the runtime's sysmon takes them
+// back every 20 µs (it only leaves a P in a syscall alone while another P is
+// idle) and wakes a spinning thread to run them, and sysmon itself never
+// backs off. With one loop per P on this 2-core machine that was 15% of
+// k6's CPU (sysmon's usleep and the hand-offs) and k6 used 6.8-7.5 µs of
+// CPU per delivered message; with one loop 4.2-4.4 µs, at the same fan-out
+// latency (18,000 connections, a row every 250 ms, two runs each side by
+// side). MASSCONN_LOOPS sets another count.
+func defaultLoops(procs int) int {
+	return max(1, min(procs-1, 4))
+}
+
+// maxLoops bounds MASSCONN_LOOPS: a loop is a thread with its own epoll set
+// and read buffer, and more loops than cores only add context switches.
+const maxLoops = 64
+
+// loopsFromEnv reads MASSCONN_LOOPS (the number of event loops); a bad
+// value is an error that names the variable and the fix.
+func loopsFromEnv(procs int) (int, error) {
+	v, ok := os.LookupEnv("MASSCONN_LOOPS")
+	if !ok || v == "" {
+		return defaultLoops(procs), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLoops {
+		return defaultLoops(procs), fmt.Errorf("MASSCONN_LOOPS=%q: want a whole number of event loops from 1 to %d, or unset for the default (%d here)",
+			v, maxLoops, defaultLoops(procs))
+	}
+	return n, nil
+}
+
+// checkEngineEnv reads the loops' environment variables afresh, so that
+// Dial fails on a bad value with the variable's name instead of sending
+// every connection to the portable engine (which start does when the loops
+// cannot run).
+func checkEngineEnv() error {
+	if _, err := loopsFromEnv(runtime.GOMAXPROCS(0)); err != nil {
+		return err
+	}
+	_, err := coalesceFromEnv()
+	return err
 }
 
 func getLoops() ([]*loop, error) {
 	loopsOnce.Do(func() {
+		if numLoops(); loopCountErr != nil {
+			loopsErr = loopCountErr
+			return
+		}
 		if coalesceWindow, loopsErr = coalesceFromEnv(); loopsErr != nil {
 			return
 		}
@@ -137,6 +199,9 @@ type loop struct {
 	now      int64 // monotonic nanoseconds at the current iteration
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
+	warmSum  uint64 // see warm
+	// tid is the loop's OS thread, for benchmarks that read its CPU time.
+	tid atomic.Int32
 }
 
 func newLoop(id int) (*loop, error) {
@@ -175,9 +240,11 @@ func (l *loop) run() {
 	// Kept on one thread: epoll_wait blocks in the kernel most of the time
 	// and the loop's state is hot in that CPU's cache.
 	runtime.LockOSThread()
+	l.tid.Store(int32(unix.Gettid()))
 	events := make([]unix.EpollEvent, 512)
 	var inbox []command
 	lastScan := mono()
+	lastYield := lastScan
 	busy := false
 	coalesce := unix.NsecToTimespec(int64(coalesceWindow))
 	coalesceOn := coalesceWindow > 0
@@ -203,6 +270,7 @@ func (l *loop) run() {
 		busy = coalesceOn && n >= coalesceBusy
 		l.now = mono()
 		l.wall = time.Now().UnixNano()
+		l.warm(events[:n])
 		for i := 0; i < n; i++ {
 			ev := &events[i]
 			if int(ev.Fd) == l.evfd {
@@ -226,7 +294,41 @@ func (l *loop) run() {
 			lastScan = l.now
 			l.scan()
 		}
+		if l.now-lastYield >= int64(yieldEvery) {
+			lastYield = l.now
+			runtime.Gosched()
+		}
 	}
+}
+
+// yieldEvery is how often a loop passes through the Go scheduler. A loop
+// goroutine otherwise never does: it goes in and out of syscalls on the
+// same P, so to sysmon it is one goroutine running for ever. Every 10 ms
+// sysmon then preempts it and takes its P out of the syscall, which also
+// resets sysmon's own sleep to 20 µs; a yield well inside those 10 ms
+// (a hand-off to another thread and back, a few µs) avoids both.
+const yieldEvery = 5 * time.Millisecond
+
+// warm reads a little of the state of every connection in a batch of
+// events before handling any. With tens of thousands of connections most of
+// it is not in the cache: handled one by one, each connection's struct and
+// sequence-check state stall the loop in turn, while these independent
+// loads overlap, so the misses are paid about once per batch. The sum only
+// keeps the compiler from dropping the loads.
+func (l *loop) warm(events []unix.EpollEvent) {
+	var sum uint64
+	for i := range events {
+		c := l.conn(int(events[i].Fd))
+		if c == nil {
+			continue
+		}
+		// One field from each cache line of the struct.
+		sum += uint64(len(c.in)) + uint64(c.state) + uint64(c.nextBeat)
+		if q := c.pool.seq; q != nil && c.idx >= 0 && c.idx < int64(len(q.conns)) {
+			sum += uint64(q.conns[c.idx].g.last.Load())
+		}
+	}
+	l.warmSum = sum
 }
 
 func (l *loop) conn(fd int) *conn {
@@ -337,7 +439,7 @@ var forcePortable atomic.Bool
 // tls_linux.go), or to the portable engine if the loops could not start.
 func (p *Pool) start(batch []int64) {
 	ls, err := getLoops()
-	var per [4][]command
+	per := make([][]command, len(ls))
 	for _, idx := range batch {
 		if err != nil || forcePortable.Load() {
 			p.portable.dial(p, idx)

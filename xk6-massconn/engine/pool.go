@@ -46,6 +46,7 @@ type Pool struct {
 	prog     *poolProgram // Steps and Lifetime; nil = neither
 	progPrev progCounters // guarded by drainMu
 	seq      *sequencer   // nil without Config.Sequence
+	scan     *oneScan     // nil: deliver looks each field up on its own
 }
 
 // Dial validates cfg, checks capacity and starts opening cfg.Connections in
@@ -57,6 +58,9 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	cfg = prep.cfg
+	if err := checkEngineEnv(); err != nil {
+		return nil, err
+	}
 	if err := checkFiles(cfg.Connections); err != nil {
 		return nil, err
 	}
@@ -79,6 +83,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		msgs:     newMessageLayer(cfg, prep.adapterBeat),
 		seq:      newSequencer(cfg.Sequence, cfg.Connections),
 	}
+	p.scan = newOneScan(p.msgs.latency, p.seq)
 	p.pace = newPacer(cfg.Rate, paceBurst(cfg.Rate, cfg.MaxInFlight), mono())
 	for i := range p.shards {
 		p.shards[i].rng = seed()

@@ -109,7 +109,22 @@ func (q *sequencer) observe(s *shard, idx int64, payload []byte) {
 		return
 	}
 	raw, ok := q.path.Lookup(payload)
+	var per []byte
+	perFound := false
+	if ok && !q.per.IsZero() {
+		per, perFound = q.per.Lookup(payload)
+	}
+	q.observeValues(s, idx, raw, ok, per, perFound)
+}
+
+// observeValues is observe on values already looked up: the number at path
+// (found or not) and the group at per.
+func (q *sequencer) observeValues(s *shard, idx int64, raw []byte, found bool, per []byte, perFound bool) {
+	if idx < 0 || idx >= int64(len(q.conns)) {
+		return
+	}
 	var n int64
+	ok := found
 	if ok {
 		n, ok = jsonfield.Int(raw)
 	}
@@ -118,10 +133,8 @@ func (q *sequencer) observe(s *shard, idx int64, payload []byte) {
 		return
 	}
 	var key uint64
-	if !q.per.IsZero() {
-		if v, found := q.per.Lookup(payload); found {
-			key = maphash.Bytes(q.seed, v) | 1 // never 0, the inline group's "unused"
-		}
+	if perFound {
+		key = maphash.Bytes(q.seed, per) | 1 // never 0, the inline group's "unused"
 	}
 	g := q.group(&q.conns[idx], key)
 	last := g.last.Load()
@@ -143,7 +156,12 @@ func (q *sequencer) observe(s *shard, idx int64, payload []byte) {
 
 // group finds (or makes) the connection's state for key.
 func (q *sequencer) group(c *seqConn, key uint64) *seqGroup {
-	if g := &c.g; g.first.Load() == unset || g.key.Load() == key {
+	// Loads first, a store only when the key changes: an atomic store is a
+	// locked instruction, and on a connection state not in the cache yet
+	// it stalls the loop until the line arrives.
+	if g := &c.g; g.key.Load() == key {
+		return g
+	} else if g.first.Load() == unset {
 		g.key.Store(key)
 		return g
 	}

@@ -336,3 +336,60 @@ func (s *scanner) nextItem(state *uint8, open, close byte) bool {
 	}
 	return true
 }
+
+// TopKey returns the key of a path that is one top-level key (as Key
+// makes, or ParsePath of a plain name), for LookupKeys.
+func (p Path) TopKey() (string, bool) {
+	if len(p.steps) != 1 || p.steps[0].index >= 0 {
+		return "", false
+	}
+	return p.steps[0].key, true
+}
+
+// LookupKeys looks up several top-level keys in one pass over msg: vals[i]
+// is what Key(keys[i]).Lookup(msg) returns, and bit i of the result is set
+// when it found one. The pass stops once every key is found, or where a
+// lookup of a key not found yet would stop. Up to 64 keys; vals must be as
+// long as keys.
+func LookupKeys(msg []byte, keys []string, vals [][]byte) (found uint64) {
+	want := uint64(1)<<len(keys) - 1
+	s := scanner{b: msg}
+	s.space()
+	if !s.eat('{') {
+		return 0
+	}
+	for {
+		s.space()
+		if s.eat('}') {
+			return found
+		}
+		k, plain, ok := s.str()
+		if !ok {
+			return found
+		}
+		s.space()
+		if !s.eat(':') {
+			return found
+		}
+		s.space()
+		start := s.i
+		if !s.skipValue(0) {
+			return found
+		}
+		if plain {
+			for i, key := range keys {
+				if found&(1<<i) == 0 && string(k) == key {
+					vals[i] = msg[start:s.i]
+					found |= 1 << i
+				}
+			}
+			if found == want {
+				return found
+			}
+		}
+		s.space()
+		if !s.eat(',') {
+			return found
+		}
+	}
+}

@@ -317,3 +317,30 @@ func badZone(s string) bool {
 	}
 	return z[1:3] > "23" || z[4:6] > "59"
 }
+
+// FuzzLookupKeys checks the one-pass lookup against one Lookup per key, on
+// any bytes: the same value, found or not, for every key, including a key
+// asked for twice.
+func FuzzLookupKeys(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"Track","op":"INSERT","id":42,"ts":1795430400123456,"row":{"id":42}}`,
+		`{"ts":"2024-01-01T00:00:00Z","id":1,"id":2}`, ` { "id" : [1,{"ts":2}] , "ts" : 3 } `,
+		`{"a\u0041":1,"id":2}`, `{"id":1,"ts":}`, `{"topic":{"id":1},"id"`, `[{"id":1}]`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	keys := []string{"topic", "id", "ts", "id"}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		vals := make([][]byte, len(keys))
+		found := LookupKeys(msg, keys, vals)
+		for i, k := range keys {
+			want, ok := Key(k).Lookup(msg)
+			if got := found&(1<<i) != 0; got != ok || !bytes.Equal(vals[i], want) {
+				t.Fatalf("LookupKeys(%q) key %q: %q found=%v; Lookup: %q found=%v", msg, k, vals[i], got, want, ok)
+			}
+		}
+		if p, ok := Key("ts").TopKey(); !ok || p != "ts" {
+			t.Fatalf("Key(ts).TopKey() = %q, %v", p, ok)
+		}
+	})
+}

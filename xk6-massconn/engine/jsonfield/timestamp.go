@@ -7,7 +7,16 @@ import "time"
 // is parsed as RFC 3339 / ISO 8601, whatever the unit (see ParseTime).
 func (p Path) Timestamp(msg []byte, unit time.Duration) (int64, bool) {
 	raw, ok := p.Lookup(msg)
-	if !ok || len(raw) == 0 {
+	if !ok {
+		return 0, false
+	}
+	return TimestampValue(raw, unit)
+}
+
+// TimestampValue reads a raw JSON value (as Lookup returns it) as a point in
+// time, as Timestamp does.
+func TimestampValue(raw []byte, unit time.Duration) (int64, bool) {
+	if len(raw) == 0 {
 		return 0, false
 	}
 	if raw[0] == '"' {
