@@ -266,6 +266,8 @@ func (l *loop) run() {
 			if err != nil && err != unix.EINTR {
 				panic("massconn: epoll_wait: " + err.Error())
 			}
+			// Interrupted by a signal (EINTR): -1, no events.
+			n = max(n, 0)
 		}
 		busy = coalesceOn && n >= coalesceBusy
 		l.now = mono()
