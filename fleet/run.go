@@ -217,7 +217,12 @@ func (r *localRun) startParts() {
 	plan := r.plan
 	urls := strings.Join(plan.Parts[0].URLs, ",")
 	rate := fleetRate(r.cfg.Rate, len(plan.Parts))
-	if rate > 0 {
+	userRate := slices.IndexFunc(r.cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") })
+	switch {
+	case userRate >= 0:
+		// -e RATE=N goes to the scripts as given, and the scripts pace by it.
+		r.logf("admission: %s connection attempts/s for the whole fleet, from -e %s", strings.TrimPrefix(r.cfg.Env[userRate], "RATE="), r.cfg.Env[userRate])
+	case rate > 0:
 		r.logf("admission: %g connection attempts/s for the whole fleet, %.0f/s per k6 process (--rate to change, 0 = unpaced)",
 			rate, rate/float64(len(plan.Parts)))
 	}
@@ -239,7 +244,7 @@ func (r *localRun) startParts() {
 		if r.cfg.Duration != "" {
 			args = append(args, "-e", "DURATION="+r.cfg.Duration)
 		}
-		if !slices.ContainsFunc(r.cfg.Env, func(e string) bool { return strings.HasPrefix(e, "RATE=") }) {
+		if userRate < 0 {
 			args = append(args, "-e", fmt.Sprintf("RATE=%g", rate))
 		}
 		for _, e := range r.cfg.Env {
