@@ -488,7 +488,7 @@ func TestSlowClientIsClosedAndCounted(t *testing.T) {
 	a := startApp(t, url, func(c *app.Config) { c.QueueLimit = 1000 })
 	db := openDB(t, url)
 	// This client never reads; its small receive buffer fills fast.
-	dialer := &net.Dialer{Control: smallReceiveBuffer}
+	dialer := &net.Dialer{Control: wstest.SmallReceiveBuffer}
 	stuck := wstest.RawHandshake(t, a.Addr(), "/ws?topic=Track", dialer)
 	healthy := wstest.Dial(t, wsURL(a, "?topic=Track"))
 

@@ -214,7 +214,7 @@ func TestSlowClosedClientResumesWithoutGap(t *testing.T) {
 		c.SlowAfter = 500 * time.Millisecond
 	})
 	db := openDB(t, url)
-	dialer := &net.Dialer{Control: smallReceiveBuffer}
+	dialer := &net.Dialer{Control: wstest.SmallReceiveBuffer}
 	stuck := wstest.RawHandshake(t, a.Addr(), "/ws?topic=Track", dialer)
 	const rows = 3000
 	if _, err := db.Exec(`INSERT INTO "Track" (name, composer)

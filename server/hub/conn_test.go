@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,17 +45,6 @@ func (w wrappingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return NewQueuedConn(c, wstest.Timeout), rw, nil
 }
 
-func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
-	var err error
-	cerr := c.Control(func(fd uintptr) {
-		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-	})
-	if cerr != nil {
-		return cerr
-	}
-	return err
-}
-
 // stalledSubscriber connects a client that reads nothing yet and fills its
 // socket with n messages of 64 KB, so that the subscriber's writes block
 // part-way through a frame.
@@ -64,7 +52,7 @@ func stalledSubscriber(t *testing.T, n int) (*Hub, *Subscriber, *wstest.RawConn)
 	t.Helper()
 	h := newHub(t, Options{Shards: 1, QueueLimit: 1 << 20, SlowAfter: time.Hour})
 	addr := queuedServer(t, h)
-	raw := wstest.RawHandshake(t, addr, "/ws", &net.Dialer{Control: smallReceiveBuffer})
+	raw := wstest.RawHandshake(t, addr, "/ws", &net.Dialer{Control: wstest.SmallReceiveBuffer})
 	waitLen(t, h, 1)
 	sub := only(t, h)[0]
 	for i := 1; i <= n; i++ {

@@ -10,38 +10,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
-
-// smallReceiveBuffer keeps a client's receive window small, so the
-// server's writes to it end part-way through a frame as soon as the client
-// reads less than it is sent.
-func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
-	return setBuffer(c, syscall.SO_RCVBUF)
-}
-
-// smallSendBuffer, on the server's listening socket (accepted sockets
-// inherit it), makes every non-blocking write of a message frame end
-// part-way, so the rest waits for drainBlocking.
-func smallSendBuffer(_, _ string, c syscall.RawConn) error {
-	return setBuffer(c, syscall.SO_SNDBUF)
-}
-
-func setBuffer(c syscall.RawConn, opt int) error {
-	var err error
-	cerr := c.Control(func(fd uintptr) {
-		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 4096)
-	})
-	if cerr != nil {
-		return cerr
-	}
-	return err
-}
 
 // raceMessage is a published message whose frame is big enough that a
 // full socket takes only part of it.
@@ -95,7 +69,7 @@ func readWholeFramesUntilClose(raw *wstest.RawConn) (uint16, error) {
 // or two read a corrupt stream; several rounds make a pass by luck
 // unlikely.
 func TestCloseFromGwsWaitsForTheFrameInProgress(t *testing.T) {
-	_, h, addr := startListenerConfig(t, Config{}, net.ListenConfig{Control: smallSendBuffer})
+	_, h, addr := startListenerConfig(t, Config{}, net.ListenConfig{Control: wstest.SmallSendBuffer})
 	for round := range 4 {
 		for _, err := range breakProtocolWhileWritten(t, h, addr, 24) {
 			t.Errorf("round %d: %v", round, err)
@@ -112,7 +86,7 @@ func TestCloseFromGwsWaitsForTheFrameInProgress(t *testing.T) {
 func breakProtocolWhileWritten(t *testing.T, h *hub.Hub, addr string, clients int) []error {
 	var raws []*wstest.RawConn
 	for range clients {
-		raws = append(raws, wstest.RawHandshake(t, addr, "/ws?topic=Track", &net.Dialer{Control: smallReceiveBuffer}))
+		raws = append(raws, wstest.RawHandshake(t, addr, "/ws?topic=Track", &net.Dialer{Control: wstest.SmallReceiveBuffer}))
 	}
 	waitSubscribers(t, h, int64(clients))
 
