@@ -79,10 +79,10 @@ func (s *Subscriber) writeForeign(p []byte, closeTimeout time.Duration) (int, er
 		return 0, nil
 	}
 	// gws reuses its frame buffer once Write returns.
-	frame := outFrame{b: bytes.Clone(p)}
+	frame := bytes.Clone(p)
 	if gws.Opcode(p[0]&0x0f) != gws.OpcodeCloseConnection {
 		s.mu.Lock()
-		queued := s.queueFrame(frame)
+		queued := s.queueFrame(outFrame{b: frame})
 		s.mu.Unlock()
 		if !queued {
 			return 0, errNotQueued
@@ -92,22 +92,10 @@ func (s *Subscriber) writeForeign(p []byte, closeTimeout time.Duration) (int, er
 	// gws is closing the connection: no message is queued to it from now
 	// on, and those queued are dropped, as for the hub's own closes.
 	s.markClosing()
-	frame.closed = make(chan struct{})
 	s.mu.Lock()
-	if s.dead || s.closeQueued {
-		s.mu.Unlock()
-		return 0, errNotQueued
-	}
-	// Bounds the frame in progress (if a write of it blocks on a stalled
-	// client) and this one; the socket is closed after it anyway.
-	_ = s.sock.SetWriteDeadline(time.Now().Add(closeTimeout))
-	s.queueFrame(frame)
+	refused := s.dead || s.closeQueued
 	s.mu.Unlock()
-	<-frame.closed
-	s.mu.Lock()
-	written := s.closeWritten
-	s.mu.Unlock()
-	if !written {
+	if refused || !s.queueCloseFrame(frame, closeTimeout) {
 		return 0, errNotQueued
 	}
 	return len(p), nil

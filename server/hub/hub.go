@@ -654,12 +654,23 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 		_ = s.sock.Close()
 		return
 	}
+	s.queueCloseFrame(frame, timeout)
+}
+
+// queueCloseFrame bounds the write in progress and the close frame by
+// timeout, queues frame (a whole close frame) right behind that write and
+// waits until it is written or has failed; it reports whether it went out
+// whole. The socket is closed after it either way.
+func (s *Subscriber) queueCloseFrame(frame []byte, timeout time.Duration) bool {
 	_ = s.sock.SetWriteDeadline(time.Now().Add(timeout))
 	closed := make(chan struct{})
 	s.mu.Lock()
 	s.queueFrame(outFrame{b: frame, closed: closed})
 	s.mu.Unlock()
 	<-closed
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeWritten
 }
 
 // PingAll sends one ping frame (encoded once) to every subscriber and
