@@ -133,10 +133,11 @@ type Memory struct {
 	ServerRSSBytes     int64   `json:"server_rss_bytes"`
 	ClientBytesPerConn float64 `json:"client_rss_bytes_per_conn"`
 	ServerBytesPerConn float64 `json:"server_rss_bytes_per_conn"`
-	// The servers' RSS before the first connection opened (their start-up
-	// memory: code, runtime, pools) and the plateau's RSS per connection
-	// above it: what one more connection costs. Absent when some server
-	// had no RSS sample from before then.
+	// The servers' RSS before any k6 process ran (each server's first
+	// sample, taken when it was ready: code, runtime, pools) and the
+	// plateau's RSS per connection above it: what one more connection
+	// costs. Absent when some server's first sample is not older than
+	// every k6 sample.
 	ServerBaselineBytes             int64   `json:"server_rss_baseline_bytes,omitempty"`
 	ServerBytesPerConnAboveBaseline float64 `json:"server_rss_bytes_per_conn_above_baseline,omitempty"`
 	// Growth from the second to the last tenth of that plateau, in percent:
