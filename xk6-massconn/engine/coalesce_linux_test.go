@@ -24,20 +24,27 @@ func TestCoalesceFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			if tt.set {
-				t.Setenv("MASSCONN_COALESCE", tt.value)
-			}
-			got, err := coalesceFromEnv()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %v, %v; want an error containing %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
-			}
+			checkEnvSetting(t, "MASSCONN_COALESCE", tt.value, tt.set, coalesceFromEnv, tt.want, tt.wantErr)
 		})
+	}
+}
+
+// checkEnvSetting sets name to value (when set), parses it with parse and
+// checks the result: want, or an error containing wantErr.
+func checkEnvSetting[T comparable](t *testing.T, name, value string, set bool, parse func() (T, error), want T, wantErr string) {
+	t.Helper()
+	if set {
+		t.Setenv(name, value)
+	}
+	got, err := parse()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got %v, %v; want an error containing %q", got, err, wantErr)
+		}
+		return
+	}
+	if err != nil || got != want {
+		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}
 }
 
@@ -61,19 +68,8 @@ func TestLoopsFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			if tt.set {
-				t.Setenv("MASSCONN_LOOPS", tt.value)
-			}
-			got, err := loopsFromEnv(tt.procs)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %v, %v; want an error containing %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
-			}
+			parse := func() (int, error) { return loopsFromEnv(tt.procs) }
+			checkEnvSetting(t, "MASSCONN_LOOPS", tt.value, tt.set, parse, tt.want, tt.wantErr)
 		})
 	}
 }
