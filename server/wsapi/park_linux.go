@@ -110,6 +110,13 @@ func (p *parker) remove(s *session) {
 	}
 }
 
+// count is how many connections are parked.
+func (p *parker) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.slots) - len(p.free)
+}
+
 // sessions are the parked connections.
 func (p *parker) sessions() []*session {
 	p.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
@@ -87,6 +89,9 @@ func TestParkedConnectionTakesPongsWithoutAGoroutine(t *testing.T) {
 	if extra := goroutinesAfter(base); extra > 0 {
 		t.Errorf("pongs started %d goroutines, want 0", extra)
 	}
+	if n := parkedGauge(t, a); n != 1 {
+		t.Errorf("massconn_connections_parked %v, want 1", n)
+	}
 	// Still a healthy connection: a message reaches it.
 	h.Publish("Track", 1, []byte(`{"id":1}`))
 	_ = raw.SetReadDeadline(time.Now().Add(wstest.Timeout))
@@ -137,6 +142,9 @@ func TestParkedConnectionHandsOtherFramesToGws(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no answer: %v", err)
 			}
+			if n := parkedGauge(t, a); n != 0 {
+				t.Errorf("massconn_connections_parked %v after the hand-over, want 0", n)
+			}
 			if tt.pong {
 				if f.Opcode != 0xA || string(f.Payload) != "hello" {
 					t.Fatalf("got opcode %x %q, want a pong \"hello\"", f.Opcode, f.Payload)
@@ -149,6 +157,12 @@ func TestParkedConnectionHandsOtherFramesToGws(t *testing.T) {
 			waitConns(t, a, 0)
 		})
 	}
+}
+
+// parkedGauge reads massconn_connections_parked as a scrape would.
+func parkedGauge(t *testing.T, a *API) float64 {
+	t.Helper()
+	return testutil.ToFloat64(a.metrics.Parked)
 }
 
 func waitConns(t *testing.T, a *API, n int64) {

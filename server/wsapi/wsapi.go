@@ -99,6 +99,7 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
 	a.parker = newParker(cfg.Logger)
+	m.RegisterParked(a.parker.count)
 	h.RegisterOnSocketClose(a.socketClosed)
 	a.history = startHistory(a)
 	return a
