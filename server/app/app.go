@@ -274,6 +274,9 @@ func (a *App) Shutdown() error {
 			time.Sleep(10 * time.Millisecond)
 		}
 		a.log.Info("closed client connections", "clients", n, "queued_messages", backlog, "left", a.api.Conns(), "took", time.Since(start).Round(time.Millisecond))
+		// Connections still open (past the deadline) read in goroutines
+		// of their own from here on.
+		a.api.Close()
 		a.db.Close()
 	})
 	return err

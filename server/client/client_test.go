@@ -41,6 +41,7 @@ func startAPI(t *testing.T) (addr string, listener *listenerState) {
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(api.StartShutdown)
+	t.Cleanup(api.Close)
 	return strings.TrimPrefix(srv.URL, "http://"), listener
 }
 

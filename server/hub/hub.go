@@ -92,6 +92,25 @@ type Hub struct {
 	// writers write the subscribers' queues, each for a group of shards
 	// (see writer.go).
 	writers []writer
+	// socketClosed, if set, learns of every socket the hub closes itself
+	// (RegisterOnSocketClose).
+	socketClosed atomic.Pointer[func(*Subscriber)]
+}
+
+// RegisterOnSocketClose has f called after each time the hub closes a
+// subscriber's socket itself (a close frame written or failed, a ping
+// timeout, a failed write, a shutdown past its deadline). A connection
+// whose reads are not running, such as one parked while idle, learns of
+// its end only from here. Register before the first Join; f must not
+// block.
+func (h *Hub) RegisterOnSocketClose(f func(*Subscriber)) { h.socketClosed.Store(&f) }
+
+// closeSocket closes s's socket and tells the registered hook.
+func (s *Subscriber) closeSocket() {
+	_ = s.sock.Close()
+	if f := s.hub.socketClosed.Load(); f != nil {
+		(*f)(s)
+	}
 }
 
 // backlogShare caps one subscriber's part of the paced backlog.
@@ -285,6 +304,9 @@ func (h *Hub) Leave(s *Subscriber) {
 
 // Touch records that the peer sent something (a pong, a ping, a message).
 func (s *Subscriber) Touch() { s.lastSeen.Store(time.Now().UnixNano()) }
+
+// LastSeen is when the peer was last heard from (or joined).
+func (s *Subscriber) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
 
 // Conn is the subscriber's connection.
 func (s *Subscriber) Conn() *gws.Conn { return s.conn }
@@ -651,7 +673,7 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 	payload := append([]byte{byte(code >> 8), byte(code)}, reason...)
 	frame, err := encodeFrame(gws.OpcodeCloseConnection, payload)
 	if err != nil {
-		_ = s.sock.Close()
+		s.closeSocket()
 		return
 	}
 	s.queueCloseFrame(frame, timeout)
@@ -692,7 +714,7 @@ func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 					reaped++
 					// A peer that answers nothing will not read a close
 					// frame either: drop the socket.
-					_ = s.sock.Close()
+					s.closeSocket()
 				}
 				continue
 			}
@@ -739,7 +761,7 @@ func (h *Hub) CloseAll(code uint16, reason string, flushBy, deadline time.Time, 
 				left := time.Until(deadline)
 				if left <= 0 {
 					if s.markClosing() {
-						_ = s.sock.Close()
+						s.closeSocket()
 					}
 					continue
 				}

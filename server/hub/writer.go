@@ -306,7 +306,7 @@ func (s *Subscriber) complete(frames []outFrame) {
 	}
 	s.mu.Unlock()
 	if closed != nil {
-		_ = s.sock.Close()
+		s.closeSocket()
 		close(closed)
 	}
 }
@@ -321,7 +321,7 @@ func (s *Subscriber) fail(frames []outFrame) {
 	frames = append(frames, s.out...)
 	s.out = nil
 	s.mu.Unlock()
-	_ = s.sock.Close()
+	s.closeSocket()
 	for _, f := range frames {
 		if f.closed != nil {
 			close(f.closed)

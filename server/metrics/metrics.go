@@ -52,6 +52,8 @@ type Metrics struct {
 	AcceptErrors prometheus.Counter
 	// Resumes counts ?after= connections by result.
 	Resumes *prometheus.CounterVec
+	// Parked is massconn_connections_parked, once RegisterParked ran.
+	Parked prometheus.GaugeFunc
 }
 
 // New registers everything on a fresh registry.
@@ -144,4 +146,14 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}),
 	)
 	return m
+}
+
+// RegisterParked adds massconn_connections_parked, read from count: the
+// connections served without a read goroutine (server/wsapi/park.go).
+func (m *Metrics) RegisterParked(count func() int) {
+	m.Parked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "massconn_connections_parked",
+		Help: "Open WebSocket connections read by the server's one poller instead of a goroutine each: their clients have sent nothing but pongs so far.",
+	}, func() float64 { return float64(count()) })
+	m.Registry.MustRegister(m.Parked)
 }

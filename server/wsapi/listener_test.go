@@ -46,6 +46,7 @@ func startListenerConfig(tb testing.TB, cfg Config, lc net.ListenConfig) (*API, 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(a.Listen(ln)) }()
 	tb.Cleanup(func() {
+		a.Close()
 		_ = srv.Close()
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 			tb.Errorf("Serve: %v, want http.ErrServerClosed", err)

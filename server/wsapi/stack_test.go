@@ -14,13 +14,15 @@ import (
 	"github.com/massconn/massconn/server/internal/wstest"
 )
 
-// An idle connection keeps one goroutine, its read loop, parked in a read
-// on the smallest stack the runtime has (2 KB): at a million connections
-// every frame on that path that pushes it past 2 KB doubles the stack, a
-// 2 GB difference. Measured with the runtime's own figure for goroutine
-// stacks in use, over connections whose client side in this process is
-// raw sockets (no goroutines).
-func TestIdleConnectionKeepsTheSmallestStack(t *testing.T) {
+// A connection whose client has sent something other than pongs keeps a
+// goroutine, its gws read loop, waiting in a read on the smallest stack
+// the runtime has (2 KB): at a million such connections every frame on
+// that path that pushes it past 2 KB doubles the stack, a 2 GB
+// difference. Measured with the runtime's own figure for goroutine stacks
+// in use, over connections whose client side in this process is raw
+// sockets (no goroutines). (Connections that send nothing have no read
+// loop at all: TestIdleConnectionsHoldNoGoroutine.)
+func TestReadLoopKeepsTheSmallestStack(t *testing.T) {
 	const n = 500
 	_, h, addr := startListener(t, Config{})
 	stacks := func() uint64 {
@@ -31,8 +33,13 @@ func TestIdleConnectionKeepsTheSmallestStack(t *testing.T) {
 	}
 	before := stacks()
 	conns := make([]*wstest.RawConn, 0, n)
+	hello := wstest.MaskedFrame(true, 0x1, []byte("hello"))
 	for range n {
-		conns = append(conns, wstest.RawHandshake(t, addr, "/ws?topic=Track", nil))
+		c := wstest.RawHandshake(t, addr, "/ws?topic=Track", nil)
+		if _, err := c.Write(hello); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
 	}
 	waitSubscribers(t, h, n)
 	// Let every read loop reach its parked read.
@@ -41,8 +48,11 @@ func TestIdleConnectionKeepsTheSmallestStack(t *testing.T) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	if perConn > 2560 {
-		t.Errorf("%.0f bytes of goroutine stack per idle connection, want the 2048 of one minimal stack", perConn)
+	if perConn < 1024 {
+		t.Fatalf("%.0f bytes of goroutine stack per connection: their read loops did not start", perConn)
 	}
-	t.Logf("%.0f bytes of goroutine stack per idle connection", perConn)
+	if perConn > 2560 {
+		t.Errorf("%.0f bytes of goroutine stack per connection reading, want the 2048 of one minimal stack", perConn)
+	}
+	t.Logf("%.0f bytes of goroutine stack per connection reading", perConn)
 }

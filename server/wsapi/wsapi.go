@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -74,6 +75,7 @@ type API struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	history *statusHistory // the status page's chart (history.go)
+	parker  *parker        // idle connections' reads (park.go)
 }
 
 // New builds the API.
@@ -96,6 +98,9 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
+	a.parker = newParker(cfg.Logger)
+	m.RegisterParked(a.parker.count)
+	h.RegisterOnSocketClose(a.socketClosed)
 	a.history = startHistory(a)
 	return a
 }
@@ -172,7 +177,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// On failure gws answers 400 with its one-line reason and closes.
-	socket, err := a.upgrade(w, r)
+	socket, raw, err := a.upgrade(w, r)
 	if err != nil {
 		a.conns.Add(-1)
 		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
@@ -189,7 +194,8 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	} else {
 		sub = a.hub.Join(socket, mask)
 	}
-	socket.Session().(*session).sub = sub
+	sess := socket.Session().(*session)
+	sess.sub, sess.socket, sess.raw = sub, socket, raw
 	a.metrics.Accepted.Inc()
 	// The client has its 101 already; a shutdown that began meanwhile may
 	// have sent its close frames before this Join. Checking after the Join
@@ -197,9 +203,9 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	if a.closing.Load() {
 		go sub.Close(1001, "server shutting down", a.cfg.HandshakeTimeout)
 	}
-	// A fresh goroutine, so the HTTP handler's grown stack is released
-	// while the connection idles.
-	go socket.ReadLoop()
+	// Parked, or in a fresh goroutine, so that the HTTP handler's grown
+	// stack is released while the connection idles.
+	a.read(sess)
 }
 
 // readBufferSize is each connection's read buffer, held for life (see
@@ -216,22 +222,25 @@ const readBufferSize = 16
 // through the wrapper: an idle connection's read loop waits at the bottom
 // of that path on the runtime's smallest stack (2 KB), and one more frame
 // on it doubled every idle connection's stack
-// (TestIdleConnectionKeepsTheSmallestStack).
-func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+// (TestReadLoopKeepsTheSmallestStack). It also returns the raw socket if
+// the connection may be parked while idle (park.go).
+func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, syscall.RawConn, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w)
+		return nil, nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w)
 	}
 	c, rw, err := hj.Hijack()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	br := bufio.NewReaderSize(c, readBufferSize)
+	raw := parkable(c)
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		// net/http read past the request: keep its reader, bytes and all.
-		br = rw.Reader
+		br, raw = rw.Reader, nil
 	}
-	return a.upgrader.UpgradeFromConn(hub.NewQueuedConn(c, a.cfg.HandshakeTimeout), br, r)
+	socket, err := a.upgrader.UpgradeFromConn(hub.NewQueuedConn(c, a.cfg.HandshakeTimeout), br, r)
+	return socket, raw, err
 }
 
 // resumePage is the most rows one log read sends; resumeQueued is how many
@@ -428,10 +437,8 @@ func touch(socket *gws.Conn) {
 	}
 }
 
-// session replaces gws's default map-backed session storage: each
-// connection only needs to find its subscriber.
-type session struct{ sub *hub.Subscriber }
-
+// session (park.go) replaces gws's default map-backed session storage:
+// each connection only needs to find its subscriber and its parking.
 var errNoSessionKeys = errors.New("session stores no keys")
 
 func (*session) Len() int                     { return 0 }
