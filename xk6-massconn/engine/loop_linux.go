@@ -202,9 +202,6 @@ type loop struct {
 	warmSum  uint64 // see warm
 	// tid is the loop's OS thread, for benchmarks that read its CPU time.
 	tid atomic.Int32
-	// parkable says epfd is non-blocking, so that an idle loop can wait
-	// in Go's network poller (see wait).
-	parkable bool
 }
 
 func newLoop(id int) (*loop, error) {
@@ -223,94 +220,7 @@ func newLoop(id int) (*loop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	l := &loop{id: id, epfd: epfd, evfd: evfd, buf: make([]byte, readBufSize), rng: seed()}
-	l.setParkable()
-	return l, nil
-}
-
-// An idle loop waits as a goroutine parked in Go's network poller, not
-// in a blocking epoll_wait. A goroutine that sits in one syscall holds its
-// P, and sysmon takes that P back after 10 ms on one schedtick, or after
-// 20 µs when no other P is idle (a loop per core); each time it does, it
-// resets its own sleep to 20 µs. An idle k6 process holding 1,000
-// connections spent about half of its 24–39 ms of CPU a second in
-// sysmon's wake-ups, which at 53 k6 processes on 2 cores is most of a
-// core. The epoll instance becomes readable when any of its sockets is
-// ready, so the poller can wait on it; it is put there (a duplicate of
-// epfd as an os.File) only for the length of one idle wait, because
-// while it is there every new event also wakes the poller's thread.
-func (l *loop) setParkable() {
-	l.parkable = unix.SetNonblock(l.epfd, true) == nil
-}
-
-// wait blocks until some of the loop's sockets are ready, at most timeout
-// (no limit if negative), and takes their events.
-func (l *loop) wait(events []unix.EpollEvent, timeout time.Duration) int {
-	if !l.parkable {
-		return l.waitBlocking(events, timeout)
-	}
-	// In a burst of messages the next event is microseconds away: a short
-	// blocking wait takes it straight from the kernel. Only a loop that
-	// stays idle past it parks.
-	first := blockingWait
-	if timeout >= 0 && timeout < first {
-		first = timeout
-	}
-	if n := l.waitBlocking(events, first); n > 0 || timeout == first {
-		return n
-	}
-	if timeout > 0 {
-		timeout -= first
-	}
-	return l.park(events, timeout)
-}
-
-// park waits for events in Go's network poller, at most timeout (no limit
-// if negative).
-func (l *loop) park(events []unix.EpollEvent, timeout time.Duration) int {
-	fd, err := unix.FcntlInt(uintptr(l.epfd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return l.waitBlocking(events, timeout)
-	}
-	f := os.NewFile(uintptr(fd), "massconn-epoll")
-	defer f.Close() // takes it out of the poller
-	var deadline time.Time
-	if timeout >= 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	raw, err := f.SyscallConn()
-	// Only a file in the poller takes a deadline.
-	if err != nil || f.SetReadDeadline(deadline) != nil {
-		return l.waitBlocking(events, timeout)
-	}
-	n := 0
-	// The poller calls this first, and again each time epfd becomes
-	// readable, until it takes events or the deadline passes.
-	_ = raw.Read(func(uintptr) bool {
-		n = epollPoll(l.epfd, events)
-		return n > 0
-	})
-	return n
-}
-
-// blockingWait is how long a loop waits in epoll_wait itself before it
-// parks in the poller (see wait): well under sysmon's 10 ms, and long
-// enough for the gaps inside a burst of messages.
-const blockingWait = 2 * time.Millisecond
-
-// waitBlocking waits in epoll_wait, at most timeout (no limit if
-// negative).
-func (l *loop) waitBlocking(events []unix.EpollEvent, timeout time.Duration) int {
-	ms := -1
-	if timeout >= 0 {
-		ms = int(timeout / time.Millisecond)
-	}
-	n, err := unix.EpollWait(l.epfd, events, ms)
-	if err != nil && err != unix.EINTR {
-		panic("massconn: epoll_wait: " + err.Error())
-	}
-	// Interrupted by a signal (EINTR): -1, no events.
-	return max(n, 0)
+	return &loop{id: id, epfd: epfd, evfd: evfd, buf: make([]byte, readBufSize), rng: seed()}, nil
 }
 
 // submit queues commands and wakes the loop once per batch.
@@ -339,9 +249,9 @@ func (l *loop) run() {
 	coalesce := unix.NsecToTimespec(int64(coalesceWindow))
 	coalesceOn := coalesceWindow > 0
 	for {
-		timeout := time.Duration(-1)
+		timeout := -1
 		if len(l.conns) > 0 {
-			timeout = scanEvery
+			timeout = int(scanEvery / time.Millisecond)
 		}
 		n := 0
 		if busy {
@@ -351,7 +261,13 @@ func (l *loop) run() {
 			n = epollPoll(l.epfd, events)
 		}
 		if n == 0 {
-			n = l.wait(events, timeout)
+			var err error
+			n, err = unix.EpollWait(l.epfd, events, timeout)
+			if err != nil && err != unix.EINTR {
+				panic("massconn: epoll_wait: " + err.Error())
+			}
+			// Interrupted by a signal (EINTR): -1, no events.
+			n = max(n, 0)
 		}
 		busy = coalesceOn && n >= coalesceBusy
 		l.now = mono()
