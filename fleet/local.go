@@ -119,6 +119,30 @@ type serverProc struct {
 // startServers starts one server per plan entry and waits until each
 // answers /healthz. A port already taken is an error before anything
 // starts: an older server there would answer for the new one.
+// serverArgs is the command line of one server of a fleet of n. The
+// user's extra arguments come last, so one of them overrides the fleet's
+// own of the same flag.
+func serverArgs(sp ServerPlan, dbURL string, n int, extraArgs []string) []string {
+	args := []string{"serve", "--listen", sp.Listen, "--database-url", dbURL,
+		"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s"}
+	if n > 1 {
+		args = append(args, "--handshake-timeout", fleetHandshakeTimeout)
+	}
+	args = append(args, sp.Extra...)
+	return append(args, extraArgs...)
+}
+
+// fleetHandshakeTimeout is the servers' --handshake-timeout in a fleet of
+// several servers. Beside as many k6 processes on the same cores, a
+// client's upgrade request can come many seconds after its connect, and
+// the server's default of 5 s (a guard against clients that connect and
+// send nothing) then closes connections the benchmark is still opening:
+// at 1,000,000 connections (53 servers, 53 k6, 2 cores) 6,426 and 14,597
+// failed with resets in two runs with the default, and none with 30 s
+// (make bench CONNECTIONS=1000000 DURATION=120s INSERT_EVERY=10s
+// RATE=3000, 2026-12-02).
+const fleetHandshakeTimeout = "30s"
+
 func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, logDir string, extraArgs []string) ([]*serverProc, error) {
 	for _, sp := range plans {
 		l, err := net.Listen("tcp", sp.Listen)
@@ -132,10 +156,7 @@ func startServers(ctx context.Context, bin, dbURL string, plans []ServerPlan, lo
 	for _, sp := range plans {
 		p := &serverProc{listen: sp.Listen, exited: make(chan struct{}),
 			log: filepath.Join(logDir, fmt.Sprintf("server-%02d.log", sp.Index))}
-		args := []string{"serve", "--listen", sp.Listen, "--database-url", dbURL,
-			"--max-conns", fmt.Sprint(sp.MaxConns), "--shutdown-timeout", "5s"}
-		args = append(args, sp.Extra...)
-		p.cmd = exec.Command(bin, append(args, extraArgs...)...)
+		p.cmd = exec.Command(bin, serverArgs(sp, dbURL, len(plans), extraArgs)...)
 		f, err := os.Create(p.log)
 		if err != nil {
 			return procs, fmt.Errorf("server log: %w", err)

@@ -94,8 +94,9 @@ func K6Env(dir string) []string {
 // k6 processes beside 53 servers on 2 cores one loop per process got too
 // little of the machine: clients sent their upgrade requests so late that
 // 94,609 and 100,816 of 1,000,000 failed in two runs (93,068 and 99,968
-// resets, most likely the servers' --handshake-timeout closing connections
-// whose request had not come), against 219 with two loops per process. (make bench CONNECTIONS=1000000
+// resets: the servers' --handshake-timeout closing connections whose
+// request had not come, see fleetHandshakeTimeout), against 219 with two
+// loops per process. (make bench CONNECTIONS=1000000
 // DURATION=120s INSERT_EVERY=10s RATE=3000
 // SERVER_ARGS=--ping-interval=300s, 2026-12-02.)
 func loopsEnv(parts int, set string) []string {

@@ -26,3 +26,22 @@ func TestLoopsEnvForSeveralParts(t *testing.T) {
 		}
 	}
 }
+
+// Several servers on one machine get a longer handshake timeout, and an
+// argument of the user's for the same flag comes after it (the last one
+// wins).
+func TestServerArgsHandshakeTimeout(t *testing.T) {
+	sp := ServerPlan{Listen: "127.0.0.1:18080", MaxConns: 100}
+	one := serverArgs(sp, "postgres://db", 1, nil)
+	if slices.Contains(one, "--handshake-timeout") {
+		t.Errorf("one server: %q, want the server's own default", one)
+	}
+	several := serverArgs(sp, "postgres://db", 53, []string{"--handshake-timeout=2s"})
+	i := slices.Index(several, "--handshake-timeout")
+	if i < 0 || several[i+1] != fleetHandshakeTimeout {
+		t.Fatalf("53 servers: %q, want --handshake-timeout %s", several, fleetHandshakeTimeout)
+	}
+	if j := slices.Index(several, "--handshake-timeout=2s"); j < i {
+		t.Errorf("53 servers: %q, want the user's --handshake-timeout=2s after the fleet's", several)
+	}
+}
