@@ -404,11 +404,14 @@ type events struct{ a *API }
 
 func (events) OnOpen(*gws.Conn) {}
 
+// OnClose frees the connection's --max-conns slot before it leaves the
+// hub, so that once the hub no longer counts it, a new connection is
+// admitted (TestRefusedRequestsGetAReason waits on the hub's count).
 func (e events) OnClose(socket *gws.Conn, _ error) {
+	e.a.conns.Add(-1)
 	if sub := socket.Session().(*session).sub; sub != nil {
 		e.a.hub.Leave(sub)
 	}
-	e.a.conns.Add(-1)
 }
 
 // OnPing answers through the subscriber's write queue, so the pong never
