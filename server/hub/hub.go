@@ -305,6 +305,10 @@ func (h *Hub) Leave(s *Subscriber) {
 // Touch records that the peer sent something (a pong, a ping, a message).
 func (s *Subscriber) Touch() { s.lastSeen.Store(time.Now().UnixNano()) }
 
+// RawConn is the raw socket the hub writes to without blocking, nil if it
+// has none (TLS, or a connection that is not a socket).
+func (s *Subscriber) RawConn() syscall.RawConn { return s.raw }
+
 // LastSeen is when the peer was last heard from (or joined).
 func (s *Subscriber) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
 

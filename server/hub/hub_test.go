@@ -165,13 +165,7 @@ func (*session) Range(func(string, any) bool) {}
 
 func waitLen(t *testing.T, h *Hub, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(wstest.Timeout)
-	for h.Len() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("hub has %d subscribers, want %d", h.Len(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wstest.WaitCount(t, "hub subscribers", h.Len, n)
 }
 
 func TestPublishReachesSubscribersOfTheTopicOnly(t *testing.T) {

@@ -57,13 +57,7 @@ func startListenerConfig(tb testing.TB, cfg Config, lc net.ListenConfig) (*API, 
 
 func waitSubscribers(tb testing.TB, h *hub.Hub, n int64) {
 	tb.Helper()
-	deadline := time.Now().Add(wstest.Timeout)
-	for h.Len() != n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("hub has %d subscribers, want %d", h.Len(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wstest.WaitCount(tb, "hub subscribers", h.Len, n)
 }
 
 func TestListenUpgradesWSAndDelivers(t *testing.T) {

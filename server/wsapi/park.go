@@ -44,20 +44,13 @@ func (s *session) startReading() {
 	}
 }
 
-// parkable returns the raw socket of c, the connection gws was given
-// with a fresh reader of its own, if it can be parked: a plain TCP
-// connection (TLS keeps plaintext of its own in buffers the poller cannot
-// see, and a replayed connection bytes read ahead).
-func parkable(c net.Conn) syscall.RawConn {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return raw
+// parkable says whether c, the connection gws was given with a fresh
+// reader of its own, can be parked: a plain TCP connection (TLS keeps
+// plaintext of its own in buffers the poller cannot see, and a replayed
+// connection bytes read ahead).
+func parkable(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
 }
 
 // read starts serving s's reads: parked if it can be, else in its read

@@ -148,6 +148,11 @@ func (p *parker) close() {
 		_ = unix.Close(p.wake)
 		_ = unix.Close(p.epfd)
 	}
+	p.unparkAll()
+}
+
+// unparkAll starts the read loop of every connection still parked.
+func (p *parker) unparkAll() {
 	for _, s := range p.sessions() {
 		p.remove(s)
 		s.startReading()
@@ -170,10 +175,7 @@ func (p *parker) run() {
 			p.mu.Lock()
 			p.closed = true
 			p.mu.Unlock()
-			for _, s := range p.sessions() {
-				p.remove(s)
-				s.startReading()
-			}
+			p.unparkAll()
 			return
 		}
 		for _, ev := range events[:n] {

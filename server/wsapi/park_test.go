@@ -167,13 +167,7 @@ func parkedGauge(t *testing.T, a *API) float64 {
 
 func waitConns(t *testing.T, a *API, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(wstest.Timeout)
-	for a.Conns() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections open, want %d", a.Conns(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wstest.WaitCount(t, "connections open", a.Conns, n)
 }
 
 // A parked connection has no read loop to notice its socket closing, so

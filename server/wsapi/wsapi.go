@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -177,7 +176,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// On failure gws answers 400 with its one-line reason and closes.
-	socket, raw, err := a.upgrade(w, r)
+	socket, park, err := a.upgrade(w, r)
 	if err != nil {
 		a.conns.Add(-1)
 		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
@@ -195,7 +194,11 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		sub = a.hub.Join(socket, mask)
 	}
 	sess := socket.Session().(*session)
-	sess.sub, sess.socket, sess.raw = sub, socket, raw
+	sess.sub, sess.socket = sub, socket
+	if park {
+		// The hub found the same socket's raw access at the Join.
+		sess.raw = sub.RawConn()
+	}
 	a.metrics.Accepted.Inc()
 	// The client has its 101 already; a shutdown that began meanwhile may
 	// have sent its close frames before this Join. Checking after the Join
@@ -222,25 +225,25 @@ const readBufferSize = 16
 // through the wrapper: an idle connection's read loop waits at the bottom
 // of that path on the runtime's smallest stack (2 KB), and one more frame
 // on it doubled every idle connection's stack
-// (TestReadLoopKeepsTheSmallestStack). It also returns the raw socket if
-// the connection may be parked while idle (park.go).
-func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, syscall.RawConn, error) {
+// (TestReadLoopKeepsTheSmallestStack). It also says whether the
+// connection may be parked while idle (park.go).
+func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, bool, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, nil, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w)
+		return nil, false, fmt.Errorf("wsapi: %T cannot hand over its connection for the WebSocket", w)
 	}
 	c, rw, err := hj.Hijack()
 	if err != nil {
-		return nil, nil, err
+		return nil, false, err
 	}
 	br := bufio.NewReaderSize(c, readBufferSize)
-	raw := parkable(c)
+	park := parkable(c)
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		// net/http read past the request: keep its reader, bytes and all.
-		br, raw = rw.Reader, nil
+		br, park = rw.Reader, false
 	}
 	socket, err := a.upgrader.UpgradeFromConn(hub.NewQueuedConn(c, a.cfg.HandshakeTimeout), br, r)
-	return socket, raw, err
+	return socket, park, err
 }
 
 // resumePage is the most rows one log read sends; resumeQueued is how many

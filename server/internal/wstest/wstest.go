@@ -27,6 +27,23 @@ import (
 // instead of hanging it.
 const Timeout = 60 * time.Second
 
+// WaitCount waits until count() is want, up to Timeout; what names the
+// count in the failure ("hub subscribers").
+func WaitCount(tb testing.TB, what string, count func() int64, want int64) {
+	tb.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		got := count()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: %d, want %d", what, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // Message mirrors the server's JSON message.
 type Message struct {
 	Topic string          `json:"topic"`
