@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -197,4 +199,27 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// partGroup is the k6 parts of a run: their results and errors by index,
+// and the pids of those started so far.
+type partGroup struct {
+	results []PartInfo
+	errs    []error
+	done    chan struct{} // closed once every part has ended
+
+	mu     sync.Mutex
+	k6PIDs []int
+}
+
+func (g *partGroup) onStart(pid int) {
+	g.mu.Lock()
+	g.k6PIDs = append(g.k6PIDs, pid)
+	g.mu.Unlock()
+}
+
+func (g *partGroup) pids() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.k6PIDs)
 }
