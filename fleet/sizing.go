@@ -35,9 +35,8 @@ func memAvailable() (int64, error) {
 
 // AutoRate is the fleet's total connection rate when several k6 processes
 // share this machine and none is given: without one shared rate, every part
-// opens as fast as it can and dozens of bursts on two cores time each
-// other out (a 1,000,000 attempt once averaged 843/s with 592,489
-// timeouts). make bench opened 200,000 at 4,311/s unpaced here.
+// opens as fast as it can and dozens of bursts on few cores time each
+// other out.
 const AutoRate = 4000
 
 // fleetRate is the total rate a run uses: the one given, else AutoRate for
