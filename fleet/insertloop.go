@@ -45,24 +45,27 @@ func (l *insertLoop) start() {
 		l.logf("insert loop did not start: %v", err)
 		return
 	}
-	defer f.Close() // the child has its own descriptor once started
 	p, err := launch.Start(launch.Spec{Name: "insert loop", Out: f, Log: l.log, Bin: l.bin, Args: l.args})
 	if err != nil {
+		f.Close()
 		l.logf("insert loop did not start: %v", err)
 		return
 	}
 	l.proc = p
 	l.logf("insert loop started: a row every %v", l.every)
-	go l.watch(p)
+	go l.watch(p, f)
 }
 
-// watch waits for p to exit and, when it exited by itself during the run,
-// records why and restarts it.
-func (l *insertLoop) watch(p *launch.Proc) {
+// watch waits for p to exit, closes its log (launch copies the output
+// into it until then: closed earlier, the loop dies of SIGPIPE on its next
+// line) and, when it exited by itself during the run, records why and
+// restarts it.
+func (l *insertLoop) watch(p *launch.Proc, log *os.File) {
 	status := "exit status 0"
 	if err := p.Wait(context.Background()); err != nil {
 		status = errors.Unwrap(err).Error()
 	}
+	log.Close()
 	l.mu.Lock()
 	if l.ctx.Err() != nil || l.proc != p {
 		l.mu.Unlock()
