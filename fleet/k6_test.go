@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/pgtest"
 )
 
@@ -285,26 +286,25 @@ func TestStopAllKillsAHungServer(t *testing.T) {
 	var procs []*serverProc
 	for i := range 3 {
 		// The second one dies of SIGTERM; the others ignore it.
-		cmd := exec.Command("sh", "-c", `trap "" TERM; echo ready; while :; do sleep 1; done`)
+		spec := launch.Spec{Name: fmt.Sprint("proc", i), Log: filepath.Join(t.TempDir(), "log"),
+			Bin: "sh", Args: []string{"-c", `trap "" TERM; echo ready; while :; do sleep 1; done`}}
 		if i == 1 {
-			cmd = exec.Command("sleep", "1000")
+			spec.Bin, spec.Args = "sleep", []string{"1000"}
 		}
-		out, err := cmd.StdoutPipe()
+		p, err := launch.Start(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		if i != 1 {
-			buf := make([]byte, 6)
-			if _, err := out.Read(buf); err != nil { // the trap is set once it has printed
+			// The trap is set once it has printed.
+			if err := p.WaitHealthy(context.Background(), time.Minute, 10*time.Millisecond, func() (bool, error) {
+				b, err := os.ReadFile(spec.Log)
+				return strings.Contains(string(b), "ready"), err
+			}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		p := &serverProc{cmd: cmd, listen: fmt.Sprint("proc", i), exited: make(chan struct{})}
-		go func() { _ = cmd.Wait(); close(p.exited) }()
-		procs = append(procs, p)
+		procs = append(procs, &serverProc{Proc: p, listen: spec.Name})
 	}
 	killed := stopAll(procs, 2*time.Second)
 	if strings.Join(killed, ",") != "proc0,proc2" {
@@ -312,7 +312,7 @@ func TestStopAllKillsAHungServer(t *testing.T) {
 	}
 	for _, p := range procs {
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		default:
 			t.Fatalf("stopAll returned with %s still running", p.listen)
 		}

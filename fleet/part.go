@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -88,17 +90,11 @@ func K6Env(dir string) []string {
 
 // loopsEnv gives the k6 processes of a fleet of several parts one event
 // loop per core (MASSCONN_LOOPS, at most 4), unless the environment sets a
-// count. The engine's default, one loop fewer than cores, saves about a
-// quarter of k6's CPU per message when one k6 process has the machine
-// (19,000 connections: 5.1 and 5.4 µs against 6.8 and 7.0 µs), but with 53
-// k6 processes beside 53 servers on 2 cores one loop per process got too
-// little of the machine: clients sent their upgrade requests so late that
-// 94,609 and 100,816 of 1,000,000 failed in two runs (93,068 and 99,968
-// resets: the servers' --handshake-timeout closing connections whose
-// request had not come, see fleetHandshakeTimeout), against 219 with two
-// loops per process. (make bench CONNECTIONS=1000000
-// DURATION=120s INSERT_EVERY=10s RATE=3000
-// SERVER_ARGS=--ping-interval=300s, 2026-12-02.)
+// count. The engine's default, one loop fewer than cores, is cheaper per
+// message when one k6 process has the machine; beside as many servers on
+// few cores, one loop per process got so little CPU that clients sent
+// their upgrade requests after the servers' --handshake-timeout had
+// closed their connections (see fleetHandshakeTimeout).
 func loopsEnv(parts int, set string) []string {
 	if parts <= 1 || set != "" {
 		return nil
@@ -197,4 +193,27 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// partGroup is the k6 parts of a run: their results and errors by index,
+// and the pids of those started so far.
+type partGroup struct {
+	results []PartInfo
+	errs    []error
+	done    chan struct{} // closed once every part has ended
+
+	mu     sync.Mutex
+	k6PIDs []int
+}
+
+func (g *partGroup) onStart(pid int) {
+	g.mu.Lock()
+	g.k6PIDs = append(g.k6PIDs, pid)
+	g.mu.Unlock()
+}
+
+func (g *partGroup) pids() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.k6PIDs)
 }

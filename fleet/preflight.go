@@ -27,9 +27,9 @@ const dbConnsExtra = 10
 // many server processes.
 func DBConnections(servers int) int { return servers*serverDBConns + dbConnsExtra }
 
-// memPerConnEstimate is what one connection costs on this machine when
-// client, server and kernel share it: k6 ~3 KB, server ~6-9 KB, kernel
-// socket memory of both ends ~10 KB (measured by make bench).
+// memPerConnEstimate is what one connection costs when client, server and
+// kernel share the machine: k6's and the server's memory for it and the
+// socket memory of both ends.
 const memPerConnEstimate = 22 << 10
 
 // conntrackMax is the kernel's connection-tracking limit; every loopback
@@ -79,8 +79,8 @@ func (p Preflight) Check() (changed []string, err error) {
 		raise(conntrackMax, have, roundUp(need, 65536), fmt.Sprintf("%d entries in use now; past the limit the kernel "+
 			"silently drops new connections ('nf_conntrack: table full, dropping packet' in dmesg)", inUse))
 		// The hash table's size only costs CPU (every packet looks its
-		// connection up: about 4 % of a 200,000-connection run's CPU here
-		// with one entry per bucket); raise it along, never fail on it.
+		// connection up, and long chains make that a visible share of a
+		// large run's CPU); raise it along, never fail on it.
 		if buckets, err := p.System.Sysctl(conntrackBuckets); err == nil && p.MayRaise {
 			if want := roundUp(need/4, 65536); buckets < want && p.System.SetSysctl(conntrackBuckets, want) == nil {
 				changed = append(changed, fmt.Sprintf("raised %s from %d to %d (4 entries per bucket at %d connections)",

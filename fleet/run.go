@@ -18,6 +18,50 @@ import (
 	"github.com/massconn/massconn/internal/tempdb"
 )
 
+// Scenarios are the k6scripts a fleet run knows, by name.
+var Scenarios = []string{"capacity", "arrival", "fanout", "soak", "baseline-stock"}
+
+// RunConfig is a whole run on this machine: Postgres, servers, insert loop,
+// k6 parts, merge.
+type RunConfig struct {
+	Scenario    string
+	ScriptDir   string // directory holding <scenario>.js
+	Connections int64
+	Duration    string // hold time given to the script as DURATION
+	Out         string // results directory
+	DatabaseURL string // empty: a throwaway cluster for the run
+	Parts       int    // 0 = automatic
+	Servers     int    // 0 = automatic
+	BasePort    int
+	K6          string
+	Server      string
+
+	InsertEvery time.Duration
+	InsertCount int  // 0 = until the run ends
+	InsertAfter bool // start inserting once every connection is open (or connecting stalled)
+	// P99Bound is the fan-out p99 the verdict allows (0 = DefaultP99Bound).
+	P99Bound time.Duration
+	// Rate is connection attempts per second for the whole fleet, shared
+	// by the parts (each paces its share: RATE × its connections / total);
+	// 0 = unpaced, < 0 = AutoRate.
+	Rate float64
+	// ServerArgs are more command-line arguments for every server process,
+	// after the fleet's own (e.g. --ping-interval 120s: at a million
+	// connections the default 30 s pings are a large share of 2 cores).
+	ServerArgs []string
+
+	// NoFloor skips measuring the machine's floor before the load
+	// (internal/floor, a few seconds); the report's CPU windows remain.
+	NoFloor bool
+	// Profile is how long one server's CPU profile during the hold lasts
+	// (its --pprof listener); 0 = none.
+	Profile time.Duration
+
+	Env      []string  // more KEY=VALUE for every part's script
+	Progress io.Writer // progress lines and the final figures
+	Command  string    // for the report
+}
+
 // Run runs one scenario on this machine and writes the merged report into
 // cfg.Out: database, servers, insert loop, k6 parts, progress until the
 // parts end, teardown, merge. Whatever a phase started is stopped on the
@@ -184,7 +228,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 	r.sampler = sampler
 	r.serverPIDs = make([]int, len(r.servers))
 	for i, s := range r.servers {
-		r.serverPIDs[i] = s.cmd.Process.Pid
+		r.serverPIDs[i] = s.PID()
 		sampler.Watch(r.serverPIDs[i], "server")
 	}
 	// The first sample, before any k6 starts, is the servers' start-up
@@ -389,110 +433,4 @@ func (r *localRun) close() {
 			r.logf("stopping the throwaway PostgreSQL: %v", err)
 		}
 	}
-}
-
-// partGroup is the k6 parts of a run: their results and errors by index,
-// and the pids of those started so far.
-type partGroup struct {
-	results []PartInfo
-	errs    []error
-	done    chan struct{} // closed once every part has ended
-
-	mu     sync.Mutex
-	k6PIDs []int
-}
-
-func (g *partGroup) onStart(pid int) {
-	g.mu.Lock()
-	g.k6PIDs = append(g.k6PIDs, pid)
-	g.mu.Unlock()
-}
-
-func (g *partGroup) pids() []int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.k6PIDs)
-}
-
-// insertLoop runs `massconn-server insert` for the run. One that exits
-// while the run goes on (its start-up migration can meet a deadlock with
-// busy servers) is said and restarted a few times; without it no row
-// would be checked.
-type insertLoop struct {
-	ctx   context.Context // the run: once it ends, the loop is not restarted
-	bin   string
-	args  []string
-	every time.Duration
-	log   string // the loop's output, appended over restarts
-	logf  func(format string, args ...any)
-
-	mu       sync.Mutex
-	cmd      *exec.Cmd     // nil when not running
-	done     chan struct{} // closed when cmd has been reaped
-	problems []string
-	restarts int
-}
-
-// maxInsertRestarts is how often an insert loop that exits is started again.
-const maxInsertRestarts = 3
-
-// start starts the loop unless it runs already or the run has ended.
-func (l *insertLoop) start() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cmd != nil || l.ctx.Err() != nil {
-		return
-	}
-	cmd := exec.Command(l.bin, l.args...)
-	if f, err := os.OpenFile(l.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		cmd.Stdout, cmd.Stderr = f, f
-		defer f.Close() // the child has its own descriptor once started
-	}
-	if err := cmd.Start(); err != nil {
-		l.logf("insert loop did not start: %v", err)
-		return
-	}
-	l.cmd, l.done = cmd, make(chan struct{})
-	l.logf("insert loop started: a row every %v", l.every)
-	go l.watch(cmd, l.done)
-}
-
-// watch reaps cmd and, when it exited by itself during the run, records
-// why and restarts it.
-func (l *insertLoop) watch(cmd *exec.Cmd, done chan struct{}) {
-	err := cmd.Wait()
-	close(done)
-	l.mu.Lock()
-	if l.ctx.Err() != nil || l.cmd != cmd {
-		l.mu.Unlock()
-		return
-	}
-	l.cmd = nil
-	b, _ := os.ReadFile(l.log)
-	msg := fmt.Sprintf("insert loop exited during the run (%v): %s", err, lastLines(b, 1))
-	l.logf("%s", msg)
-	l.problems = append(l.problems, msg)
-	l.restarts++
-	again := l.restarts <= maxInsertRestarts
-	l.mu.Unlock()
-	if again {
-		time.Sleep(time.Second)
-		l.start()
-	}
-}
-
-// stop interrupts a running loop, waits until it is reaped, and returns
-// what went wrong with it during the run. The run's context has ended
-// already, so it is not restarted.
-func (l *insertLoop) stop() []string {
-	l.mu.Lock()
-	cmd, done := l.cmd, l.done
-	l.cmd = nil
-	problems := slices.Clone(l.problems)
-	l.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Signal(os.Interrupt)
-		<-done // watch reaps it
-	}
-	return problems
 }

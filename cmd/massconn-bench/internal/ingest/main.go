@@ -30,8 +30,8 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/lxzan/gws"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/tempdb"
 	srvclient "github.com/massconn/massconn/server/client"
 )

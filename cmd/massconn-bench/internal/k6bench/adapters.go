@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
+	"github.com/massconn/massconn/internal/launch"
 )
 
 const adaptersDoc = `Environment: CONNECTIONS (10000), PUBS (20), EVERY_MS (500), K6_TIMEOUT (300), K6 (bin/k6),

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/procfs"
 )
 

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/benchenv"
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/procfs"
 	"github.com/massconn/massconn/internal/tempdb"
 	"github.com/massconn/massconn/server/client"

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
+	"github.com/massconn/massconn/internal/launch"
 )
 
 const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),

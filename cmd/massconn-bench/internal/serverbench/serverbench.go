@@ -26,8 +26,8 @@ import (
 
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/benchenv"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/tempdb"
 	"github.com/massconn/massconn/server/client"
 )

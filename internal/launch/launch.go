@@ -1,7 +1,7 @@
-// Package launch starts the processes a benchmark measures (servers, echo
-// peers, k6) with their output in a log file, waits for them to become
-// healthy and stops them the way the scripts used to: SIGTERM, a grace
-// period (a server gives its clients their close 1001), then SIGKILL.
+// Package launch starts the child processes of the fleet and the benchmark
+// commands (servers, insert loops, echo peers, k6) with their output in a
+// log file, waits for them to become healthy and stops them: SIGTERM, a
+// grace period (a server gives its clients their close 1001), then SIGKILL.
 package launch
 
 import (
