@@ -102,10 +102,10 @@ func TestSlowByAgeNotLength(t *testing.T) {
 	}
 	// Fake a message queued long ago that was never written, because the
 	// client's socket refused it.
-	s.mu.Lock()
-	s.enqueue(time.Now().Add(-time.Hour).UnixNano())
-	s.pushedBackAt = time.Now().Add(-time.Hour).UnixNano()
-	s.mu.Unlock()
+	s.q.mu.Lock()
+	s.q.enqueueLocked(time.Now().Add(-time.Hour).UnixNano())
+	s.q.pushedBackAt = time.Now().Add(-time.Hour).UnixNano()
+	s.q.mu.Unlock()
 	if n := h.SweepSlow(); n != 1 {
 		t.Fatalf("SweepSlow closed %d, want 1", n)
 	}
@@ -131,9 +131,9 @@ func TestNotSlowWhenOnlyTheServerIsBehind(t *testing.T) {
 	wstest.Dial(t, url)
 	waitLen(t, h, 1)
 	s := only(t, h)[0]
-	s.mu.Lock()
-	s.enqueue(time.Now().Add(-time.Hour).UnixNano())
-	s.mu.Unlock()
+	s.q.mu.Lock()
+	s.q.enqueueLocked(time.Now().Add(-time.Hour).UnixNano())
+	s.q.mu.Unlock()
 	if n := h.SweepSlow(); n != 0 {
 		t.Fatalf("SweepSlow closed %d subscribers whose sockets took every write, want 0", n)
 	}
