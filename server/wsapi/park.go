@@ -77,9 +77,14 @@ func (a *API) socketClosed(sub *hub.Subscriber) {
 	s.startReading()
 }
 
-// Close stops parking connections: every parked connection gets its read
-// loop back, and the poller ends. Calling it again is harmless.
-func (a *API) Close() { a.parker.close() }
+// Close stops what the API runs by itself: the status page's sampling
+// ends, as do resumes still reading the log, and every parked connection
+// gets its read loop back as the poller ends. Calling it again is harmless.
+func (a *API) Close() {
+	a.cancel()
+	<-a.history.done
+	a.parker.close()
+}
 
 // wholePongs is how many bytes at the start of b are whole pong frames
 // as a client must send them (FIN, no reserved bits, masked, at most 125
