@@ -53,8 +53,8 @@ func (op *rawWriteOp) write(raw syscall.RawConn, b []byte) (int, error) {
 // socket is non-blocking, so the call never waits; it only runs the
 // kernel's send (and, on loopback, receive) path. Through syscall.Syscall
 // every write also marked its P as in a syscall, which kept sysmon waking
-// every 20 µs to look for Ps to retake during a fan-out (about 5 % of the
-// server's CPU per delivered message in a bench-server profile).
+// at its shortest interval to look for Ps to retake during a fan-out, a
+// visible share of the server's CPU per delivered message in a profile.
 func rawWrite(fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil

@@ -12,8 +12,8 @@ import (
 
 // An idle connection costs what its read loop costs: gws reads a
 // connection in a loop that blocks in read, so a goroutine per
-// connection (2 KB of stack and a 480-byte descriptor, about half of all
-// an idle connection holds) waits for bytes most clients never send. The
+// connection (its stack and descriptor, a large part of what an idle
+// connection holds) waits for bytes most clients never send. The
 // clients of a fan-out server send nothing but pongs, so instead of
 // starting that loop at once, a connection is parked: one poller (epoll,
 // park_linux.go) waits for all parked connections to become readable. A
