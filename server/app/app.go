@@ -102,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	// connection.
 	ln, err := (&net.ListenConfig{KeepAlive: -1, Control: deferAccept}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
+		api.Close()
 		db.Close()
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
 	}

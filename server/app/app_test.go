@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
 	"github.com/massconn/massconn/server/internal/wstest"
@@ -26,6 +28,10 @@ import (
 // each test gets its own database in it.
 var shared *pgtest.Server
 
+// TestMain starts the shared cluster, runs the tests, stops the cluster and
+// then fails the run if any goroutine is still running: an app's loops,
+// the API's sampler and poller, or a subscriber's read loop that outlives
+// its test is a leak.
 func TestMain(m *testing.M) {
 	var err error
 	shared, err = pgtest.New()
@@ -33,11 +39,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	goleak.VerifyTestMain(withSharedCluster{m})
+}
+
+// withSharedCluster runs the tests, then stops the shared cluster, before
+// goleak looks for goroutines left behind.
+type withSharedCluster struct{ m *testing.M }
+
+func (w withSharedCluster) Run() int {
+	code := w.m.Run()
 	if err := shared.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 	}
-	os.Exit(code)
+	return code
 }
 
 var dbSeq atomic.Int32

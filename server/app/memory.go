@@ -11,10 +11,10 @@ import (
 //
 // A burst of accepts makes garbage (each request's headers, the upgrade)
 // while the live heap grows by every new connection, and each GC cycle
-// scans every connection's goroutine stack: in a bench-server profile the
-// GC was about a quarter of the CPU per accepted connection. While the
-// connection count moves fast, GOGC is raised (fewer cycles; the heap may
-// grow further for the length of the burst). Once the count has stood
+// scans every connection's goroutine stack, so the GC takes a large share
+// of the CPU per accepted connection. While the connection count moves
+// fast, GOGC is raised (fewer cycles; the heap may grow further for the
+// length of the burst). Once the count has stood
 // still for releaseQuiet, GOGC is restored and the memory the burst left
 // behind (its garbage, free pages the runtime returns to the OS only
 // slowly) is returned at once: one forced GC per burst, none while the

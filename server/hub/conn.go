@@ -81,10 +81,7 @@ func (s *Subscriber) writeForeign(p []byte, closeTimeout time.Duration) (int, er
 	// gws reuses its frame buffer once Write returns.
 	frame := bytes.Clone(p)
 	if gws.Opcode(p[0]&0x0f) != gws.OpcodeCloseConnection {
-		s.mu.Lock()
-		queued := s.queueFrame(outFrame{b: frame})
-		s.mu.Unlock()
-		if !queued {
+		if !s.q.push(outFrame{b: frame}) {
 			return 0, errNotQueued
 		}
 		return len(p), nil
@@ -92,10 +89,7 @@ func (s *Subscriber) writeForeign(p []byte, closeTimeout time.Duration) (int, er
 	// gws is closing the connection: no message is queued to it from now
 	// on, and those queued are dropped, as for the hub's own closes.
 	s.markClosing()
-	s.mu.Lock()
-	refused := s.dead || s.closeQueued
-	s.mu.Unlock()
-	if refused || !s.queueCloseFrame(frame, closeTimeout) {
+	if s.q.refusesClose() || !s.queueCloseFrame(frame, closeTimeout) {
 		return 0, errNotQueued
 	}
 	return len(p), nil
@@ -104,10 +98,7 @@ func (s *Subscriber) writeForeign(p []byte, closeTimeout time.Duration) (int, er
 // awaitCloseFrame returns once the close frame queued for s, if any, is
 // written or has failed; its write deadline bounds the wait.
 func (s *Subscriber) awaitCloseFrame() {
-	s.mu.Lock()
-	done := s.closeDone
-	s.mu.Unlock()
-	if done != nil {
+	if done := s.q.closeFrameDone(); done != nil {
 		<-done
 	}
 }

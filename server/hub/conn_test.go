@@ -68,9 +68,9 @@ func waitPushedBack(t *testing.T, sub *Subscriber) {
 	t.Helper()
 	deadline := time.Now().Add(wstest.Timeout)
 	for {
-		sub.mu.Lock()
-		pushedBack := sub.pushedBackAt != 0
-		sub.mu.Unlock()
+		sub.q.mu.Lock()
+		pushedBack := sub.q.pushedBackAt != 0
+		sub.q.mu.Unlock()
 		if pushedBack {
 			return
 		}
@@ -174,9 +174,9 @@ func TestQueuedConnCloseWaitsForTheQueuedCloseFrame(t *testing.T) {
 		close(closed)
 	}()
 	for {
-		sub.mu.Lock()
-		queued := sub.closeQueued
-		sub.mu.Unlock()
+		sub.q.mu.Lock()
+		queued := sub.q.closeQueued
+		sub.q.mu.Unlock()
 		if queued {
 			break
 		}

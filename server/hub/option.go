@@ -2,6 +2,33 @@ package hub
 
 import "time"
 
+// Options configure a Hub.
+type Options struct {
+	// Shards is the number of independently locked subscriber lists
+	// (default 256).
+	Shards int
+	// Topics are the topic names subscribers may ask for (at most 64).
+	Topics []string
+	// QueueLimit bounds the messages waiting unsent for one subscriber
+	// (default 4096): memory, not a verdict. A subscriber at the limit holds
+	// the publisher back until it drains or becomes slow by age.
+	QueueLimit int
+	// SlowAfter is how long a message may wait unsent, while the
+	// subscriber's socket refuses more, before it is closed as slow
+	// (default 10s).
+	SlowAfter time.Duration
+	// SlowCloseTimeout bounds the attempt to send the close frame to a slow
+	// subscriber (default 5s); after it the socket is simply closed.
+	SlowCloseTimeout time.Duration
+	// CatchUpBuffer bounds the live messages held for one subscriber while
+	// it reads its backlog (default 4096); past it they are dropped and the
+	// backlog read again, from where it got to.
+	CatchUpBuffer int
+	// OnError, if set, is told why a frame could not be encoded
+	// (gws.ErrTextEncoding for invalid UTF-8, gws.ErrMessageTooLarge).
+	OnError func(err error)
+}
+
 // Defaults for the zero values of Options, declared once: New applies them
 // and the server's flags (server/app) start from them.
 const (

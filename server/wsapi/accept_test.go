@@ -26,6 +26,7 @@ func BenchmarkAccept(b *testing.B) {
 		b.Fatal(err)
 	}
 	a := New(Config{HandshakeTimeout: 5 * time.Second, ReadLimit: 1 << 16}, h, metrics.New(h, nil), noHealth{})
+	defer a.Close()
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")

@@ -39,20 +39,26 @@ type statusHistory struct {
 	prevAt   time.Time
 	prevSent uint64
 	prevLag  *dto.Histogram
+
+	done chan struct{} // closed when the sampling goroutine has ended
 }
 
-// startHistory samples a every historyEvery until a starts shutting down.
+// startHistory samples a every historyEvery until a's context ends (it
+// starts shutting down, or is closed).
 func startHistory(a *API) *statusHistory {
-	h := &statusHistory{samples: make([]statusSample, historyLen)}
+	h := &statusHistory{samples: make([]statusSample, historyLen), done: make(chan struct{})}
 	h.sample(a, time.Now())
 	go func() {
+		defer close(h.done)
 		tick := time.NewTicker(historyEvery)
 		defer tick.Stop()
-		for now := range tick.C {
-			if a.closing.Load() {
+		for {
+			select {
+			case <-a.ctx.Done():
 				return
+			case now := <-tick.C:
+				h.sample(a, now)
 			}
-			h.sample(a, now)
 		}
 	}()
 	return h

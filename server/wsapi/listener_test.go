@@ -233,6 +233,7 @@ func TestRequestInPiecesIsUpgraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := New(Config{HandshakeTimeout: 5 * time.Second, ReadLimit: 1 << 16}, h, metrics.New(h, nil), noHealth{})
+	defer a.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

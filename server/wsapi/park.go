@@ -12,8 +12,8 @@ import (
 
 // An idle connection costs what its read loop costs: gws reads a
 // connection in a loop that blocks in read, so a goroutine per
-// connection (2 KB of stack and a 480-byte descriptor, about half of all
-// an idle connection holds) waits for bytes most clients never send. The
+// connection (its stack and descriptor, a large part of what an idle
+// connection holds) waits for bytes most clients never send. The
 // clients of a fan-out server send nothing but pongs, so instead of
 // starting that loop at once, a connection is parked: one poller (epoll,
 // park_linux.go) waits for all parked connections to become readable. A
@@ -77,9 +77,14 @@ func (a *API) socketClosed(sub *hub.Subscriber) {
 	s.startReading()
 }
 
-// Close stops parking connections: every parked connection gets its read
-// loop back, and the poller ends. Calling it again is harmless.
-func (a *API) Close() { a.parker.close() }
+// Close stops what the API runs by itself: the status page's sampling
+// ends, as do resumes still reading the log, and every parked connection
+// gets its read loop back as the poller ends. Calling it again is harmless.
+func (a *API) Close() {
+	a.cancel()
+	<-a.history.done
+	a.parker.close()
+}
 
 // wholePongs is how many bytes at the start of b are whole pong frames
 // as a client must send them (FIN, no reserved bits, masked, at most 125
