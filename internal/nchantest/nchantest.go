@@ -73,14 +73,26 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // Start runs nginx+nchan for the test and stops it when the test ends.
 func Start(t testing.TB, opt Options) *Server {
 	t.Helper()
-	s, err := New(opt, t.TempDir())
+	// Not t.TempDir: its parent is 0700, and nginx's workers, run as an
+	// unprivileged user when the test is root, must reach the prefix.
+	dir, err := os.MkdirTemp("", "nchantest-")
 	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(opt, dir)
+	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("nginx+nchan: %v", err)
 		}
+		if t.Failed() {
+			t.Logf("nginx+nchan's files are kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
 	})
 	return s
 }
@@ -112,9 +124,14 @@ func New(opt Options, dir string) (*Server, error) {
 
 func start(opt Options, dir, addr string) (*Server, error) {
 	// Run as root, nginx's workers drop to an unprivileged user, who must
-	// reach the temp paths (a test's temp dir is 0700).
+	// reach the temp paths and the document root.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("nginx prefix: %w", err)
+	}
+	// An empty document root: a path that is none of nchan's locations is
+	// answered 404, as a URL the server does not have.
+	if err := os.MkdirAll(filepath.Join(dir, "html"), 0o755); err != nil {
+		return nil, fmt.Errorf("nginx root: %w", err)
 	}
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := writeConfig(conf, dir, addr, opt); err != nil {
@@ -250,6 +267,7 @@ http {
   scgi_temp_path {{.Dir}}/scgi_temp;
   server {
     listen {{.Addr}} backlog=4096;
+    root {{.Dir}}/html;
     location = /pub { nchan_publisher; nchan_channel_id $arg_id; }
     location = /sub { nchan_subscriber; nchan_channel_id $arg_id; nchan_subscriber_first_message newest; }
     location = /status { nchan_stub_status; }
