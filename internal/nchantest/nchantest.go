@@ -41,6 +41,8 @@ type Options struct {
 	WorkerConnections int
 	// Workers is worker_processes; 0 = 1.
 	Workers int
+	// Addr is host:port to listen on; "" = a free loopback port.
+	Addr string
 }
 
 // Server is a running nginx+nchan.
@@ -105,6 +107,9 @@ func New(opt Options, dir string) (*Server, error) {
 	}
 	if _, err := os.Stat(ModulePath); err != nil {
 		return nil, fmt.Errorf("the nchan module is not installed (apt-get install libnginx-mod-nchan): %w", err)
+	}
+	if opt.Addr != "" {
+		return start(opt, dir, opt.Addr)
 	}
 	// A port found free can be taken before nginx binds it: try again.
 	var lastErr error
