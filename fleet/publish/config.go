@@ -48,21 +48,49 @@ func (c Config) Enabled() bool { return c.URL != "" || c.InsertSQL != "" }
 // New checks the configuration and makes its publisher; each error is one
 // line naming the flag.
 func (c Config) New(ctx context.Context) (Publisher, error) {
-	switch {
-	case c.URL != "" && c.InsertSQL != "":
-		return nil, errors.New("--publish-url and --insert-sql both given: choose one publisher")
-	case !c.Enabled():
-		return nil, errors.New("no publisher: give --publish-url URL (HTTP) or --insert-sql SQL with --database-url")
-	case c.Every <= 0:
-		return nil, fmt.Errorf("--publish-every %v: must be positive, e.g. 1s", c.Every)
-	case c.Count < 0:
-		return nil, fmt.Errorf("--publish-count %d: must be 0 (until the run ends) or more", c.Count)
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
 	if c.InsertSQL != "" {
-		if strings.TrimSpace(c.InsertSQL) == "" {
-			return nil, errors.New("--insert-sql is empty")
-		}
 		return newSQL(ctx, c)
 	}
 	return newHTTP(c)
+}
+
+// Check finds what New would refuse without connecting anywhere (the SQL
+// statement is checked by the database, in New).
+func (c Config) Check() error {
+	switch {
+	case c.URL != "" && c.InsertSQL != "":
+		return errors.New("--publish-url and --insert-sql both given: choose one publisher")
+	case !c.Enabled():
+		return errors.New("no publisher: give --publish-url URL (HTTP) or --insert-sql SQL with --database-url")
+	case c.Every <= 0:
+		return fmt.Errorf("--publish-every %v: must be positive, e.g. 1s", c.Every)
+	case c.Count < 0:
+		return fmt.Errorf("--publish-count %d: must be 0 (until the run ends) or more", c.Count)
+	case c.InsertSQL != "" && strings.TrimSpace(c.InsertSQL) == "":
+		return errors.New("--insert-sql is empty")
+	case c.InsertSQL != "" && c.DatabaseURL == "":
+		return errors.New("--insert-sql needs --database-url (or DATABASE_URL): the database your server delivers rows from")
+	case c.InsertSQL != "":
+		return nil
+	}
+	_, err := newHTTP(c)
+	return err
+}
+
+// SampleSize is the bytes of one message body the HTTP publisher would
+// send now (for the floor's message size).
+func (c Config) SampleSize() (int, error) {
+	text := c.Body
+	if text == "" {
+		text = DefaultBody
+	}
+	b, err := parseBody(text)
+	if err != nil {
+		return 0, err
+	}
+	body, err := b.render(1000, time.Now())
+	return len(body), err
 }
