@@ -55,17 +55,14 @@ func CheckTargets(urls []string) ([]netip.AddrPort, error) {
 
 // targetPIDs are the processes given with --target-pid and their
 // descendants now (nginx holds its connections in workers under the
-// master), each checked to exist.
-func targetPIDs(given []int) ([]int, error) {
+// master).
+func targetPIDs(given []int) []int {
 	var out []int
 	for _, pid := range given {
-		if _, err := procfs.VmRSS(pid); err != nil {
-			return nil, fmt.Errorf("--target-pid %d: no such process on this machine (%v)", pid, err)
-		}
 		out = append(out, pid)
 		out = append(out, procfs.System{}.Descendants(pid)...)
 	}
-	return out, nil
+	return out
 }
 
 // startTarget makes the publisher and starts sampling the target's
@@ -81,10 +78,7 @@ func (r *localRun) startTarget(ctx context.Context) error {
 	}
 	r.logf("publisher: %s every %v", pub.Target(), r.cfg.Publish.Every)
 	r.prof.notTaken = "the run is against --target: no server of ours to profile"
-	pids, err := targetPIDs(r.cfg.TargetPIDs)
-	if err != nil {
-		return err
-	}
+	pids := targetPIDs(r.cfg.TargetPIDs)
 	if len(pids) == 0 {
 		r.logf("no --target-pid: the target's memory and CPU are not measured")
 		return nil
@@ -206,6 +200,11 @@ func checkTargetRun(cfg RunConfig) ([]netip.AddrPort, error) {
 	if !cfg.Publish.Enabled() {
 		return nil, errors.New("--target needs a publisher for the messages every connection must receive: " +
 			"--publish-url URL (an HTTP request each --publish-every) or --insert-sql SQL with --database-url")
+	}
+	for _, pid := range cfg.TargetPIDs {
+		if _, err := procfs.VmRSS(pid); err != nil {
+			return nil, fmt.Errorf("--target-pid %d: no such process on this machine (%w)", pid, err)
+		}
 	}
 	return addrs, cfg.Publish.Check()
 }
