@@ -23,7 +23,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("massconn-bench nchan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "host:port nginx listens on")
-	conns := fs.Int("connections", 0, "worker_connections of its one worker: the connections it can hold (0 = the open-file limit minus 100)")
+	conns := fs.Int("connections", 0, "worker_connections of each worker: the connections one worker can hold, nchan's own included (0 = the open-file limit minus 100)")
+	workers := fs.Int("workers", 1, "nginx worker processes (worker_processes); each holds up to --connections, nchan's own connections included: more workers hold more subscribers under one open-file limit")
 	dir := fs.String("dir", "", "nginx's prefix: config, pid file, error.log (default: a new temporary directory, removed at exit)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -51,12 +52,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := nchantest.New(nchantest.Options{Addr: *listen, WorkerConnections: *conns}, prefix)
+	srv, err := nchantest.New(nchantest.Options{Addr: *listen, WorkerConnections: *conns, Workers: *workers}, prefix)
 	if err != nil {
 		fmt.Fprintln(stderr, "massconn-bench nchan:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "nginx+nchan (pid %d, worker_connections %d, prefix %s), until Ctrl-C:\n", srv.PID(), *conns, prefix)
+	fmt.Fprintf(stdout, "nginx+nchan (pid %d, %d worker(s) of worker_connections %d, prefix %s), until Ctrl-C:\n", srv.PID(), *workers, *conns, prefix)
 	fmt.Fprintf(stdout, "  subscribe: %s\n  publish:   curl -d '{\"seq\":1}' '%s'\n  status:    %s\n",
 		srv.SubURL("news"), srv.PubURL("news"), srv.StatusURL())
 	fmt.Fprintf(stdout, "  bin/massconn-fleet run --target '%s' --publish-url '%s' --target-pid %d\n",
