@@ -177,7 +177,11 @@ func (s *Server) waitReady(wait time.Duration) error {
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("nginx exited at start (%v): %s", s.err, s.logTail())
+			why := s.err
+			if why == nil {
+				why = errors.New("exit status 0")
+			}
+			return fmt.Errorf("nginx exited at start (%w): %s", why, s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -77,14 +77,12 @@ func TestEstablishedToOfThisMachine(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	var conns []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		conns = append(conns, c)
 	}
 	target := []netip.AddrPort{netip.MustParseAddrPort(l.Addr().String())}
 	n, err := System{}.EstablishedTo(target, nil)
