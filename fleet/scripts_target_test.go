@@ -2,8 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,11 +43,7 @@ func TestScriptAgainstNchan(t *testing.T) {
 		t.Fatalf("k6 run: %v\n%s", err, out)
 	}
 	var s summaryCounts
-	raw, err := os.ReadFile(summary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := readJSON(summary, &s); err != nil {
 		t.Fatal(err)
 	}
 	for metric, want := range map[string]float64{"ws_sessions": n, "massconn_failures": 0, "massconn_gaps": 0, "massconn_reordered": 0} {

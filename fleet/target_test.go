@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -177,12 +176,8 @@ func TestBadTargetInputNamesTheFlag(t *testing.T) {
 
 func readReport(t *testing.T, dir string) *report.Report {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var r report.Report
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := readJSON(filepath.Join(dir, "report.json"), &r); err != nil {
 		t.Fatal(err)
 	}
 	return &r

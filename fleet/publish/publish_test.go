@@ -44,7 +44,7 @@ func TestHTTPPublisherReachesNchanSubscribers(t *testing.T) {
 	}
 	go conn.ReadLoop()
 	defer conn.NetConn().Close()
-	waitFor(t, func() bool { n, err := srv.Subscribers(context.Background()); return err == nil && n == 1 })
+	srv.WaitSubscribers(t, 1)
 
 	p, err := Config{URL: srv.PubURL("news"), Every: 10 * time.Millisecond, Count: 5}.New(context.Background())
 	if err != nil {
@@ -186,16 +186,5 @@ func TestBadConfigurationNamesTheFlag(t *testing.T) {
 				t.Fatalf("error %q does not name %s on one line", err, tc.want)
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

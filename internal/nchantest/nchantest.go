@@ -230,6 +230,23 @@ func (s *Server) Published(ctx context.Context) (int64, error) {
 	return s.statusCounter(ctx, "total published messages")
 }
 
+// WaitSubscribers waits until n subscribers are connected, failing the
+// test after 10 s.
+func (s *Server) WaitSubscribers(tb testing.TB, n int64) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := s.Subscribers(context.Background())
+		if err == nil && got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("nchan has %d subscribers (%v) after 10s, want %d", got, err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Subscribers is nchan's "subscribers" from /status: those connected now.
 func (s *Server) Subscribers(ctx context.Context) (int64, error) {
 	return s.statusCounter(ctx, "subscribers")

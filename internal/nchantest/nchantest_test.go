@@ -48,7 +48,7 @@ func TestSubscriberGetsWhatIsPublished(t *testing.T) {
 	}
 	defer conn.NetConn().Close()
 	go conn.ReadLoop()
-	waitFor(t, func() bool { n, err := s.Subscribers(ctx); return err == nil && n == 1 })
+	s.WaitSubscribers(t, 1)
 
 	publish("b", `{"seq":99}`) // another channel
 	publish("a", `{"seq":1}`)
@@ -90,16 +90,5 @@ func TestParseStatusOfNchan136(t *testing.T) {
 		if st[name] != want {
 			t.Errorf("%s = %d, want %d (all: %v)", name, st[name], want, st)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
