@@ -148,13 +148,6 @@ type localRun struct {
 	publisher   *publishLoop
 }
 
-// messageSource makes the messages of a run: started at once or when
-// every connection is open, stopped at teardown, saying what went wrong.
-type messageSource interface {
-	start()
-	stop() []string
-}
-
 // againstTarget says whether the run is against someone else's server.
 func (r *localRun) againstTarget() bool { return len(r.cfg.Targets) > 0 }
 
@@ -168,14 +161,13 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
 	}
+	targetAddrs, err := checkTargetRun(cfg)
+	if err != nil {
+		return nil, err
+	}
 	bins := map[string]string{"--k6": cfg.K6, "--server": cfg.Server}
-	var targetAddrs []netip.AddrPort
 	if len(cfg.Targets) > 0 {
-		delete(bins, "--server")
-		var err error
-		if targetAddrs, err = checkTargetRun(cfg); err != nil {
-			return nil, err
-		}
+		delete(bins, "--server") // no server of ours runs
 	}
 	for name, bin := range bins {
 		if _, err := os.Stat(bin); err != nil {
@@ -193,14 +185,9 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Targets) > 0 {
-		plan = targetPlan(plan, cfg.Targets)
-	}
 	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{},
 		cpu: cpuPhases{total: plan.Total}, targetAddrs: targetAddrs}
-	if len(cfg.Targets) > 0 {
-		r.cpu.deliveriesFrom = targetDeliveriesFrom
-	}
+	r.applyTarget()
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -209,15 +196,11 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err := os.MkdirAll(r.serverDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", r.serverDir, err)
 	}
-	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), plan); err != nil {
+	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), r.plan); err != nil {
 		return nil, err
 	}
-	against := fmt.Sprintf("%d server(s)", len(plan.Servers))
-	if len(cfg.Targets) > 0 {
-		against = strings.Join(cfg.Targets, ", ")
-	}
 	r.logf("%d connections as %d k6 process(es) against %s (open-file limit %d per process)",
-		plan.Total, len(plan.Parts), against, nofile)
+		r.plan.Total, len(r.plan.Parts), r.against(), nofile)
 
 	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
 	for _, c := range changed {
@@ -291,33 +274,6 @@ func (r *localRun) startServers(ctx context.Context) error {
 	sampleCtx, r.stopSampling = context.WithCancel(context.Background())
 	r.sampling.Go(func() { sampler.Run(sampleCtx, time.Second, false) })
 	return nil
-}
-
-// startMessages prepares the insert loop (or against a target, the
-// publisher) and starts it now, unless it waits for the connections
-// (cfg.InsertAfter: watchProgress starts it).
-func (r *localRun) startMessages() {
-	if r.publisher != nil {
-		r.publisher.ctx = r.runCtx
-		r.messages = r.publisher
-	} else {
-		r.messages = r.insertLoop()
-	}
-	if !r.cfg.InsertAfter {
-		r.messages.start()
-	}
-}
-
-// insertLoop is `massconn-server insert` for the run's database.
-func (r *localRun) insertLoop() *insertLoop {
-	args := []string{"insert", "--database-url", r.dbURL, "--every", r.cfg.InsertEvery.String()}
-	if r.cfg.InsertCount > 0 {
-		args = append(args, "--count", fmt.Sprint(r.cfg.InsertCount))
-	}
-	return &insertLoop{
-		ctx: r.runCtx, bin: r.cfg.Server, args: args, every: r.cfg.InsertEvery,
-		log: filepath.Join(r.serverDir, "insert.log"), logf: r.logf,
-	}
 }
 
 // startParts starts every k6 part; r.parts.done closes when all have ended.

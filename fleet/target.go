@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,8 +192,12 @@ func (c *targetCounter) sent() uint64 { return c.sentSum }
 const targetDeliveriesFrom = "messages published over the window × connections open (the delivery check confirms each reached every connection)"
 
 // checkTargetRun checks what a run against a target needs before anything
-// starts: ws(s) URLs and a publisher.
+// starts: ws(s) URLs, a publisher, the processes to measure. Nothing for a
+// run against our servers.
 func checkTargetRun(cfg RunConfig) ([]netip.AddrPort, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, nil
+	}
 	addrs, err := CheckTargets(cfg.Targets)
 	if err != nil {
 		return nil, err
@@ -209,14 +214,25 @@ func checkTargetRun(cfg RunConfig) ([]netip.AddrPort, error) {
 	return addrs, cfg.Publish.Check()
 }
 
-// targetPlan is plan with the target's URLs for every part and no servers
-// of ours.
-func targetPlan(plan Plan, targets []string) Plan {
-	plan.Servers = nil
-	for i := range plan.Parts {
-		plan.Parts[i].URLs = slices.Clone(targets)
+// applyTarget turns the plan of a run against a target into one with the
+// target's URLs for every part and no servers of ours.
+func (r *localRun) applyTarget() {
+	if !r.againstTarget() {
+		return
 	}
-	return plan
+	r.plan.Servers = nil
+	for i := range r.plan.Parts {
+		r.plan.Parts[i].URLs = slices.Clone(r.cfg.Targets)
+	}
+	r.cpu.deliveriesFrom = targetDeliveriesFrom
+}
+
+// against names what the run connects to, for the progress.
+func (r *localRun) against() string {
+	if r.againstTarget() {
+		return strings.Join(r.cfg.Targets, ", ")
+	}
+	return fmt.Sprintf("%d server(s)", len(r.plan.Servers))
 }
 
 // messageEvery is the interval between the run's messages.
