@@ -63,6 +63,16 @@ func TestRunAgainstNchan(t *testing.T) {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}
 	}
+	// The same directories merged again by hand (massconn-fleet merge):
+	// the publisher's record is found and judged the same way.
+	dirs := []string{filepath.Join(out, "parts", "part-00"), filepath.Join(out, "parts", "part-01"), filepath.Join(out, "parts", "servers")}
+	again, err := Merge(dirs, MergeOptions{RequireDelivery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Pass || again.Delivery.Rows != r.Delivery.Rows {
+		t.Errorf("re-merge: problems %v, delivery %+v", again.Problems, again.Delivery)
+	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(md), "## The target") || !strings.Contains(string(md), "target's CPU per") {
 		t.Errorf("report.md lacks the target's section or its CPU rows:\n%s", md)

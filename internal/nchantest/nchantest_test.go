@@ -92,3 +92,16 @@ func TestParseStatusOfNchan136(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseStatus: whatever a server answers on /status, the parser
+// returns numbers or an error, never panics.
+func FuzzParseStatus(f *testing.F) {
+	f.Add("last message id: 1796667196:0total published messages: 7\nsubscribers: 2\n")
+	f.Add("subscribers: none\n: 3\nx:\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		st, err := ParseStatus(strings.NewReader(text))
+		if err == nil && st == nil {
+			t.Fatal("nil map without an error")
+		}
+	})
+}
