@@ -458,6 +458,9 @@ func (r *localRun) close() {
 	}
 	stopAll(r.servers, serverStopGrace)
 	_ = r.closeSampler()
+	if r.publisher != nil {
+		r.publisher.close()
+	}
 	if r.pg != nil {
 		if err := r.pg.Stop(); err != nil {
 			r.logf("stopping the throwaway PostgreSQL: %v", err)

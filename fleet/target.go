@@ -152,8 +152,20 @@ func (p *publishLoop) stop() []string {
 		p.logf("%s", s)
 	}
 	p.logf("published %d message(s) to %s", len(rec.Published), rec.Target)
-	_ = p.pub.Close()
 	return nil
+}
+
+// close waits for a loop that was started (the run's context has ended
+// by now) and closes the publisher (its database connection): after stop,
+// or when the run ended early.
+func (p *publishLoop) close() {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	_ = p.pub.Close()
 }
 
 // targetCounter counts what is open on a target we cannot ask: the
