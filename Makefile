@@ -8,7 +8,7 @@ K6_VERSION ?= $(shell awk '$$1 == "go.k6.io/k6" {print $$2}' xk6-massconn/go.mod
 export K6_VERSION
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
+.PHONY: all build test lint unit-test run bench nchan bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
 
 all: build
 
@@ -86,6 +86,12 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 # Environment: LISTEN INSERT_EVERY INSERT_TABLE SERVER DATABASE_URL.
 run: bin/massconn-server bin/massconn-bench
 	bin/massconn-bench run
+
+# nginx+nchan until Ctrl-C: someone else's server for
+# massconn-fleet run --target (README "Against your own server").
+# Environment: NCHAN_ARGS (bin/massconn-bench nchan --help).
+nchan: bin/massconn-bench
+	bin/massconn-bench nchan $(NCHAN_ARGS)
 
 # The Node.js target of bench-server: a small npm ws broadcast server.
 server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json
