@@ -18,10 +18,17 @@
  */
 declare module 'k6/x/massconn' {
   /**
-   * A duration: a k6 duration string such as `'10s'`, `'1m30s'`, `'250ms'`,
-   * or a number of milliseconds (as k6's own duration options take them).
+   * A duration option: a k6 duration string such as `'10s'`, `'1m30s'`,
+   * `'250ms'`, or a number of milliseconds (as k6's own duration options
+   * take them).
    */
   export type Duration = string | number;
+
+  /**
+   * A duration argument of a pool method: a k6 duration string, or a number
+   * of seconds (as k6's `sleep()` takes them): `pool.hold(60)` is a minute.
+   */
+  export type Seconds = string | number;
 
   /** The options of `massconn.connect()`. Unknown names are rejected. */
   export interface ConnectOptions {
@@ -267,13 +274,13 @@ declare module 'k6/x/massconn' {
      * Blocks the iteration for `duration` while the connections live; returns
      * early if the iteration is stopped or the pool is closed.
      */
-    hold(duration: Duration): void;
+    hold(duration: Seconds): void;
     /** Exact counters so far; cheap. */
     stats(): Stats;
     /** `null` without the `sequence` option. Walks every connection: call it once, after `hold()`. */
     sequence(): SequenceResult | null;
     /** Close frames (1000) on every connection, up to `grace` (default `'2s'`) for the answers, then release. */
-    close(grace?: Duration): void;
+    close(grace?: Seconds): void;
   }
 
   /**
