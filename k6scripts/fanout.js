@@ -41,7 +41,7 @@ export default function () {
   const pool = timedConnect(massconn, baseOptions(mine));
   const opened = pool.stats();
   const t0 = Date.now();
-  pool.hold(HOLD_S * 1000); // milliseconds
+  pool.hold(HOLD_S); // seconds, as sleep() takes them
   holdEnd.add(Date.now());
   recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();

@@ -59,7 +59,7 @@ export default function () {
   opts.steps = program();
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(HOLD_S * 1000);
+  pool.hold(HOLD_S); // seconds
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

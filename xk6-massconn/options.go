@@ -46,6 +46,18 @@ var connectKeys = []string{
 	"steps", "lifetime", "sequence",
 }
 
+// The keys of the nested option objects (connectKeys, protocolKeys and
+// stepKeys are the others): the binding's table of what connect() accepts,
+// which index.d.ts must match (TestTypesMatchTheBinding).
+var (
+	heartbeatKeys  = []string{"every", "ping", "text"}
+	replyKeys      = []string{"match", "send", "prefix"}
+	latencyKeys    = []string{"path", "field", "unit"}
+	sequenceKeys   = []string{"path", "per"}
+	rangeKeys      = []string{"min", "max"} // lifetime and sleep as {min, max}
+	expectPathKeys = []string{"path", "equals"}
+)
+
 // latencyUnits maps the JS names of timestamp units to their length.
 var latencyUnits = map[string]time.Duration{
 	"ns": time.Nanosecond,
@@ -202,7 +214,7 @@ func parseHeartbeat(v any) (engine.Heartbeat, error) {
 	if !ok {
 		return hb, badOption("heartbeat", "must be an object such as {every: '30s', ping: true}, got %s", describe(v))
 	}
-	if err := checkKeys("heartbeat.", m, []string{"every", "ping", "text"}); err != nil {
+	if err := checkKeys("heartbeat.", m, heartbeatKeys); err != nil {
 		return hb, err
 	}
 	var err error
@@ -233,7 +245,7 @@ func parseReplies(v any) ([]engine.Reply, error) {
 		if !ok {
 			return nil, badOption(name, "must be an object such as {match: '2', send: '3'}, got %s", describe(item))
 		}
-		if err := checkKeys(name+".", m, []string{"match", "send", "prefix"}); err != nil {
+		if err := checkKeys(name+".", m, replyKeys); err != nil {
 			return nil, err
 		}
 		var r engine.Reply
@@ -266,7 +278,7 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	if !ok {
 		return nil, badOption("latency", "must be an object such as {path: 'data.ts', unit: 'ms'}, got %s", describe(v))
 	}
-	if err := checkKeys("latency.", m, []string{"path", "field", "unit"}); err != nil {
+	if err := checkKeys("latency.", m, latencyKeys); err != nil {
 		return nil, err
 	}
 	field, err := str("latency.field", m["field"])

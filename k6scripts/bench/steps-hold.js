@@ -34,7 +34,7 @@ export default function () {
   const pool = massconn.connect(opts);
   const s = pool.stats();
   console.log(`held open=${s.open} failed=${s.failed}`);
-  pool.hold(Number(__ENV.HOLD_MS || 15000));
+  pool.hold(`${Number(__ENV.HOLD_MS || 15000)}ms`);
   const end = pool.stats();
   console.log(`end open=${end.open} sent=${end.sent} received=${end.received} rtt=${end.rtt}`);
   pool.close();

@@ -177,6 +177,7 @@ export const URLS = list('URLS', 'ws://127.0.0.1:8080/ws?topic=Track');
 
 // baseOptions are the massconn.connect options set the same way in every
 // scenario; the fleet passes URLS and LOCAL_ADDRS per process.
+/** @returns {import('k6/x/massconn').ConnectOptions} */
 export function baseOptions(connections) {
   return {
     urls: URLS,
