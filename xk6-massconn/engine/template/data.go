@@ -184,7 +184,7 @@ func (t *Template) Check(d *Data) error {
 		if err := d.checkField(name, p.field); err != nil {
 			return err
 		}
-		if t.escape == Header && bytes.ContainsAny(d.cols[p.field].bytes, "\r\n") {
+		if p.esc == Header && bytes.ContainsAny(d.cols[p.field].bytes, "\r\n") {
 			return fmt.Errorf("uses %s, and a data row has a line break there, which cannot go in a header", name)
 		}
 	}

@@ -49,21 +49,37 @@ const (
 
 type part struct {
 	kind  kind
+	esc   Escape // how a data value is written
 	lit   []byte
 	field string
 }
 
 // Template is a parsed text. The zero value renders nothing.
 type Template struct {
-	parts  []part
-	escape Escape
-	text   string
+	parts []part
+	text  string
+}
+
+// Literal is a template of text without variables, whatever it holds.
+func Literal(text string) *Template {
+	return &Template{parts: []part{{lit: []byte(text)}}, text: text}
+}
+
+// Join is the templates one after the other, each keeping its escape: a
+// protocol message is literal framing joined with option templates.
+func Join(ts ...*Template) *Template {
+	out := &Template{}
+	for _, t := range ts {
+		out.parts = append(out.parts, t.parts...)
+		out.text += t.text
+	}
+	return out
 }
 
 // Parse reads text, in which {{conn}}, {{vu}}, {{data}} and {{data.FIELD}}
 // are variables. Any other {{...}} is an error, as is a '{{' without '}}'.
 func Parse(text string, esc Escape) (*Template, error) {
-	t := &Template{escape: esc, text: text}
+	t := &Template{text: text}
 	rest := text
 	for rest != "" {
 		i := strings.Index(rest, "{{")
@@ -84,6 +100,7 @@ func Parse(text string, esc Escape) (*Template, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.esc = esc
 		t.parts = append(t.parts, p)
 	}
 	return t, nil
@@ -140,7 +157,7 @@ func (t *Template) Render(dst []byte, v Vars) []byte {
 		case vuVar:
 			dst = strconv.AppendInt(dst, v.VU, 10)
 		case dataVar:
-			dst = t.appendValue(dst, v.Data.cell(p.field, v.Conn))
+			dst = appendValue(dst, p.esc, v.Data.cell(p.field, v.Conn))
 		}
 	}
 	return dst
@@ -150,8 +167,8 @@ func (t *Template) Render(dst []byte, v Vars) []byte {
 // (the portable engine's URL and headers).
 func (t *Template) RenderString(v Vars) string { return string(t.Render(nil, v)) }
 
-func (t *Template) appendValue(dst, val []byte) []byte {
-	switch t.escape {
+func appendValue(dst []byte, esc Escape, val []byte) []byte {
+	switch esc {
 	case JSONString:
 		return appendJSONEscaped(dst, val)
 	case Query:

@@ -171,3 +171,16 @@ func BenchmarkRender(b *testing.B) {
 		buf = tpl.Render(buf[:0], Vars{Conn: int64(i), VU: 1, Data: d})
 	}
 }
+
+func TestJoinKeepsEachEscape(t *testing.T) {
+	d, _ := NewData([]any{`a"b c`})
+	js, _ := Parse(`"{{data}}"`, JSONString)
+	q, _ := Parse(`?x={{data}}`, Query)
+	j := Join(Literal("{{not a var}}"), js, q)
+	if got := string(j.Render(nil, Vars{Data: d})); got != `{{not a var}}"a\"b c"?x=a%22b+c` {
+		t.Errorf("got %q", got)
+	}
+	if j.Static() || !Literal("{{x}}").Static() {
+		t.Error("Static is wrong")
+	}
+}
