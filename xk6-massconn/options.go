@@ -13,6 +13,7 @@ import (
 	"go.k6.io/k6/lib/types"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // connectOptions is everything massconn.connect accepts: the engine's
@@ -43,7 +44,7 @@ var connectKeys = []string{
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 	"compression", "maxMessageSize", "sendQueueLimit",
-	"steps", "lifetime", "sequence",
+	"steps", "lifetime", "sequence", "data",
 }
 
 // latencyUnits maps the JS names of timestamp units to their length.
@@ -166,7 +167,32 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if err := parseFrameOptions(m, c); err != nil {
 		return opts, err
 	}
+	if c.Data, err = parseData(m["data"]); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// parseData reads data: [...], the rows of {{data}} and {{data.FIELD}}:
+// an array of strings or of objects, as open() + split or a SharedArray
+// give them. Connection i uses row i mod data.length.
+func parseData(v any) (*template.Data, error) {
+	if v == nil {
+		return nil, nil
+	}
+	rows, ok := v.([]any)
+	if !ok {
+		return nil, badOption("data", "must be an array of strings or objects (e.g. a SharedArray of tokens), got %s", describe(v))
+	}
+	d, err := template.NewData(rows)
+	if err != nil {
+		// NewData's "[i]: problem" names the row.
+		if at, msg, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(at, "[") {
+			return nil, badOption("data"+at, "%s", msg)
+		}
+		return nil, badOption("data", "%v", err)
+	}
+	return d, nil
 }
 
 // parseFrameOptions reads the frame-layer options: compression and the

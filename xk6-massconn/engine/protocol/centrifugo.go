@@ -46,6 +46,12 @@ func NewCentrifugo(o CentrifugoOptions) (*Centrifugo, error) {
 	if name == "" {
 		name = "massconn"
 	}
+	if err := noVariables("channels", o.Channels...); err != nil {
+		return nil, err
+	}
+	if err := noVariables("client", o.Name); err != nil {
+		return nil, err
+	}
 	a := &Centrifugo{templates: map[string]*template.Template{}}
 	parts := []*template.Template{lit(`{"id":1,"connect":{"name":` + string(quote(name)))}
 	if o.Token != "" {

@@ -46,6 +46,9 @@ func NewGraphQLWS(o GraphQLWSOptions) (*GraphQLWS, error) {
 			return nil, fmt.Errorf("%s: must be a JSON object", name)
 		}
 	}
+	if err := noVariables("operationName", o.OperationName); err != nil {
+		return nil, err
+	}
 	a := &GraphQLWS{templates: map[string]*template.Template{}}
 	init := []*template.Template{lit(`{"type":"connection_init"`)}
 	if o.InitPayload != nil {

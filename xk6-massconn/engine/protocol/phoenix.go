@@ -70,6 +70,9 @@ func NewPhoenix(o PhoenixOptions) (*Phoenix, error) {
 	if a.payload, err = jsonOption("joinPayload", payload); err != nil {
 		return nil, err
 	}
+	if err := noVariables("topics", o.Topics...); err != nil {
+		return nil, err
+	}
 	for i, t := range o.Topics {
 		if t == "" {
 			return nil, fmt.Errorf("topics[%d]: empty topic", i)

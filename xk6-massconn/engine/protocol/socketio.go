@@ -43,6 +43,9 @@ func NewSocketIO(o SocketIOOptions) (*SocketIO, error) {
 	if ns == "" {
 		ns = "/"
 	}
+	if err := noVariables("namespace", ns); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(ns, "/") || strings.ContainsAny(ns, ",?#") {
 		return nil, fmt.Errorf("namespace: %q must start with '/' and hold no ',', '?' or '#', e.g. '/chat'", ns)
 	}

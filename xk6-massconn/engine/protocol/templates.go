@@ -71,3 +71,24 @@ func (m *message) bytes(c Conn) []byte {
 }
 
 func lit(s string) *template.Template { return template.Literal(s) }
+
+// noVariables refuses a per-connection variable in an option the adapter
+// matches server messages against or sends from shared state (channel and
+// topic names, the namespace): there it would be sent literally, not as
+// the script meant.
+func noVariables(option string, texts ...string) error {
+	for i, text := range texts {
+		if t, err := template.Parse(text, template.Raw); err == nil && !t.Static() {
+			at := option
+			if len(texts) > 1 {
+				at = fmt.Sprintf("%s[%d]", option, i)
+			}
+			return fmt.Errorf("%s: per-connection variables are not supported here, got %q; they work in %s", at, text, templatedOptions)
+		}
+	}
+	return nil
+}
+
+// templatedOptions names the adapter options that take variables, for
+// noVariables' error.
+const templatedOptions = "centrifugo token and data, socketio auth, phoenix joinPayload, graphql-ws query, variables and initPayload"

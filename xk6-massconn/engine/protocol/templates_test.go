@@ -32,7 +32,7 @@ func TestAdaptersRenderPerConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phx, err := NewPhoenix(PhoenixOptions{Topics: []string{"room:{{x}}"}, JoinPayload: json.RawMessage(`{"access_token":"{{data.token}}"}`)})
+	phx, err := NewPhoenix(PhoenixOptions{Topics: []string{"room:{x}"}, JoinPayload: json.RawMessage(`{"access_token":"{{data.token}}"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAdaptersRenderPerConnection(t *testing.T) {
 		want string   // in the opening messages of connection 3 (row 1) of VU 7
 	}{
 		{cf, nil, `{"id":1,"connect":{"name":"massconn","token":"jwt\"1","data":{"c":"3","vu":"7"}}}`},
-		{phx, nil, `["1","1","room:{{x}}","phx_join",{"access_token":"jwt\"1"}]`},
+		{phx, nil, `["1","1","room:{x}","phx_join",{"access_token":"jwt\"1"}]`},
 		{sio, []string{`0{"sid":"s"}`}, `40{"token":"jwt\"1"}`},
 		{gql, []string{`{"type":"connection_ack"}`}, `{"type":"connection_init","payload":{"t":"jwt\"1"}}`},
 		{gql, []string{`{"type":"connection_ack"}`}, `{"id":"1","type":"subscribe","payload":{"query":"subscription { feed(user: \"u1\") }","variables":{"u":"u1"}}}`},
@@ -101,5 +101,23 @@ func TestAdapterOptionErrorsNameTheOption(t *testing.T) {
 	_, err = NewGraphQLWS(GraphQLWSOptions{Query: "q {{conn}", InitPayload: nil})
 	if err == nil || !strings.HasPrefix(err.Error(), "query: ") {
 		t.Errorf("graphql-ws: %v", err)
+	}
+}
+
+func TestVariablesWhereTheyCannotStand(t *testing.T) {
+	for _, tc := range []struct {
+		make func() error
+		want string
+	}{
+		{func() error {
+			_, err := NewCentrifugo(CentrifugoOptions{Channels: []string{"a", "user:{{conn}}"}})
+			return err
+		}, "channels[1]: per-connection variables are not supported here"},
+		{func() error { _, err := NewPhoenix(PhoenixOptions{Topics: []string{"room:{{data.r}}"}}); return err }, "topics: per-connection variables"},
+		{func() error { _, err := NewSocketIO(SocketIOOptions{Namespace: "/{{vu}}"}); return err }, "namespace: per-connection variables"},
+	} {
+		if err := tc.make(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
 	}
 }
