@@ -1,7 +1,10 @@
 // Benchmark (massconn-bench steps, make bench-steps): hold CONNS connections to an echo
 // server, idle (STEPS=none) or each running a ten-step program (STEPS=ten)
-// with think times of THINK_MIN..THINK_MAX, for HOLD_MS. Logs "held" once
-// every connection has been attempted, for the RSS sampler.
+// with think times of THINK_MIN..THINK_MAX, for HOLD_MS. TEMPLATES=1 makes
+// each connection its own user: {{conn}} and {{data.FIELD}} (ROWS rows of a
+// user id and a 150-byte token) in the URL's query, a header and
+// onOpenSend. Logs "held" once every connection has been attempted, for
+// the RSS sampler.
 import massconn from 'k6/x/massconn';
 
 export const options = {
@@ -22,6 +25,8 @@ const TEN = [
   { close: 1000 },
 ];
 
+const ROWS = Number(__ENV.ROWS || 1000);
+
 export default function () {
   const opts = {
     urls: [__ENV.WS_URL],
@@ -31,6 +36,12 @@ export default function () {
     connectTimeout: '30s',
   };
   if ((__ENV.STEPS || 'none') === 'ten') opts.steps = TEN;
+  if (__ENV.TEMPLATES === '1') {
+    opts.urls = [`${__ENV.WS_URL}?c={{conn}}&user={{data.user}}`];
+    opts.headers = { Authorization: 'Bearer {{data.token}}' };
+    opts.onOpenSend = '{"hello":"{{data.user}}","c":{{conn}}}';
+    opts.data = Array.from({ length: ROWS }, (_, i) => ({ user: `user-${i}`, token: `${i}-`.padEnd(150, 'x') }));
+  }
   const pool = massconn.connect(opts);
   const s = pool.stats();
   console.log(`held open=${s.open} failed=${s.failed}`);
