@@ -3,7 +3,7 @@
 // with think times of THINK_MIN..THINK_MAX, for HOLD_MS. TEMPLATES=1 makes
 // each connection its own user: {{conn}} and {{data.FIELD}} (ROWS rows of a
 // user id and a 150-byte token) in the URL's query, a header and
-// onOpenSend. Logs "held" once every connection has been attempted, for
+// onOpenSend; TEMPLATES=static sends the same for every connection. Logs "held" once every connection has been attempted, for
 // the RSS sampler.
 import massconn from 'k6/x/massconn';
 
@@ -41,6 +41,12 @@ export default function () {
     opts.headers = { Authorization: 'Bearer {{data.token}}' };
     opts.onOpenSend = '{"hello":"{{data.user}}","c":{{conn}}}';
     opts.data = Array.from({ length: ROWS }, (_, i) => ({ user: `user-${i}`, token: `${i}-`.padEnd(150, 'x') }));
+  } else if (__ENV.TEMPLATES === 'static') {
+    // The same URL, header and message for every connection: what the
+    // templates cost on top of sending them.
+    opts.urls = [`${__ENV.WS_URL}?c=10000&user=user-500`];
+    opts.headers = { Authorization: `Bearer ${'500-'.padEnd(150, 'x')}` };
+    opts.onOpenSend = '{"hello":"user-500","c":10000}';
   }
   const pool = massconn.connect(opts);
   const s = pool.stats();

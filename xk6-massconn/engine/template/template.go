@@ -80,30 +80,45 @@ func Join(ts ...*Template) *Template {
 // are variables. Any other {{...}} is an error, as is a '{{' without '}}'.
 func Parse(text string, esc Escape) (*Template, error) {
 	t := &Template{text: text}
+	err := Scan(text, func(lit string) {
+		t.parts = append(t.parts, part{lit: []byte(lit)})
+	}, func(name string) error {
+		p, err := variable(name)
+		p.esc = esc
+		t.parts = append(t.parts, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Scan splits text into literal runs and {{name}}s, in order: the one
+// syntax of every template of the engine (these and the programs' send
+// steps, whose variables differ). It stops at the first error of
+// variable, or at a '{{' without '}}'.
+func Scan(text string, literal func(string), variable func(name string) error) error {
 	rest := text
 	for rest != "" {
 		i := strings.Index(rest, "{{")
 		if i < 0 {
-			t.parts = append(t.parts, part{lit: []byte(rest)})
-			break
+			literal(rest)
+			return nil
 		}
 		if i > 0 {
-			t.parts = append(t.parts, part{lit: []byte(rest[:i])})
+			literal(rest[:i])
 		}
 		end := strings.Index(rest[i:], "}}")
 		if end < 0 {
-			return nil, fmt.Errorf("'{{' without '}}' at offset %d", len(text)-len(rest)+i)
+			return fmt.Errorf("'{{' without '}}' at offset %d", len(text)-len(rest)+i)
 		}
-		name := rest[i+2 : i+end]
+		if err := variable(rest[i+2 : i+end]); err != nil {
+			return err
+		}
 		rest = rest[i+end+2:]
-		p, err := variable(name)
-		if err != nil {
-			return nil, err
-		}
-		p.esc = esc
-		t.parts = append(t.parts, p)
 	}
-	return t, nil
+	return nil
 }
 
 func variable(name string) (part, error) {

@@ -15,7 +15,7 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
 )
 
-const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RSS_MODES ("none ten"; also "templates": every connection its own user, ROWS rows), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),
+const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RSS_MODES ("none ten"; also "templates": every connection its own user from ROWS data rows, "static": the same URL, header and message without variables), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),
 CHURN_RATE (3000), CHURN_HOLD_MS (20000), CHURN_MAX_IN_FLIGHT (1000), LOCAL_ADDRS (127.0.0.1-4), PHASES ("rss rtt churn"),
 K6_TIMEOUT (240), K6 (bin/k6), MASSCONN_SERVER (bin/massconn-server), WSPEER_DIR (xk6-massconn/engine/testdata/wspeer).
 `
@@ -37,6 +37,7 @@ var rssModeArgs = map[string][]string{
 	"none":      {"-e", "STEPS=none"},
 	"ten":       {"-e", "STEPS=ten"},
 	"templates": {"-e", "STEPS=none", "-e", "TEMPLATES=1"},
+	"static":    {"-e", "STEPS=none", "-e", "TEMPLATES=static"},
 }
 
 func (c stepsConfig) phase(name string) bool {
@@ -81,7 +82,7 @@ func RunSteps(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, m := range cfg.rssModes {
 		if _, ok := rssModeArgs[m]; err == nil && !ok {
-			err = fmt.Errorf("RSS_MODES=%q: use a subset of none ten templates", strings.Join(cfg.rssModes, " "))
+			err = fmt.Errorf("RSS_MODES=%q: use a subset of none ten templates static", strings.Join(cfg.rssModes, " "))
 		}
 	}
 	if err == nil {
