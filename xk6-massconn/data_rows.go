@@ -4,36 +4,50 @@ import (
 	"strconv"
 
 	"github.com/grafana/sobek"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
-// withDataRows replaces opts' data, when it is an array-like object that
-// Export does not turn into a slice (a k6 SharedArray exports as its Go
-// wrapper), by its rows read one by one as a script would read them.
-func withDataRows(rt *sobek.Runtime, arg sobek.Value, exported any) any {
-	m, ok := exported.(map[string]any)
-	if !ok || m["data"] == nil {
-		return exported
-	}
-	if _, isSlice := m["data"].([]any); isSlice {
-		return exported
-	}
+// exportOptions is connect()'s argument as parseConnectOptions reads it:
+// exported, but for data, whose rows are read one at a time straight into
+// the engine's compact rows (a *template.Data, or the error that names the
+// option). Exporting all rows at once would hold every row twice more (as
+// Go maps), and a k6 SharedArray exports as its Go wrapper, not as rows.
+func exportOptions(arg sobek.Value) any {
 	obj, ok := arg.(*sobek.Object)
 	if !ok {
-		return exported
+		return arg.Export()
 	}
-	data, ok := obj.Get("data").(*sobek.Object)
-	if !ok {
-		return exported
+	data := obj.Get("data")
+	if data == nil || sobek.IsUndefined(data) || sobek.IsNull(data) {
+		return arg.Export()
 	}
-	length := data.Get("length")
-	if length == nil || sobek.IsUndefined(length) {
-		return exported // not array-like: parseData names the option
+	m := make(map[string]any, len(obj.Keys()))
+	for _, k := range obj.Keys() {
+		if k != "data" {
+			m[k] = obj.Get(k).Export()
+		}
 	}
-	n := length.ToInteger()
-	rows := make([]any, 0, max(n, 0))
-	for i := range n {
-		rows = append(rows, data.Get(strconv.FormatInt(i, 10)).Export())
-	}
-	m["data"] = rows
+	m["data"] = readRows(data)
 	return m
+}
+
+// readRows reads an array-like value (an array, a SharedArray) row by row;
+// anything else is returned exported, for parseData to name.
+func readRows(v sobek.Value) any {
+	rows, ok := v.(*sobek.Object)
+	if !ok {
+		return v.Export()
+	}
+	length := rows.Get("length")
+	if length == nil || sobek.IsUndefined(length) {
+		return v.Export()
+	}
+	d, err := template.NewDataFunc(int(length.ToInteger()), func(i int) any {
+		return rows.Get(strconv.Itoa(i)).Export()
+	})
+	if err != nil {
+		return dataError(err)
+	}
+	return d
 }

@@ -177,22 +177,29 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 // an array of strings or of objects, as open() + split or a SharedArray
 // give them. Connection i uses row i mod data.length.
 func parseData(v any) (*template.Data, error) {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return nil, nil
-	}
-	rows, ok := v.([]any)
-	if !ok {
-		return nil, badOption("data", "must be an array of strings or objects (e.g. a SharedArray of tokens), got %s", describe(v))
-	}
-	d, err := template.NewData(rows)
-	if err != nil {
-		// NewData's "[i]: problem" names the row.
-		if at, msg, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(at, "[") {
-			return nil, badOption("data"+at, "%s", msg)
+	case *template.Data: // read row by row from JavaScript (exportOptions)
+		return x, nil
+	case error:
+		return nil, x
+	case []any:
+		d, err := template.NewData(x)
+		if err != nil {
+			return nil, dataError(err)
 		}
-		return nil, badOption("data", "%v", err)
+		return d, nil
 	}
-	return d, nil
+	return nil, badOption("data", "must be an array of strings or objects (e.g. a SharedArray of tokens), got %s", describe(v))
+}
+
+// dataError names the row at fault in NewData's "[i]: problem".
+func dataError(err error) error {
+	if at, msg, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(at, "[") {
+		return badOption("data"+at, "%s", msg)
+	}
+	return badOption("data", "%v", err)
 }
 
 // parseFrameOptions reads the frame-layer options: compression and the

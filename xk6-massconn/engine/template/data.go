@@ -34,35 +34,46 @@ const keptMissing = 3
 // exports JavaScript objects). Object values that are not strings are
 // written as JSON (numbers as JavaScript prints them when they are whole).
 func NewData(rows []any) (*Data, error) {
-	if len(rows) == 0 {
+	return NewDataFunc(len(rows), func(i int) any { return rows[i] })
+}
+
+// NewDataFunc is NewData for n rows that row gives one at a time, so that
+// a caller converting rows (from JavaScript) holds one row at a time
+// rather than all of them twice.
+func NewDataFunc(n int, row func(i int) any) (*Data, error) {
+	if n <= 0 {
 		return nil, fmt.Errorf("has no rows: give at least one string or object")
 	}
-	d := &Data{rows: len(rows), cols: map[string]*column{}}
-	_, d.objects = rows[0].(map[string]any)
-	for i, r := range rows {
-		switch v := r.(type) {
-		case string:
-			if d.objects {
-				return nil, fmt.Errorf("[%d]: is a string but [0] is an object: rows must be all strings or all objects", i)
-			}
-			if err := d.col("", i).add(i, []byte(v)); err != nil {
-				return nil, err
-			}
-		case map[string]any:
-			if !d.objects {
-				return nil, fmt.Errorf("[%d]: is an object but [0] is a string: rows must be all strings or all objects", i)
-			}
-			if err := d.addObject(i, v); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("[%d]: must be a string or an object, got %T", i, r)
+	d := &Data{rows: n, cols: map[string]*column{}}
+	for i := range n {
+		r := row(i)
+		if i == 0 {
+			_, d.objects = r.(map[string]any)
+		}
+		if err := d.add(i, r); err != nil {
+			return nil, err
 		}
 	}
 	for _, c := range d.cols {
 		c.fill(d.rows)
 	}
 	return d, nil
+}
+
+func (d *Data) add(i int, r any) error {
+	switch v := r.(type) {
+	case string:
+		if d.objects {
+			return fmt.Errorf("[%d]: is a string but [0] is an object: rows must be all strings or all objects", i)
+		}
+		return d.col("", i).add(i, []byte(v))
+	case map[string]any:
+		if !d.objects {
+			return fmt.Errorf("[%d]: is an object but [0] is a string: rows must be all strings or all objects", i)
+		}
+		return d.addObject(i, v)
+	}
+	return fmt.Errorf("[%d]: must be a string or an object, got %T", i, r)
 }
 
 func (d *Data) addObject(i int, row map[string]any) error {
