@@ -17,7 +17,7 @@ import (
 // Nothing rendered is kept per connection.
 type connTemplates struct {
 	onOpen  *template.Template              // nil without OnOpenSend
-	headers map[string][]*template.Template // nil when no header value has a variable (portable engine)
+	headers map[string][]*template.Template // the headers with a variable in a value, every value of each (portable engine)
 }
 
 // vars are the template variables of the pool's connection idx.
@@ -44,14 +44,20 @@ func (c Config) parseTemplates(errs *fieldErrors) connTemplates {
 		ts.onOpen = check("OnOpenSend", c.OnOpenSend, template.Raw)
 	}
 	for name, values := range c.Header {
+		// Every value of a header with a variable in any of them, so
+		// that the portable engine renders the header whole.
+		parsed := make([]*template.Template, 0, len(values))
+		dynamic := false
 		for _, v := range values {
 			t := check("Header", v, template.Header)
-			if t != nil && !t.Static() {
-				if ts.headers == nil {
-					ts.headers = map[string][]*template.Template{}
-				}
-				ts.headers[name] = append(ts.headers[name], t)
+			parsed = append(parsed, t)
+			dynamic = dynamic || (t != nil && !t.Static())
+		}
+		if dynamic {
+			if ts.headers == nil {
+				ts.headers = map[string][]*template.Template{}
 			}
+			ts.headers[name] = parsed
 		}
 	}
 	if a, ok := c.Protocol.(protocol.Templated); ok {

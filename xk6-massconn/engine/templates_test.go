@@ -24,7 +24,7 @@ func TestPerConnectionURLAndHeaders(t *testing.T) {
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		seen = append(seen, r.URL.RequestURI()+" "+r.Header.Get("X-User"))
+		seen = append(seen, r.URL.RequestURI()+" "+strings.Join(r.Header.Values("X-User"), ","))
 		mu.Unlock()
 		http.Error(w, "recorded", http.StatusForbidden)
 	}))
@@ -40,7 +40,7 @@ func TestPerConnectionURLAndHeaders(t *testing.T) {
 		const n, offset = 6, 100
 		p := dial(t, Config{
 			URLs:        []string{"ws" + strings.TrimPrefix(srv.URL, "http") + "/u/{{conn}}?t={{data}}&vu={{vu}}"},
-			Header:      http.Header{"X-User": {"user-{{data}}-{{conn}}"}},
+			Header:      http.Header{"X-User": {"user-{{data}}-{{conn}}", "static"}},
 			Connections: n, ConnOffset: offset, VU: 3, Data: rows,
 		})
 		if s := p.Stats(); s.Failures["http_403"] != n {
@@ -50,7 +50,7 @@ func TestPerConnectionURLAndHeaders(t *testing.T) {
 		for i := int64(offset); i < offset+n; i++ {
 			row := []string{"a+b", "c%26d", "e"}[i%3]
 			raw := []string{"a b", "c&d", "e"}[i%3]
-			want = append(want, fmt.Sprintf("/u/%d?t=%s&vu=3 user-%s-%d", i, row, raw, i))
+			want = append(want, fmt.Sprintf("/u/%d?t=%s&vu=3 user-%s-%d,static", i, row, raw, i))
 		}
 		mu.Lock()
 		defer mu.Unlock()
