@@ -125,7 +125,7 @@ func (mi *ModuleInstance) share(call sobek.FunctionCall) sobek.Value {
 func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	rt := mi.vu.Runtime()
 	state := mi.vuState("connect")
-	opts, err := parseConnectOptions(call.Argument(0).Export())
+	opts, err := parseConnectOptions(exportOptions(call.Argument(0)))
 	if err != nil {
 		common.Throw(rt, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.k6.io/k6/lib/types"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // connectOptions is everything massconn.connect accepts: the engine's
@@ -43,7 +44,7 @@ var connectKeys = []string{
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 	"compression", "maxMessageSize", "sendQueueLimit",
-	"steps", "lifetime", "sequence",
+	"steps", "lifetime", "sequence", "data",
 }
 
 // The keys of the nested option objects (connectKeys, protocolKeys and
@@ -178,7 +179,39 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if err := parseFrameOptions(m, c); err != nil {
 		return opts, err
 	}
+	if c.Data, err = parseData(m["data"]); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// parseData reads data: [...], the rows of {{data}} and {{data.FIELD}}:
+// an array of strings or of objects, as open() + split or a SharedArray
+// give them. Connection i uses row i mod data.length.
+func parseData(v any) (*template.Data, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case *template.Data: // read row by row from JavaScript (exportOptions)
+		return x, nil
+	case error:
+		return nil, x
+	case []any:
+		d, err := template.NewData(x)
+		if err != nil {
+			return nil, dataError(err)
+		}
+		return d, nil
+	}
+	return nil, badOption("data", "must be an array of strings or objects (e.g. a SharedArray of tokens), got %s", describe(v))
+}
+
+// dataError names the row at fault in NewData's "[i]: problem".
+func dataError(err error) error {
+	if at, msg, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(at, "[") {
+		return badOption("data"+at, "%s", msg)
+	}
+	return badOption("data", "%v", err)
 }
 
 // parseFrameOptions reads the frame-layer options: compression and the
