@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -80,6 +82,61 @@ func TestScriptRejectsBadTargetEnv(t *testing.T) {
 			}
 			if !strings.Contains(string(out), tc.want) {
 				t.Fatalf("error does not say %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
+
+// TestScriptDataFileGivesEachConnectionItsUser: DATA_FILE rows become
+// {{data.FIELD}} in URLS, one user per connection, row i mod rows. Ten
+// connections over five users' channels on nginx+nchan: nchan sees five
+// channels, and a message published to one user's channel reaches exactly
+// that user's two connections.
+func TestScriptDataFileGivesEachConnectionItsUser(t *testing.T) {
+	k6 := binary(t, "K6_BINARY")
+	srv := nchantest.Start(t, nchantest.Options{})
+	for _, tc := range []struct{ name, file, rows, field string }{
+		{"csv", "users.csv", "user,plan\nu0,free\nu1,pro\nu2,free\nu3,pro\nu4,free\n", "{{data.user}}"},
+		{"json lines", "users.jsonl", `{"user":"u0"}` + "\n" + `{"user":"u1"}` + "\n" + `{"user":"u2"}` + "\n" + `{"user":"u3"}` + "\n" + `{"user":"u4"}` + "\n", "{{data.user}}"},
+		{"plain lines", "users.txt", "u0\nu1\r\nu2\n\nu3\nu4\n", "{{data}}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, tc.file)
+			if err := os.WriteFile(file, []byte(tc.rows), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			prefix := strings.ReplaceAll(tc.name, " ", "-") + "-room-"
+			url := strings.Replace(srv.SubURL(prefix+"X"), prefix+"X", prefix+tc.field, 1)
+			cmd := exec.Command(k6, "run", "--no-usage-report", "--address", "",
+				"--summary-export", filepath.Join(dir, "summary.json"),
+				"-e", "CONNECTIONS=10", "-e", "URLS="+url, "-e", "DATA_FILE="+file, "-e", "DURATION=3s",
+				"-e", "SEQUENCE_PATH=none", "-e", "LATENCY_PATH=none", "-e", "MIN_PER_CONN=0",
+				filepath.Join(scriptDir(t), "capacity.js"))
+			out := &strings.Builder{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			srv.WaitSubscribers(t, 10)
+			resp, err := http.Post(srv.PubURL(prefix+"u3"), "application/json", strings.NewReader(`{"hello":"u3"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("k6 run: %v\n%s", err, out)
+			}
+			var s summaryCounts
+			if err := readJSON(filepath.Join(dir, "summary.json"), &s); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.count("ws_sessions"); got != 10 {
+				t.Errorf("ws_sessions = %v, want 10\n%s", got, out)
+			}
+			// Connections 3 and 8 are user u3's: row i mod 5.
+			if got := s.count("ws_msgs_received"); got != 2 {
+				t.Errorf("ws_msgs_received = %v, want 2 (the two connections of user u3)\n%s", got, out)
 			}
 		})
 	}

@@ -83,6 +83,13 @@ declare module 'k6/x/massconn' {
     steps?: Step[];
     /** Churn: each session closes itself at a random time in `[min, max]` and reopens. */
     lifetime?: Duration | Range;
+    /**
+     * Rows for per-connection templates (an array or a k6 `SharedArray`):
+     * connection *i* renders row *i mod length* as `{{data}}` (string rows)
+     * or `{{data.FIELD}}` (object rows) in `urls`, `headers`, `onOpenSend`
+     * and the adapters' string options (`token`, `auth`, `joinPayload`, ...).
+     */
+    data?: ArrayLike<string> | ArrayLike<Record<string, string | number | boolean>>;
   }
 
   /** `heartbeat`: `every` with exactly one of `ping` or `text`. */

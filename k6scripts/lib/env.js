@@ -5,6 +5,7 @@
 // up as well as their clocks do).
 import { Counter, Gauge } from 'k6/metrics';
 import exec from 'k6/execution';
+import { SharedArray } from 'k6/data';
 
 export const connectStart = new Gauge('fleet_connect_start_ms');
 export const connectEnd = new Gauge('fleet_connect_end_ms');
@@ -157,6 +158,47 @@ function headersOption() {
   return h;
 }
 
+// DATA is one row per user for per-connection templates ({{data}},
+// {{data.FIELD}} in URLS, HEADERS and PROTOCOL's strings): DATA_FILE is a
+// file of JSON lines (objects, or one JSON string each), of plain lines (one
+// token or user id each), or a .csv whose first line names the columns
+// (comma-separated, no quoting). Connection i of the whole test uses row
+// i mod rows. A SharedArray: one copy per k6 process, not per VU. Give an
+// absolute path: k6 resolves a relative one from this file's folder.
+export const DATA = dataOption();
+function dataOption() {
+  const file = str('DATA_FILE', '');
+  if (file === '') return undefined;
+  return new SharedArray('massconn-data', () => parseRows(file, open(file)));
+}
+
+function parseRows(file, text) {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new Error(`environment variable DATA_FILE: ${file} has no rows`);
+  if (file.endsWith('.csv')) {
+    const cols = lines[0].split(',').map((c) => c.trim());
+    if (cols.some((c) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(c))) {
+      throw new Error(`environment variable DATA_FILE: the first line of ${file} must name the columns (letters, digits, _), got '${lines[0]}'`);
+    }
+    return lines.slice(1).map((l, i) => {
+      const cells = l.split(',');
+      if (cells.length !== cols.length) {
+        throw new Error(`environment variable DATA_FILE: line ${i + 2} of ${file} has ${cells.length} cells, the header ${cols.length}`);
+      }
+      return Object.fromEntries(cols.map((c, j) => [c, cells[j].trim()]));
+    });
+  }
+  return lines.map((l, i) => {
+    const t = l.trim();
+    if (!t.startsWith('{') && !t.startsWith('"')) return t;
+    try {
+      return JSON.parse(t);
+    } catch (e) {
+      throw new Error(`environment variable DATA_FILE: line ${i + 1} of ${file} is not JSON: ${e.message}`);
+    }
+  });
+}
+
 export const TOTAL = int('CONNECTIONS', 1000, 1);
 
 // VUS is the scenarios' VU count. k6 splits VUs between the processes of a
@@ -193,6 +235,7 @@ export function baseOptions(connections) {
     ...(LATENCY ? { latency: LATENCY } : {}),
     ...(SEQUENCE ? { sequence: SEQUENCE } : {}),
     ...(PROTOCOL ? { protocol: PROTOCOL } : {}),
+    ...(DATA ? { data: DATA } : {}),
   };
 }
 
