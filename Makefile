@@ -8,7 +8,7 @@ K6_VERSION ?= $(shell awk '$$1 == "go.k6.io/k6" {print $$2}' xk6-massconn/go.mod
 export K6_VERSION
 GO ?= go
 
-.PHONY: all build test lint unit-test run bench bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
+.PHONY: all build test lint unit-test run bench nchan bench-server bench-floor bench-k6 bench-k6-tls bench-adapters bench-steps clean
 
 all: build
 
@@ -51,6 +51,12 @@ xk6-massconn/engine/testdata/protopeers/node_modules: xk6-massconn/engine/testda
 	cd xk6-massconn/engine/testdata/protopeers && npm ci --no-audit --no-fund
 	touch $@
 
+# tsc and k6's own types, to check every script we ship against
+# xk6-massconn/index.d.ts (TestScriptsTypeCheck).
+xk6-massconn/typecheck/node_modules: xk6-massconn/typecheck/package.json xk6-massconn/typecheck/package-lock.json
+	cd xk6-massconn/typecheck && npm ci --no-audit --no-fund
+	touch $@
+
 lint: bin/golangci-lint
 	@out=$$(gofmt -l cmd server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -69,7 +75,7 @@ unit-test: export MASSCONN_FLEET = $(CURDIR)/bin/massconn-fleet
 unit-test: export WSPEER_DIR = $(CURDIR)/xk6-massconn/engine/testdata/wspeer
 unit-test: export PROTOPEERS_DIR = $(CURDIR)/xk6-massconn/engine/testdata/protopeers
 unit-test: export CENTRIFUGO_BINARY = $(CURDIR)/bin/centrifugo
-unit-test: xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
+unit-test: xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules xk6-massconn/typecheck/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
 	cd xk6-massconn && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 60m ./...
 
@@ -86,6 +92,12 @@ bench: bin/massconn-server bin/massconn-fleet bin/k6
 # Environment: LISTEN INSERT_EVERY INSERT_TABLE SERVER DATABASE_URL.
 run: bin/massconn-server bin/massconn-bench
 	bin/massconn-bench run
+
+# nginx+nchan until Ctrl-C: someone else's server for
+# massconn-fleet run --target (README "Against your own server").
+# Environment: NCHAN_ARGS (bin/massconn-bench nchan --help).
+nchan: bin/massconn-bench
+	bin/massconn-bench nchan $(NCHAN_ARGS)
 
 # The Node.js target of bench-server: a small npm ws broadcast server.
 server/testdata/nodews/node_modules: server/testdata/nodews/package.json server/testdata/nodews/package-lock.json

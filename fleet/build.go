@@ -74,8 +74,11 @@ func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeO
 		r.Messages.ReceivedPerSecond = heldRecv / r.Connections.HeldSeconds
 	}
 	r.Memory = memory(r.Series, pl.clientRSS, serverRSS)
-	r.Machine, r.Profile = opts.Machine, opts.Profile
+	r.Machine, r.Profile, r.Target = opts.Machine, opts.Profile, opts.TargetSide
 	r.Floor = floorFigures(opts.Floor, r)
+	if r.Target != nil {
+		r.Target.Fill(r.Memory, r.Floor)
+	}
 	judge(r, parts, rows, opts, allOpen, holdEnd)
 	return r
 }

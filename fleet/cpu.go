@@ -79,6 +79,9 @@ func cpuWindow(a, b cpuSnapshot, connections int64, withDeliveries bool) *report
 // with every connection still open).
 type cpuPhases struct {
 	total int64
+	// deliveriesFrom, when set, replaces what the hold window's
+	// deliveries are said to come from (a target's are estimated).
+	deliveriesFrom string
 
 	start      *cpuSnapshot // before the parts started
 	lastGain   *cpuSnapshot // the latest sample with more connections open than before
@@ -128,6 +131,9 @@ func (p *cpuPhases) windows() (connect, hold *report.CPUWindow) {
 	}
 	if p.holdStart != nil && p.holdEnd != nil && p.holdEnd.at.After(p.holdStart.at) {
 		hold = cpuWindow(*p.holdStart, *p.holdEnd, p.holdEnd.open, true)
+		if p.deliveriesFrom != "" && hold.Deliveries > 0 {
+			hold.DeliveriesFrom = p.deliveriesFrom
+		}
 	}
 	return connect, hold
 }
@@ -166,6 +172,7 @@ func floorFigures(f *report.Floor, r *report.Report) *report.Floor {
 		return nil
 	}
 	out := *f
+	out.AgainstTarget = r.Target != nil
 	p99 := 0.0
 	if r.Latency != nil {
 		p99 = r.Latency.P99

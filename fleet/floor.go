@@ -23,7 +23,7 @@ func (r *localRun) measureFloor(ctx context.Context) {
 		r.floor.NotMeasured = "skipped (--floor=false)"
 		return
 	}
-	size, err := rowFrameSize(ctx, r.dbURL, insertTable)
+	size, err := r.messageFrameSize(ctx)
 	if err != nil {
 		r.floor.NotMeasured = err.Error()
 		r.logf("floor not measured: %v", err)
@@ -43,6 +43,15 @@ func (r *localRun) measureFloor(ctx context.Context) {
 	f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS = us(res.Write), us(res.Read), us(res.ConnectAccept), us(res.Upgrade)
 	f.WriteConcurrentUS, f.ReadConcurrentUS = us(res.WriteConcurrent), us(res.ReadConcurrent)
 	r.logf("floor (measured in %.1fs, --floor=false to skip): %s", took.Seconds(), res)
+}
+
+// messageFrameSize is the frame of one delivered message: a row of the
+// insert loop's table, or against a target, a published message.
+func (r *localRun) messageFrameSize(ctx context.Context) (int, error) {
+	if r.againstTarget() {
+		return r.targetMessageSize()
+	}
+	return rowFrameSize(ctx, r.dbURL, insertTable)
 }
 
 // rowFrameSize is the size of the WebSocket frame a server sends for one

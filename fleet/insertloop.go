@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -98,4 +99,38 @@ func (l *insertLoop) stop() []string {
 		<-p.Exited()
 	}
 	return problems
+}
+
+// messageSource makes the messages of a run: started at once or when
+// every connection is open, stopped at teardown, saying what went wrong.
+type messageSource interface {
+	start()
+	stop() []string
+}
+
+// startMessages prepares the insert loop (or against a target, the
+// publisher) and starts it now, unless it waits for the connections
+// (cfg.InsertAfter: watchProgress starts it).
+func (r *localRun) startMessages() {
+	if r.publisher != nil {
+		r.publisher.ctx = r.runCtx
+		r.messages = r.publisher
+	} else {
+		r.messages = r.insertLoop()
+	}
+	if !r.cfg.InsertAfter {
+		r.messages.start()
+	}
+}
+
+// insertLoop is `massconn-server insert` for the run's database.
+func (r *localRun) insertLoop() *insertLoop {
+	args := []string{"insert", "--database-url", r.dbURL, "--every", r.cfg.InsertEvery.String()}
+	if r.cfg.InsertCount > 0 {
+		args = append(args, "--count", fmt.Sprint(r.cfg.InsertCount))
+	}
+	return &insertLoop{
+		ctx: r.runCtx, bin: r.cfg.Server, args: args, every: r.cfg.InsertEvery,
+		log: filepath.Join(r.serverDir, "insert.log"), logf: r.logf,
+	}
 }

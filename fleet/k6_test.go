@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -158,11 +157,7 @@ func TestScripts(t *testing.T) {
 				t.Fatalf("k6 run %s: %v\n%s", tc.script, err, out)
 			}
 			var s summaryCounts
-			raw, err := os.ReadFile(summary)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(raw, &s); err != nil {
+			if err := readJSON(summary, &s); err != nil {
 				t.Fatal(err)
 			}
 			if got := s.count("ws_sessions"); got != n {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
+	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/fleet/report"
 )
 
@@ -45,6 +47,9 @@ type MergeOptions struct {
 	Floor *report.Floor
 	// Profile is one server's CPU profile summary, or why there is none.
 	Profile *report.Profile
+	// TargetSide is what a run against someone else's server says about
+	// it (nil for our servers).
+	TargetSide *report.Target
 }
 
 // Merge reads part directories (and RSS-only directories, e.g. a server
@@ -63,8 +68,9 @@ func Merge(dirs []string, opts MergeOptions) (*report.Report, error) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, PartInfoFile)); errors.Is(err, os.ErrNotExist) {
 			proms, _ := filepath.Glob(filepath.Join(dir, ServerMetricsGlob))
-			if rss == nil && len(proms) == 0 {
-				return nil, fmt.Errorf("merge: %s has neither %s, %s nor %s", dir, PartInfoFile, RSSFile, ServerMetricsGlob)
+			_, noPublished := os.Stat(filepath.Join(dir, publish.File))
+			if rss == nil && len(proms) == 0 && noPublished != nil {
+				return nil, fmt.Errorf("merge: %s has neither %s, %s, %s nor %s", dir, PartInfoFile, RSSFile, ServerMetricsGlob, publish.File)
 			}
 			serverRSS = append(serverRSS, rss...)
 			serverDirs = append(serverDirs, dir)
@@ -87,6 +93,19 @@ func Merge(dirs []string, opts MergeOptions) (*report.Report, error) {
 	rows, err := readRows(serverDirs)
 	if err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
+	}
+	// Against a target, the publisher's record is what was published; its
+	// failures fail the run.
+	if pub, err := readPublished(serverDirs); err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	} else if pub != nil {
+		rows = pub.rows()
+		if s := pub.Summary(); s != "" {
+			opts.RunProblems = append(slices.Clone(opts.RunProblems), s)
+		}
+		if opts.TargetSide != nil {
+			opts.TargetSide.Published, opts.TargetSide.PublishFailures = int64(len(pub.Published)), int64(len(pub.Failures))
+		}
 	}
 	r := build(parts, serverRSS, rows, opts)
 	r.Inputs = dirs

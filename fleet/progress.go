@@ -11,13 +11,13 @@ import (
 )
 
 // progressLine is one line of progress: open connections and their rate,
-// servers too busy to answer, memory, and the connection-tracking table
+// servers too busy to answer, memory (serverRSS: "servers 12 MiB"), and the connection-tracking table
 // when netfilter is loaded (the limit that drops connections silently).
 func progressLine(elapsed time.Duration, open, total, prevOpen int64, since time.Duration, stale, servers int,
 	mm interface{ conntrack() (int64, int64) }, k6RSS, serverRSS string,
 ) string {
 	rate := float64(open-prevOpen) / max(since.Seconds(), 0.001)
-	line := fmt.Sprintf("[%4.0fs] open %d/%d (%+.0f/s) · RSS k6 %s, servers %s", elapsed.Seconds(), open, total, rate, k6RSS, serverRSS)
+	line := fmt.Sprintf("[%4.0fs] open %d/%d (%+.0f/s) · RSS k6 %s, %s", elapsed.Seconds(), open, total, rate, k6RSS, serverRSS)
 	if ct, ctMax := mm.conntrack(); ctMax > 0 {
 		line += fmt.Sprintf(" · conntrack %d/%d", ct, ctMax)
 	}

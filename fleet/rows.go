@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/fleet/verdict"
 )
 
@@ -79,6 +80,36 @@ func readRows(dirs []string) (*RowsRecord, error) {
 		return &rec, nil
 	}
 	return nil, nil
+}
+
+// publishedRecord is a publisher's record (fleet/publish) as the merge
+// reads it.
+type publishedRecord struct{ *publish.Record }
+
+// readPublished finds the publisher's record in the server directories;
+// nil when none has one (a run against our servers).
+func readPublished(dirs []string) (*publishedRecord, error) {
+	for _, dir := range dirs {
+		rec, err := publish.ReadFile(filepath.Join(dir, publish.File))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &publishedRecord{rec}, nil
+	}
+	return nil, nil
+}
+
+// rows are the published messages as the rows the delivery check expects:
+// each sequence number sent at its publish time.
+func (p *publishedRecord) rows() *RowsRecord {
+	rec := &RowsRecord{Table: p.Target, Rows: make([]RowStamp, len(p.Published))}
+	for i, m := range p.Published {
+		rec.Rows[i] = RowStamp{ID: m.Seq, InsertedUS: m.SentUS}
+	}
+	return rec
 }
 
 // published is the rows as the messages the verdict expects every

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/procfs"
 	"github.com/massconn/massconn/internal/tempdb"
@@ -57,6 +59,16 @@ type RunConfig struct {
 	// (its --pprof listener); 0 = none.
 	Profile time.Duration
 
+	// Targets, when given, are someone else's WebSocket URLs (ws:// or
+	// wss://) the parts connect to instead of our servers: no database,
+	// servers or insert loop; Publish makes the messages. TargetPIDs are
+	// the target's processes on this machine to measure (with their
+	// descendants); without them the report says the target's side was
+	// not measured.
+	Targets    []string
+	TargetPIDs []int
+	Publish    publish.Config
+
 	Env      []string  // more KEY=VALUE for every part's script
 	Progress io.Writer // progress lines and the final figures
 	Command  string    // for the report
@@ -72,16 +84,23 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Report, error) {
 		return nil, err
 	}
 	defer r.close()
-	if err := r.startDatabase(ctx); err != nil {
-		return nil, err
-	}
-	r.measureFloor(ctx)
-	if err := r.startServers(ctx); err != nil {
-		return nil, err
+	if r.againstTarget() {
+		r.measureFloor(ctx)
+		if err := r.startTarget(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := r.startDatabase(ctx); err != nil {
+			return nil, err
+		}
+		r.measureFloor(ctx)
+		if err := r.startServers(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// The run proper, ended by teardown once the parts are done.
 	r.runCtx, r.cancelRun = context.WithCancel(ctx)
-	r.startInsertLoop()
+	r.startMessages()
 	r.startParts()
 	r.watchProgress()
 	problems, err := r.teardown(ctx)
@@ -121,9 +140,16 @@ type localRun struct {
 	// the run proper: cancelled once the parts have ended
 	runCtx    context.Context
 	cancelRun context.CancelFunc
-	insert    *insertLoop
+	messages  messageSource // the insert loop, or the publisher against a target
 	parts     *partGroup
+
+	// against a target: its addresses, and the publisher
+	targetAddrs []netip.AddrPort
+	publisher   *publishLoop
 }
+
+// againstTarget says whether the run is against someone else's server.
+func (r *localRun) againstTarget() bool { return len(r.cfg.Targets) > 0 }
 
 // newLocalRun checks the configuration, plans the fleet, creates the
 // results directory with plan.json, and runs the preflight.
@@ -135,7 +161,15 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
 	}
-	for name, bin := range map[string]string{"--k6": cfg.K6, "--server": cfg.Server} {
+	targetAddrs, err := checkTargetRun(cfg)
+	if err != nil {
+		return nil, err
+	}
+	bins := map[string]string{"--k6": cfg.K6, "--server": cfg.Server}
+	if len(cfg.Targets) > 0 {
+		delete(bins, "--server") // no server of ours runs
+	}
+	for name, bin := range bins {
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("%s %q: %w (run `make build`)", name, bin, err)
 		}
@@ -151,7 +185,9 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{}, cpu: cpuPhases{total: plan.Total}}
+	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{},
+		cpu: cpuPhases{total: plan.Total}, targetAddrs: targetAddrs}
+	r.applyTarget()
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -160,11 +196,11 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err := os.MkdirAll(r.serverDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", r.serverDir, err)
 	}
-	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), plan); err != nil {
+	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), r.plan); err != nil {
 		return nil, err
 	}
-	r.logf("%d connections as %d k6 process(es) against %d server(s) (open-file limit %d per process)",
-		plan.Total, len(plan.Parts), len(plan.Servers), nofile)
+	r.logf("%d connections as %d k6 process(es) against %s (open-file limit %d per process)",
+		r.plan.Total, len(r.plan.Parts), r.against(), nofile)
 
 	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
 	for _, c := range changed {
@@ -240,22 +276,6 @@ func (r *localRun) startServers(ctx context.Context) error {
 	return nil
 }
 
-// startInsertLoop prepares the insert loop and starts it now, unless it
-// waits for the connections (cfg.InsertAfter: watchProgress starts it).
-func (r *localRun) startInsertLoop() {
-	args := []string{"insert", "--database-url", r.dbURL, "--every", r.cfg.InsertEvery.String()}
-	if r.cfg.InsertCount > 0 {
-		args = append(args, "--count", fmt.Sprint(r.cfg.InsertCount))
-	}
-	r.insert = &insertLoop{
-		ctx: r.runCtx, bin: r.cfg.Server, args: args, every: r.cfg.InsertEvery,
-		log: filepath.Join(r.serverDir, "insert.log"), logf: r.logf,
-	}
-	if !r.cfg.InsertAfter {
-		r.insert.start()
-	}
-}
-
 // startParts starts every k6 part; r.parts.done closes when all have ended.
 func (r *localRun) startParts() {
 	plan := r.plan
@@ -283,8 +303,9 @@ func (r *localRun) startParts() {
 			"-e", fmt.Sprintf("CONNECTIONS=%d", plan.Total),
 			"-e", "URLS=" + urls,
 			"-e", "LOCAL_ADDRS=" + strings.Join(p.LocalAddrs, ","),
-			"-e", "INSERT_EVERY=" + r.cfg.InsertEvery.String(),
+			"-e", "INSERT_EVERY=" + r.messageEvery().String(),
 		}
+		args = append(args, r.targetEnv()...)
 		if r.cfg.Duration != "" {
 			args = append(args, "-e", "DURATION="+r.cfg.Duration)
 		}
@@ -317,7 +338,7 @@ func (r *localRun) watchProgress() {
 	t0 := time.Now()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	counter := newServerCounter(plan.Servers)
+	counter := r.openCounter()
 	var best int64
 	lastGain := time.Now()
 	var allOpenAt time.Time
@@ -337,7 +358,7 @@ func (r *localRun) watchProgress() {
 		// (some failed): the hold is what is measured, and a fan-out to
 		// everyone already open would slow the rest of the ramp.
 		if r.cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
-			r.insert.start()
+			r.messages.start()
 		}
 		if open >= plan.Total && stale == 0 && allOpenAt.IsZero() {
 			allOpenAt = time.Now()
@@ -357,7 +378,7 @@ func (r *localRun) watchProgress() {
 		k6PIDs := r.parts.pids()
 		r.machine.sample(open, k6PIDs, r.serverPIDs)
 		r.logf("%s", progressLine(time.Since(t0), open, plan.Total, lastOpen, time.Since(lastTick), stale, len(plan.Servers),
-			r.machine, pidsRSS(k6PIDs), pidsRSS(r.serverPIDs)))
+			r.machine, pidsRSS(k6PIDs), r.serverRSSLabel()))
 		lastOpen, lastTick = open, time.Now()
 	}
 }
@@ -372,9 +393,14 @@ func (r *localRun) teardown(ctx context.Context) ([]string, error) {
 	}
 	r.waitProfile()
 	r.cancelRun()
-	problems := r.insert.stop()
-	if err := RecordRows(ctx, r.dbURL, r.serverDir); err != nil {
-		r.logf("%v (the verdict cannot check delivery)", err)
+	var problems []string
+	if r.messages != nil {
+		problems = r.messages.stop()
+	}
+	if !r.againstTarget() {
+		if err := RecordRows(ctx, r.dbURL, r.serverDir); err != nil {
+			r.logf("%v (the verdict cannot check delivery)", err)
+		}
 	}
 	if killed := stopAll(r.servers, serverStopGrace); len(killed) > 0 {
 		r.logf("servers on %s did not exit %v after SIGTERM and were killed (see their logs)",
@@ -408,9 +434,13 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 		dirs = append(dirs, r.partDir(i))
 	}
 	dirs = append(dirs, r.serverDir)
+	title := fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total)
+	if r.againstTarget() {
+		title += " to " + strings.Join(r.cfg.Targets, ", ")
+	}
 	return MergeToDir(r.cfg.Out, dirs, MergeOptions{
 		Scenario: r.cfg.Scenario, Command: r.cfg.Command, Target: r.plan.Total,
-		Title:    fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total),
+		Title: title, TargetSide: r.targetSide(),
 		P99Bound: r.cfg.P99Bound,
 		Machine:  r.machine.result(), RunProblems: append(r.machine.limitProblems(), insertProblems...),
 		Floor: r.floorResult(), Profile: r.profileResult(),
@@ -428,6 +458,9 @@ func (r *localRun) close() {
 	}
 	stopAll(r.servers, serverStopGrace)
 	_ = r.closeSampler()
+	if r.publisher != nil {
+		r.publisher.close()
+	}
 	if r.pg != nil {
 		if err := r.pg.Stop(); err != nil {
 			r.logf("stopping the throwaway PostgreSQL: %v", err)

@@ -46,7 +46,7 @@ export default function () {
   achieved.add(rate);
   console.log(`arrival: ${opened.open}/${mine} open in ${elapsed.toFixed(1)}s = ${rate.toFixed(0)}/s ` +
     `(target ${target.toFixed(0)}/s), failures ${JSON.stringify(opened.failures)}`);
-  pool.hold(HOLD_S * 1000); // milliseconds
+  pool.hold(HOLD_S); // seconds, as sleep() takes them
   holdEnd.add(Date.now());
   recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();

@@ -72,7 +72,7 @@ export default function () {
   ws.onmessage = (e) => {
     received++;
     try {
-      const ts = JSON.parse(e.data).ts;
+      const ts = JSON.parse(String(e.data)).ts;
       if (typeof ts === 'number') latency.add(Date.now() - ts / 1000);
     } catch (err) {
       // not a row message: counted in ws_msgs_received, no latency

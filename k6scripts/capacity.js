@@ -20,8 +20,11 @@
 //   MIN_PER_CONN    rows each connection must receive on average while held
 //                   (default: half the rows inserted during the hold, at least 1)
 //   SAMPLE_LIMIT    latency/connect-time samples kept per second per process (default 1000)
-//   SEQUENCE_PATH / SEQUENCE_PER  the row number and its group in each message for the sequence
-//                   check (default 'id' per 'topic'): massconn_gaps, _duplicates, _reordered must stay 0
+//   Against another server (lib/env.js): SEQUENCE_PATH / SEQUENCE_PER where the increasing number and
+//                   its group are (default 'id' per 'topic'; 'none' turns either off): massconn_gaps,
+//                   _duplicates, _reordered must stay 0; LATENCY_PATH / LATENCY_UNIT where the send
+//                   time is (default 'ts' in 'us'); PROTOCOL an adapter name or its JSON options;
+//                   HEADERS handshake headers as a JSON object
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { TOTAL, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
@@ -40,7 +43,7 @@ export default function () {
   opts.rate = (RATE * mine) / TOTAL;
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(HOLD_S * 1000); // milliseconds
+  pool.hold(HOLD_S); // seconds, as sleep() takes them
   holdEnd.add(Date.now());
   recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();

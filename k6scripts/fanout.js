@@ -20,6 +20,7 @@
 //   CONNECT_ALLOWANCE time allowed for opening all connections before the test is cut (default 10m)
 //   CONNECT_TIMEOUT per-connection limit (default 30s)
 //   SAMPLE_LIMIT    latency samples kept per second per process (default 1000; the merge weights them)
+//   SEQUENCE_PATH / SEQUENCE_PER, LATENCY_PATH / LATENCY_UNIT, PROTOCOL, HEADERS: for another server, see capacity.js
 import massconn from 'k6/x/massconn';
 import { check } from 'k6';
 import { TOTAL, myConnections, baseOptions, maxDuration, num, seconds, timedConnect, recordSequence, holdEnd, holdOptions, SEQUENCE_THRESHOLDS } from './lib/env.js';
@@ -40,7 +41,7 @@ export default function () {
   const pool = timedConnect(massconn, baseOptions(mine));
   const opened = pool.stats();
   const t0 = Date.now();
-  pool.hold(HOLD_S * 1000); // milliseconds
+  pool.hold(HOLD_S); // seconds, as sleep() takes them
   holdEnd.add(Date.now());
   recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();

@@ -23,7 +23,7 @@
 //   ANSWER_PREFIX   instead of the path: the text the answer starts with
 //   THINK_MIN, THINK_MAX  think time between an answer and the next request, uniform (default 1s, 1s)
 //   EXPECT_TIMEOUT  how long to wait for an answer; a timeout is massconn_failures{reason:expect_timeout} (default 5s)
-//   PROTOCOL        a protocol adapter name (e.g. socketio, centrifugo); default the raw mode
+//   PROTOCOL        a protocol adapter name (e.g. socketio) or its options as JSON; default the raw mode (lib/env.js)
 //   P99_MS          threshold on massconn_rtt p(99), in ms (default 100)
 //   MAX_IN_FLIGHT, RATE, LOCAL_ADDRS, CONNECT_TIMEOUT, CONNECT_ALLOWANCE, SAMPLE_LIMIT as in the other scripts
 import massconn from 'k6/x/massconn';
@@ -57,11 +57,9 @@ export default function () {
   delete opts.latency; // answers are measured as massconn_rtt
   opts.rate = num('RATE', 0, 0);
   opts.steps = program();
-  const proto = str('PROTOCOL', '');
-  if (proto) opts.protocol = proto;
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(HOLD_S * 1000);
+  pool.hold(HOLD_S); // seconds
   const held = pool.stats();
   check(held, {
     'every connection opened': () => opened.failed === 0 && opened.open === mine,

@@ -36,7 +36,7 @@ export default function () {
   opts.reconnect = str('RECONNECT', 'false') === 'true';
   const pool = timedConnect(massconn, opts);
   const opened = pool.stats();
-  pool.hold(HOLD_S * 1000); // milliseconds
+  pool.hold(HOLD_S); // seconds, as sleep() takes them
   holdEnd.add(Date.now());
   recordSequence(pool); // before close: the hold's end is the end the verdict judges, and a failed close must not lose it
   const held = pool.stats();

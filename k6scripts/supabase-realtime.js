@@ -75,7 +75,7 @@ export default function () {
     latency: { path: 'data.commit_timestamp' },
   });
   const opened = pool.stats();
-  pool.hold(HOLD_S * 1000);
+  pool.hold(HOLD_S); // seconds
   const held = pool.stats();
   check(held, {
     'every connection opened and joined': (s) => opened.failed === 0 && s.failed === 0 && opened.open === mine,

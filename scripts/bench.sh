@@ -13,6 +13,7 @@
 #   make bench SCENARIO=arrival CONNECTIONS=100000 ARRIVAL_RATE=2000
 #   make bench SCENARIO=soak DURATION=1h
 #   make bench SCENARIO=baseline-stock CONNECTIONS=5000
+#   make bench TARGET='ws://127.0.0.1:8090/sub?id=news' PUBLISH_URL='http://127.0.0.1:8090/pub?id=news'   # your server
 #
 # Environment (all optional):
 #   SCENARIO      capacity (default), arrival, fanout, soak or baseline-stock
@@ -32,8 +33,16 @@
 #                 SERVER_ARGS="--ping-interval=120s" (the default 30 s pings cost most at a million)
 #   FLOOR         false: skip measuring the machine's floor before the load (default: measured, a second or two)
 #   PROFILE       length of one server's CPU profile during the hold (default 10s; 0 = none)
+#   Against someone else's server (no PostgreSQL, no server of ours is started):
+#   TARGET        comma-separated ws:// or wss:// URLs to connect to instead of our servers
+#   PUBLISH_URL   publish a message each PUBLISH_EVERY (default 1s) with an HTTP request here;
+#                 PUBLISH_BODY (default {"seq":{{seq}},"ts":{{now_us}}}), PUBLISH_METHOD (POST),
+#                 PUBLISH_HEADER (one 'Name: value'), PUBLISH_COUNT
+#   INSERT_SQL    instead: run this statement in DATABASE_URL each PUBLISH_EVERY; it returns the row id
+#   TARGET_PID    comma-separated pids of the target's processes (children included) to measure
 #   Passed to the scripts when set: ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN
 #   MIN_RATE_RATIO P99_MS HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE
+#   PROTOCOL HEADERS LATENCY_PATH LATENCY_UNIT SEQUENCE_PATH SEQUENCE_PER
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -60,8 +69,24 @@ for a in ${SERVER_ARGS:-}; do
 done
 [ -n "${FLOOR:-}" ] && args+=(--floor="$FLOOR")
 [ -n "${PROFILE:-}" ] && args+=(--profile "$PROFILE")
+IFS=, read -r -a targets <<<"${TARGET:-}"
+for t in "${targets[@]}"; do
+  args+=(--target "$t")
+done
+IFS=, read -r -a target_pids <<<"${TARGET_PID:-}"
+for p in "${target_pids[@]}"; do
+  args+=(--target-pid "$p")
+done
+[ -n "${PUBLISH_URL:-}" ] && args+=(--publish-url "$PUBLISH_URL")
+[ -n "${PUBLISH_BODY:-}" ] && args+=(--publish-body "$PUBLISH_BODY")
+[ -n "${PUBLISH_METHOD:-}" ] && args+=(--publish-method "$PUBLISH_METHOD")
+[ -n "${PUBLISH_HEADER:-}" ] && args+=(--publish-header "$PUBLISH_HEADER")
+[ -n "${PUBLISH_EVERY:-}" ] && args+=(--publish-every "$PUBLISH_EVERY")
+[ -n "${PUBLISH_COUNT:-}" ] && args+=(--publish-count "$PUBLISH_COUNT")
+[ -n "${INSERT_SQL:-}" ] && args+=(--insert-sql "$INSERT_SQL")
 for v in ARRIVAL_RATE RATE MAX_IN_FLIGHT SAMPLE_LIMIT MIN_PER_CONN MIN_RATE_RATIO P99_MS \
-  HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE; do
+  HEARTBEAT HEARTBEAT_EVERY RECONNECT RAMP CONNECT_TIMEOUT CONNECT_ALLOWANCE \
+  PROTOCOL HEADERS LATENCY_PATH LATENCY_UNIT SEQUENCE_PATH SEQUENCE_PER; do
   if [ -n "${!v:-}" ]; then
     args+=(-e "$v=${!v}")
   fi

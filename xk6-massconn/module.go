@@ -76,6 +76,9 @@ func (r *RootModule) NewModuleInstance(vu modules.VU) modules.Instance {
 			common.Throw(rt, fmt.Errorf("k6/x/massconn: exporting %s: %w", name, err))
 		}
 	}
+	if err := mi.exports.Set("version", Version); err != nil {
+		common.Throw(rt, fmt.Errorf("k6/x/massconn: exporting version: %w", err))
+	}
 	return mi
 }
 
@@ -86,6 +89,7 @@ func (mi *ModuleInstance) Exports() modules.Exports {
 		Named: map[string]any{
 			"connect": mi.exports.Get("connect"),
 			"share":   mi.exports.Get("share"),
+			"version": mi.exports.Get("version"),
 		},
 	}
 }
@@ -121,7 +125,7 @@ func (mi *ModuleInstance) share(call sobek.FunctionCall) sobek.Value {
 func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	rt := mi.vu.Runtime()
 	state := mi.vuState("connect")
-	opts, err := parseConnectOptions(call.Argument(0).Export())
+	opts, err := parseConnectOptions(exportOptions(call.Argument(0)))
 	if err != nil {
 		common.Throw(rt, err)
 	}

@@ -67,6 +67,7 @@ var jsOptions = map[string]string{
 	"Steps[].Target":     "steps[].goto",
 	"Steps[].Times":      "steps[].times",
 	"Steps[].Code":       "steps[].close",
+	"Data":               "data",
 }
 
 var pathIndex = regexp.MustCompile(`\[\d+\]`)
@@ -77,6 +78,11 @@ var pathIndex = regexp.MustCompile(`\[\d+\]`)
 func jsOption(goPath string) string {
 	indices := pathIndex.FindAllString(goPath, -1)
 	js, ok := jsOptions[pathIndex.ReplaceAllString(goPath, "[]")]
+	if adapterOption, isAdapter := strings.CutPrefix(goPath, "Protocol."); !ok && isAdapter {
+		// An adapter's own option, named by the adapter as the script
+		// wrote it (protocol.token, protocol.joinPayload).
+		return "protocol." + adapterOption
+	}
 	if !ok {
 		return goPath
 	}

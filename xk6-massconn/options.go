@@ -13,6 +13,7 @@ import (
 	"go.k6.io/k6/lib/types"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // connectOptions is everything massconn.connect accepts: the engine's
@@ -43,8 +44,20 @@ var connectKeys = []string{
 	"headers", "subprotocols", "onOpenSend", "heartbeat", "replies", "latency",
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 	"compression", "maxMessageSize", "sendQueueLimit",
-	"steps", "lifetime", "sequence",
+	"steps", "lifetime", "sequence", "data",
 }
+
+// The keys of the nested option objects (connectKeys, protocolKeys and
+// stepKeys are the others): the binding's table of what connect() accepts,
+// which index.d.ts must match (TestTypesMatchTheBinding).
+var (
+	heartbeatKeys  = []string{"every", "ping", "text"}
+	replyKeys      = []string{"match", "send", "prefix"}
+	latencyKeys    = []string{"path", "field", "unit"}
+	sequenceKeys   = []string{"path", "per"}
+	rangeKeys      = []string{"min", "max"} // lifetime and sleep as {min, max}
+	expectPathKeys = []string{"path", "equals"}
+)
 
 // latencyUnits maps the JS names of timestamp units to their length.
 var latencyUnits = map[string]time.Duration{
@@ -166,7 +179,39 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 	if err := parseFrameOptions(m, c); err != nil {
 		return opts, err
 	}
+	if c.Data, err = parseData(m["data"]); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// parseData reads data: [...], the rows of {{data}} and {{data.FIELD}}:
+// an array of strings or of objects, as open() + split or a SharedArray
+// give them. Connection i uses row i mod data.length.
+func parseData(v any) (*template.Data, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case *template.Data: // read row by row from JavaScript (exportOptions)
+		return x, nil
+	case error:
+		return nil, x
+	case []any:
+		d, err := template.NewData(x)
+		if err != nil {
+			return nil, dataError(err)
+		}
+		return d, nil
+	}
+	return nil, badOption("data", "must be an array of strings or objects (e.g. a SharedArray of tokens), got %s", describe(v))
+}
+
+// dataError names the row at fault in NewData's "[i]: problem".
+func dataError(err error) error {
+	if at, msg, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(at, "[") {
+		return badOption("data"+at, "%s", msg)
+	}
+	return badOption("data", "%v", err)
 }
 
 // parseFrameOptions reads the frame-layer options: compression and the
@@ -202,7 +247,7 @@ func parseHeartbeat(v any) (engine.Heartbeat, error) {
 	if !ok {
 		return hb, badOption("heartbeat", "must be an object such as {every: '30s', ping: true}, got %s", describe(v))
 	}
-	if err := checkKeys("heartbeat.", m, []string{"every", "ping", "text"}); err != nil {
+	if err := checkKeys("heartbeat.", m, heartbeatKeys); err != nil {
 		return hb, err
 	}
 	var err error
@@ -233,7 +278,7 @@ func parseReplies(v any) ([]engine.Reply, error) {
 		if !ok {
 			return nil, badOption(name, "must be an object such as {match: '2', send: '3'}, got %s", describe(item))
 		}
-		if err := checkKeys(name+".", m, []string{"match", "send", "prefix"}); err != nil {
+		if err := checkKeys(name+".", m, replyKeys); err != nil {
 			return nil, err
 		}
 		var r engine.Reply
@@ -266,7 +311,7 @@ func parseLatency(v any) (*engine.LatencySpec, error) {
 	if !ok {
 		return nil, badOption("latency", "must be an object such as {path: 'data.ts', unit: 'ms'}, got %s", describe(v))
 	}
-	if err := checkKeys("latency.", m, []string{"path", "field", "unit"}); err != nil {
+	if err := checkKeys("latency.", m, latencyKeys); err != nil {
 		return nil, err
 	}
 	field, err := str("latency.field", m["field"])

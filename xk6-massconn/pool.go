@@ -2,7 +2,9 @@ package massconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -177,13 +179,32 @@ func (p *pool) object(rt *sobek.Runtime) *sobek.Object {
 	return obj
 }
 
+// durationArg reads the duration argument of pool.hold and pool.close the
+// way k6's sleep() reads its own: a bare number is seconds (fractions
+// allowed), a string is a k6 duration ('60s', '1m30s', '250ms'). Duration
+// *options* of connect() keep k6's option rule instead (a bare number is
+// milliseconds), as k6's own options do.
 func durationArg(v sobek.Value) (time.Duration, error) {
+	const want = "needs a duration such as '60s' or a number of seconds (as k6's sleep takes)"
 	if common.IsNullish(v) {
-		return 0, fmt.Errorf("needs a duration such as '60s' or a number of milliseconds")
+		return 0, errors.New(want)
 	}
-	d, err := types.GetDurationValue(v.Export())
-	if err != nil {
-		return 0, fmt.Errorf("needs a duration such as '60s' or a number of milliseconds: %w", err)
+	var d time.Duration
+	switch x := v.Export().(type) {
+	case int64:
+		d = time.Duration(x) * time.Second
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > math.MaxInt64/float64(time.Second) {
+			return 0, fmt.Errorf("%s, got %v", want, x)
+		}
+		d = time.Duration(x * float64(time.Second))
+	case string:
+		var err error
+		if d, err = types.GetDurationValue(x); err != nil {
+			return 0, fmt.Errorf("%s: %w", want, err)
+		}
+	default:
+		return 0, fmt.Errorf("%s, got %s", want, describe(x))
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("needs a duration >= 0, got %v", d)

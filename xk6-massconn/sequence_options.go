@@ -48,7 +48,7 @@ func parseSequence(v any) (*engine.SequenceSpec, error) {
 	if !ok {
 		return nil, badOption("sequence", "must be an object such as {path: 'id', per: 'topic'}, got %s", describe(v))
 	}
-	if err := checkKeys("sequence.", m, []string{"path", "per"}); err != nil {
+	if err := checkKeys("sequence.", m, sequenceKeys); err != nil {
 		return nil, err
 	}
 	path, err := str("sequence.path", m["path"])

@@ -122,7 +122,7 @@ func parseExpect(name string, m map[string]any, s *program.Step) error {
 			return err
 		}
 	case map[string]any:
-		if err := checkKeys(name+".expect.", e, []string{"path", "equals"}); err != nil {
+		if err := checkKeys(name+".expect.", e, expectPathKeys); err != nil {
 			return err
 		}
 		if s.Path, err = str(name+".expect.path", e["path"]); err != nil {
@@ -176,7 +176,7 @@ func parseRange(name string, v any) (time.Duration, time.Duration, error) {
 		d, err := duration(name, v)
 		return d, d, err
 	}
-	if err := checkKeys(name+".", m, []string{"min", "max"}); err != nil {
+	if err := checkKeys(name+".", m, rangeKeys); err != nil {
 		return 0, 0, err
 	}
 	lo, err := duration(name+".min", m["min"])

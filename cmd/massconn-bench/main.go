@@ -22,6 +22,7 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/floorcmd"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/ingest"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/k6bench"
+	"github.com/massconn/massconn/cmd/massconn-bench/internal/nchanserve"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/runlocal"
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/serverbench"
 )
@@ -43,6 +44,7 @@ func subcommands() []subcommand {
 		{"steps", "make bench-steps: programs (steps) and churn in xk6-massconn: RSS per connection, massconn_rtt, reconnects/s", k6bench.RunSteps},
 		{"adapters", "make bench-adapters: the protocol adapters against Centrifugo and Socket.IO", k6bench.RunAdapters},
 		{"run", "make run: PostgreSQL, massconn-server and the insert loop until Ctrl-C, for your own k6 scripts", runlocal.Run},
+		{"nchan", "make nchan: nginx+nchan (Debian's), a pub/sub server nobody here wrote, until Ctrl-C: a target for massconn-fleet run --target", nchanserve.Run},
 		{"ingest", "rows/s one server ingests from concurrent writers (compare server binaries)", ingest.Run},
 	}
 }

@@ -38,6 +38,26 @@ type Floor struct {
 	// Rows are the comparisons, computed by Compute: the floor's figure,
 	// the run's, and the ratio.
 	Rows []FloorRow `json:"comparisons,omitempty"`
+
+	// AgainstTarget says the processes measured as the servers are someone
+	// else's server's (Report.Target): the rows name them "target".
+	AgainstTarget bool `json:"against_target,omitempty"`
+}
+
+// serversName names the server side in the rows: "servers" or "target".
+func (f *Floor) serversName() string {
+	if f.AgainstTarget {
+		return "target"
+	}
+	return "servers"
+}
+
+// servers is serversName's possessive: "servers'" or "target's".
+func (f *Floor) servers() string {
+	if f.AgainstTarget {
+		return "target's"
+	}
+	return "servers'"
 }
 
 // CPUWindow is the CPU time (user+sys, from /proc) the run's processes and
@@ -97,15 +117,15 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 	const us = 1e6
 	if h := f.Hold; h != nil && h.Deliveries > 0 {
 		d := float64(h.Deliveries)
-		add("write", f.WriteUS, "servers' CPU per delivered message", h.ServersCPU*us/d, "µs")
+		add("write", f.WriteUS, f.servers()+" CPU per delivered message", h.ServersCPU*us/d, "µs")
 		if f.WriteConcurrentUS > 0 {
-			add("write, reader awake", f.WriteConcurrentUS, "servers' CPU per delivered message", h.ServersCPU*us/d, "µs")
+			add("write, reader awake", f.WriteConcurrentUS, f.servers()+" CPU per delivered message", h.ServersCPU*us/d, "µs")
 		}
 		add("read", f.ReadUS, "k6 (client) CPU per delivered message", h.K6CPU*us/d, "µs")
 		if f.ReadConcurrentUS > 0 {
 			add("read by an epoll loop keeping up with the writes", f.ReadConcurrentUS, "k6 (client) CPU per delivered message", h.K6CPU*us/d, "µs")
 		}
-		add("write + read", f.WriteUS+f.ReadUS, "servers + k6 CPU per delivered message", (h.ServersCPU+h.K6CPU)*us/d, "µs")
+		add("write + read", f.WriteUS+f.ReadUS, f.serversName()+" + k6 CPU per delivered message", (h.ServersCPU+h.K6CPU)*us/d, "µs")
 		if h.MachineBusy >= 0 {
 			add("write + read", f.WriteUS+f.ReadUS, "machine's busy CPU per delivered message", h.MachineBusy*us/d, "µs")
 		}
@@ -113,7 +133,7 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 	if c := f.Connect; c != nil && c.Connections > 0 {
 		n := float64(c.Connections)
 		accept := f.ConnectUS + f.UpgradeUS
-		add("connect+accept + upgrade", accept, "servers' CPU per accepted connection", c.ServersCPU*us/n, "µs")
+		add("connect+accept + upgrade", accept, f.servers()+" CPU per accepted connection", c.ServersCPU*us/n, "µs")
 		add("connect+accept + upgrade", accept, "k6 (client) CPU per connection", c.K6CPU*us/n, "µs")
 	}
 	if fanoutP99Ms > 0 && connections > 0 && f.Cores > 0 {
@@ -155,7 +175,7 @@ func (f *Floor) floorLine() string {
 
 // shareRows are the CPU windows as rows: component, seconds, share of the
 // machine's capacity over the window (busy + idle).
-func (w *CPUWindow) shareRows() [][3]string {
+func (w *CPUWindow) shareRows(servers string) [][3]string {
 	capacity := w.MachineBusy + w.MachineIdle
 	share := func(v float64) string {
 		if w.MachineBusy < 0 || capacity <= 0 {
@@ -165,7 +185,7 @@ func (w *CPUWindow) shareRows() [][3]string {
 	}
 	sec := func(v float64) string { return fmt.Sprintf("%.2f s", v) }
 	rows := [][3]string{
-		{"servers", sec(w.ServersCPU), share(w.ServersCPU)},
+		{servers, sec(w.ServersCPU), share(w.ServersCPU)},
 		{"k6 (clients)", sec(w.K6CPU), share(w.K6CPU)},
 	}
 	if w.PostgresCPU >= 0 {
@@ -231,7 +251,7 @@ func writeFloorMarkdown(b *strings.Builder, f *Floor) {
 	}
 	for _, win := range f.windows() {
 		w("CPU by component, %s.\n\n| component | CPU | share of the machine |\n|---|---|---|\n", win.w.describe(win.name))
-		for _, row := range win.w.shareRows() {
+		for _, row := range win.w.shareRows(f.serversName()) {
 			w("| %s | %s | %s |\n", row[0], row[1], row[2])
 		}
 		w("\n")
@@ -259,7 +279,7 @@ func writeFloorHTML(b *strings.Builder, f *Floor) {
 	for _, win := range f.windows() {
 		w("<h2 style=\"margin-top:10px\">CPU by component <span class=\"hint\">%s</span></h2>\n", esc(win.w.describe(win.name)))
 		w("<table><tr><th>component</th><th>CPU</th><th>share of the machine</th></tr>\n")
-		for _, row := range win.w.shareRows() {
+		for _, row := range win.w.shareRows(f.serversName()) {
 			w("<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n", esc(row[0]), esc(row[1]), esc(row[2]))
 		}
 		w("</table>\n")

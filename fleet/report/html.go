@@ -100,6 +100,7 @@ func HTML(r *Report) string {
 	}
 	w("</table></section>\n")
 
+	writeTargetHTML(&b, r.Target)
 	writeFloorHTML(&b, r.Floor)
 	writeProfileHTML(&b, r.Profile)
 

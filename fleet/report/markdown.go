@@ -15,6 +15,7 @@ func Markdown(r *Report) string {
 	b.WriteString("![open connections, latency and memory over time](chart.svg)\n\n")
 	b.WriteString("The whole report as one page, with connect rate, failures by reason and drops by code: [report.html](report.html)\n\n")
 	writeFigures(&b, r)
+	writeTargetMarkdown(&b, r.Target)
 	writeFloorMarkdown(&b, r.Floor)
 	writeProfileMarkdown(&b, r.Profile)
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -89,6 +90,7 @@ func Summary(r *Report) string {
 	var b strings.Builder
 	writeHead(&b, r)
 	writeFigures(&b, r)
+	writeTargetMarkdown(&b, r.Target)
 	writeFloorMarkdown(&b, r.Floor)
 	return b.String()
 }
@@ -100,8 +102,12 @@ func writeHead(b *strings.Builder, r *Report) {
 		verdict = "FAIL"
 	}
 	w("# %s — %s\n\n", r.Title, verdict)
-	w("Scenario `%s`, %d k6 process(es), %d server process(es), %s → %s (%.0f s).\n\n",
-		r.Scenario, len(r.Parts), r.Memory.ServerProcesses,
+	servers := fmt.Sprintf("%d server process(es)", r.Memory.ServerProcesses)
+	if r.Target != nil {
+		servers = fmt.Sprintf("against %s (%d of its processes measured)", strings.Join(r.Target.URLs, ", "), len(r.Target.PIDs))
+	}
+	w("Scenario `%s`, %d k6 process(es), %s, %s → %s (%.0f s).\n\n",
+		r.Scenario, len(r.Parts), servers,
 		r.Started.UTC().Format("2006-01-02 15:04:05"), r.Ended.UTC().Format("15:04:05 MST"),
 		r.Ended.Sub(r.Started).Seconds())
 	if r.Command != "" {
@@ -158,10 +164,13 @@ func writeFigures(b *strings.Builder, r *Report) {
 	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
 	m := r.Memory
 	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
-	if m.ServerBaselineBytes > 0 {
+	switch {
+	case r.Target != nil:
+		// The target's own section says it, measured or not.
+	case m.ServerBaselineBytes > 0:
 		w("| server RSS (%d servers) | %s MiB = %.0f B/conn; %.0f B/conn above the %s MiB they held before the first connection |\n",
 			m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn, m.ServerBytesPerConnAboveBaseline, mib(m.ServerBaselineBytes))
-	} else {
+	default:
 		w("| server RSS (%d servers) | %s MiB = %.0f B/conn |\n", m.ServerProcesses, mib(m.ServerRSSBytes), m.ServerBytesPerConn)
 	}
 	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",

@@ -39,6 +39,7 @@ type Report struct {
 	Machine     *MachineMemory `json:"machine,omitempty"`        // memory by component and kernel limits, at the run's peak
 	Floor       *Floor         `json:"floor,omitempty"`          // the machine's floor measured in this run, and CPU by component next to it
 	Profile     *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
+	Target      *Target        `json:"target,omitempty"`         // a run against someone else's server
 	Parts       []Part         `json:"parts"`
 	Series      []Point        `json:"series"`
 	Method      string         `json:"merge_method"`

@@ -25,7 +25,7 @@ function centrifugoAPI(method, body) {
     headers: { 'X-API-Key': __ENV.API_KEY, 'Content-Type': 'application/json' },
   });
   if (res.status !== 200) throw new Error(`${method}: ${res.status} ${res.body}`);
-  return JSON.parse(res.body);
+  return JSON.parse(String(res.body));
 }
 
 function subscribed() {
@@ -45,6 +45,7 @@ function publish() {
 }
 
 export default function () {
+  /** @type {import('k6/x/massconn').Protocol} */
   const protocol = PROTOCOL === 'centrifugo'
     ? { name: 'centrifugo', channels: [CHANNEL] }
     : { name: 'socketio', events: ['tick'] };

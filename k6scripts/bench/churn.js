@@ -22,7 +22,7 @@ export default function () {
   });
   const t0 = Date.now();
   const c0 = pool.stats().churn;
-  pool.hold(Number(__ENV.HOLD_MS || 20000));
+  pool.hold(`${Number(__ENV.HOLD_MS || 20000)}ms`);
   const s = pool.stats();
   const secs = (Date.now() - t0) / 1000;
   console.log(`churn ${s.churn - c0} in ${secs.toFixed(1)} s: ${((s.churn - c0) / secs).toFixed(0)} reconnects/s; ` +

@@ -26,6 +26,6 @@ export default function () {
   const elapsed = Date.now() - t0;
   const s = pool.stats();
   console.log(`BENCH open=${s.open} failed=${s.failed} connect_ms=${elapsed} failures=${JSON.stringify(s.failures)}`);
-  pool.hold(Math.max(0, exec.scenario.startTime + HOLD_UNTIL_MS - Date.now()));
+  pool.hold(`${Math.max(0, exec.scenario.startTime + HOLD_UNTIL_MS - Date.now())}ms`);
   pool.close();
 }

@@ -5,6 +5,7 @@
 // up as well as their clocks do).
 import { Counter, Gauge } from 'k6/metrics';
 import exec from 'k6/execution';
+import { SharedArray } from 'k6/data';
 
 export const connectStart = new Gauge('fleet_connect_start_ms');
 export const connectEnd = new Gauge('fleet_connect_end_ms');
@@ -21,9 +22,6 @@ const seqFirst = new Counter('fleet_seq_first');
 const seqLast = new Counter('fleet_seq_last');
 const seqSilent = new Counter('fleet_seq_silent');
 
-// SEQUENCE is the option every massconn scenario passes: the server's row id,
-// per topic (the insert loop is one writer, so ids of a table are contiguous).
-export const SEQUENCE = { path: str('SEQUENCE_PATH', 'id'), per: str('SEQUENCE_PER', 'topic') };
 
 // recordSequence turns pool.sequence() into the fleet_seq_* counters; call it
 // once, when the hold ends and before pool.close() (a close that fails under
@@ -86,6 +84,121 @@ export function seconds(name, fallback) {
   return total;
 }
 
+// json reads a JSON value; a malformed one stops the test naming the
+// variable (k6's own error would say only "invalid character").
+export function json(name, fallback) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`environment variable ${name} must be JSON, got '${raw}': ${e.message}`);
+  }
+}
+
+// off says whether a variable was set to turn its option off.
+function off(name) {
+  return __ENV[name] === 'none';
+}
+
+// The options a server other than ours needs, defaulting to what
+// massconn-server sends ({"id":42,"topic":"Track","ts":1795430400123456,...}).
+
+// SEQUENCE is the option every massconn scenario passes: the server's row id,
+// per topic (the insert loop is one writer, so ids of a table are contiguous).
+// SEQUENCE_PATH=seq for the fleet's publisher; SEQUENCE_PER=none for one
+// sequence per connection; SEQUENCE_PATH=none for no sequence check.
+export const SEQUENCE = off('SEQUENCE_PATH') ? undefined : {
+  path: str('SEQUENCE_PATH', 'id'),
+  ...(off('SEQUENCE_PER') ? {} : { per: str('SEQUENCE_PER', 'topic') }),
+};
+
+const LATENCY_UNITS = ['ns', 'us', 'ms', 's'];
+// LATENCY is where the send time is in each message (LATENCY_PATH, a
+// dotted path such as data.ts) and its unit for numbers (LATENCY_UNIT);
+// LATENCY_PATH=none measures no latency.
+export const LATENCY = latencyOption();
+function latencyOption() {
+  if (off('LATENCY_PATH')) return undefined;
+  const unit = str('LATENCY_UNIT', 'us');
+  if (!LATENCY_UNITS.includes(unit)) {
+    throw new Error(`environment variable LATENCY_UNIT must be one of ${LATENCY_UNITS.join(', ')}, got '${unit}' ` +
+      '(the unit of a numeric timestamp; ISO 8601 strings are read whatever the unit)');
+  }
+  return { path: str('LATENCY_PATH', 'ts'), unit };
+}
+
+// PROTOCOL is a protocol adapter by name (PROTOCOL=centrifugo) or with its
+// options as JSON (PROTOCOL='{"name":"centrifugo","channels":["news"]}');
+// unset: raw WebSocket messages.
+export const PROTOCOL = protocolOption();
+function protocolOption() {
+  const raw = str('PROTOCOL', '');
+  if (raw === '') return undefined;
+  if (!raw.trimStart().startsWith('{')) return raw;
+  const p = json('PROTOCOL', undefined);
+  if (p === null || typeof p !== 'object' || Array.isArray(p) || typeof p.name !== 'string') {
+    throw new Error(`environment variable PROTOCOL must be an adapter name or a JSON object with "name", got '${raw}' ` +
+      '(e.g. -e PROTOCOL=centrifugo or -e PROTOCOL=\'{"name":"centrifugo","channels":["news"]}\')');
+  }
+  return p;
+}
+
+// HEADERS are extra handshake headers as a JSON object of strings, e.g.
+// HEADERS='{"Authorization":"Bearer TOKEN"}'.
+export const HEADERS = headersOption();
+function headersOption() {
+  const h = json('HEADERS', {});
+  const bad = h === null || typeof h !== 'object' || Array.isArray(h) ||
+    Object.values(h).some((v) => typeof v !== 'string');
+  if (bad) {
+    throw new Error(`environment variable HEADERS must be a JSON object of strings, got '${__ENV.HEADERS}' ` +
+      '(e.g. -e HEADERS=\'{"Authorization":"Bearer TOKEN"}\')');
+  }
+  return h;
+}
+
+// DATA is one row per user for per-connection templates ({{data}},
+// {{data.FIELD}} in URLS, HEADERS and PROTOCOL's strings): DATA_FILE is a
+// file of JSON lines (objects, or one JSON string each), of plain lines (one
+// token or user id each), or a .csv whose first line names the columns
+// (comma-separated, no quoting). Connection i of the whole test uses row
+// i mod rows. A SharedArray: one copy per k6 process, not per VU. Give an
+// absolute path: k6 resolves a relative one from this file's folder.
+export const DATA = dataOption();
+function dataOption() {
+  const file = str('DATA_FILE', '');
+  if (file === '') return undefined;
+  return new SharedArray('massconn-data', () => parseRows(file, open(file)));
+}
+
+function parseRows(file, text) {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new Error(`environment variable DATA_FILE: ${file} has no rows`);
+  if (file.endsWith('.csv')) {
+    const cols = lines[0].split(',').map((c) => c.trim());
+    if (cols.some((c) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(c))) {
+      throw new Error(`environment variable DATA_FILE: the first line of ${file} must name the columns (letters, digits, _), got '${lines[0]}'`);
+    }
+    return lines.slice(1).map((l, i) => {
+      const cells = l.split(',');
+      if (cells.length !== cols.length) {
+        throw new Error(`environment variable DATA_FILE: line ${i + 2} of ${file} has ${cells.length} cells, the header ${cols.length}`);
+      }
+      return Object.fromEntries(cols.map((c, j) => [c, cells[j].trim()]));
+    });
+  }
+  return lines.map((l, i) => {
+    const t = l.trim();
+    if (!t.startsWith('{') && !t.startsWith('"')) return t;
+    try {
+      return JSON.parse(t);
+    } catch (e) {
+      throw new Error(`environment variable DATA_FILE: line ${i + 1} of ${file} is not JSON: ${e.message}`);
+    }
+  });
+}
+
 export const TOTAL = int('CONNECTIONS', 1000, 1);
 
 // VUS is the scenarios' VU count. k6 splits VUs between the processes of a
@@ -106,6 +219,7 @@ export const URLS = list('URLS', 'ws://127.0.0.1:8080/ws?topic=Track');
 
 // baseOptions are the massconn.connect options set the same way in every
 // scenario; the fleet passes URLS and LOCAL_ADDRS per process.
+/** @returns {import('k6/x/massconn').ConnectOptions} */
 export function baseOptions(connections) {
   return {
     urls: URLS,
@@ -115,9 +229,13 @@ export function baseOptions(connections) {
     maxInFlight: int('MAX_IN_FLIGHT', 1000, 1),
     localAddrs: list('LOCAL_ADDRS', ''),
     connectTimeout: str('CONNECT_TIMEOUT', '30s'),
-    latency: { field: 'ts', unit: 'us' },
-    sequence: SEQUENCE,
     sampleLimit: int('SAMPLE_LIMIT', 1000, 0),
+    headers: HEADERS,
+    // Unset options are left out rather than passed as undefined.
+    ...(LATENCY ? { latency: LATENCY } : {}),
+    ...(SEQUENCE ? { sequence: SEQUENCE } : {}),
+    ...(PROTOCOL ? { protocol: PROTOCOL } : {}),
+    ...(DATA ? { data: DATA } : {}),
   };
 }
 

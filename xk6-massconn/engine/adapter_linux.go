@@ -2,7 +2,10 @@
 
 package engine
 
-import "github.com/massconn/massconn/xk6-massconn/engine/wsproto"
+import (
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
+	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
+)
 
 // loopConn is protocol.Conn for a connection of an event loop. The loop
 // keeps one and rebinds it per call, so the message path allocates nothing.
@@ -29,6 +32,10 @@ func (o *loopConn) Deliver(payload []byte) {
 }
 
 func (o *loopConn) Reject(code string) { o.l.reject(o.c, code) }
+
+// Vars are the connection's template variables, for the adapter's
+// per-connection messages.
+func (o *loopConn) Vars() template.Vars { return o.c.pool.vars(o.c.idx) }
 
 // reject ends an open session the adapter found refused at the protocol
 // level, with a normal close. Like a refusal by close code (serverClosed)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // Config describes one pool: a batch of connections opened by one call.
@@ -26,11 +27,17 @@ type Config struct {
 	Subprotocols   []string
 	TLS            *tls.Config // wss:// only; nil = system roots, server name from the URL
 
-	// OnOpenSend is a text message sent once after the handshake. "{{conn}}"
-	// is replaced by the connection's index (ConnOffset + i) and "{{vu}}" by VU.
+	// OnOpenSend is a text message sent once after the handshake.
 	OnOpenSend string
+
+	// Per-connection templates (package template): in OnOpenSend, URLs
+	// (path and query), Header values and the Protocol adapter's options,
+	// {{conn}} is the connection's index, ConnOffset + its slot in the
+	// pool (a reconnect of the slot keeps it), {{vu}} is VU, and {{data}}
+	// or {{data.FIELD}} is a cell of row {{conn}} mod Data.Len() of Data.
 	ConnOffset int64
 	VU         int64
+	Data       *template.Data // nil = no rows; a template naming them is an error
 
 	Heartbeat Heartbeat
 	Replies   []Reply

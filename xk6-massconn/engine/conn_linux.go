@@ -169,7 +169,7 @@ func (l *loop) sendUpgrade(c *conn) bool {
 	c.hs = &handshake{key: wsproto.NewKey(nonce)}
 	c.state = stHandshake
 	t := &c.pool.targets[c.idx%int64(len(c.pool.targets))]
-	l.scratch = t.request.Append(l.scratch[:0], c.hs.key[:])
+	l.scratch = c.pool.upgradeRequest(l.scratch[:0], t, c.idx, c.hs.key[:])
 	return l.write(c, l.scratch)
 }
 

@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +16,7 @@ type Pool struct {
 	cfg     Config
 	targets []target
 	addrs   []netip.AddrPort // resolved address of each target
-	onOpen  []byte           // OnOpenSend with {{vu}} already substituted
-	hasConn bool             // onOpen still contains {{conn}}
+	tmpl    connTemplates    // what differs per connection
 
 	// shards[i] belongs to event loop i; the last one to the portable
 	// goroutine-per-connection engine, whose writers share it.
@@ -90,10 +87,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	p.prog = newPoolProgram(cfg, prep.prog, len(p.shards))
 	p.targets = prep.targets
-	if cfg.OnOpenSend != "" {
-		s := strings.ReplaceAll(cfg.OnOpenSend, "{{vu}}", strconv.FormatInt(cfg.VU, 10))
-		p.onOpen, p.hasConn = []byte(s), strings.Contains(s, "{{conn}}")
-	}
+	p.tmpl = prep.tmpl
 	p.pending.Store(int64(cfg.Connections))
 	dctx, cancel := context.WithCancel(ctx)
 	p.stopDial = cancel
@@ -117,15 +111,6 @@ func (p *Pool) settle(n int64) {
 	if p.pending.Add(-n) == 0 {
 		close(p.settled)
 	}
-}
-
-// onOpenMessage is OnOpenSend for connection idx, or nil.
-func (p *Pool) onOpenMessage(idx int64) []byte {
-	if !p.hasConn {
-		return p.onOpen
-	}
-	n := strconv.FormatInt(p.cfg.ConnOffset+idx, 10)
-	return []byte(strings.ReplaceAll(string(p.onOpen), "{{conn}}", n))
 }
 
 // dialAll hands out dial attempts at cfg.Rate per second (the pool's token

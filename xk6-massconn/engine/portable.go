@@ -16,6 +16,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // portable runs connections with the gws client, one goroutine per
@@ -56,10 +57,7 @@ func (pt *portable) run(p *Pool, idx int64) {
 	s.attempted.Add(1)
 	cfg := &p.cfg
 	t := &p.targets[idx%int64(len(p.targets))]
-	header := cfg.Header.Clone()
-	if header == nil {
-		header = http.Header{}
-	}
+	header := p.dialHeader(idx)
 	if len(cfg.Subprotocols) > 0 {
 		header.Set("Sec-WebSocket-Protocol", strings.Join(cfg.Subprotocols, ", "))
 	}
@@ -73,7 +71,7 @@ func (pt *portable) run(p *Pool, idx int64) {
 	p.live.Add(1)
 	//nolint:bodyclose // only the status of a refused upgrade is read; gws closes the connection under it.
 	ws, resp, err := gws.NewClient(h, &gws.ClientOption{
-		Addr:               t.url,
+		Addr:               p.dialURL(t, idx),
 		RequestHeader:      header,
 		HandshakeTimeout:   cfg.ConnectTimeout,
 		TlsConfig:          cfg.TLS.Clone(),
@@ -217,6 +215,10 @@ func (o *portOut) Send(text []byte) {
 		o.pt.shard(o.pool).sent.Add(1)
 	}
 }
+
+// Vars are the connection's template variables, for the adapter's
+// per-connection messages.
+func (o *portOut) Vars() template.Vars { return o.pool.vars(o.pc.idx) }
 
 func (o *portOut) Deliver(payload []byte) {
 	if !o.pc.rejected {

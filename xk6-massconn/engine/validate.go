@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/program"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
@@ -45,7 +46,8 @@ type prepared struct {
 	cfg         Config
 	targets     []target         // one per cfg.URLs
 	prog        *program.Program // cfg.Steps compiled; nil = none
-	adapterBeat bool             // the heartbeat period is the adapter's own
+	tmpl        connTemplates
+	adapterBeat bool // the heartbeat period is the adapter's own
 }
 
 // prepare validates c and, if it is valid, prepares it for Dial.
@@ -57,6 +59,7 @@ func (c Config) prepare() (prepared, error) {
 	}
 	p := prepared{prog: prog}
 	p.cfg, p.adapterBeat = c.withDefaults().withProtocol()
+	p.tmpl = p.cfg.parseTemplates(&errs)
 	for i, raw := range p.cfg.URLs {
 		t, err := parseTarget(raw, p.cfg)
 		if err != nil {
@@ -163,17 +166,23 @@ func (c Config) withDefaults() Config {
 // target is one parsed URL, with its upgrade request prepared once.
 type target struct {
 	url     string
+	urlT    *template.Template // url with variables, for the portable engine; nil = none
+	dynamic *template.Template // the request up to the key when the URL or headers have variables
 	tls     bool
 	host    string // host:port as dialed
 	request wsproto.RequestTemplate
 }
 
 func parseTarget(raw string, c Config) (target, error) {
-	u, err := url.Parse(raw)
+	uri, sample, err := urlTemplate(raw, c)
+	if err != nil {
+		return target{}, err
+	}
+	u, err := url.Parse(sample)
 	if err != nil {
 		return target{}, fmt.Errorf("not a URL: %w", err)
 	}
-	t := target{url: raw}
+	t := target{url: raw, urlT: wholeURL(raw)}
 	port := ""
 	switch u.Scheme {
 	case "ws":
@@ -199,6 +208,9 @@ func parseTarget(raw string, c Config) (target, error) {
 	}
 	if c.Compression {
 		t.request = t.request.WithExtensions(wsproto.DeflateOffer)
+	}
+	if t.dynamic, err = requestTemplate(u.Host, u.RequestURI(), uri, c); err != nil {
+		return target{}, fmt.Errorf("headers/subprotocols: %w", err)
 	}
 	return t, nil
 }

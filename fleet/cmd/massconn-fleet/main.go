@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/fleet"
+	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/procfs"
 )
@@ -184,13 +185,14 @@ func cmdPart(ctx context.Context, args []string, stdout io.Writer) (int, error) 
 	return info.ExitCode, nil
 }
 
+// pidList collects --pid (sample-rss) or --target-pid (run) values.
 type pidList []int
 
 func (p *pidList) String() string { return fmt.Sprint([]int(*p)) }
 func (p *pidList) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return fmt.Errorf("--pid needs a process id, got %q", s)
+		return fmt.Errorf("need a process id, got %q", s)
 	}
 	*p = append(*p, n)
 	return nil
@@ -280,12 +282,21 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	floorOn := fs.Bool("floor", true, "measure this machine's floor (CPU of a loopback write, read, connect+accept and WebSocket upgrade; a few seconds) before the load and put it next to the run's CPU per message and per connection; false = skip")
 	profile := fs.Duration("profile", 10*time.Second, "take a CPU profile of one server this long during the hold (its --pprof listener) and summarise it in the report; 0 = none")
 	var env multi
-	var serverArgs argList
+	var serverArgs, targets argList
+	var targetPIDs pidList
+	var pub publish.Config
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
 	fs.Var(&serverArgs, "server-arg", "one more argument for every server process (repeatable), e.g. --server-arg=--ping-interval=120s")
+	fs.Var(&targets, "target", "someone else's ws:// or wss:// URL to connect to instead of our servers (repeatable: the connections go round-robin); needs --publish-url or --insert-sql, starts no database or server")
+	fs.Var(&targetPIDs, "target-pid", "with --target: a process of the target on this machine (repeatable; its child processes too) whose memory and CPU the report shows per connection and per message")
+	publish.RegisterFlags(fs, &pub)
 	if err := fs.Parse(args); err != nil {
 		return flagsFailed(err)
 	}
+	if len(targets) == 0 && (pub.Enabled() || len(targetPIDs) > 0) {
+		return 2, errors.New("--publish-url, --insert-sql and --target-pid are for runs against someone else's server: add --target ws://HOST:PORT/PATH")
+	}
+	pub.DatabaseURL = *dbURL
 	if *conns == 0 {
 		n, why, err := fleet.DefaultConnections()
 		if err != nil {
@@ -303,6 +314,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
 		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
 		NoFloor: !*floorOn, Profile: *profile, ServerArgs: serverArgs,
+		Targets: targets, TargetPIDs: targetPIDs, Publish: pub,
 		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/massconn/massconn/xk6-massconn/engine/field"
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	conntemplate "github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // Kind is what a step does.
@@ -500,46 +501,46 @@ const Variables = "{{conn}}, {{vu}}, {{seq}}, {{now_ms}}, {{now_us}}, {{rand:N}}
 
 func parseTemplate(text string) (template, error) {
 	var t template
-	rest := text
-	for rest != "" {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			t.parts = append(t.parts, part{lit: []byte(rest)})
-			break
-		}
-		if i > 0 {
-			t.parts = append(t.parts, part{lit: []byte(rest[:i])})
-		}
-		end := strings.Index(rest[i:], "}}")
-		if end < 0 {
-			return template{}, fmt.Errorf("'{{' without '}}' at offset %d of %q", len(text)-len(rest)+i, text)
-		}
-		name := rest[i+2 : i+end]
-		rest = rest[i+end+2:]
-		var p part
-		switch {
-		case name == "conn":
-			p.kind = connVar
-		case name == "vu":
-			p.kind = vuVar
-		case name == "seq":
-			p.kind = seqVar
-		case name == "now_ms":
-			p.kind = nowMsVar
-		case name == "now_us":
-			p.kind = nowUsVar
-		case strings.HasPrefix(name, "rand:"):
-			n, err := strconv.ParseUint(name[len("rand:"):], 10, 63)
-			if err != nil || n == 0 {
-				return template{}, fmt.Errorf("{{%s}}: N must be a positive integer, e.g. {{rand:100}} for 0-99", name)
-			}
-			p.kind, p.n = randVar, n
-		default:
-			return template{}, fmt.Errorf("unknown variable {{%s}}; known: %s", name, Variables)
-		}
+	err := conntemplate.Scan(text, func(lit string) {
+		t.parts = append(t.parts, part{lit: []byte(lit)})
+	}, func(name string) error {
+		p, err := variable(name)
 		t.parts = append(t.parts, p)
+		return err
+	})
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "'{{'") {
+			err = fmt.Errorf("%w of %q", err, text)
+		}
+		return template{}, err
 	}
 	return t, nil
+}
+
+// variable is the part a {{name}} of a send or expect text stands for.
+func variable(name string) (part, error) {
+	var p part
+	switch {
+	case name == "conn":
+		p.kind = connVar
+	case name == "vu":
+		p.kind = vuVar
+	case name == "seq":
+		p.kind = seqVar
+	case name == "now_ms":
+		p.kind = nowMsVar
+	case name == "now_us":
+		p.kind = nowUsVar
+	case strings.HasPrefix(name, "rand:"):
+		n, err := strconv.ParseUint(name[len("rand:"):], 10, 63)
+		if err != nil || n == 0 {
+			return p, fmt.Errorf("{{%s}}: N must be a positive integer, e.g. {{rand:100}} for 0-99", name)
+		}
+		p.kind, p.n = randVar, n
+	default:
+		return p, fmt.Errorf("unknown variable {{%s}}; known: %s", name, Variables)
+	}
+	return p, nil
 }
 
 // render appends the message; seq is the value of {{seq}}.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // CentrifugoOptions configure the Centrifugo (centrifuge JSON protocol)
@@ -24,9 +25,10 @@ type CentrifugoOptions struct {
 // `{}` pings answered with `{}` wherever they appear in a newline-delimited
 // batch. Application messages are publications; their payload is pub.data.
 type Centrifugo struct {
-	connect    []byte
-	subscribes []byte // every subscribe command, newline-delimited, sent as one message
-	publishTo  []byte // the first channel as a JSON string: where a program's send steps publish
+	connect    message
+	templates  map[string]*template.Template // token and data, for Templates
+	subscribes []byte                        // every subscribe command, newline-delimited, sent as one message
+	publishTo  []byte                        // the first channel as a JSON string: where a program's send steps publish
 }
 
 // centrifugo phases
@@ -44,20 +46,32 @@ func NewCentrifugo(o CentrifugoOptions) (*Centrifugo, error) {
 	if name == "" {
 		name = "massconn"
 	}
-	var cmd bytes.Buffer
-	cmd.WriteString(`{"id":1,"connect":{"name":`)
-	cmd.Write(quote(name))
+	if err := noVariables("channels", o.Channels...); err != nil {
+		return nil, err
+	}
+	if err := noVariables("client", o.Name); err != nil {
+		return nil, err
+	}
+	a := &Centrifugo{templates: map[string]*template.Template{}}
+	parts := []*template.Template{lit(`{"id":1,"connect":{"name":` + string(quote(name)))}
 	if o.Token != "" {
-		cmd.WriteString(`,"token":`)
-		cmd.Write(quote(o.Token))
+		t, err := stringOption("token", o.Token)
+		if err != nil {
+			return nil, err
+		}
+		a.templates["token"] = t
+		parts = append(parts, lit(`,"token":`), t)
 	}
 	if o.Data != nil {
-		cmd.WriteString(`,"data":`)
-		cmd.Write(o.Data)
+		t, err := jsonOption("data", o.Data)
+		if err != nil {
+			return nil, err
+		}
+		a.templates["data"] = t
+		parts = append(parts, lit(`,"data":`), t)
 	}
-	cmd.WriteString("}}")
-	a := &Centrifugo{connect: bytes.Clone(cmd.Bytes())}
-	cmd.Reset()
+	a.connect = newMessage(append(parts, lit("}}"))...)
+	var cmd bytes.Buffer
 	for i, ch := range o.Channels {
 		if ch == "" {
 			return nil, fmt.Errorf("channels[%d]: empty channel name", i)
@@ -86,7 +100,10 @@ func (a *Centrifugo) Subprotocols() []string                { return nil }
 func (a *Centrifugo) Heartbeat() time.Duration              { return 0 }
 func (a *Centrifugo) Beat(*State, Conn)                     {}
 
-func (a *Centrifugo) Open(st *State, c Conn) { c.Send(a.connect) }
+func (a *Centrifugo) Open(st *State, c Conn) { c.Send(a.connect.bytes(c)) }
+
+// Templates are the token and data options, checked by the engine.
+func (a *Centrifugo) Templates() map[string]*template.Template { return a.templates }
 
 var emptyObject = []byte("{}")
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // GraphQLWSOptions configure the graphql-ws adapter.
@@ -24,8 +25,9 @@ type GraphQLWSOptions struct {
 // message's payload ({"data": ...}). An "error" message or a 4xxx close is a
 // rejection.
 type GraphQLWS struct {
-	init      []byte
-	subscribe []byte
+	init      message
+	subscribe message
+	templates map[string]*template.Template
 }
 
 // graphql-ws phases
@@ -44,27 +46,35 @@ func NewGraphQLWS(o GraphQLWSOptions) (*GraphQLWS, error) {
 			return nil, fmt.Errorf("%s: must be a JSON object", name)
 		}
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"type":"connection_init"`)
-	if o.InitPayload != nil {
-		b.WriteString(`,"payload":`)
-		b.Write(o.InitPayload)
+	if err := noVariables("operationName", o.OperationName); err != nil {
+		return nil, err
 	}
-	b.WriteString("}")
-	a := &GraphQLWS{init: bytes.Clone(b.Bytes())}
-	b.Reset()
-	b.WriteString(`{"id":"1","type":"subscribe","payload":{"query":`)
-	b.Write(quote(o.Query))
+	a := &GraphQLWS{templates: map[string]*template.Template{}}
+	init := []*template.Template{lit(`{"type":"connection_init"`)}
+	if o.InitPayload != nil {
+		t, err := a.keep("initPayload")(jsonOption("initPayload", o.InitPayload))
+		if err != nil {
+			return nil, err
+		}
+		init = append(init, lit(`,"payload":`), t)
+	}
+	a.init = newMessage(append(init, lit("}"))...)
+	q, err := a.keep("query")(stringOption("query", o.Query))
+	if err != nil {
+		return nil, err
+	}
+	sub := []*template.Template{lit(`{"id":"1","type":"subscribe","payload":{"query":`), q}
 	if o.Variables != nil {
-		b.WriteString(`,"variables":`)
-		b.Write(o.Variables)
+		t, err := a.keep("variables")(jsonOption("variables", o.Variables))
+		if err != nil {
+			return nil, err
+		}
+		sub = append(sub, lit(`,"variables":`), t)
 	}
 	if o.OperationName != "" {
-		b.WriteString(`,"operationName":`)
-		b.Write(quote(o.OperationName))
+		sub = append(sub, lit(`,"operationName":`+string(quote(o.OperationName))))
 	}
-	b.WriteString("}}")
-	a.subscribe = bytes.Clone(b.Bytes())
+	a.subscribe = newMessage(append(sub, lit("}}"))...)
 	return a, nil
 }
 
@@ -73,7 +83,21 @@ func (a *GraphQLWS) PrepareURL(raw string) (string, error) { return raw, nil }
 func (a *GraphQLWS) Subprotocols() []string                { return []string{"graphql-transport-ws"} }
 func (a *GraphQLWS) Heartbeat() time.Duration              { return 0 }
 func (a *GraphQLWS) Beat(*State, Conn)                     {}
-func (a *GraphQLWS) Open(st *State, c Conn)                { c.Send(a.init) }
+func (a *GraphQLWS) Open(st *State, c Conn)                { c.Send(a.init.bytes(c)) }
+
+// keep records a parsed option template under name, for Templates.
+func (a *GraphQLWS) keep(name string) func(*template.Template, error) (*template.Template, error) {
+	return func(t *template.Template, err error) (*template.Template, error) {
+		if err == nil {
+			a.templates[name] = t
+		}
+		return t, err
+	}
+}
+
+// Templates are the query, variables and initPayload options, checked by
+// the engine.
+func (a *GraphQLWS) Templates() map[string]*template.Template { return a.templates }
 
 var gqlPong = []byte(`{"type":"pong"}`)
 
@@ -96,7 +120,7 @@ func (a *GraphQLWS) Message(st *State, msg []byte, c Conn) {
 	case "connection_ack":
 		if st.Phase == gqlWaitAck {
 			st.Phase = gqlSubscribed
-			c.Send(a.subscribe)
+			c.Send(a.subscribe.bytes(c))
 		}
 	case "error":
 		c.Reject("graphql-ws_error")

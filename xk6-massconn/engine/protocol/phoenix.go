@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // PhoenixOptions configure the Phoenix Channels adapter.
@@ -31,7 +32,8 @@ const DefaultPhoenixHeartbeat = 30 * time.Second
 type Phoenix struct {
 	v1        bool
 	vsn       string
-	joins     [][]byte
+	joins     []message
+	payload   *template.Template // joinPayload, for Templates
 	topics    [][]byte
 	events    [][]byte
 	heartbeat time.Duration
@@ -64,12 +66,23 @@ func NewPhoenix(o PhoenixOptions) (*Phoenix, error) {
 	if !json.Valid(payload) {
 		return nil, fmt.Errorf("joinPayload: not valid JSON")
 	}
+	var err error
+	if a.payload, err = jsonOption("joinPayload", payload); err != nil {
+		return nil, err
+	}
+	if err := noVariables("topics", o.Topics...); err != nil {
+		return nil, err
+	}
 	for i, t := range o.Topics {
 		if t == "" {
 			return nil, fmt.Errorf("topics[%d]: empty topic", i)
 		}
 		ref := strconv.Itoa(i + 1)
-		a.joins = append(a.joins, a.encode(ref, ref, t, "phx_join", payload))
+		// The join is encoded around a marker that cannot occur in its
+		// JSON framing, then split there around the payload's template.
+		framing := string(a.encode(ref, ref, t, "phx_join", payloadMarker))
+		head, tail, _ := strings.Cut(framing, string(payloadMarker))
+		a.joins = append(a.joins, newMessage(lit(head), a.payload, lit(tail)))
 		a.topics = append(a.topics, []byte(t))
 	}
 	for _, e := range o.Events {
@@ -132,9 +145,18 @@ func (a *Phoenix) Subprotocols() []string            { return nil }
 func (a *Phoenix) Heartbeat() time.Duration          { return a.heartbeat }
 func (a *Phoenix) Closed(*State, int) (string, bool) { return "", false }
 
+// payloadMarker stands for the join payload while a join is encoded: a
+// JSON value position holds no bare '\x00'.
+var payloadMarker = []byte{0}
+
+// Templates is the joinPayload option, checked by the engine.
+func (a *Phoenix) Templates() map[string]*template.Template {
+	return map[string]*template.Template{"joinPayload": a.payload}
+}
+
 func (a *Phoenix) Open(st *State, c Conn) {
-	for _, j := range a.joins {
-		c.Send(j)
+	for i := range a.joins {
+		c.Send(a.joins[i].bytes(c))
 	}
 	st.Ref = uint16(len(a.joins)) //nolint:gosec // at most maxTopics
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -67,25 +68,31 @@ type Adapter interface {
 	Closed(st *State, code int) (rejectCode string, rejected bool)
 }
 
-// addQuery adds key=value to raw unless raw already sets key.
+// addQuery adds key=value to raw unless raw already sets key. It appends
+// to the query as written rather than re-encoding the URL, so that the
+// rest of it, per-connection variables such as {{conn}} included, stays
+// as the script wrote it.
 func addQuery(raw string, kv ...string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", err
 	}
 	q := u.Query()
-	changed := false
+	out := raw
 	for i := 0; i+1 < len(kv); i += 2 {
-		if !q.Has(kv[i]) {
-			q.Set(kv[i], kv[i+1])
-			changed = true
+		if q.Has(kv[i]) {
+			continue
 		}
+		sep := "&"
+		switch {
+		case !strings.Contains(out, "?"):
+			sep = "?"
+		case strings.HasSuffix(out, "?") || strings.HasSuffix(out, "&"):
+			sep = ""
+		}
+		out += sep + url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1])
 	}
-	if !changed {
-		return raw, nil
-	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return out, nil
 }
 
 // quote renders s as a JSON string.

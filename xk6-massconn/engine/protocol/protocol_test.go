@@ -59,7 +59,11 @@ func TestSocketIOPackets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := a.PrepareURL("ws://h/socket.io/?x=1"); u != "ws://h/socket.io/?EIO=4&transport=websocket&x=1" {
+	if u, _ := a.PrepareURL("ws://h/socket.io/?x=1"); u != "ws://h/socket.io/?x=1&EIO=4&transport=websocket" {
+		t.Fatalf("url %s", u)
+	}
+	// Variables stay as written: the engine renders them per connection.
+	if u, _ := a.PrepareURL("ws://h/socket.io/{{conn}}?u={{data.user}}"); u != "ws://h/socket.io/{{conn}}?u={{data.user}}&EIO=4&transport=websocket" {
 		t.Fatalf("url %s", u)
 	}
 	if u, _ := a.PrepareURL("ws://h/socket.io/?EIO=4&transport=websocket"); u != "ws://h/socket.io/?EIO=4&transport=websocket" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // SocketIOOptions configure the Socket.IO adapter.
@@ -23,8 +24,9 @@ type SocketIOOptions struct {
 // `42["name",arg,...]`; their payload is the first argument. A
 // connect_error packet ("44") is a rejection.
 type SocketIO struct {
-	connect []byte // "40" + namespace prefix + auth
-	nsWire  []byte // namespace as it prefixes packets: "" for "/", "/chat," otherwise
+	connect message            // "40" + namespace prefix + auth
+	auth    *template.Template // nil without auth
+	nsWire  []byte             // namespace as it prefixes packets: "" for "/", "/chat," otherwise
 	events  [][]byte
 }
 
@@ -41,6 +43,9 @@ func NewSocketIO(o SocketIOOptions) (*SocketIO, error) {
 	if ns == "" {
 		ns = "/"
 	}
+	if err := noVariables("namespace", ns); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(ns, "/") || strings.ContainsAny(ns, ",?#") {
 		return nil, fmt.Errorf("namespace: %q must start with '/' and hold no ',', '?' or '#', e.g. '/chat'", ns)
 	}
@@ -51,7 +56,15 @@ func NewSocketIO(o SocketIOOptions) (*SocketIO, error) {
 	if ns != "/" {
 		a.nsWire = []byte(ns + ",")
 	}
-	a.connect = append(append([]byte("40"), a.nsWire...), o.Auth...)
+	parts := []*template.Template{lit("40" + string(a.nsWire))}
+	if o.Auth != nil {
+		var err error
+		if a.auth, err = jsonOption("auth", o.Auth); err != nil {
+			return nil, err
+		}
+		parts = append(parts, a.auth)
+	}
+	a.connect = newMessage(parts...)
 	for _, e := range o.Events {
 		a.events = append(a.events, []byte(e))
 	}
@@ -59,6 +72,14 @@ func NewSocketIO(o SocketIOOptions) (*SocketIO, error) {
 }
 
 func (a *SocketIO) Name() string { return "socketio" }
+
+// Templates is the auth option, checked by the engine.
+func (a *SocketIO) Templates() map[string]*template.Template {
+	if a.auth == nil {
+		return nil
+	}
+	return map[string]*template.Template{"auth": a.auth}
+}
 
 // PrepareURL adds EIO=4&transport=websocket when the URL does not say.
 func (a *SocketIO) PrepareURL(raw string) (string, error) {
@@ -82,7 +103,7 @@ func (a *SocketIO) Message(st *State, msg []byte, c Conn) {
 	case '0': // Engine.IO open
 		if st.Phase == sioWaitOpen {
 			st.Phase = sioConnecting
-			c.Send(a.connect)
+			c.Send(a.connect.bytes(c))
 		}
 	case '2': // Engine.IO ping
 		if len(msg) == 1 {

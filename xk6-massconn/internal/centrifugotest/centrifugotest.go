@@ -172,3 +172,39 @@ func (c Server) Subscribed(channel string) int {
 		return out.Result.Channels[channel].NumClients
 	}
 }
+
+// Info is the part of the server API's info that the tests read: how many
+// clients (connections) and distinct users the nodes hold.
+type Info struct {
+	Clients int
+	Users   int
+}
+
+// Info asks the server API (POST /api/info) how many clients and users
+// are connected, summed over its nodes; ok is false when the API did not
+// answer.
+func (c Server) Info() (info Info, ok bool) {
+	req, _ := http.NewRequest(http.MethodPost, c.API+"/info", bytes.NewReader([]byte("{}")))
+	req.Header.Set("X-API-Key", APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Info{}, false
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result struct {
+			Nodes []struct {
+				NumClients int `json:"num_clients"`
+				NumUsers   int `json:"num_users"`
+			} `json:"nodes"`
+		} `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		return Info{}, false
+	}
+	for _, n := range out.Result.Nodes {
+		info.Clients += n.NumClients
+		info.Users += n.NumUsers
+	}
+	return info, true
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/massconn/massconn/internal/launch"
 )
 
-const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),
+const stepsDoc = `Environment: STEPS_CONNS (18000), HOLD_MS (15000), RSS_MODES ("none ten"; also "templates": every connection its own user from ROWS data rows, "static": the same URL, header and message without variables), RTT_CONNS (10000), RTT_DURATION (30s), CHURN_CONNS (10000),
 CHURN_RATE (3000), CHURN_HOLD_MS (20000), CHURN_MAX_IN_FLIGHT (1000), LOCAL_ADDRS (127.0.0.1-4), PHASES ("rss rtt churn"),
 K6_TIMEOUT (240), K6 (bin/k6), MASSCONN_SERVER (bin/massconn-server), WSPEER_DIR (xk6-massconn/engine/testdata/wspeer).
 `
@@ -29,6 +29,15 @@ type stepsConfig struct {
 	churnHoldMS, churnMaxInFlight int
 	localAddrs                    string
 	phases                        []string
+	rssModes                      []string
+}
+
+// rssModeArgs are the steps-hold.js settings of each RSS_MODES mode.
+var rssModeArgs = map[string][]string{
+	"none":      {"-e", "STEPS=none"},
+	"ten":       {"-e", "STEPS=ten"},
+	"templates": {"-e", "STEPS=none", "-e", "TEMPLATES=1"},
+	"static":    {"-e", "STEPS=none", "-e", "TEMPLATES=static"},
 }
 
 func (c stepsConfig) phase(name string) bool {
@@ -59,6 +68,7 @@ func RunSteps(args []string, stdout, stderr io.Writer) int {
 		churnConns: 10000, churnRate: 3000, churnHoldMS: 20000, churnMaxInFlight: 1000,
 		localAddrs: envSet("LOCAL_ADDRS", "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"),
 		phases:     strings.Fields(env("PHASES", "rss rtt churn")),
+		rssModes:   strings.Fields(env("RSS_MODES", "none ten")),
 	}
 	err := envInts(map[string]*int{
 		"STEPS_CONNS": &cfg.stepsConns, "HOLD_MS": &cfg.holdMS, "RTT_CONNS": &cfg.rttConns,
@@ -68,6 +78,11 @@ func RunSteps(args []string, stdout, stderr io.Writer) int {
 	for _, p := range cfg.phases {
 		if err == nil && p != "rss" && p != "rtt" && p != "churn" {
 			err = fmt.Errorf("PHASES=%q: use a subset of rss rtt churn", strings.Join(cfg.phases, " "))
+		}
+	}
+	for _, m := range cfg.rssModes {
+		if _, ok := rssModeArgs[m]; err == nil && !ok {
+			err = fmt.Errorf("RSS_MODES=%q: use a subset of none ten templates static", strings.Join(cfg.rssModes, " "))
 		}
 	}
 	if err == nil {
@@ -120,7 +135,7 @@ func (b *bench) steps(ctx context.Context, cfg stepsConfig, stdout io.Writer) er
 			return err
 		}
 		rss := map[string]int64{}
-		for _, mode := range []string{"none", "ten"} {
+		for _, mode := range cfg.rssModes {
 			name, samples := "hold-"+mode, 0
 			log := b.path(name + ".log")
 			_, res, err := run(name, func(pid int) {
@@ -131,8 +146,8 @@ func (b *bench) steps(ctx context.Context, cfg stepsConfig, stdout io.Writer) er
 					rss[mode] = max(rss[mode], rssKB(pid))
 					samples++
 				}
-			}, "-e", "WS_URL="+echoURL, "-e", "CONNS="+strconv.Itoa(cfg.stepsConns), "-e", "STEPS="+mode,
-				"-e", "HOLD_MS="+strconv.Itoa(cfg.holdMS), "-e", "LOCAL_ADDRS="+cfg.localAddrs, "k6scripts/bench/steps-hold.js")
+			}, append(rssModeArgs[mode], "-e", "WS_URL="+echoURL, "-e", "CONNS="+strconv.Itoa(cfg.stepsConns),
+				"-e", "HOLD_MS="+strconv.Itoa(cfg.holdMS), "-e", "LOCAL_ADDRS="+cfg.localAddrs, "k6scripts/bench/steps-hold.js")...)
 			if err != nil {
 				return err
 			}
@@ -142,9 +157,14 @@ func (b *bench) steps(ctx context.Context, cfg stepsConfig, stdout io.Writer) er
 		}
 		n := float64(cfg.stepsConns)
 		fmt.Fprintf(stdout, "k6 RSS, %d connections to the npm ws echo peer (idle VU baseline %.1f MB):\n", cfg.stepsConns, float64(idle)/1024)
-		fmt.Fprintf(stdout, "  no program:     %.1f MB held, %.0f bytes per connection\n", float64(rss["none"])/1024, float64(rss["none"]-idle)*1024/n)
-		fmt.Fprintf(stdout, "  ten-step program: %.1f MB held, %.0f bytes per connection (%+.0f bytes vs no program)\n",
-			float64(rss["ten"])/1024, float64(rss["ten"]-idle)*1024/n, float64(rss["ten"]-rss["none"])*1024/n)
+		first := cfg.rssModes[0]
+		for _, mode := range cfg.rssModes {
+			fmt.Fprintf(stdout, "  %-10s %.1f MB held, %.0f bytes per connection", mode+":", float64(rss[mode])/1024, float64(rss[mode]-idle)*1024/n)
+			if mode != first {
+				fmt.Fprintf(stdout, " (%+.0f bytes vs %s)", float64(rss[mode]-rss[first])*1024/n, first)
+			}
+			fmt.Fprintln(stdout)
+		}
 	}
 
 	if cfg.phase("rtt") {
