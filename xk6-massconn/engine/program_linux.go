@@ -126,6 +126,8 @@ func (o *loopConn) SendText(b []byte) {
 	if s, ok := o.c.pool.cfg.Protocol.(protocol.Sender); ok {
 		o.l.prog.wrap = s.AppendSend(o.l.prog.wrap[:0], &o.c.proto, b)
 		b = o.l.prog.wrap
+		o.l.sendMessage(o.c, o.c.pool.dataOp(), b) // in the protocol's own kind of message
+		return
 	}
 	o.l.sendMessage(o.c, opText, b)
 }
