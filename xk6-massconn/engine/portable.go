@@ -39,7 +39,7 @@ type portConn struct {
 	// heartbeat goroutine.
 	mu       sync.Mutex
 	proto    protocol.State
-	rejected bool // the adapter rejected (or dropped) the session; guarded by mu
+	rejected bool   // the adapter rejected (or dropped) the session; guarded by mu
 	dropCode int    // the adapter dropped the session with this code; guarded by mu
 	kept     []byte // protocol.Conn.Keep; guarded by mu
 	// done is closed when the read loop has ended.
