@@ -60,8 +60,12 @@ func (c Config) validateMessages(errs *fieldErrors) {
 		errs.add("Replies", nil, fmt.Sprintf("apply to the raw mode only: the %s adapter answers the protocol's pings itself", a.Name()), "")
 	}
 	if a.Heartbeat() > 0 && c.Heartbeat.Every > 0 {
+		period := "Protocol.Heartbeat"
+		if protocol.IsBinary(a) {
+			period = "Protocol.KeepAlive" // MQTT's name for it
+		}
 		errs.add("Heartbeat", nil, fmt.Sprintf("is not used: the %s adapter sends its own heartbeat every %v", a.Name(), a.Heartbeat()),
-			"set its period in %s", "Protocol.Heartbeat")
+			"set its period in %s", period)
 	}
 	for i, raw := range c.URLs {
 		if _, err := a.PrepareURL(raw); err != nil {

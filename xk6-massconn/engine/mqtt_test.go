@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -147,18 +149,22 @@ func TestMQTTClientIDs(t *testing.T) {
 	})
 }
 
-// TestMQTTSend: a program's send step publishes to the first topic, seen by
-// a mosquitto_sub subscriber.
+// TestMQTTSend: a program's send step publishes to the first topic, at
+// QoS 0 or 1, seen by a mosquitto_sub subscriber.
 func TestMQTTSend(t *testing.T) {
 	broker := mosquittotest.Start(t, mosquittotest.Options{})
-	for _, version := range mqttVersions {
-		t.Run("v"+version, func(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		qos     uint8
+	}{{"3.1.1", 0}, {"3.1.1", 1}, {"5", 0}, {"5", 1}} {
+		version := tc.version
+		t.Run(fmt.Sprintf("v%s qos %d", version, tc.qos), func(t *testing.T) {
 			const conns = 3
 			topic := uniqueTopic("send")
 			sub := broker.Subscribe(t, topic)
 			p := dial(t, Config{URLs: []string{broker.WS}, Connections: conns,
 				Protocol: mqttAdapter(t, protocol.MQTTOptions{Version: version, Topics: []string{topic}}),
-				Steps:    []program.Step{{Kind: program.Send, Text: `{"from":{{conn}}}`}, {Kind: program.Sleep, Min: time.Hour, Max: time.Hour}},
+				Steps:    []program.Step{{Kind: program.Send, Text: `{"from":{{conn}}}`, QoS: tc.qos}, {Kind: program.Sleep, Min: time.Hour, Max: time.Hour}},
 			})
 			seen := map[string]bool{}
 			eventually(t, "every connection's publication at mosquitto_sub", func() bool {
@@ -183,5 +189,22 @@ func TestMQTTSend(t *testing.T) {
 				t.Fatalf("stats %+v", s)
 			}
 		})
+	}
+}
+
+func TestMQTTStepQoSNeedsMQTT(t *testing.T) {
+	steps := []program.Step{{Kind: program.Send, Text: "x", QoS: 1}}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Steps: steps}, "Steps[0].QoS: applies to a protocol with delivery levels only"},
+		{Config{Steps: []program.Step{{Kind: program.Send, Text: "x", QoS: 2}}, Protocol: mqttAdapter(t, protocol.MQTTOptions{Topics: []string{"t"}})},
+			"Steps[0].QoS: must be at most 1"},
+	} {
+		tc.cfg.URLs, tc.cfg.Connections = []string{"ws://127.0.0.1:1/"}, 1
+		if _, err := Dial(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
 	}
 }

@@ -156,15 +156,25 @@ func TestMQTTRefusals(t *testing.T) {
 
 func TestMQTTSend(t *testing.T) {
 	for _, tc := range []struct {
-		version, want string
+		version string
+		qos     uint8
+		want    string
 	}{
-		{"3.1.1", "\x30\x08\x00\x04news{}"},
-		{"5", "\x30\x09\x00\x04news\x00{}"},
+		{"3.1.1", 0, "\x30\x08\x00\x04news{}"},
+		{"5", 0, "\x30\x09\x00\x04news\x00{}"},
+		{"3.1.1", 1, "\x32\x0a\x00\x04news\x00\x02{}"},
+		{"5", 1, "\x32\x0b\x00\x04news\x00\x02\x00{}"},
 	} {
 		a := newMQTT(t, MQTTOptions{Version: tc.version, Topics: []string{"news", "other"}})
-		if got := string(a.AppendSend(nil, &State{}, []byte("{}"))); got != tc.want {
-			t.Errorf("v%s: PUBLISH %q, want %q", tc.version, got, tc.want)
+		if got := string(a.AppendSend(nil, &State{}, []byte("{}"), tc.qos)); got != tc.want {
+			t.Errorf("v%s qos %d: PUBLISH %q, want %q", tc.version, tc.qos, got, tc.want)
 		}
+	}
+	// Identifiers skip 0 and 1 when they wrap.
+	a := newMQTT(t, MQTTOptions{Topics: []string{"n"}})
+	st := State{Ref: 0xffff}
+	if got := a.AppendSend(nil, &st, nil, 1); got[5] != 0 || got[6] != 2 {
+		t.Errorf("PUBLISH after a wrap %q", got)
 	}
 }
 
@@ -177,7 +187,7 @@ func mqttStream(v5 bool) []byte {
 		connack, suback = "\x20\x03\x00\x00\x00", "\x90\x04\x00\x01\x00\x01"
 	}
 	s := connack + suback + publish(v5, 1, 1, `{"seq":1}`) + "\xd0\x00" +
-		publish(v5, 0, 0, strings.Repeat("a", 200)) + publish(v5, 1, 2, strings.Repeat("b", 20000)) + publish(v5, 0, 0, "")
+		publish(v5, 0, 0, strings.Repeat("a", 200)) + publish(v5, 1, 2, strings.Repeat("b", 16400)) + publish(v5, 0, 0, "")
 	return []byte(s)
 }
 

@@ -134,19 +134,38 @@ func (a *MQTT) publish(head byte, body []byte, c Conn) error {
 	return nil
 }
 
+// MaxSendQoS makes MQTT a QoSSender: send steps may publish at QoS 1.
+func (a *MQTT) MaxSendQoS() uint8 { return 1 }
+
+// mqttFirstPublishID is the first packet identifier of a send step's QoS 1
+// publication; 1 is the SUBSCRIBE's.
+const mqttFirstPublishID = 2
+
 // mqttCode is the rejection code of an MQTT return or reason code.
 func mqttCode(code int) string { return "mqtt_" + strconv.Itoa(code) }
 
-// AppendSend wraps payload as a QoS 0 PUBLISH to the first topic; the
-// broker delivers it to every subscriber (this connection too).
-func (a *MQTT) AppendSend(dst []byte, _ *State, payload []byte) []byte {
+// AppendSend wraps payload as a PUBLISH to the first topic at qos (0 or
+// 1); the broker delivers it to every subscriber (this connection too).
+// A QoS 1 publication gets the next packet identifier; the broker's PUBACK
+// needs no answer.
+func (a *MQTT) AppendSend(dst []byte, st *State, payload []byte, qos uint8) []byte {
 	length := 2 + len(a.publishTo) + len(payload)
 	if a.v5 {
 		length++
 	}
-	dst = append(dst, mqttPublish<<4)
+	if qos > 0 {
+		length += 2
+	}
+	dst = append(dst, mqttPublish<<4|qos<<1)
 	dst = appendVarint(dst, length)
 	dst = appendString(dst, a.publishTo)
+	if qos > 0 {
+		st.Ref++
+		if st.Ref < mqttFirstPublishID {
+			st.Ref = mqttFirstPublishID // after a wrap: 0 is not an identifier, 1 is the SUBSCRIBE's
+		}
+		dst = append(dst, byte(st.Ref>>8), byte(st.Ref))
+	}
 	if a.v5 {
 		dst = append(dst, 0) // no properties
 	}
