@@ -33,11 +33,13 @@ func mqttAdapter(t *testing.T, o protocol.MQTTOptions) *protocol.MQTT {
 	return a
 }
 
-// waitSubscriptions waits until the broker counts n subscriptions.
-func waitSubscriptions(t *testing.T, b mosquittotest.Broker, n int) {
+// waitSubscriptions waits until the broker counts n subscriptions (it
+// updates the count every second, so a test waits for 0 before counting
+// its own). auth is a user and password if the broker wants them.
+func waitSubscriptions(t *testing.T, b mosquittotest.Broker, n int, auth ...string) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%d subscriptions at the broker", n), func() bool {
-		return b.Sys(t, "subscriptions/count") == n
+		return b.Sys(t, "subscriptions/count", auth...) == n
 	})
 }
 
@@ -102,15 +104,15 @@ func TestMQTTRefused(t *testing.T) {
 				}
 				// Each connection its own user: conns 1 and 2 are user-1
 				// and user-2 (ConnOffset 1), with their password.
+				waitSubscriptions(t, broker, 0, "user-1", "right")
 				right := dial(t, Config{URLs: []string{broker.WS}, Connections: 2, ConnOffset: 1, Protocol: mqttAdapter(t, protocol.MQTTOptions{
 					Version: tc.version, Username: "user-{{conn}}", Password: "right", Topics: []string{uniqueTopic("auth")},
 				})})
-				eventually(t, "both users subscribed", func() bool {
-					return broker.Sys(t, "subscriptions/count", "user-1", "right") == 2
-				})
+				waitSubscriptions(t, broker, 2, "user-1", "right")
 				if s := right.Stats(); s.Open != 2 || s.Failed != 0 {
 					t.Fatalf("stats %+v", s)
 				}
+				_ = right.Close(time.Second)
 			})
 		}
 	})

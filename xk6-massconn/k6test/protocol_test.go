@@ -107,6 +107,9 @@ func TestMQTTAdapter(t *testing.T) {
 		t.Run("v"+version, func(t *testing.T) {
 			const conns, pubs = 20, 15
 			topic := "k6/" + version + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			// The broker updates its $SYS count every second: wait until it
+			// no longer counts the previous run's subscriptions.
+			waitSys(t, broker, "subscriptions/count", 0)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -135,5 +138,17 @@ func TestMQTTAdapter(t *testing.T) {
 				t.Errorf("massconn_latency max = %v: nothing measured", got)
 			}
 		})
+	}
+}
+
+// waitSys waits until the broker's $SYS counter name reads want.
+func waitSys(t *testing.T, broker mosquittotest.Broker, name string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for broker.Sys(t, name) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("$SYS/broker/%s never read %d", name, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
