@@ -2,10 +2,12 @@
 // clients of a real realtime server through a protocol adapter, PUBS
 // publications fanned out to all of them, publish-to-client latency.
 //
-// Environment: PROTOCOL (centrifugo | socketio), WS_URL, PUBLISH (Centrifugo
-// API base, http://HOST:PORT/api; or the Socket.IO peer's base,
-// http://HOST:PORT), API_KEY (Centrifugo), CONNECTIONS (10000), PUBS (20),
-// EVERY_MS (500, between publications), LOCAL_ADDRS.
+// Environment: PROTOCOL (centrifugo | socketio | mqtt), WS_URL, PUBLISH
+// (Centrifugo API base, http://HOST:PORT/api; or the base of the Socket.IO
+// peer or of massconn-bench's MQTT bridge, http://HOST:PORT, which answer
+// GET /count and POST /publish), API_KEY (Centrifugo), CONNECTIONS (10000),
+// PUBS (20), EVERY_MS (500, between publications), LOCAL_ADDRS. Logs "held"
+// once every connection is subscribed, for the RSS sampler.
 import http from 'k6/http';
 import massconn from 'k6/x/massconn';
 
@@ -45,9 +47,12 @@ function publish() {
 }
 
 export default function () {
-  const protocol = PROTOCOL === 'centrifugo'
-    ? { name: 'centrifugo', channels: [CHANNEL] }
-    : { name: 'socketio', events: ['tick'] };
+  const protocols = {
+    centrifugo: { name: 'centrifugo', channels: [CHANNEL] },
+    socketio: { name: 'socketio', events: ['tick'] },
+    mqtt: { name: 'mqtt', topics: [CHANNEL] },
+  };
+  const protocol = protocols[PROTOCOL];
   const pool = massconn.connect({
     urls: [__ENV.WS_URL],
     connections: CONNS,
@@ -59,6 +64,7 @@ export default function () {
   });
   for (let i = 0; i < 1200 && subscribed() < CONNS; i++) pool.hold('100ms');
   const before = pool.stats();
+  console.log(`held open=${before.open}`);
   for (let i = 0; i < PUBS; i++) {
     publish();
     pool.hold(`${EVERY_MS}ms`);
