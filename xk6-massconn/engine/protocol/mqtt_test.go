@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
 )
 
 // The packets below are written out by hand from the MQTT 3.1.1 and 5
@@ -251,4 +253,26 @@ func FuzzMQTTMessage(f *testing.F) {
 			t.Fatalf("cut at %d: %+v, want %+v", at, split, whole)
 		}
 	})
+}
+
+// BenchmarkMQTTMessage is the per-message cost of a PUBLISH: splitting the
+// packet, acknowledging QoS 1 and reading the latency path of its payload.
+func BenchmarkMQTTMessage(b *testing.B) {
+	path := jsonfield.Key("ts")
+	for _, qos := range []byte{0, 1} {
+		msg := []byte(publish(false, qos, 7, `{"seq":1,"ts":1704164645123}`))
+		b.Run(fmt.Sprint("qos ", qos), func(b *testing.B) {
+			a := newMQTT(b, MQTTOptions{Topics: []string{"t"}, QoS: 1})
+			st := State{Phase: mqttConnected}
+			m := &measure{path: path}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				a.Message(&st, msg, m)
+			}
+			if m.measured == 0 {
+				b.Fatal("nothing measured")
+			}
+		})
+	}
 }

@@ -122,7 +122,13 @@ func (b *bench) centrifugoPhase(ctx context.Context, cfg adaptersConfig, idle in
 	if err != nil {
 		return "", err
 	}
-	return line, cf.Stop(15 * time.Second)
+	err = cf.Stop(15 * time.Second)
+	return line + serverCPU(cf), err
+}
+
+// serverCPU is the CPU time a stopped server spent in the whole phase.
+func serverCPU(p *launch.Proc) string {
+	return fmt.Sprintf(" server-cpu=%.1fs", p.CPU().Seconds())
 }
 
 func (b *bench) socketIOPhase(ctx context.Context, cfg adaptersConfig, idle int64) (string, error) {
@@ -132,8 +138,9 @@ func (b *bench) socketIOPhase(ctx context.Context, cfg adaptersConfig, idle int6
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = sio.proc.Stop(15 * time.Second) }()
-	return b.adapterRun(ctx, cfg, idle, "socketio", "ws://127.0.0.1:"+sio.wsPort+"/socket.io/", "http://127.0.0.1:"+sio.wsPort)
+	line, err := b.adapterRun(ctx, cfg, idle, "socketio", "ws://127.0.0.1:"+sio.wsPort+"/socket.io/", "http://127.0.0.1:"+sio.wsPort)
+	err = errors.Join(err, sio.proc.Stop(15*time.Second))
+	return line + serverCPU(sio.proc), err
 }
 
 // mqttPhase runs the MQTT adapter against Mosquitto with its default
@@ -144,7 +151,8 @@ func (b *bench) mqttPhase(ctx context.Context, cfg adaptersConfig, idle int64) (
 		return "", err
 	}
 	line, err := b.adapterRun(ctx, cfg, idle, "mqtt", m.ws, m.bridge)
-	return line, errors.Join(err, m.stop())
+	err = errors.Join(err, m.stop())
+	return line + serverCPU(m.proc), err
 }
 
 // rawPhase holds as many raw ws:// connections (no adapter, no messages)
@@ -239,7 +247,7 @@ func (b *bench) adapterRun(ctx context.Context, cfg adaptersConfig, idle int64, 
 		}
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
-	return fmt.Sprintf("%-11s connections=%d held=%d drops=%d failed=%d received=%d/%d latency p50=%sms p99=%sms max=%sms %s",
+	return fmt.Sprintf("%-11s connections=%d held=%d drops=%d failed=%d received=%d/%d latency p50=%sms p99=%sms max=%sms %s k6-cpu=%.1fs",
 		protocol, r.Connections, r.Held, r.Dropped, r.Failed, r.Received, r.Expected, lat("p(50)"), lat("p(99)"), lat("max"),
-		rssText(*rss, idle, cfg.conns)), nil
+		rssText(*rss, idle, cfg.conns), res.cpu.Seconds()), nil
 }
