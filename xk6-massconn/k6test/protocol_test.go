@@ -68,13 +68,9 @@ func TestSupabaseRealtimeExample(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		deadline := time.Now().Add(time.Minute)
-		for peer.Count(t) < conns {
-			if time.Now().After(deadline) {
-				t.Error("the example's connections never all joined")
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !within(time.Minute, func() bool { return peer.Count(t) >= conns }) {
+			t.Error("the example's connections never all joined")
+			return
 		}
 		peer.Publish(t, rows)
 	}()
@@ -113,13 +109,9 @@ func TestMQTTAdapter(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				deadline := time.Now().Add(time.Minute)
-				for broker.Sys(t, "subscriptions/count") != conns {
-					if time.Now().After(deadline) {
-						t.Error("the script's connections never all subscribed")
-						return
-					}
-					time.Sleep(100 * time.Millisecond)
+				if !within(time.Minute, func() bool { return broker.Sys(t, "subscriptions/count") == conns }) {
+					t.Error("the script's connections never all subscribed")
+					return
 				}
 				pub := broker.Publish(t, topic, 1)
 				for i := range pubs {
@@ -144,11 +136,20 @@ func TestMQTTAdapter(t *testing.T) {
 // waitSys waits until the broker's $SYS counter name reads want.
 func waitSys(t *testing.T, broker mosquittotest.Broker, name string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for broker.Sys(t, name) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("$SYS/broker/%s never read %d", name, want)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !within(time.Minute, func() bool { return broker.Sys(t, name) == want }) {
+		t.Fatalf("$SYS/broker/%s never read %d", name, want)
 	}
+}
+
+// within polls cond until it holds (true) or d has passed (false); it
+// only keeps a broken peer from hanging the test.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }

@@ -21,7 +21,7 @@ import (
 // it for its event loops and for its portable goroutine-per-connection path.
 type Conn interface {
 	// Send sends a message to the server: a text message, or a binary one
-	// for a Binary adapter.
+	// for a Binary adapter. msg is not kept after Send returns.
 	Send(msg []byte)
 	// Deliver counts one application message; payload is what the latency
 	// path is read from.

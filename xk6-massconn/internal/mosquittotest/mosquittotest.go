@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Broker is a running Mosquitto.
@@ -69,27 +71,16 @@ func Start(t testing.TB, o Options) Broker {
 		conf.WriteString("allow_anonymous false\npassword_file " + passwordFile(t, dir, o.Users) + "\n")
 	}
 	for attempt := 0; ; attempt++ {
-		ws, tcp := freePort(t), freePort(t)
+		ws, tcp := testpeer.FreePort(t), testpeer.FreePort(t)
 		text := conf.String() + fmt.Sprintf("listener %d 127.0.0.1\nprotocol websockets\nlistener %d 127.0.0.1\nprotocol mqtt\n", ws, tcp)
 		path := filepath.Join(dir, "mosquitto.conf")
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cmd := exec.CommandContext(ctx, "mosquitto", "-c", path)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			cancel()
-			t.Fatalf("starting mosquitto: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { cancel(); <-exited })
+		exited := testpeer.Daemon(t, "mosquitto", "-c", path)
 		if listening(exited, ws, tcp) {
 			return Broker{WS: "ws://127.0.0.1:" + strconv.Itoa(ws) + "/", TCP: tcp}
 		}
-		cancel()
-		<-exited
 		if attempt == 2 {
 			t.Fatal("mosquitto did not start listening (see its log above)")
 		}
@@ -134,16 +125,6 @@ func passwordFile(t testing.TB, dir string, users map[string]string) string {
 		}
 	}
 	return path
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Sys reads one of the broker's $SYS counters, e.g.
