@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +24,7 @@ func uniqueTopic(name string) string {
 	return "massconn/" + name + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 }
 
-func mqttAdapter(t *testing.T, o protocol.MQTTOptions) *protocol.MQTT {
+func mqttAdapter(t testing.TB, o protocol.MQTTOptions) *protocol.MQTT {
 	t.Helper()
 	a, err := protocol.NewMQTT(o)
 	if err != nil {
