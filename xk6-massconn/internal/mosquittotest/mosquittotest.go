@@ -172,7 +172,12 @@ func (b Broker) Publish(t testing.TB, topic string, qos int, auth ...string) *Pu
 	}
 	p := &Publisher{in: in, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = p.in.Close(); <-p.done })
+	t.Cleanup(func() {
+		_ = p.in.Close() // mosquitto_pub -l exits at the end of its input
+		if err := <-p.done; err != nil {
+			t.Errorf("mosquitto_pub: %v", err)
+		}
+	})
 	return p
 }
 
