@@ -136,9 +136,9 @@ declare module 'k6/x/massconn' {
     max: Duration;
   }
 
-  export type ProtocolName = 'centrifugo' | 'socketio' | 'phoenix' | 'graphql-ws';
+  export type ProtocolName = 'centrifugo' | 'socketio' | 'phoenix' | 'graphql-ws' | 'mqtt';
 
-  export type Protocol = CentrifugoProtocol | SocketIOProtocol | PhoenixProtocol | GraphQLWSProtocol;
+  export type Protocol = CentrifugoProtocol | SocketIOProtocol | PhoenixProtocol | GraphQLWSProtocol | MQTTProtocol;
 
   /** Centrifugo v5/v6, the centrifuge JSON client protocol. */
   export interface CentrifugoProtocol {
@@ -190,6 +190,37 @@ declare module 'k6/x/massconn' {
     initPayload?: Record<string, unknown>;
   }
 
+  /** MQTT 3.1.1 or 5 over WebSocket (subprotocol `mqtt`; Mosquitto, EMQX, HiveMQ, ...). */
+  export interface MQTTProtocol {
+    name: 'mqtt';
+    /** `'3.1.1'` (default) or `'5'`. */
+    version?: '3.1.1' | '5' | 5;
+    /** A template (default `massconn-{{vu}}-{{conn}}`: one client id per connection, or the broker closes the older). */
+    clientId?: string;
+    /** A template, e.g. `'{{data.user}}'`. */
+    username?: string;
+    /** A template, e.g. `'{{data.password}}'`. */
+    password?: string;
+    /** Whole seconds (default `'60s'`); PINGREQs are spread over the interval. */
+    keepAlive?: Duration;
+    /** Clean session (3.1.1) / clean start (5); default `true`. */
+    cleanSession?: boolean;
+    /** Topic filters to subscribe to after CONNACK. */
+    topics?: string | string[];
+    /** The subscriptions' maximum QoS: 0 (default) or 1. */
+    qos?: 0 | 1;
+    /** The last will the broker publishes when the connection is lost. */
+    will?: MQTTWill;
+  }
+
+  /** `protocol.will` of the mqtt adapter. */
+  export interface MQTTWill {
+    topic: string;
+    payload?: string;
+    qos?: 0 | 1 | 2;
+    retain?: boolean;
+  }
+
   /** One step of a per-connection program. */
   export type Step = SendStep | ExpectStep | SleepStep | GotoStep | CloseStep;
 
@@ -198,6 +229,8 @@ declare module 'k6/x/massconn' {
     send: string;
     /** The text is base64; the decoded bytes go out as one binary message. */
     binary?: boolean;
+    /** With the mqtt adapter: publish at QoS 0 (default) or 1. */
+    qos?: 0 | 1;
   }
 
   /** Waits for an application message; the time since the previous send is one `massconn_rtt` value. */

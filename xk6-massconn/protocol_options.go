@@ -15,6 +15,7 @@ var protocolKeys = map[string][]string{
 	"socketio":   {"name", "namespace", "auth", "events"},
 	"phoenix":    {"name", "topics", "joinPayload", "heartbeat", "vsn", "events"},
 	"graphql-ws": {"name", "query", "variables", "operationName", "initPayload"},
+	"mqtt":       mqttKeys,
 }
 
 func protocolNames() string {
@@ -65,6 +66,8 @@ func parseProtocol(v any) (protocol.Adapter, error) {
 		a, err = phoenixAdapter(m)
 	case "graphql-ws":
 		a, err = graphQLWSAdapter(m)
+	case "mqtt":
+		a, err = mqttAdapter(m)
 	}
 	if err != nil {
 		return nil, adapterError(err)

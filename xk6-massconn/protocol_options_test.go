@@ -11,7 +11,13 @@ import (
 func TestParseProtocolOptions(t *testing.T) {
 	const base = `urls: ['ws://127.0.0.1:1/ws'], connections: 1`
 	errs := []struct{ name, js, want string }{
-		{"unknown name", `{` + base + `, protocol: 'mqtt'}`, `option 'protocol.name' must be one of 'centrifugo', 'graphql-ws', 'phoenix', 'socketio', got "mqtt"`},
+		{"unknown name", `{` + base + `, protocol: 'stomp'}`, `option 'protocol.name' must be one of 'centrifugo', 'graphql-ws', 'mqtt', 'phoenix', 'socketio', got "stomp"`},
+		{"mqtt version", `{` + base + `, protocol: {name: 'mqtt', version: 3}}`, "option 'protocol.version' must be '3.1.1' or '5', got \"3\""},
+		{"mqtt qos", `{` + base + `, protocol: {name: 'mqtt', topics: ['t'], qos: 2}}`, "option 'protocol.qos' must be 0 to 1, got 2"},
+		{"mqtt keepAlive", `{` + base + `, protocol: {name: 'mqtt', keepAlive: '1500ms'}}`, "option 'protocol.keepAlive' must be whole seconds"},
+		{"mqtt clientId", `{` + base + `, protocol: {name: 'mqtt', clientId: 'c-{{seq}}'}}`, "option 'protocol.clientId' unknown variable {{seq}}"},
+		{"mqtt will", `{` + base + `, protocol: {name: 'mqtt', will: {topic: 'w', paylod: 'x'}}}`, "unknown option 'protocol.will.paylod' (did you mean 'protocol.will.payload'?)"},
+		{"mqtt password alone", `{` + base + `, protocol: {name: 'mqtt', password: 'p'}}`, "option 'protocol.password' MQTT 3.1.1 sends a password only with a username"},
 		{"not a name", `{` + base + `, protocol: 3}`, "option 'protocol' must be a protocol name"},
 		{"object without name", `{` + base + `, protocol: {channels: ['a']}}`, "option 'protocol.name' is required"},
 		{"typo", `{` + base + `, protocol: {name: 'centrifugo', chanels: ['a']}}`, "unknown option 'protocol.chanels' (did you mean 'protocol.channels'?)"},
@@ -49,6 +55,9 @@ func TestParseProtocolOptions(t *testing.T) {
 	}
 	for _, js := range []string{
 		`{` + base + `, protocol: 'centrifugo'}`,
+		`{` + base + `, protocol: {name: 'mqtt', version: 5, clientId: 'c-{{vu}}-{{conn}}', username: 'u{{conn}}', password: 'p', keepAlive: '30s',
+			cleanSession: false, topics: ['a/+', 'b'], qos: 1, will: {topic: 'w', payload: 'bye', qos: 2, retain: true}}}`,
+		`{` + base + `, protocol: 'mqtt'}`,
 		`{` + base + `, protocol: {name: 'centrifugo', token: 'x', data: {a: 1}, channels: 'news', client: 'k6'}}`,
 		`{` + base + `, protocol: {name: 'socketio', namespace: '/feed', auth: {token: 't'}, events: ['tick']}}`,
 		`{` + base + `, protocol: {name: 'graphql-ws', query: 'subscription { a }', variables: {x: 1}, operationName: 'A', initPayload: {k: 'v'}}}`,

@@ -2,6 +2,7 @@ package massconn
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -16,7 +17,7 @@ var stepKinds = map[string]program.Kind{
 
 // stepKeys lists what each kind of step accepts besides its own key.
 var stepKeys = map[program.Kind][]string{
-	program.Send:   {"send", "binary"},
+	program.Send:   {"send", "binary", "qos"},
 	program.Expect: {"expect", "prefix", "timeout", "onTimeout"},
 	program.Sleep:  {"sleep"},
 	program.Goto:   {"goto", "times"},
@@ -78,6 +79,11 @@ func parseStep(name string, v any) (program.Step, error) {
 		if s.Binary, err = boolean(name+".binary", m["binary"]); err != nil {
 			return s, err
 		}
+		qos, err := qosOption(name+".qos", m["qos"], math.MaxUint8)
+		if err != nil {
+			return s, err
+		}
+		s.QoS = uint8(qos) //nolint:gosec // at most MaxUint8
 	case program.Expect:
 		err = parseExpect(name, m, &s)
 	case program.Sleep:

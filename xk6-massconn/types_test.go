@@ -70,6 +70,7 @@ func TestTypesMatchTheBinding(t *testing.T) {
 		"SleepStep":      stepKeys[program.Sleep],
 		"GotoStep":       stepKeys[program.Goto],
 		"CloseStep":      stepKeys[program.Close],
+		"MQTTWill":       mqttWillKeys,
 	}
 	// Every adapter has its own typed interface and its name in ProtocolName.
 	adapters := map[string]string{
@@ -77,6 +78,7 @@ func TestTypesMatchTheBinding(t *testing.T) {
 		"socketio":   "SocketIOProtocol",
 		"phoenix":    "PhoenixProtocol",
 		"graphql-ws": "GraphQLWSProtocol",
+		"mqtt":       "MQTTProtocol",
 	}
 	union := regexp.MustCompile(`type ProtocolName = ([^;]*);`).FindStringSubmatch(string(src))
 	for name, keys := range protocolKeys {

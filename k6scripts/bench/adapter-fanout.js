@@ -2,10 +2,13 @@
 // clients of a real realtime server through a protocol adapter, PUBS
 // publications fanned out to all of them, publish-to-client latency.
 //
-// Environment: PROTOCOL (centrifugo | socketio), WS_URL, PUBLISH (Centrifugo
-// API base, http://HOST:PORT/api; or the Socket.IO peer's base,
-// http://HOST:PORT), API_KEY (Centrifugo), CONNECTIONS (10000), PUBS (20),
-// EVERY_MS (500, between publications), LOCAL_ADDRS.
+// Environment: PROTOCOL (centrifugo | socketio | mqtt), WS_URL, PUBLISH
+// (Centrifugo API base, http://HOST:PORT/api; or the base of the Socket.IO
+// peer or of massconn-bench's MQTT bridge, http://HOST:PORT, which answer
+// GET /count and POST /publish), API_KEY (Centrifugo), CONNECTIONS (10000),
+// PUBS (20), EVERY_MS (500, between publications), LOCAL_ADDRS. Logs "held"
+// once every connection is subscribed and holds them 3 s, for the RSS
+// sampler.
 import http from 'k6/http';
 import massconn from 'k6/x/massconn';
 
@@ -45,10 +48,13 @@ function publish() {
 }
 
 export default function () {
-  /** @type {import('k6/x/massconn').Protocol} */
-  const protocol = PROTOCOL === 'centrifugo'
-    ? { name: 'centrifugo', channels: [CHANNEL] }
-    : { name: 'socketio', events: ['tick'] };
+  /** @type {Record<string, import('k6/x/massconn').Protocol>} */
+  const protocols = {
+    centrifugo: { name: 'centrifugo', channels: [CHANNEL] },
+    socketio: { name: 'socketio', events: ['tick'] },
+    mqtt: { name: 'mqtt', topics: [CHANNEL] },
+  };
+  const protocol = protocols[PROTOCOL];
   const pool = massconn.connect({
     urls: [__ENV.WS_URL],
     connections: CONNS,
@@ -59,6 +65,10 @@ export default function () {
     latency: { path: 'ts', unit: 'ms' },
   });
   for (let i = 0; i < 1200 && subscribed() < CONNS; i++) pool.hold('100ms');
+  // The RSS sampler reads k6 in the 3 s that follow "held", before any
+  // publication: connections held, as in the raw ws:// phase.
+  console.log(`held open=${pool.stats().open}`);
+  pool.hold('3s');
   const before = pool.stats();
   for (let i = 0; i < PUBS; i++) {
     publish();

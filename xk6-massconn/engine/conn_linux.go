@@ -493,6 +493,9 @@ func (l *loop) release(c *conn) {
 		c.tls.close()
 	}
 	c.hs, c.in, c.out, c.msg, c.tls = nil, nil, nil, nil, nil
+	if len(l.kept) > 0 {
+		delete(l.kept, c)
+	}
 }
 
 // finish releases c and forgets it.

@@ -188,12 +188,13 @@ type loop struct {
 	inbox []command
 	woken bool
 
-	conns    []*conn  // every connection of this loop, for the periodic scan
-	byFD     []*conn  // fd -> connection; fds are small dense integers
-	buf      []byte   // shared read buffer
-	scratch  []byte   // frames being written
-	inflater inflater // permessage-deflate, shared by the loop's connections
-	out      loopConn // the protocol.Conn handed to the message layer, rebound per call
+	conns    []*conn          // every connection of this loop, for the periodic scan
+	byFD     []*conn          // fd -> connection; fds are small dense integers
+	buf      []byte           // shared read buffer
+	scratch  []byte           // frames being written
+	inflater inflater         // permessage-deflate, shared by the loop's connections
+	out      loopConn         // the protocol.Conn handed to the message layer, rebound per call
+	kept     map[*conn][]byte // partial protocol packets (protocol.Conn.Keep), by connection
 	prog     progScratch
 	rng      uint64
 	now      int64 // monotonic nanoseconds at the current iteration

@@ -7,6 +7,7 @@ import (
 
 	"github.com/massconn/massconn/xk6-massconn/engine/jsonfield"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
+	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
 // This file is the message layer both engines share: what happens to a
@@ -24,6 +25,9 @@ type messageLayer struct {
 	// adapterBeat is set when the heartbeat period is the adapter's own
 	// keep-alive (Phoenix) rather than a ping or a fixed text.
 	adapterBeat bool
+	// binary is set for a protocol.Binary adapter (MQTT): its messages
+	// travel as binary WebSocket messages, in both directions.
+	binary bool
 }
 
 // validateMessages checks the fields of the message layer; Validate calls it.
@@ -56,8 +60,12 @@ func (c Config) validateMessages(errs *fieldErrors) {
 		errs.add("Replies", nil, fmt.Sprintf("apply to the raw mode only: the %s adapter answers the protocol's pings itself", a.Name()), "")
 	}
 	if a.Heartbeat() > 0 && c.Heartbeat.Every > 0 {
+		period := "Protocol.Heartbeat"
+		if protocol.IsBinary(a) {
+			period = "Protocol.KeepAlive" // MQTT's name for it
+		}
 		errs.add("Heartbeat", nil, fmt.Sprintf("is not used: the %s adapter sends its own heartbeat every %v", a.Name(), a.Heartbeat()),
-			"set its period in %s", "Protocol.Heartbeat")
+			"set its period in %s", period)
 	}
 	for i, raw := range c.URLs {
 		if _, err := a.PrepareURL(raw); err != nil {
@@ -90,6 +98,9 @@ func (c Config) withProtocol() (Config, bool) {
 
 func newMessageLayer(c Config, adapterBeat bool) messageLayer {
 	m := messageLayer{adapterBeat: adapterBeat}
+	if c.Protocol != nil {
+		m.binary = protocol.IsBinary(c.Protocol)
+	}
 	if l := c.Latency; l != nil {
 		m.latUnit = l.Unit
 		if l.Path != "" {
@@ -106,17 +117,32 @@ func newMessageLayer(c Config, adapterBeat bool) messageLayer {
 }
 
 // message handles one received, reassembled and inflated data message.
-// Only a text message of an open session reaches the message layer;
-// anything else (binary, or text arriving while the session ends) counts as
-// received in raw mode only, where every message is an application message.
+// An adapter gets the messages of an open session in its own kind (text,
+// or binary for a Binary adapter) and nothing else. In raw mode a text
+// message of an open session is read; anything else (binary, or text
+// arriving while the session ends) is only counted, since there every
+// message is an application message.
 func (p *Pool) message(s *shard, st *protocol.State, text, open bool, msg []byte, out protocol.Conn) {
-	if !text || !open {
-		if p.cfg.Protocol == nil {
-			s.received.Add(1)
+	if a := p.cfg.Protocol; a != nil {
+		if open && text != p.msgs.binary {
+			a.Message(st, msg, out)
 		}
 		return
 	}
-	p.text(st, msg, out)
+	if !text || !open {
+		s.received.Add(1)
+		return
+	}
+	p.text(msg, out)
+}
+
+// dataOp is the opcode of the messages the pool sends: binary for a
+// Binary adapter, text otherwise.
+func (p *Pool) dataOp() byte {
+	if p.msgs.binary {
+		return wsproto.OpBinary
+	}
+	return wsproto.OpText
 }
 
 // lineEnd and carriageReturn split a batched raw-mode message into lines
@@ -126,12 +152,8 @@ var (
 	carriageReturn = []byte{'\r'}
 )
 
-// text handles one received text message of an open connection.
-func (p *Pool) text(st *protocol.State, msg []byte, out protocol.Conn) {
-	if a := p.cfg.Protocol; a != nil {
-		a.Message(st, msg, out)
-		return
-	}
+// text handles one received raw-mode text message of an open connection.
+func (p *Pool) text(msg []byte, out protocol.Conn) {
 	if !p.cfg.Batched {
 		p.raw(msg, out)
 		return

@@ -40,7 +40,9 @@ type portConn struct {
 	// heartbeat goroutine.
 	mu       sync.Mutex
 	proto    protocol.State
-	rejected bool // the adapter rejected the session; guarded by mu
+	rejected bool   // the adapter rejected (or dropped) the session; guarded by mu
+	dropCode int    // the adapter dropped the session with this code; guarded by mu
+	kept     []byte // protocol.Conn.Keep; guarded by mu
 	// done is closed when the read loop has ended.
 	done chan struct{}
 }
@@ -210,8 +212,8 @@ func (o *portOut) conn() *gws.Conn {
 	return o.pc.ws
 }
 
-func (o *portOut) Send(text []byte) {
-	if !o.pc.rejected && o.conn().WriteMessage(gws.OpcodeText, text) == nil {
+func (o *portOut) Send(msg []byte) {
+	if !o.pc.rejected && o.conn().WriteMessage(gws.Opcode(o.pool.dataOp()), msg) == nil {
 		o.pt.shard(o.pool).sent.Add(1)
 	}
 }
@@ -235,6 +237,30 @@ func (o *portOut) Reject(code string) {
 	_ = o.conn().WriteClose(1000, nil)
 }
 
+func (o *portOut) Drop(code int) {
+	if o.pc.rejected {
+		return
+	}
+	o.pc.rejected, o.pc.dropCode = true, code
+	_ = o.conn().WriteClose(uint16(code), nil) //nolint:gosec // a close code
+}
+
+func (o *portOut) Kept() []byte { return o.pc.kept }
+
+func (o *portOut) Keep(partial []byte) bool {
+	if int64(len(partial)) > o.pool.cfg.MaxMessageSize {
+		o.pc.rejected = true // over for the message layer; gws reports the close
+		o.pt.shard(o.pool).fail(rProtocol, 0)
+		_ = o.conn().WriteClose(1009, nil)
+		return false
+	}
+	o.pc.kept = append(o.pc.kept[:0], partial...)
+	if len(partial) == 0 {
+		o.pc.kept = nil
+	}
+	return true
+}
+
 func (h *portHandler) OnClose(ws *gws.Conn, err error) {
 	p := h.pool
 	s := h.pt.shard(p)
@@ -243,11 +269,13 @@ func (h *portHandler) OnClose(ws *gws.Conn, err error) {
 	h.pt.mu.Unlock()
 	session := time.Since(h.pc.opened)
 	h.pc.mu.Lock()
-	rejected := h.pc.rejected
+	rejected, dropCode := h.pc.rejected, h.pc.dropCode
 	h.pc.mu.Unlock()
 	var ce *gws.CloseError
 	var violation interface{ Uint16() uint16 }
 	switch {
+	case dropCode != 0 && !closing:
+		s.drop(dropCode, session, p.cfg.SampleLimit)
 	case closing || rejected:
 		s.endSession(session, p.cfg.SampleLimit)
 	case errors.As(err, &ce):

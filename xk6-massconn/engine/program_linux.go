@@ -122,10 +122,12 @@ func (l *loop) reopen(c *conn) {
 
 // program.Host for a connection of an event loop.
 
-func (o *loopConn) SendText(b []byte) {
+func (o *loopConn) SendText(b []byte, qos uint8) {
 	if s, ok := o.c.pool.cfg.Protocol.(protocol.Sender); ok {
-		o.l.prog.wrap = s.AppendSend(o.l.prog.wrap[:0], &o.c.proto, b)
+		o.l.prog.wrap = s.AppendSend(o.l.prog.wrap[:0], &o.c.proto, b, qos)
 		b = o.l.prog.wrap
+		o.l.sendMessage(o.c, o.c.pool.dataOp(), b) // in the protocol's own kind of message
+		return
 	}
 	o.l.sendMessage(o.c, opText, b)
 }

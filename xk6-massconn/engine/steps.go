@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/program"
+	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
 // This file holds the pool's side of per-connection programs (Config.Steps)
@@ -48,6 +49,7 @@ func (c Config) validateProgram(errs *fieldErrors) *program.Program {
 		if c.OnOpenSend != "" {
 			errs.add("OnOpenSend", nil, "is not used when steps are given", "make it the first step of %s, a send", "Steps")
 		}
+		c.validateStepQoS(errs)
 	}
 	lt := c.Lifetime
 	switch {
@@ -62,6 +64,26 @@ func (c Config) validateProgram(errs *fieldErrors) *program.Program {
 		errs.add("Steps", nil, "steps and lifetime run in the epoll event loops, which are Linux only", "")
 	}
 	return prog
+}
+
+// validateStepQoS checks that a send step asks for a delivery level only
+// of a protocol that has them, and one it has.
+func (c Config) validateStepQoS(errs *fieldErrors) {
+	for i, s := range c.Steps {
+		if s.Kind != program.Send || s.QoS == 0 {
+			continue
+		}
+		field := fmt.Sprintf("Steps[%d].QoS", i)
+		qs, ok := c.Protocol.(protocol.QoSSender)
+		switch {
+		case s.Binary:
+			errs.add(field, s.QoS, "applies to text sends only: a binary step goes out as it is", "")
+		case !ok:
+			errs.add(field, s.QoS, "applies to a protocol with delivery levels only (mqtt)", "")
+		case s.QoS > qs.MaxSendQoS():
+			errs.add(field, s.QoS, fmt.Sprintf("must be at most %d", qs.MaxSendQoS()), "")
+		}
+	}
 }
 
 // stepErrors lists the StepErrors Compile joined.

@@ -56,6 +56,9 @@ type Step struct {
 	// Send: Text is a template; with Binary it is base64 of the payload.
 	Text   string
 	Binary bool
+	// QoS is the delivery level a protocol with levels gives the message
+	// (MQTT: 0 or 1); 0 for every other protocol.
+	QoS uint8
 
 	// Expect: Match is the message (or its start, with Prefix); with Path,
 	// the JSON value at Path must equal Equals (a string value is compared
@@ -88,6 +91,7 @@ type Program struct {
 type step struct {
 	kind    Kind
 	binary  bool
+	qos     uint8
 	prefix  bool
 	onClose bool // expect: close on timeout
 	counter int8 // goto: index into State.Loops, -1 = unbounded
@@ -172,7 +176,7 @@ func Compile(steps []Step) (*Program, error) {
 			if err != nil {
 				bad(StepError{Step: i, Field: "Text", Reason: err.Error()})
 			}
-			out.tmpl = t
+			out.tmpl, out.qos = t, s.QoS
 		case Expect:
 			switch {
 			case s.Path != "":
@@ -308,8 +312,8 @@ type State struct {
 // it; calls happen on the connection's own goroutine or event loop.
 type Host interface {
 	// SendText sends a text message (through the protocol adapter, if
-	// any); SendBinary a binary one.
-	SendText(b []byte)
+	// any, at the step's QoS); SendBinary a binary one.
+	SendText(b []byte, qos uint8)
 	SendBinary(b []byte)
 	// Close starts the close handshake with code; the program stops.
 	Close(code int)
@@ -395,7 +399,7 @@ func (p *Program) run(st *State, e *Env) {
 				e.Host.SendBinary(s.payload)
 			} else {
 				*e.Buf = s.tmpl.render((*e.Buf)[:0], st.Seq, e)
-				e.Host.SendText(*e.Buf)
+				e.Host.SendText(*e.Buf, s.qos)
 			}
 			st.Seq++
 			st.LastSend = e.Now

@@ -19,11 +19,11 @@ type recorder struct {
 	timeouts int
 }
 
-func (r *recorder) SendText(b []byte)   { r.sent = append(r.sent, string(b)) }
-func (r *recorder) SendBinary(b []byte) { r.binary = append(r.binary, append([]byte(nil), b...)) }
-func (r *recorder) Close(code int)      { r.closed = code }
-func (r *recorder) RTT(d time.Duration) { r.rtts = append(r.rtts, d) }
-func (r *recorder) ExpectTimeout()      { r.timeouts++ }
+func (r *recorder) SendText(b []byte, _ uint8) { r.sent = append(r.sent, string(b)) }
+func (r *recorder) SendBinary(b []byte)        { r.binary = append(r.binary, append([]byte(nil), b...)) }
+func (r *recorder) Close(code int)             { r.closed = code }
+func (r *recorder) RTT(d time.Duration)        { r.rtts = append(r.rtts, d) }
+func (r *recorder) ExpectTimeout()             { r.timeouts++ }
 
 func mustCompile(t *testing.T, steps []Step) *Program {
 	t.Helper()
@@ -227,11 +227,11 @@ func BenchmarkMessageRound(b *testing.B) {
 
 type nullHost struct{}
 
-func (nullHost) SendText([]byte)   {}
-func (nullHost) SendBinary([]byte) {}
-func (nullHost) Close(int)         {}
-func (nullHost) RTT(time.Duration) {}
-func (nullHost) ExpectTimeout()    {}
+func (nullHost) SendText([]byte, uint8) {}
+func (nullHost) SendBinary([]byte)      {}
+func (nullHost) Close(int)              {}
+func (nullHost) RTT(time.Duration)      {}
+func (nullHost) ExpectTimeout()         {}
 
 // FuzzMessage offers arbitrary server messages to every kind of expect.
 func FuzzMessage(f *testing.F) {

@@ -21,8 +21,9 @@ import (
 // Conn is what an adapter can do on one connection; the engine implements
 // it for its event loops and for its portable goroutine-per-connection path.
 type Conn interface {
-	// Send sends a text message to the server.
-	Send(text []byte)
+	// Send sends a message to the server: a text message, or a binary one
+	// for a Binary adapter. msg is not kept after Send returns.
+	Send(msg []byte)
 	// Deliver counts one application message; payload is what the latency
 	// path is read from.
 	Deliver(payload []byte)
@@ -31,6 +32,32 @@ type Conn interface {
 	// protocol's own code, such as "centrifugo_101". The adapter must not
 	// use the Conn after Reject.
 	Reject(code string)
+	// Drop ends the session as lost, counted as a drop under close code
+	// (the close frame sent carries it), for an adapter that finds the
+	// server gone silent. The adapter must not use the Conn after Drop.
+	Drop(code int)
+	// Kept returns the bytes the adapter kept with Keep: the start of a
+	// protocol packet that continues in the next message; nil if none.
+	Kept() []byte
+	// Keep keeps a copy of partial until the next message, or forgets
+	// what was kept when partial is empty. The engine holds it only while
+	// it is not empty; past the pool's MaxMessageSize it ends the
+	// session instead (1009) and returns false, after which the adapter
+	// must not use the Conn.
+	Keep(partial []byte) bool
+}
+
+// Binary is implemented by adapters whose protocol travels in binary
+// WebSocket messages (MQTT): the engine sends their messages as binary and
+// hands them binary messages, ignoring text ones.
+type Binary interface {
+	BinaryMessages()
+}
+
+// IsBinary reports whether a speaks in binary messages.
+func IsBinary(a Adapter) bool {
+	_, ok := a.(Binary)
+	return ok
 }
 
 // State is one connection's adapter state. The engine zeroes it when a
@@ -54,12 +81,14 @@ type Adapter interface {
 	// gives none.
 	Subprotocols() []string
 	// Heartbeat is how often the client must send a keep-alive of its own
-	// (Beat); 0 when the server pings and the adapter answers.
+	// (Beat); 0 when the server pings and the adapter answers. The engine
+	// spreads each connection's first beat over one period.
 	Heartbeat() time.Duration
 	// Open runs once the WebSocket handshake is done.
 	Open(st *State, c Conn)
 	// Message handles one received text message (which may hold a
-	// newline-delimited batch of protocol messages).
+	// newline-delimited batch of protocol messages), or binary message for
+	// a Binary adapter.
 	Message(st *State, msg []byte, c Conn)
 	// Beat sends the client's keep-alive, every Heartbeat().
 	Beat(st *State, c Conn)

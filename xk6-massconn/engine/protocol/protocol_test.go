@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,18 @@ type record struct {
 	sent      []string
 	delivered []string
 	rejected  []string
+	dropped   []int
+	kept      []byte
+	vu, conn  int64
 }
 
-func (r *record) Send(b []byte)      { r.sent = append(r.sent, string(b)) }
-func (r *record) Deliver(b []byte)   { r.delivered = append(r.delivered, string(b)) }
-func (r *record) Reject(code string) { r.rejected = append(r.rejected, code) }
+func (r *record) Send(b []byte)       { r.sent = append(r.sent, string(b)) }
+func (r *record) Deliver(b []byte)    { r.delivered = append(r.delivered, string(b)) }
+func (r *record) Reject(code string)  { r.rejected = append(r.rejected, code) }
+func (r *record) Drop(code int)       { r.dropped = append(r.dropped, code) }
+func (r *record) Vars() template.Vars { return template.Vars{VU: r.vu, Conn: r.conn} }
+func (r *record) Kept() []byte        { return r.kept }
+func (r *record) Keep(b []byte) bool  { r.kept = append([]byte(nil), b...); return true }
 
 func TestCentrifugoBatch(t *testing.T) {
 	a, err := NewCentrifugo(CentrifugoOptions{Token: "jwt", Data: json.RawMessage(`{"v":1}`), Channels: []string{"a", "b"}})
@@ -236,12 +244,12 @@ func FuzzMessage(f *testing.F) {
 // measure is a Conn that reads the latency path from every delivered
 // payload, as the engine does.
 type measure struct {
+	record
 	path     jsonfield.Path
 	measured int
 }
 
-func (m *measure) Send([]byte)   {}
-func (m *measure) Reject(string) {}
+func (m *measure) Send([]byte) {}
 func (m *measure) Deliver(p []byte) {
 	if _, ok := m.path.Timestamp(p, time.Millisecond); ok {
 		m.measured++

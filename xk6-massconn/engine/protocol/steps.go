@@ -6,8 +6,16 @@ import "strconv"
 // the protocol's own envelope (a Socket.IO event, a Centrifugo publish).
 // Adapters without it send the step's text as it is.
 type Sender interface {
-	// AppendSend appends to dst the protocol message carrying payload.
-	AppendSend(dst []byte, st *State, payload []byte) []byte
+	// AppendSend appends to dst the protocol message carrying payload, at
+	// delivery level qos (0 but for a QoSSender).
+	AppendSend(dst []byte, st *State, payload []byte, qos uint8) []byte
+}
+
+// QoSSender is a Sender whose protocol has delivery levels (MQTT's QoS):
+// a send step may ask for one up to MaxSendQoS.
+type QoSSender interface {
+	Sender
+	MaxSendQoS() uint8
 }
 
 // Acker is implemented by a Conn that wants the protocol's answers to the
@@ -29,7 +37,7 @@ func ack(c Conn, payload []byte) {
 // with an acknowledgement id: 42[/ns,]<id>["event",...]. A server handler
 // that takes a callback answers with 43<id>[...], which reaches a
 // program's expect as the first argument of the answer.
-func (a *SocketIO) AppendSend(dst []byte, st *State, payload []byte) []byte {
+func (a *SocketIO) AppendSend(dst []byte, st *State, payload []byte, _ uint8) []byte {
 	st.Ref++
 	dst = append(dst, '4', '2')
 	dst = append(dst, a.nsWire...)
@@ -45,7 +53,7 @@ const centrifugoFirstRequest = 1 << 16
 // adapter's first channel: {"id":N,"publish":{"channel":"...","data":payload}}.
 // The publication comes back as an application message on every
 // subscriber (this connection too); the server's reply is an Ack.
-func (a *Centrifugo) AppendSend(dst []byte, st *State, payload []byte) []byte {
+func (a *Centrifugo) AppendSend(dst []byte, st *State, payload []byte, _ uint8) []byte {
 	st.Ref++
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, centrifugoFirstRequest+uint64(st.Ref), 10)

@@ -5,21 +5,20 @@ package centrifugotest
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // Secret signs the connection JWTs the tests make.
@@ -49,7 +48,7 @@ func Start(t testing.TB) Server {
 		t.Fatalf("Centrifugo is not built at %s (%v): run `make bin/centrifugo` (make unit-test does) or set CENTRIFUGO_BINARY", bin, err)
 	}
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := testpeer.FreePort(t)
 		cfg := map[string]any{
 			"client": map[string]any{
 				"token":                                 map[string]any{"hmac_secret_key": Secret},
@@ -72,16 +71,7 @@ func Start(t testing.TB) Server {
 		if err := os.WriteFile(path, raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cmd := exec.CommandContext(ctx, bin, "-c", path)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			cancel()
-			t.Fatalf("starting centrifugo: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { cancel(); <-exited })
+		exited := testpeer.Daemon(t, bin, "-c", path)
 		base := "127.0.0.1:" + strconv.Itoa(port)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
@@ -103,16 +93,6 @@ func Start(t testing.TB) Server {
 			t.Fatal("centrifugo did not become healthy")
 		}
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Publish sends one publication through Centrifugo's HTTP API.
