@@ -51,6 +51,9 @@ type Hub struct {
 	topics map[string]int
 	shards []shard
 	next   atomic.Uint32
+	// pingSlots are the subscribers by the part of the ping interval they
+	// are pinged in (keepalive.go).
+	pingSlots [PingSlots]pingSlot
 
 	subscribers  atomic.Int64
 	messages     atomic.Uint64
@@ -157,6 +160,7 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 	s.idx = int32(len(sh.subs))
 	sh.subs = append(sh.subs, s)
 	sh.mu.Unlock()
+	h.addToPingSlot(s)
 	h.subscribers.Add(1)
 	return s
 }
@@ -164,6 +168,7 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 // Leave removes a subscriber; calling it twice is harmless.
 func (h *Hub) Leave(s *Subscriber) {
 	s.markClosing()
+	h.removeFromPingSlot(s)
 	sh := &h.shards[s.shard]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
