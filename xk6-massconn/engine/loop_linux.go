@@ -200,6 +200,7 @@ type loop struct {
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
 	warmSum  uint64 // see warm
+	order    []int32 // a batch's events in the order served (servingOrder)
 	// tid is the loop's OS thread, for benchmarks that read its CPU time.
 	tid atomic.Int32
 }
@@ -273,7 +274,8 @@ func (l *loop) run() {
 		l.now = mono()
 		l.wall = time.Now().UnixNano()
 		l.warm(events[:n])
-		for i := 0; i < n; i++ {
+		l.order = l.servingOrder(events[:n], l.order[:0])
+		for _, i := range l.order {
 			ev := &events[i]
 			if int(ev.Fd) == l.evfd {
 				var b [8]byte
@@ -331,6 +333,40 @@ func (l *loop) warm(events []unix.EpollEvent) {
 		}
 	}
 	l.warmSum = sum
+}
+
+// servingOrder appends to order the indexes of events in the order the
+// loop serves them: open connections first (the server's pings, the rows
+// it sent), then connections still connecting or reading their upgrade
+// response, then the loop's commands (new dials) last. A loop that is
+// behind thus answers pings before it opens more connections, so a burst of
+// new ones cannot make the open ones look dead to the server.
+func (l *loop) servingOrder(events []unix.EpollEvent, order []int32) []int32 {
+	for pass := range 3 {
+		for i := range events {
+			if l.servingPass(int(events[i].Fd)) == pass {
+				order = append(order, int32(i))
+			}
+		}
+	}
+	return order
+}
+
+// servingPass is 0 for an open (or closing) connection, 1 for one on its
+// way to open, 2 for the command eventfd (and fds no longer known, which
+// are skipped anyway).
+func (l *loop) servingPass(fd int) int {
+	if fd == l.evfd {
+		return 2
+	}
+	c := l.conn(fd)
+	switch {
+	case c == nil:
+		return 2
+	case c.state == stConnecting || c.state == stHandshake:
+		return 1
+	}
+	return 0
 }
 
 func (l *loop) conn(fd int) *conn {
