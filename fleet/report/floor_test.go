@@ -32,9 +32,9 @@ func TestFloorComputeComparesEachFigureWithItsFloor(t *testing.T) {
 		{"machine's busy CPU per delivered message", 10, 25}, // 0.5 s / 20,000
 		// 2 cores × 1e6 / 10 µs at most; 20,000 deliveries in 10 s.
 		{"deliveries per second sustained over the hold window", 200000, 2000},
-		{"servers' CPU per accepted connection", 35, 70},     // 0.14 s / 2,000 against connect+accept + upgrade
-		{"k6 (client) CPU per connection", 35, 150},          // 0.3 s / 2,000
-		{"fan-out p99 with every connection open", 10, 80},   // 2,000 × 10 µs / 2 cores = 10 ms
+		{"servers' CPU per accepted connection", 35, 70},   // 0.14 s / 2,000 against connect+accept + upgrade
+		{"k6 (client) CPU per connection", 35, 150},        // 0.3 s / 2,000
+		{"fan-out p99 with every connection open", 10, 80}, // 2,000 × 10 µs / 2 cores = 10 ms
 	}
 	if len(f.Rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(f.Rows), len(want), f.Rows)

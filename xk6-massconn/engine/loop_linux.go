@@ -199,7 +199,7 @@ type loop struct {
 	now      int64 // monotonic nanoseconds at the current iteration
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
-	warmSum  uint64 // see warm
+	warmSum  uint64  // see warm
 	order    []int32 // a batch's events in the order served (servingOrder)
 	// tid is the loop's OS thread, for benchmarks that read its CPU time.
 	tid atomic.Int32
