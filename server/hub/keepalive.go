@@ -44,21 +44,11 @@ func (h *Hub) addToPingSlot(s *Subscriber) {
 func (h *Hub) removeFromPingSlot(s *Subscriber) {
 	sl := &h.pingSlots[s.pingSlot]
 	sl.mu.Lock()
-	defer sl.mu.Unlock()
-	i := int(s.pingIdx)
-	if i < 0 || i >= len(sl.subs) || sl.subs[i] != s {
-		return
-	}
-	last := len(sl.subs) - 1
-	sl.subs[i] = sl.subs[last]
-	sl.subs[i].pingIdx = int32(i)
-	sl.subs[last] = nil
-	sl.subs = sl.subs[:last]
-	s.pingIdx = -1
-	if cap(sl.subs) > 64 && len(sl.subs) < cap(sl.subs)/4 {
-		sl.subs = append([]*Subscriber(nil), sl.subs...)
-	}
+	sl.subs, _ = removeIndexed(sl.subs, s, pingIndex)
+	sl.mu.Unlock()
 }
+
+func pingIndex(s *Subscriber) *int32 { return &s.pingIdx }
 
 // PingAll pings every subscriber at once and closes those that sent
 // nothing for longer than idle (see pingSlot for who counts as silent).
