@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,5 +28,27 @@ func TestLoopServesOpenConnectionsBeforeNewOnes(t *testing.T) {
 	}
 	if want := []int32{5, 7, 8, 4, 6, evfd, 9}; !slices.Equal(served, want) {
 		t.Errorf("served fds %v, want %v (open, then opening, then commands)", served, want)
+	}
+}
+
+// Connections opened in the same instant beat spread over the period: no
+// tenth of it holds much more than a tenth of the first beats (the
+// Heartbeat's, or an adapter's keep-alive such as Phoenix's).
+func TestFirstBeatsSpreadOverThePeriod(t *testing.T) {
+	const n, every = 2000, 30 * time.Second
+	l := &loop{now: 1e12, rng: 1}
+	var tenths [10]int
+	for range n {
+		at := l.firstBeat(every) - l.now
+		if at <= 0 || at > int64(every) {
+			t.Fatalf("first beat %v after opening, want within (0, %v]", time.Duration(at), every)
+		}
+		tenths[(at-1)*10/int64(every)]++
+	}
+	// Each tenth is binomial(2000, 0.1): mean 200, deviation 13.4.
+	for i, c := range tenths {
+		if c > 2*n/10*3/2 {
+			t.Errorf("tenth %d of the period holds %d of %d first beats (per tenth: %v)", i, c, n, tenths)
+		}
 	}
 }
