@@ -61,6 +61,9 @@ func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeO
 	for _, pt := range r.Series {
 		r.Connections.PeakOpen = max(r.Connections.PeakOpen, pt.Open)
 		r.Rate.PeakPerSecond = math.Max(r.Rate.PeakPerSecond, float64(pt.Opened))
+		if pt.LatencyP99 != nil && *pt.LatencyP99 > r.P99PerSecondMaxMs {
+			r.P99PerSecondMaxMs, r.P99PerSecondMaxAt = *pt.LatencyP99, pt.T
+		}
 	}
 	var heldRecv float64
 	for _, p := range parts {

@@ -178,5 +178,6 @@ func floorFigures(f *report.Floor, r *report.Report) *report.Floor {
 		p99 = r.Latency.P99
 	}
 	out.Compute(p99, r.Connections.PeakOpen)
+	out.AddBurst(r.P99PerSecondMaxMs, r.Connections.PeakOpen)
 	return &out
 }

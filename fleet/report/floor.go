@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -130,6 +131,16 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 			add("write + read", f.WriteUS+f.ReadUS, "machine's busy CPU per delivered message", h.MachineBusy*us/d, "µs")
 		}
 	}
+	if h := f.Hold; h != nil && h.Deliveries > 0 && h.Seconds > 0 && f.Cores > 0 {
+		// The most deliveries a second the machine could sustain: every
+		// core doing nothing but the floor's write and read.
+		most := 0.0
+		if f.WriteUS+f.ReadUS > 0 {
+			most = float64(f.Cores) * us / (f.WriteUS + f.ReadUS)
+		}
+		add(fmt.Sprintf("%d cores / (write + read)", f.Cores), most,
+			"deliveries per second sustained over the hold window", float64(h.Deliveries)/h.Seconds, "/s")
+	}
 	if c := f.Connect; c != nil && c.Connections > 0 {
 		n := float64(c.Connections)
 		accept := f.ConnectUS + f.UpgradeUS
@@ -137,18 +148,49 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 		add("connect+accept + upgrade", accept, "k6 (client) CPU per connection", c.K6CPU*us/n, "µs")
 	}
 	if fanoutP99Ms > 0 && connections > 0 && f.Cores > 0 {
-		// One row to N connections cannot finish before N deliveries'
-		// CPU has been spent on all cores at once.
-		bound := float64(connections) * (f.WriteUS + f.ReadUS) / float64(f.Cores) / 1e3
-		add(fmt.Sprintf("%s × (write + read) / %d cores", num(connections), f.Cores), bound,
+		add(f.fanoutBoundName(connections), f.fanoutBound(connections),
 			"fan-out p99 with every connection open", fanoutP99Ms, "ms")
 	}
 }
 
+// AddBurst adds the row of the worst second: the highest of the run's
+// per-second fan-out p99s (ms, 0 if none) against the same bound as the
+// fan-out p99's, for the connections it went to. Call it after Compute.
+func (f *Floor) AddBurst(perSecondP99MaxMs float64, connections int64) {
+	if perSecondP99MaxMs <= 0 || connections <= 0 || f.Cores <= 0 {
+		return
+	}
+	row := FloorRow{
+		Floor: f.fanoutBoundName(connections), Run: "highest per-second fan-out p99 of the run",
+		RunValue: perSecondP99MaxMs, Unit: "ms",
+	}
+	if f.NotMeasured == "" {
+		row.FloorValue = f.fanoutBound(connections)
+		if row.FloorValue > 0 {
+			row.Ratio = perSecondP99MaxMs / row.FloorValue
+		}
+	}
+	f.Rows = append(f.Rows, row)
+}
+
+// fanoutBound is the floor's bound on a fan-out to connections, in ms: one
+// row to N connections cannot finish before N deliveries' CPU has been
+// spent on all cores at once.
+func (f *Floor) fanoutBound(connections int64) float64 {
+	return float64(connections) * (f.WriteUS + f.ReadUS) / float64(f.Cores) / 1e3
+}
+
+func (f *Floor) fanoutBoundName(connections int64) string {
+	return fmt.Sprintf("%s × (write + read) / %d cores", num(connections), f.Cores)
+}
+
 func (r FloorRow) cells() (floorV, runV, ratio string) {
 	format := func(v float64) string {
-		if v <= 0 {
+		switch {
+		case v <= 0:
 			return "–"
+		case r.Unit == "/s":
+			return num(int64(math.Round(v))) + r.Unit
 		}
 		return fmt.Sprintf("%.1f %s", v, r.Unit)
 	}

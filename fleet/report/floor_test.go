@@ -30,9 +30,11 @@ func TestFloorComputeComparesEachFigureWithItsFloor(t *testing.T) {
 		{"k6 (client) CPU per delivered message", 2, 5},      // 0.1 s / 20,000
 		{"servers + k6 CPU per delivered message", 10, 21},   // 0.42 s / 20,000
 		{"machine's busy CPU per delivered message", 10, 25}, // 0.5 s / 20,000
-		{"servers' CPU per accepted connection", 35, 70},     // 0.14 s / 2,000 against connect+accept + upgrade
-		{"k6 (client) CPU per connection", 35, 150},          // 0.3 s / 2,000
-		{"fan-out p99 with every connection open", 10, 80},   // 2,000 × 10 µs / 2 cores = 10 ms
+		// 2 cores × 1e6 / 10 µs at most; 20,000 deliveries in 10 s.
+		{"deliveries per second sustained over the hold window", 200000, 2000},
+		{"servers' CPU per accepted connection", 35, 70},   // 0.14 s / 2,000 against connect+accept + upgrade
+		{"k6 (client) CPU per connection", 35, 150},        // 0.3 s / 2,000
+		{"fan-out p99 with every connection open", 10, 80}, // 2,000 × 10 µs / 2 cores = 10 ms
 	}
 	if len(f.Rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(f.Rows), len(want), f.Rows)
@@ -94,6 +96,7 @@ func TestFloorRendersInMarkdownHTMLAndJSON(t *testing.T) {
 		"| write | 8.0 µs | servers' CPU per delivered message | 16.0 µs | 2.00× |",
 		"| connect+accept + upgrade | 35.0 µs | servers' CPU per accepted connection | 70.0 µs | 2.00× |",
 		"| 2,000 × (write + read) / 2 cores | 10.0 ms | fan-out p99 with every connection open | 80.0 ms | 8.00× |",
+		"| 2 cores / (write + read) | 200,000/s | deliveries per second sustained over the hold window | 2,000/s | 0.01× |",
 		"hold window: 10.0 s, 2,000 connections, 20,000 deliveries (servers' messages_sent)",
 		"| servers | 0.32 s | 2% |", "| PostgreSQL | 0.02 s | 0% |", "| fleet runner (massconn-fleet) | 0.01 s | 0% |", "| idle | 19.50 s | 98% |",
 	} {
@@ -126,7 +129,7 @@ func TestFloorRendersInMarkdownHTMLAndJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Floor.Write != 8 || back.Floor.Hold.Deliveries != 20000 || len(back.Floor.Rows) != 7 {
+	if back.Floor.Write != 8 || back.Floor.Hold.Deliveries != 20000 || len(back.Floor.Rows) != 8 {
 		t.Errorf("report.json floor %+v", back.Floor)
 	}
 
@@ -139,5 +142,28 @@ func TestFloorRendersInMarkdownHTMLAndJSON(t *testing.T) {
 	r.Floor = &Floor{NotMeasured: "skipped (--floor=false)", Cores: 2}
 	if md := Markdown(r); !strings.Contains(md, "Floor not measured: skipped (--floor=false).") {
 		t.Errorf("markdown does not say the floor was skipped:\n%s", md)
+	}
+}
+
+// The worst second's p99 is compared with the fan-out bound like the whole
+// hold's p99, after it; with no floor it keeps its figure and no ratio.
+func TestFloorAddBurstComparesTheWorstSecond(t *testing.T) {
+	f := sampleFloor()
+	f.Compute(80, 2000)
+	f.AddBurst(240, 2000)
+	last := f.Rows[len(f.Rows)-1]
+	if last.Run != "highest per-second fan-out p99 of the run" || !near(last.FloorValue, 10) || !near(last.RunValue, 240) || !near(last.Ratio, 24) {
+		t.Errorf("burst row %+v, want 240 ms against the 10 ms bound, 24×", last)
+	}
+	n := len(f.Rows)
+	f.AddBurst(0, 2000)
+	if len(f.Rows) != n {
+		t.Errorf("a run without per-second p99s got a burst row: %+v", f.Rows[n:])
+	}
+	f = sampleFloor()
+	f.NotMeasured = "skipped (--floor=false)"
+	f.AddBurst(240, 2000)
+	if r := f.Rows[0]; r.FloorValue != 0 || r.Ratio != 0 || r.RunValue != 240 {
+		t.Errorf("burst row without a floor: %+v", r)
 	}
 }

@@ -93,6 +93,10 @@ func HTML(r *Report) string {
 		w("<tr><td>%s</td><td>%s</td><td>%.1f ms</td><td>%.1f ms</td><td>%.1f ms</td><td>%.1f ms</td></tr>\n",
 			esc(row.name), num(row.p.Count), row.p.P50, row.p.P95, row.p.P99, row.p.Max)
 	}
+	if r.P99PerSecondMaxMs > 0 {
+		w("<tr><td>fan-out, the worst second (second %.0f of the run)</td><td></td><td></td><td></td><td>%.1f ms</td><td></td></tr>\n",
+			r.P99PerSecondMaxAt, r.P99PerSecondMaxMs)
+	}
 	if s := r.Servers; s != nil && s.InsertToQueue != nil {
 		q := s.InsertToQueue
 		w("<tr><td>server: insert to queued (histogram bounds)</td><td>%s</td><td>%s ms</td><td>%s ms</td><td>%s ms</td><td></td></tr>\n",

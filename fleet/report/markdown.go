@@ -157,6 +157,9 @@ func writeFigures(b *strings.Builder, r *Report) {
 	if l := r.LatencyAll; l != nil {
 		w("| fan-out latency, whole run (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
 	}
+	if r.P99PerSecondMaxMs > 0 {
+		w("| highest per-second fan-out p99 | %.1f ms, in second %.0f of the run |\n", r.P99PerSecondMaxMs, r.P99PerSecondMaxAt)
+	}
 	if l := r.Connecting; l != nil {
 		w("| connect + handshake (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
 	}

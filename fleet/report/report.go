@@ -26,25 +26,29 @@ type Report struct {
 	Pass     bool     `json:"pass"`
 	Problems []string `json:"problems,omitempty"`
 
-	Connections Connections    `json:"connections"`
-	Rate        Rate           `json:"connection_rate"`
-	Latency     *Percentiles   `json:"fanout_latency_ms,omitempty"`     // while every connection was open
-	P99BoundMs  float64        `json:"fanout_p99_bound_ms,omitempty"`   // the verdict's bound on Latency.P99
-	Delivery    *Delivery      `json:"delivery,omitempty"`              // every row to every connection, from the sequence check
-	LatencyAll  *Percentiles   `json:"fanout_latency_all_ms,omitempty"` // whole run, connect phase included
-	Connecting  *Percentiles   `json:"connecting_ms,omitempty"`
-	Messages    Messages       `json:"messages"`
-	Memory      Memory         `json:"memory"`
-	Servers     *ServerSide    `json:"server_side,omitempty"`    // the servers' own /metrics after the run
-	Machine     *MachineMemory `json:"machine,omitempty"`        // memory by component and kernel limits, at the run's peak
-	Floor       *Floor         `json:"floor,omitempty"`          // the machine's floor measured in this run, and CPU by component next to it
-	Profile     *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
-	Target      *Target        `json:"target,omitempty"`         // a run against someone else's server
-	Parts       []Part         `json:"parts"`
-	Series      []Point        `json:"series"`
-	Method      string         `json:"merge_method"`
-	Inputs      []string       `json:"inputs"`
-	Extra       map[string]any `json:"extra,omitempty"`
+	Connections Connections  `json:"connections"`
+	Rate        Rate         `json:"connection_rate"`
+	Latency     *Percentiles `json:"fanout_latency_ms,omitempty"`     // while every connection was open
+	P99BoundMs  float64      `json:"fanout_p99_bound_ms,omitempty"`   // the verdict's bound on Latency.P99
+	Delivery    *Delivery    `json:"delivery,omitempty"`              // every row to every connection, from the sequence check
+	LatencyAll  *Percentiles `json:"fanout_latency_all_ms,omitempty"` // whole run, connect phase included
+	// The highest of the per-second fan-out p99s (Series) and the second
+	// of the run it was in: a burst that the whole run's p99 averages away.
+	P99PerSecondMaxMs float64        `json:"fanout_p99_per_second_max_ms,omitempty"`
+	P99PerSecondMaxAt float64        `json:"fanout_p99_per_second_max_at_s,omitempty"`
+	Connecting        *Percentiles   `json:"connecting_ms,omitempty"`
+	Messages          Messages       `json:"messages"`
+	Memory            Memory         `json:"memory"`
+	Servers           *ServerSide    `json:"server_side,omitempty"`    // the servers' own /metrics after the run
+	Machine           *MachineMemory `json:"machine,omitempty"`        // memory by component and kernel limits, at the run's peak
+	Floor             *Floor         `json:"floor,omitempty"`          // the machine's floor measured in this run, and CPU by component next to it
+	Profile           *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
+	Target            *Target        `json:"target,omitempty"`         // a run against someone else's server
+	Parts             []Part         `json:"parts"`
+	Series            []Point        `json:"series"`
+	Method            string         `json:"merge_method"`
+	Inputs            []string       `json:"inputs"`
+	Extra             map[string]any `json:"extra,omitempty"`
 }
 
 // Delivery is the exact check that every row inserted while every

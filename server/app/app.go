@@ -302,8 +302,11 @@ func (a *App) pingLoop(ctx context.Context) {
 	if a.cfg.PingInterval <= 0 {
 		return
 	}
-	every(ctx, a.cfg.PingInterval, func() {
-		if _, reaped := a.hub.PingAll(a.cfg.PingTimeout); reaped > 0 {
+	// Each client is pinged at a phase of its own (hub.Pinger): pinging
+	// everyone at once made a burst of pongs to read every interval.
+	pinger := a.hub.NewPinger(a.cfg.PingInterval, a.cfg.PingTimeout, time.Now())
+	every(ctx, pinger.Period(), func() {
+		if _, reaped := pinger.Tick(time.Now()); reaped > 0 {
 			a.log.Info("dropped clients that stopped answering pings", "clients", reaped)
 		}
 	})

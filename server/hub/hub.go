@@ -51,6 +51,9 @@ type Hub struct {
 	topics map[string]int
 	shards []shard
 	next   atomic.Uint32
+	// pingSlots are the subscribers by the part of the ping interval they
+	// are pinged in (keepalive.go).
+	pingSlots [PingSlots]pingSlot
 
 	subscribers  atomic.Int64
 	messages     atomic.Uint64
@@ -157,6 +160,7 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 	s.idx = int32(len(sh.subs))
 	sh.subs = append(sh.subs, s)
 	sh.mu.Unlock()
+	h.addToPingSlot(s)
 	h.subscribers.Add(1)
 	return s
 }
@@ -164,24 +168,37 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 // Leave removes a subscriber; calling it twice is harmless.
 func (h *Hub) Leave(s *Subscriber) {
 	s.markClosing()
+	h.removeFromPingSlot(s)
 	sh := &h.shards[s.shard]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	i := int(s.idx)
-	if i < 0 || i >= len(sh.subs) || sh.subs[i] != s {
-		return
+	var removed bool
+	if sh.subs, removed = removeIndexed(sh.subs, s, shardIndex); removed {
+		h.subscribers.Add(-1)
 	}
-	last := len(sh.subs) - 1
-	sh.subs[i] = sh.subs[last]
-	sh.subs[i].idx = int32(i)
-	sh.subs[last] = nil
-	sh.subs = sh.subs[:last]
-	s.idx = -1
-	h.subscribers.Add(-1)
+}
+
+func shardIndex(s *Subscriber) *int32 { return &s.idx }
+
+// removeIndexed takes s out of list in O(1), where *at(x) is the position
+// of each x in list (kept up to date for the one moved into s's place); it
+// reports false if s was not there.
+func removeIndexed(list []*Subscriber, s *Subscriber, at func(*Subscriber) *int32) ([]*Subscriber, bool) {
+	i := int(*at(s))
+	if i < 0 || i >= len(list) || list[i] != s {
+		return list, false
+	}
+	last := len(list) - 1
+	list[i] = list[last]
+	*at(list[i]) = int32(i)
+	list[last] = nil
+	list = list[:last]
+	*at(s) = -1
 	// Give memory back after a mass disconnect.
-	if cap(sh.subs) > 64 && len(sh.subs) < cap(sh.subs)/4 {
-		sh.subs = append([]*Subscriber(nil), sh.subs...)
+	if cap(list) > 64 && len(list) < cap(list)/4 {
+		list = append([]*Subscriber(nil), list...)
 	}
+	return list, true
 }
 
 // all is every subscriber at this moment.

@@ -14,12 +14,15 @@ import (
 // catch-up state and its send queue (queue.go), which the writers drain
 // (writer.go).
 type Subscriber struct {
-	hub      *Hub
-	conn     *gws.Conn
-	mask     uint64
-	shard    int32
-	idx      int32 // position in its shard's list, for O(1) removal; under the shard's lock
-	lastSeen atomic.Int64
+	hub   *Hub
+	conn  *gws.Conn
+	mask  uint64
+	shard int32
+	idx   int32 // position in its shard's list, for O(1) removal; under the shard's lock
+	// pingSlot is the part of the ping interval s is pinged in, pingIdx
+	// its position in that part's list (under the slot's lock).
+	pingSlot, pingIdx int32
+	lastSeen          atomic.Int64
 	// sock is the socket the hub writes and closes: conn's, under the
 	// QueuedConn gws was given, if any (gws's own writes go through that
 	// wrapper to the queue, conn.go).

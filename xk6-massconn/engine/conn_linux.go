@@ -305,12 +305,18 @@ func (l *loop) open(c *conn) {
 	l.shard(c).opening(time.Duration(l.now-c.started), p.cfg.SampleLimit)
 	l.settleAttempt(c)
 	if hb := p.cfg.Heartbeat.Every; hb > 0 {
-		// Spread the first beat over one period so that a pool opened in a
-		// burst does not beat in a burst forever after.
-		c.nextBeat = l.now + int64(nextRand(&l.rng)%uint64(hb)) + 1
+		c.nextBeat = l.firstBeat(hb)
 	}
 	p.opened(&c.proto, c.idx, l.bind(c))
 	l.programOpened(c)
+}
+
+// firstBeat is when a connection opening now first beats (a ping, a text
+// or the adapter's keep-alive, every period after): at a uniformly random
+// point of one period, so that a pool opened in a burst does not beat in
+// a burst forever after.
+func (l *loop) firstBeat(every time.Duration) int64 {
+	return l.now + int64(nextRand(&l.rng)%uint64(every)) + 1
 }
 
 // settleAttempt releases the MaxInFlight slot of an attempt (first or

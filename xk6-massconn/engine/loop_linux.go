@@ -200,7 +200,8 @@ type loop struct {
 	now      int64 // monotonic nanoseconds at the current iteration
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
-	warmSum  uint64 // see warm
+	warmSum  uint64  // see warm
+	order    []int32 // a batch's events in the order served (servingOrder)
 	// tid is the loop's OS thread, for benchmarks that read its CPU time.
 	tid atomic.Int32
 }
@@ -274,7 +275,8 @@ func (l *loop) run() {
 		l.now = mono()
 		l.wall = time.Now().UnixNano()
 		l.warm(events[:n])
-		for i := 0; i < n; i++ {
+		l.order = l.servingOrder(events[:n], l.order[:0])
+		for _, i := range l.order {
 			ev := &events[i]
 			if int(ev.Fd) == l.evfd {
 				var b [8]byte

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +36,9 @@ type portConn struct {
 	idx     int64 // connection number within the pool
 	opened  time.Time
 	closing bool // guarded by portable.mu
+	// nextBeat is when the heartbeat goroutine next beats on it; guarded
+	// by portable.mu.
+	nextBeat time.Time
 
 	// mu serialises the message layer between the read loop and the
 	// heartbeat goroutine.
@@ -100,6 +104,9 @@ func (pt *portable) run(p *Pool, idx int64) {
 		pt.conns = map[*portConn]struct{}{}
 	}
 	pt.conns[pc] = struct{}{}
+	if cfg.Heartbeat.Every > 0 {
+		pc.nextBeat = firstPortableBeat(pc.opened, cfg.Heartbeat.Every)
+	}
 	closing := p.closing.Load()
 	pc.closing = closing
 	if cfg.Heartbeat.Every > 0 && !pt.beating {
@@ -122,24 +129,21 @@ func (pt *portable) run(p *Pool, idx int64) {
 	close(pc.done)
 }
 
-// heartbeat serves every portable connection of the pool from one goroutine.
+// heartbeat serves every portable connection of the pool from one
+// goroutine: each connection beats every period at a phase of its own
+// (firstPortableBeat), looked up every beatScan.
 func (pt *portable) heartbeat(p *Pool) {
 	hb := p.cfg.Heartbeat
-	tick := time.NewTicker(hb.Every)
+	tick := time.NewTicker(min(hb.Every, beatScan))
 	defer tick.Stop()
 	for {
+		var now time.Time
 		select {
 		case <-pt.stop:
 			return
-		case <-tick.C:
+		case now = <-tick.C:
 		}
-		pt.mu.Lock()
-		conns := make([]*portConn, 0, len(pt.conns))
-		for pc := range pt.conns {
-			conns = append(conns, pc)
-		}
-		pt.mu.Unlock()
-		for _, pc := range conns {
+		for _, pc := range pt.due(now, hb.Every) {
 			if hb.Ping {
 				_ = pc.ws.WritePing(nil)
 				continue
@@ -149,6 +153,35 @@ func (pt *portable) heartbeat(p *Pool) {
 			pc.mu.Unlock()
 		}
 	}
+}
+
+// beatScan is how often the portable heartbeat looks for connections due,
+// as often as the event loops scan theirs.
+const beatScan = 100 * time.Millisecond
+
+// firstPortableBeat is when a connection opened at opened first beats: at
+// a uniformly random point of one period, so that connections opened in a
+// burst do not beat in a burst.
+func firstPortableBeat(opened time.Time, every time.Duration) time.Time {
+	return opened.Add(rand.N(every) + 1)
+}
+
+// due is the connections whose beat came by now; each one's next beat is
+// a period later.
+func (pt *portable) due(now time.Time, every time.Duration) []*portConn {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	var conns []*portConn
+	for pc := range pt.conns {
+		if !pc.nextBeat.After(now) {
+			conns = append(conns, pc)
+			pc.nextBeat = pc.nextBeat.Add(every)
+			if pc.nextBeat.Before(now) {
+				pc.nextBeat = now.Add(every)
+			}
+		}
+	}
+	return conns
 }
 
 func (pt *portable) closeAll(p *Pool, grace time.Duration) {
