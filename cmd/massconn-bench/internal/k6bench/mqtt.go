@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/massconn/massconn/cmd/massconn-bench/internal/launch"
+	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
 )
 
