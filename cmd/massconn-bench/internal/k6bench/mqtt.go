@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/massconn/massconn/internal/launch"
 	"github.com/massconn/massconn/internal/freeport"
+	"github.com/massconn/massconn/internal/launch"
 )
 
 // mosquitto is the MQTT phase's broker: Mosquitto from Debian with a
