@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// The HTTP/1.1 side of an EventSource connection: the GET request made once
+// per target, the response head's checks, and the body's framing (chunked,
+// Content-Length or until the server closes). Pure, like the parser.
+
+// sseRequest is the request of one http:// or https:// target, through
+// its last header line; append ends it, with Last-Event-ID on a resume.
+type sseRequest struct {
+	head []byte
+}
+
+// sseOwnedHeaders are set by the EventSource request itself.
+var sseOwnedHeaders = []string{"Host", "Accept", "Cache-Control", "Last-Event-Id", "Connection", "Transfer-Encoding", "Content-Length"}
+
+func newSSERequest(host, requestURI string, extra http.Header) (sseRequest, error) {
+	if requestURI == "" {
+		requestURI = "/"
+	}
+	for _, s := range []string{host, requestURI} {
+		if strings.ContainsAny(s, " \r\n") {
+			return sseRequest{}, fmt.Errorf("request line part %q contains a space or line break", s)
+		}
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", requestURI, host)
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ck := http.CanonicalHeaderKey(k)
+		if slices.Contains(sseOwnedHeaders, ck) {
+			return sseRequest{}, fmt.Errorf("header %q is set by the EventSource request and cannot be overridden", k)
+		}
+		for _, v := range extra[k] {
+			if strings.ContainsAny(k+v, "\r\n") || strings.ContainsAny(k, " :") {
+				return sseRequest{}, fmt.Errorf("header %q has a line break or an invalid name", k)
+			}
+			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
+		}
+	}
+	return sseRequest{head: bytes.Clone(b.Bytes())}, nil
+}
+
+// append appends the whole request; lastID, when not empty, is sent as
+// Last-Event-ID (the parser keeps it free of CR, LF and NUL).
+func (r sseRequest) append(dst, lastID []byte) []byte {
+	dst = append(dst, r.head...)
+	if len(lastID) > 0 {
+		dst = append(dst, "Last-Event-ID: "...)
+		dst = append(dst, lastID...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// sseHead is what the response head says.
+type sseHead struct {
+	status      int
+	eventStream bool  // Content-Type is text/event-stream
+	chunked     bool  // Transfer-Encoding: chunked
+	length      int64 // Content-Length; -1 = none
+}
+
+var errSSEHead = errors.New("malformed HTTP response head")
+
+// parseSSEHead reads the status line and the headers the stream needs.
+func parseSSEHead(head []byte) (sseHead, error) {
+	h := sseHead{length: -1}
+	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
+	if !ok || !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return h, errSSEHead
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return h, errSSEHead
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	for len(rest) > 0 {
+		var hl []byte
+		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(hl) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(hl, []byte(":"))
+		if !ok || len(name) == 0 {
+			return h, errSSEHead
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Type")):
+			mediaType, _, _ := bytes.Cut(value, []byte(";"))
+			h.eventStream = bytes.EqualFold(bytes.TrimSpace(mediaType), []byte("text/event-stream"))
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			// chunked is the last coding when present (RFC 9112 section 6.1).
+			last := value[bytes.LastIndexByte(value, ',')+1:]
+			h.chunked = bytes.EqualFold(bytes.TrimSpace(last), []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, ok := asciiDigits(value)
+			if !ok {
+				return h, errSSEHead
+			}
+			h.length = n
+		}
+	}
+	return h, nil
+}
+
+// Body framing states.
+const (
+	bodyUntilClose uint8 = iota // neither chunked nor a length: the body ends with the connection
+	bodyLength                  // left bytes remain
+	chunkSize                   // reading a chunk-size line's hex digits
+	chunkExt                    // skipping a chunk extension up to LF
+	chunkData                   // left bytes of chunk data remain
+	chunkDataEnd                // the CRLF after chunk data
+	chunkTrailer                // trailer lines after the last chunk; left = length of the current one
+	bodyDone                    // the body is complete
+)
+
+// maxChunkSize bounds a chunk-size (hex digits) so that it cannot overflow.
+const maxChunkSize = 1 << 40
+
+var errChunked = errors.New("malformed chunked body")
+
+// sseBody undoes the response's framing.
+type sseBody struct {
+	state  uint8
+	digits uint8 // hex digits of the chunk size read so far
+	left   int64
+}
+
+func newSSEBody(h sseHead) sseBody {
+	switch {
+	case h.chunked:
+		return sseBody{state: chunkSize}
+	case h.length >= 0:
+		return sseBody{state: bodyLength, left: h.length}
+	}
+	return sseBody{state: bodyUntilClose}
+}
+
+// decode returns the body bytes in in, moved to its front (in is
+// overwritten), and whether the body is complete.
+func (b *sseBody) decode(in []byte) ([]byte, bool, error) {
+	switch b.state {
+	case bodyUntilClose:
+		return in, false, nil
+	case bodyLength:
+		n := int64(len(in))
+		if n >= b.left {
+			n, b.state = b.left, bodyDone
+		}
+		b.left -= n
+		return in[:n], b.state == bodyDone, nil
+	}
+	w := 0
+	for i := 0; i < len(in) && b.state != bodyDone; {
+		c := in[i]
+		switch b.state {
+		case chunkSize:
+			if v, ok := hexValue(c); ok {
+				if b.left = b.left<<4 | int64(v); b.left > maxChunkSize {
+					return nil, false, errChunked
+				}
+				b.digits++
+				i++
+				continue
+			}
+			if b.digits == 0 {
+				return nil, false, errChunked
+			}
+			b.state = chunkExt // ';' extensions, optional whitespace, CR: all skipped to the LF
+		case chunkExt:
+			i++
+			if c == '\n' {
+				b.digits = 0
+				if b.left == 0 {
+					b.state = chunkTrailer
+				} else {
+					b.state = chunkData
+				}
+			}
+		case chunkData:
+			n := min(int64(len(in)-i), b.left)
+			w += copy(in[w:], in[i:i+int(n)])
+			i += int(n)
+			if b.left -= n; b.left == 0 {
+				b.state = chunkDataEnd
+			}
+		case chunkDataEnd:
+			i++
+			switch c {
+			case '\r':
+			case '\n':
+				b.state = chunkSize
+			default:
+				return nil, false, errChunked
+			}
+		case chunkTrailer:
+			i++
+			switch c {
+			case '\r':
+			case '\n':
+				if b.left == 0 {
+					b.state = bodyDone
+				}
+				b.left = 0
+			default:
+				b.left++
+			}
+		}
+	}
+	return in[:w], b.state == bodyDone, nil
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
