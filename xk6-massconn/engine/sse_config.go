@@ -184,3 +184,12 @@ func (p *Pool) drainSSE(r *Report) {
 	out.Silences = mergeSamples(parts, p.cfg.SampleLimit, &p.drainRng)
 	r.SSE = out
 }
+
+// Transport names what the pool's connections speak, for a metric tag:
+// "sse" for http:// and https:// URLs, "ws" for ws:// and wss://.
+func (p *Pool) Transport() string {
+	if p.cfg.usesSSE() {
+		return "sse"
+	}
+	return "ws"
+}

@@ -181,7 +181,7 @@ func TestWrongOptionsNameTheOption(t *testing.T) {
 			"massconn.connect: unknown option 'conections' (did you mean 'connections'?)"},
 		{"negative rate", `{"urls":["` + url + `"],"connections":10,"rate":-5}`,
 			"massconn.connect: option 'rate' must be a number >= 0, got -5"},
-		{"bad scheme", `{"urls":["http://127.0.0.1:1/"],"connections":1}`,
+		{"bad scheme", `{"urls":["ftp://127.0.0.1:1/"],"connections":1}`,
 			"massconn.connect: option 'urls[0]'"},
 		// More connections than the open-file limit allows: the capacity
 		// check fails before any socket is opened and says how to lift it.
