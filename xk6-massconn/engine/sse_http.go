@@ -3,10 +3,9 @@ package engine
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/http"
-	"slices"
-	"strings"
+
+	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
 // The HTTP/1.1 side of an EventSource connection: the GET request made once
@@ -23,32 +22,13 @@ type sseRequest struct {
 var sseOwnedHeaders = []string{"Host", "Accept", "Cache-Control", "Last-Event-Id", "Connection", "Transfer-Encoding", "Content-Length"}
 
 func newSSERequest(host, requestURI string, extra http.Header) (sseRequest, error) {
-	if requestURI == "" {
-		requestURI = "/"
-	}
-	for _, s := range []string{host, requestURI} {
-		if strings.ContainsAny(s, " \r\n") {
-			return sseRequest{}, fmt.Errorf("request line part %q contains a space or line break", s)
-		}
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", requestURI, host)
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
+	if err := wsproto.WriteRequestLine(&b, host, requestURI); err != nil {
+		return sseRequest{}, err
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ck := http.CanonicalHeaderKey(k)
-		if slices.Contains(sseOwnedHeaders, ck) {
-			return sseRequest{}, fmt.Errorf("header %q is set by the EventSource request and cannot be overridden", k)
-		}
-		for _, v := range extra[k] {
-			if strings.ContainsAny(k+v, "\r\n") || strings.ContainsAny(k, " :") {
-				return sseRequest{}, fmt.Errorf("header %q has a line break or an invalid name", k)
-			}
-			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
-		}
+	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
+	if err := wsproto.WriteHeaders(&b, extra, sseOwnedHeaders, "EventSource request"); err != nil {
+		return sseRequest{}, err
 	}
 	return sseRequest{head: bytes.Clone(b.Bytes())}, nil
 }

@@ -69,35 +69,16 @@ var protectedHeaders = []string{
 // requestURI (path and query). Extra headers are sent as given, except those
 // the handshake owns.
 func NewRequestTemplate(host, requestURI string, extra http.Header, subprotocols []string) (RequestTemplate, error) {
-	if requestURI == "" {
-		requestURI = "/"
-	}
-	for _, s := range []string{host, requestURI} {
-		if strings.ContainsAny(s, " \r\n") {
-			return RequestTemplate{}, fmt.Errorf("request line part %q contains a space or line break", s)
-		}
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", requestURI, host)
+	if err := WriteRequestLine(&b, host, requestURI); err != nil {
+		return RequestTemplate{}, err
+	}
+	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
 	if len(subprotocols) > 0 {
 		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(subprotocols, ", "))
 	}
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ck := http.CanonicalHeaderKey(k)
-		if slices.Contains(protectedHeaders, ck) {
-			return RequestTemplate{}, fmt.Errorf("header %q is set by the WebSocket handshake and cannot be overridden", k)
-		}
-		for _, v := range extra[k] {
-			if strings.ContainsAny(k+v, "\r\n") || strings.ContainsAny(k, " :") {
-				return RequestTemplate{}, fmt.Errorf("header %q has a line break or an invalid name", k)
-			}
-			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
-		}
+	if err := WriteHeaders(&b, extra, protectedHeaders, "WebSocket handshake"); err != nil {
+		return RequestTemplate{}, err
 	}
 	b.WriteString("Sec-WebSocket-Key: ")
 	return RequestTemplate{Prefix: bytes.Clone(b.Bytes()), Suffix: []byte("\r\n\r\n")}, nil
