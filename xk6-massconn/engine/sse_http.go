@@ -58,28 +58,20 @@ var errSSEHead = errors.New("malformed HTTP response head")
 // parseSSEHead reads the status line and the headers the stream needs.
 func parseSSEHead(head []byte) (sseHead, error) {
 	h := sseHead{length: -1}
-	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
-	if !ok || !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' ||
-		(len(line) > 12 && line[12] != ' ') {
+	var err error
+	var rest []byte
+	if h.status, rest, err = wsproto.StatusLine(head); err != nil {
 		return h, errSSEHead
 	}
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
+	for {
+		name, value, next, err := wsproto.NextHeader(rest)
+		if err != nil {
 			return h, errSSEHead
 		}
-		h.status = h.status*10 + int(c-'0')
-	}
-	for len(rest) > 0 {
-		var hl []byte
-		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if len(hl) == 0 {
+		if name == nil {
 			break
 		}
-		name, value, ok := bytes.Cut(hl, []byte(":"))
-		if !ok || len(name) == 0 {
-			return h, errSSEHead
-		}
-		value = bytes.TrimSpace(value)
+		rest = next
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Type")):
 			mediaType, _, _ := bytes.Cut(value, []byte(";"))

@@ -18,19 +18,12 @@ func TestSSEAgainstNchan(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
 	}
-	for _, c := range []struct {
-		metric, field string
-		want          float64
-	}{
+	res.expectValues(t, []metricValue{
 		{"sse_event", "count", 200},
 		{"massconn_sessions", "count", 20},
 		{"massconn_failures", "count", 0},
 		{"massconn_open", "max", 20},
-	} {
-		if got := res.value(t, c.metric, c.field); got != c.want {
-			t.Errorf("%s %s = %v, want %v", c.metric, c.field, got, c.want)
-		}
-	}
+	})
 	for _, m := range []string{"massconn_silence", "massconn_connecting", "massconn_session_duration", "massconn_latency"} {
 		if res.value(t, m, "max") < res.value(t, m, "min") {
 			t.Errorf("%s: max < min in %v", m, res.metrics[m])

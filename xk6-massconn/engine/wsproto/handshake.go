@@ -138,40 +138,24 @@ func (t RequestTemplate) WithExtensions(offer string) RequestTemplate {
 }
 
 func checkResponse(head []byte, key []byte, subprotocols []string) ([]byte, error) {
-	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
-	if !ok {
-		return nil, handshakeErr("no status line")
-	}
-	// "HTTP/1.1 101 Switching Protocols": version, three-digit code, reason.
-	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' {
-		return nil, handshakeErr("malformed status line %q", truncate(line))
-	}
-	code := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return nil, handshakeErr("malformed status code in %q", truncate(line))
-		}
-		code = code*10 + int(c-'0')
-	}
-	if len(line) > 12 && line[12] != ' ' {
-		return nil, handshakeErr("malformed status line %q", truncate(line))
+	code, rest, err := StatusLine(head)
+	if err != nil {
+		return nil, err
 	}
 	if code != 101 {
 		return nil, &StatusError{Code: code}
 	}
 	var upgrade, connection, accept, protocol, extensions []byte
 	var seenProtocol bool
-	for len(rest) > 0 {
-		var hl []byte
-		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if len(hl) == 0 {
+	for {
+		name, value, next, err := NextHeader(rest)
+		if err != nil {
+			return nil, err
+		}
+		if name == nil {
 			break
 		}
-		name, value, ok := bytes.Cut(hl, []byte(":"))
-		if !ok || len(name) == 0 {
-			return nil, handshakeErr("malformed header line %q", truncate(hl))
-		}
-		value = bytes.TrimSpace(value)
+		rest = next
 		switch {
 		case bytes.EqualFold(name, []byte("Upgrade")):
 			upgrade = value

@@ -46,3 +46,40 @@ func WriteHeaders(b *bytes.Buffer, extra http.Header, owned []string, owner stri
 	}
 	return nil
 }
+
+// StatusLine reads the status code of an HTTP/1.x response head and
+// returns the header lines after the status line.
+func StatusLine(head []byte) (int, []byte, error) {
+	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
+	if !ok {
+		return 0, nil, handshakeErr("no status line")
+	}
+	// "HTTP/1.1 101 Switching Protocols": version, three-digit code, reason.
+	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return 0, nil, handshakeErr("malformed status line %q", truncate(line))
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, nil, handshakeErr("malformed status code in %q", truncate(line))
+		}
+		code = code*10 + int(c-'0')
+	}
+	return code, rest, nil
+}
+
+// NextHeader takes the first header line of lines: its name, its value
+// without surrounding space, and the lines after it. name is nil at the
+// blank line that ends the head (or at the end of lines).
+func NextHeader(lines []byte) (name, value, rest []byte, err error) {
+	line, rest, _ := bytes.Cut(lines, []byte("\r\n"))
+	if len(line) == 0 {
+		return nil, nil, nil, nil
+	}
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok || len(name) == 0 {
+		return nil, nil, nil, handshakeErr("malformed header line %q", truncate(line))
+	}
+	return name, bytes.TrimSpace(value), rest, nil
+}
