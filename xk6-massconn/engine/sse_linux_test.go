@@ -3,6 +3,8 @@
 package engine
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -175,5 +177,63 @@ func TestSSEValidation(t *testing.T) {
 		if len(errs) != 1 || errs[0].Field != field {
 			t.Errorf("%s: got %v, want one error on %s", field, errs, field)
 		}
+	}
+}
+
+// https:// runs on the TLS record layer of wss://, with TLS 1.3 and 1.2,
+// and a chunked body (net/http chunks a streamed response).
+func TestSSEOverTLS(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(streamUntilGone(": hi\n\n", "data: {\"n\":1}\n\n", "data: {\"n\":2}\n\n"))
+			srv.TLS = &tls.Config{MinVersion: version, MaxVersion: version}
+			srv.StartTLS()
+			t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+			roots := x509.NewCertPool()
+			roots.AddCert(srv.Certificate())
+			p := dial(t, Config{
+				URLs: []string{srv.URL + "/events"}, Connections: 5,
+				TLS:      &tls.Config{RootCAs: roots},
+				Sequence: &SequenceSpec{Path: "n"},
+			})
+			eventually(t, "two events per stream", func() bool { return p.Stats().Received == 10 })
+			seq, _ := p.Sequence()
+			if st := p.Stats(); st.Open != 5 || st.Failed != 0 || seq.Gaps != 0 || seq.Last[2] != 5 {
+				t.Fatalf("stats %+v, sequence %+v", st, seq)
+			}
+		})
+	}
+}
+
+// Programs run on EventSource connections: an expect step takes an event
+// (without a send before it there is no round trip to measure),
+// and a close step ends the stream (no close handshake: the socket is let
+// go), after which nothing more is counted.
+func TestSSEStepsExpectAndClose(t *testing.T) {
+	srv := sseServer(t, streamUntilGone("data: ready\n\n"))
+	p := dial(t, Config{
+		URLs: []string{srv.URL}, Connections: 4,
+		Steps: []program.Step{expect("ready", false), {Kind: program.Close, Code: 1000}},
+	})
+	eventually(t, "every stream to close itself after its expect", func() bool {
+		st := p.Stats()
+		return st.Received == 4 && st.Open == 0
+	})
+	if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 || st.Received != 4 {
+		t.Fatalf("stats %+v: want 4 messages taken by expect, no drop, no failure", st)
+	}
+}
+
+// lifetime churns EventSource connections: each stream lets go of its
+// socket at the end of its lifetime and its slot reopens.
+func TestSSELifetimeChurns(t *testing.T) {
+	srv := sseServer(t, streamUntilGone("data: hello\n\n"))
+	p := dial(t, Config{URLs: []string{srv.URL}, Connections: 3, Lifetime: Lifetime{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}})
+	eventually(t, "sessions to close themselves and reopen", func() bool {
+		st := p.Stats()
+		return st.Churn >= 6 && st.Received >= 9
+	})
+	if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 {
+		t.Fatalf("stats %+v: churn is neither a drop nor a failure", st)
 	}
 }
