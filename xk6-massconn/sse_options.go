@@ -4,6 +4,9 @@ import (
 	"github.com/massconn/massconn/xk6-massconn/engine"
 )
 
+// sseKeys are the keys of sse: {...} (index.d.ts's SSE).
+var sseKeys = []string{"events"}
+
 // parseSSEOptions reads the options of EventSource (http:// and https://)
 // pools: sse: {events: [...]} and idleTimeout. The engine checks that they
 // are used with such URLs only.
@@ -23,7 +26,7 @@ func parseSSEOptions(m map[string]any, c *engine.Config) error {
 	if !ok {
 		return badOption("sse", "must be an object such as {events: ['message', 'update']}, got %s", describe(v))
 	}
-	if err := checkKeys("sse.", sm, []string{"events"}); err != nil {
+	if err := checkKeys("sse.", sm, sseKeys); err != nil {
 		return err
 	}
 	events, err := stringList("sse.events", sm["events"], true)

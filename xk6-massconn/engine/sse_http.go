@@ -3,8 +3,10 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 	"github.com/massconn/massconn/xk6-massconn/engine/wsproto"
 )
 
@@ -16,6 +18,35 @@ import (
 // its last header line; append ends it, with Last-Event-ID on a resume.
 type sseRequest struct {
 	head []byte
+	// dynamic is head as a template when the URL or the headers have
+	// per-connection variables (templates.go); nil = none.
+	dynamic *template.Template
+}
+
+// newSSETarget prepares the request of a target; uri is its request-URI
+// as a template when it has variables.
+func newSSETarget(host, requestURI string, uri *template.Template, c Config) (*sseRequest, error) {
+	req, err := newSSERequest(host, requestURI, c.Header)
+	if err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	req.dynamic, err = headTemplate(requestURI, uri, c, func(uriText string) ([]byte, error) {
+		r, err := newSSERequest(host, uriText, c.Header)
+		return r.head, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	return &req, nil
+}
+
+// sseRequestFor appends the request of connection idx to target t.
+func (p *Pool) sseRequestFor(dst []byte, t *target, idx int64, lastID []byte) []byte {
+	if t.sse.dynamic == nil {
+		return t.sse.append(dst, lastID)
+	}
+	dst = t.sse.dynamic.Render(dst, p.vars(idx))
+	return sseRequest{}.append(dst, lastID)
 }
 
 // sseOwnedHeaders are set by the EventSource request itself.

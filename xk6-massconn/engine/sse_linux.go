@@ -38,7 +38,7 @@ func (l *loop) sseSend(c *conn) bool {
 	c.state = stHandshake
 	c.sse.parser.restart()
 	t := &c.pool.targets[c.idx%int64(len(c.pool.targets))]
-	l.scratch = t.sse.append(l.scratch[:0], c.sse.parser.lastID)
+	l.scratch = c.pool.sseRequestFor(l.scratch[:0], t, c.idx, c.sse.parser.lastID)
 	return l.write(c, l.scratch)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/xk6-massconn/engine/program"
+	"github.com/massconn/massconn/xk6-massconn/engine/template"
 )
 
 // sseServer serves handler on a loopback httptest server and closes it
@@ -235,5 +236,36 @@ func TestSSELifetimeChurns(t *testing.T) {
 	})
 	if st := p.Stats(); st.Dropped != 0 || st.Failed != 0 {
 		t.Fatalf("stats %+v: churn is neither a drop nor a failure", st)
+	}
+}
+
+// Per-connection variables in the URL and the headers reach each
+// EventSource request, as they reach each upgrade.
+func TestSSEPerConnectionRequest(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.RequestURI()+" "+r.Header.Get("Authorization")+" "+r.Header.Get("Accept")] = true
+		mu.Unlock()
+		streamUntilGone()(w, r)
+	})
+	data, err := template.NewData([]any{map[string]any{"token": "a"}, map[string]any{"token": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := dial(t, Config{
+		URLs: []string{srv.URL + "/sub?id={{conn}}"}, Connections: 2, Data: data,
+		Header: http.Header{"Authorization": {"Bearer {{data.token}}"}},
+	})
+	if st := p.Stats(); st.Open != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"/sub?id=0 Bearer a text/event-stream", "/sub?id=1 Bearer b text/event-stream"} {
+		if !seen[want] {
+			t.Errorf("no request %q among %v", want, seen)
+		}
 	}
 }

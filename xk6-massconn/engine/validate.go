@@ -210,12 +210,8 @@ func parseTarget(raw string, c Config) (target, error) {
 	}
 	t.host = net.JoinHostPort(u.Hostname(), port)
 	if isSSEURL(raw) {
-		req, err := newSSERequest(u.Host, u.RequestURI(), c.Header)
-		if err != nil {
-			return target{}, fmt.Errorf("headers: %w", err)
-		}
-		t.sse = &req
-		return t, nil
+		t.sse, err = newSSETarget(u.Host, u.RequestURI(), uri, c)
+		return t, err
 	}
 	t.request, err = wsproto.NewRequestTemplate(u.Host, u.RequestURI(), c.Header, c.Subprotocols)
 	if err != nil {
