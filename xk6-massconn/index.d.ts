@@ -33,8 +33,9 @@ declare module 'k6/x/massconn' {
   /** The options of `massconn.connect()`. Unknown names are rejected. */
   export interface ConnectOptions {
     /**
-     * `ws://` or `wss://` URLs; connection *i* uses `urls[i % urls.length]`.
-     * Required.
+     * `ws://` or `wss://` URLs, or `http://` and `https://` ones for
+     * Server-Sent Events (EventSource); connection *i* uses
+     * `urls[i % urls.length]`. Required.
      */
     urls: string | string[];
     /** How many connections this call opens (1 … 2,147,483,647). Required. */
@@ -90,6 +91,16 @@ declare module 'k6/x/massconn' {
      * and the adapters' string options (`token`, `auth`, `joinPayload`, ...).
      */
     data?: ArrayLike<string> | ArrayLike<Record<string, string | number | boolean>>;
+    /** `http://` and `https://` URLs only: which event types count as messages. */
+    sse?: SSE;
+    /** `http://` and `https://` URLs only: drop a stream that receives no byte for this long (reason `idle`). */
+    idleTimeout?: Duration;
+  }
+
+  /** `sse`: options of EventSource (http:// and https://) connections. */
+  export interface SSE {
+    /** Event types counted as messages (`'message'` for events without `event:`); all by default. */
+    events?: string[];
   }
 
   /** `heartbeat`: `every` with exactly one of `ping` or `text`. */

@@ -32,6 +32,10 @@ type metricSet struct {
 	rtt      *metrics.Metric // trend (time): a program's send to its expect's answer
 	churn    *metrics.Metric // counter: sessions that closed themselves (lifetime) to reopen
 	seq      sequenceMetrics // counters of the sequence check
+	sse      sseMetrics      // EventSource pools (sse_metrics.go)
+	// eventStream is set on the copy of an EventSource pool: its samples
+	// go to the sse metrics instead of ws_*.
+	eventStream bool
 }
 
 // registerMetrics adds the massconn_* metrics to the registry. It runs in
@@ -59,6 +63,9 @@ func registerMetrics(registry *metrics.Registry) (*metricSet, error) {
 		return nil, fmt.Errorf("registering %s: %w", churnMetric, err)
 	}
 	if ms.seq, err = registerSequenceMetrics(registry); err != nil {
+		return nil, err
+	}
+	if ms.sse, err = registerSSEMetrics(registry); err != nil {
 		return nil, err
 	}
 	return &ms, nil
@@ -100,11 +107,15 @@ func (b *sampleBuilder) durations(m *metrics.Metric, ds []time.Duration) {
 func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r engine.Report, open int64) metrics.Samples {
 	b := sampleBuilder{now: now, tags: tags}
 	bm := ms.builtin
-	b.count(bm.WSSessions, r.Opened)
-	b.durations(bm.WSConnecting, r.Connecting)
-	b.durations(bm.WSSessionDuration, r.Sessions)
-	b.count(bm.WSMessagesReceived, r.Received)
-	b.count(bm.WSMessagesSent, r.Sent)
+	if ms.eventStream {
+		b.sseSamples(ms.sse, ms.drops, r)
+	} else {
+		b.count(bm.WSSessions, r.Opened)
+		b.durations(bm.WSConnecting, r.Connecting)
+		b.durations(bm.WSSessionDuration, r.Sessions)
+		b.count(bm.WSMessagesReceived, r.Received)
+		b.count(bm.WSMessagesSent, r.Sent)
+	}
 	b.count(bm.DataReceived, r.BytesReceived)
 	b.count(bm.DataSent, r.BytesSent)
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))

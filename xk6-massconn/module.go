@@ -151,6 +151,10 @@ func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	if err != nil {
 		common.Throw(rt, connectError(err))
 	}
+	// Every sample of the pool says what its connections speak (ws or
+	// sse), so that massconn_* thresholds can tell transports apart.
+	tags.SetTag("transport", eng.Transport())
+	ms.eventStream = eng.Transport() == "sse"
 	p := newPool(mi.root, eng, ctx, state.Samples, &ms, tags)
 	// A wait cut short means the iteration is stopping; the pool closes
 	// itself then, and hold() returns at once.

@@ -70,6 +70,10 @@ var jsOptions = map[string]string{
 	"Steps[].Times":      "steps[].times",
 	"Steps[].Code":       "steps[].close",
 	"Data":               "data",
+	"SSE":                "sse",
+	"SSE.Events":         "sse.events",
+	"SSE.Events[]":       "sse.events[]",
+	"IdleTimeout":        "idleTimeout",
 }
 
 var pathIndex = regexp.MustCompile(`\[\d+\]`)

@@ -45,6 +45,7 @@ var connectKeys = []string{
 	"reconnect", "sampleLimit", "connOffset", "tags", "protocol", "batched",
 	"compression", "maxMessageSize", "sendQueueLimit",
 	"steps", "lifetime", "sequence", "data",
+	"sse", "idleTimeout", // sse_options.go
 }
 
 // The keys of the nested option objects (connectKeys, protocolKeys and
@@ -177,6 +178,9 @@ func parseConnectOptions(raw any) (connectOptions, error) {
 		return opts, err
 	}
 	if err := parseFrameOptions(m, c); err != nil {
+		return opts, err
+	}
+	if err := parseSSEOptions(m, c); err != nil {
 		return opts, err
 	}
 	if c.Data, err = parseData(m["data"]); err != nil {

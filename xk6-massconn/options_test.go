@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/sobek"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
+	"github.com/massconn/massconn/xk6-massconn/engine/program"
 	"github.com/massconn/massconn/xk6-massconn/engine/protocol"
 )
 
@@ -162,13 +163,13 @@ func TestParseConnectOptionsDefaults(t *testing.T) {
 // The engine validates what only it can (URL syntax); its errors must read
 // like the binding's own.
 func TestEngineOptionErrorNamesTheOption(t *testing.T) {
-	opts, err := parseConnectOptions(jsValue(t, `{urls: ['http://127.0.0.1:1/'], connections: 1}`))
+	opts, err := parseConnectOptions(jsValue(t, `{urls: ['ftp://127.0.0.1:1/'], connections: 1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	verr := opts.cfg.Validate()
 	if verr == nil {
-		t.Fatal("the engine accepted an http:// URL")
+		t.Fatal("the engine accepted an ftp:// URL")
 	}
 	got := connectError(verr).Error()
 	if !strings.HasPrefix(got, "massconn.connect: option 'urls[0]' ") {
@@ -207,7 +208,14 @@ func TestEngineRulesNameTheJSOption(t *testing.T) {
 		mutate func(*engine.Config)
 	}{
 		{"urls", func(c *engine.Config) { c.URLs = nil }},
-		{"urls[0]", func(c *engine.Config) { c.URLs = []string{"http://x/"} }},
+		{"urls[0]", func(c *engine.Config) { c.URLs = []string{"ftp://x/"} }},
+		{"urls", func(c *engine.Config) { c.URLs = []string{"http://x/", "ws://x/"} }},
+		{"steps[0].send", func(c *engine.Config) {
+			c.URLs, c.Steps = []string{"http://x/"}, []program.Step{{Kind: program.Send, Text: "hi"}}
+		}},
+		{"idleTimeout", func(c *engine.Config) { c.IdleTimeout = time.Second }},
+		{"sse", func(c *engine.Config) { c.SSE = &engine.SSE{} }},
+		{"sse.events[0]", func(c *engine.Config) { c.URLs, c.SSE = []string{"https://x/"}, &engine.SSE{Events: []string{""}} }},
 		{"connections", func(c *engine.Config) { c.Connections = 0 }},
 		{"rate", func(c *engine.Config) { c.Rate = -1 }},
 		{"maxInFlight", func(c *engine.Config) { c.MaxInFlight = -1 }},

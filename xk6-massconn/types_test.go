@@ -63,6 +63,7 @@ func TestTypesMatchTheBinding(t *testing.T) {
 		"Reply":          replyKeys,
 		"Latency":        latencyKeys,
 		"Sequence":       sequenceKeys,
+		"SSE":            sseKeys,
 		"Range":          rangeKeys,
 		"ExpectPath":     expectPathKeys,
 		"SendStep":       stepKeys[program.Send],

@@ -17,7 +17,7 @@ import (
 
 // Config describes one pool: a batch of connections opened by one call.
 type Config struct {
-	URLs           []string     // ws:// or wss:// targets, used round-robin
+	URLs           []string     // ws:// or wss:// targets (or http:// and https:// EventSource ones, see SSE), used round-robin
 	Connections    int          // how many connections to open
 	Rate           float64      // new connection attempts per second; 0 = as fast as allowed
 	MaxInFlight    int          // handshakes in progress at once; 0 = default (1000)
@@ -73,6 +73,12 @@ type Config struct {
 	Steps    []program.Step
 	Lifetime Lifetime
 
+	// SSE: EventSource connections (http:// and https:// URLs, see
+	// sse_config.go). SSE filters their events by type (nil: every
+	// event); IdleTimeout drops a stream silent for that long (0: never).
+	SSE         *SSE
+	IdleTimeout time.Duration
+
 	// SampleLimit bounds how many duration values (latency, connecting,
 	// session) one Drain returns per kind; counts stay exact.
 	SampleLimit int
@@ -123,6 +129,7 @@ const (
 	ReasonRejected     = "rejected"
 	ReasonBackpressure = "backpressure"
 	ReasonCompression  = "compression"
+	// ReasonContentType: see sse_config.go.
 )
 
 // Stats is a snapshot of a pool's exact counters.
@@ -164,4 +171,5 @@ type Report struct {
 	RTTMax   time.Duration
 	Churn    int64          // sessions that closed themselves to reopen (Config.Lifetime)
 	Sequence SequenceCounts // the sequence check's counters, when it is on
+	SSE      SSEReport      // EventSource connections only (sse_config.go)
 }

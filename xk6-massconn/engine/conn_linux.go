@@ -57,6 +57,7 @@ type conn struct {
 	prog     program.State  // position in Config.Steps and lifetime end
 	proto    protocol.State // the protocol adapter's state, if any
 	tls      *tlsConn       // wss:// only
+	sse      *sseConn       // http:// and https:// (EventSource, sse_linux.go) only
 	fd       int32
 	slot     int32 // index in loop.conns
 	state    connState
@@ -82,6 +83,7 @@ func (l *loop) dial(c *conn) {
 	p := c.pool
 	s := l.shard(c)
 	s.attempted.Add(1)
+	l.sseDial(c)
 	c.state = stConnecting
 	c.started = l.now
 	c.deadline = l.now + int64(p.cfg.ConnectTimeout)
@@ -164,6 +166,9 @@ func (l *loop) connected(c *conn) bool {
 
 // sendUpgrade sends the HTTP upgrade request (over TLS for wss://).
 func (l *loop) sendUpgrade(c *conn) bool {
+	if c.sse != nil {
+		return l.sseSend(c) // an EventSource GET instead
+	}
 	var nonce [16]byte
 	putRand(&l.rng, nonce[:])
 	c.hs = &handshake{key: wsproto.NewKey(nonce)}
@@ -223,6 +228,10 @@ func recvNow(fd int, buf []byte) (int, unix.Errno) {
 }
 
 func (l *loop) consume(c *conn, data []byte) {
+	if c.sse != nil {
+		l.sseInput(c, data)
+		return
+	}
 	if c.state == stHandshake {
 		data = l.handshakeData(c, data)
 		if c.state != stOpen || len(data) == 0 {
@@ -435,6 +444,10 @@ func (l *loop) lost(c *conn, err error) {
 		}
 		l.fail(c, reasonOf(err), 0)
 	case stOpen:
+		if c.sse != nil {
+			l.sseLost(c, err)
+			return
+		}
 		l.dropped(c, wsproto.CloseAbnormal)
 	case stClosing:
 		l.endSession(c)
@@ -445,6 +458,10 @@ func (l *loop) lost(c *conn, err error) {
 // dropped ends an open session the server ended (or lost) and schedules a
 // reconnect if asked for.
 func (l *loop) dropped(c *conn, code int) {
+	if c.sse != nil {
+		l.sseDrop(c, DropReset)
+		return
+	}
 	l.shard(c).drop(code, time.Duration(l.now-c.opened), c.pool.cfg.SampleLimit)
 	l.release(c)
 	l.redialOrRemove(c)
@@ -526,12 +543,19 @@ func (l *loop) redialOrRemove(c *conn) {
 	c.retries++
 	c.state = stRedial
 	c.deadline = l.now + backoff + int64(nextRand(&l.rng)%uint64(backoff))
+	if c.sse != nil {
+		c.deadline = l.now + l.sseRetry(c) // the server's retry: field
+	}
 }
 
 // shutdown begins the close handshake (or abandons an attempt) for Pool.Close.
 func (l *loop) shutdown(c *conn, grace time.Duration) {
 	switch c.state {
 	case stOpen:
+		if c.sse != nil {
+			l.sseEnd(c) // no close handshake
+			return
+		}
 		c.state = stClosing
 		c.deadline = l.now + int64(grace)
 		l.sendFrame(c, opClose, wsproto.ClosePayload(wsproto.CloseNormal, ""))

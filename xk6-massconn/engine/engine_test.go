@@ -270,7 +270,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		mutate func(*Config)
 	}{
 		{"URLs", func(c *Config) { c.URLs = nil }},
-		{"URLs[0]", func(c *Config) { c.URLs = []string{"http://x/"} }},
+		{"URLs[0]", func(c *Config) { c.URLs = []string{"ftp://x/"} }},
 		{"Connections", func(c *Config) { c.Connections = 0 }},
 		{"Rate", func(c *Config) { c.Rate = -1 }},
 		{"MaxInFlight", func(c *Config) { c.MaxInFlight = -1 }},

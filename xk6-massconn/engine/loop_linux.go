@@ -200,6 +200,7 @@ type loop struct {
 	now      int64 // monotonic nanoseconds at the current iteration
 	wall     int64 // wall-clock Unix nanoseconds, refreshed before reads
 	tls      tlsLoop
+	sse      sseLoop // EventSource (sse_linux.go)
 	warmSum  uint64  // see warm
 	order    []int32 // a batch's events in the order served (servingOrder)
 	// tid is the loop's OS thread, for benchmarks that read its CPU time.
@@ -410,6 +411,9 @@ func (l *loop) scan() {
 		case stOpen:
 			if c.tls != nil {
 				c.tls.trim()
+			}
+			if c.sse != nil && !l.sseScan(c) { // EventSource (sse_linux.go)
+				continue
 			}
 			hb := &c.pool.cfg.Heartbeat
 			if hb.Every > 0 && l.now >= c.nextBeat {

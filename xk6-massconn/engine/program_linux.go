@@ -92,6 +92,10 @@ func (l *loop) selfClose(c *conn, code int) {
 	if c.state != stOpen || c.fd < 0 {
 		return
 	}
+	if c.sse != nil {
+		l.sseEnd(c) // an EventSource has no close handshake
+		return
+	}
 	c.state = stClosing
 	c.deadline = l.now + int64(selfCloseGrace)
 	l.sendFrame(c, opClose, wsproto.ClosePayload(code, ""))

@@ -12,7 +12,7 @@ import (
 var reasons = [...]string{
 	ReasonTimeout, ReasonRefused, ReasonReset, ReasonAddrNotAvail,
 	ReasonTooManyFiles, ReasonHandshake, ReasonProtocol, ReasonTLS, ReasonOther,
-	ReasonRejected, ReasonBackpressure, ReasonCompression,
+	ReasonRejected, ReasonBackpressure, ReasonCompression, ReasonContentType,
 }
 
 type reasonID uint8
@@ -30,7 +30,8 @@ const (
 	rRejected // also counted by code in shard.rejections
 	rBackpressure
 	rCompression
-	rHTTP // not in reasons: counted by status in shard.httpStatus
+	rContentType // EventSource (sse_config.go)
+	rHTTP        // not in reasons: counted by status in shard.httpStatus
 )
 
 // shard holds one event loop's share of a pool's counters. Only that loop
@@ -51,6 +52,7 @@ type shard struct {
 	// the sequence check's counters (sequence.go)
 	seqGaps, seqDuplicates, seqReordered, seqUnreadable atomic.Int64
 	reasons                                             [len(reasons)]atomic.Int64
+	sse                                                 sseShard // EventSource counters (sse_config.go)
 
 	mu         sync.Mutex // guards everything below
 	httpStatus map[int]int64
@@ -308,6 +310,7 @@ func (p *Pool) Drain() Report {
 	}
 	p.prog.drain(&r, &p.progPrev, limit, &p.drainRng)
 	r.Sequence = p.sequenceDelta()
+	p.drainSSE(&r)
 	return r
 }
 

@@ -167,6 +167,19 @@ const uriMarker = "\x00"
 // requestTemplate is the upgrade request of a target whose URL or headers
 // have variables, up to "Sec-WebSocket-Key: "; nil when they have none.
 func requestTemplate(host, staticURI string, uri *template.Template, c Config) (*template.Template, error) {
+	return headTemplate(staticURI, uri, c, func(uriText string) ([]byte, error) {
+		req, err := wsproto.NewRequestTemplate(host, uriText, c.Header, c.Subprotocols)
+		if c.Compression {
+			req = req.WithExtensions(wsproto.DeflateOffer)
+		}
+		return req.Prefix, err
+	})
+}
+
+// headTemplate turns the request head build makes for a request-URI into
+// a template, when the URL (uri) or the headers have variables; nil when
+// they have none.
+func headTemplate(staticURI string, uri *template.Template, c Config, build func(uriText string) ([]byte, error)) (*template.Template, error) {
 	headerVars := false
 	for _, vs := range c.Header {
 		for _, v := range vs {
@@ -180,14 +193,11 @@ func requestTemplate(host, staticURI string, uri *template.Template, c Config) (
 	if uri == nil {
 		uriText = staticURI
 	}
-	req, err := wsproto.NewRequestTemplate(host, uriText, c.Header, c.Subprotocols)
+	req, err := build(uriText)
 	if err != nil {
 		return nil, err
 	}
-	if c.Compression {
-		req = req.WithExtensions(wsproto.DeflateOffer)
-	}
-	head, tail, _ := strings.Cut(string(req.Prefix), uriMarker)
+	head, tail, _ := strings.Cut(string(req), uriMarker)
 	headT, err := template.Parse(head, template.Header)
 	if err != nil {
 		return nil, err

@@ -108,6 +108,7 @@ func (c Config) validateFields(errs *fieldErrors) *program.Program {
 	c.validateMessages(errs)
 	prog := c.validateProgram(errs)
 	c.validateSequence(errs)
+	c.validateSSE(errs) // sse_config.go
 	if c.SampleLimit < 0 {
 		errs.add("SampleLimit", c.SampleLimit, "must be a whole number >= 0", fmt.Sprintf("0 = default %d", DefaultSampleLimit))
 	}
@@ -171,6 +172,7 @@ type target struct {
 	tls     bool
 	host    string // host:port as dialed
 	request wsproto.RequestTemplate
+	sse     *sseRequest // http:// and https://: an EventSource request instead of an upgrade
 }
 
 func parseTarget(raw string, c Config) (target, error) {
@@ -189,8 +191,13 @@ func parseTarget(raw string, c Config) (target, error) {
 		port = "80"
 	case "wss":
 		t.tls, port = true, "443"
+	case "http", "https": // EventSource (sse_config.go)
+		t.tls, port = u.Scheme == "https", "80"
+		if t.tls {
+			port = "443"
+		}
 	default:
-		return target{}, fmt.Errorf("scheme %q is not ws or wss in %q", u.Scheme, raw)
+		return target{}, fmt.Errorf("scheme %q is not ws, wss, http or https in %q", u.Scheme, raw)
 	}
 	if u.Hostname() == "" {
 		return target{}, fmt.Errorf("no host in %q", raw)
@@ -202,6 +209,10 @@ func parseTarget(raw string, c Config) (target, error) {
 		port = u.Port()
 	}
 	t.host = net.JoinHostPort(u.Hostname(), port)
+	if isSSEURL(raw) {
+		t.sse, err = newSSETarget(u.Host, u.RequestURI(), uri, c)
+		return t, err
+	}
 	t.request, err = wsproto.NewRequestTemplate(u.Host, u.RequestURI(), c.Header, c.Subprotocols)
 	if err != nil {
 		return target{}, fmt.Errorf("headers/subprotocols: %w", err)

@@ -80,6 +80,21 @@ func (r k6Result) value(t *testing.T, metric, field string) float64 {
 	return v
 }
 
+// metricValue is one value a summary must hold.
+type metricValue struct {
+	metric, field string
+	want          float64
+}
+
+func (r k6Result) expectValues(t *testing.T, wants []metricValue) {
+	t.Helper()
+	for _, w := range wants {
+		if got := r.value(t, w.metric, w.field); got != w.want {
+			t.Errorf("%s %s = %v, want %v", w.metric, w.field, got, w.want)
+		}
+	}
+}
+
 // runK6 runs `k6 run` on a script from testdata with the given env.
 func runK6(t *testing.T, script string, env map[string]string, extraArgs ...string) k6Result {
 	t.Helper()
@@ -131,21 +146,14 @@ func TestThresholdsPassAgainstWSPeer(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("k6 exited %d, want 0:\n%s", res.code, res.output)
 	}
-	for _, c := range []struct {
-		metric, field string
-		want          float64
-	}{
+	res.expectValues(t, []metricValue{
 		{"ws_sessions", "count", 50},
 		{"ws_msgs_received", "count", 1000},
 		{"massconn_failures", "count", 0},
 		{"massconn_drops", "count", 0},
 		{"massconn_open", "max", 50},
 		{"massconn_open", "value", 0}, // all closed at the end
-	} {
-		if got := res.value(t, c.metric, c.field); got != c.want {
-			t.Errorf("%s %s = %v, want %v", c.metric, c.field, got, c.want)
-		}
-	}
+	})
 	// The trends exist: latency from the pushed ts field, connecting times.
 	for _, m := range []string{"massconn_latency", "ws_connecting", "ws_session_duration"} {
 		if res.value(t, m, "max") < res.value(t, m, "min") {
@@ -181,7 +189,7 @@ func TestWrongOptionsNameTheOption(t *testing.T) {
 			"massconn.connect: unknown option 'conections' (did you mean 'connections'?)"},
 		{"negative rate", `{"urls":["` + url + `"],"connections":10,"rate":-5}`,
 			"massconn.connect: option 'rate' must be a number >= 0, got -5"},
-		{"bad scheme", `{"urls":["http://127.0.0.1:1/"],"connections":1}`,
+		{"bad scheme", `{"urls":["ftp://127.0.0.1:1/"],"connections":1}`,
 			"massconn.connect: option 'urls[0]'"},
 		// More connections than the open-file limit allows: the capacity
 		// check fails before any socket is opened and says how to lift it.

@@ -69,35 +69,16 @@ var protectedHeaders = []string{
 // requestURI (path and query). Extra headers are sent as given, except those
 // the handshake owns.
 func NewRequestTemplate(host, requestURI string, extra http.Header, subprotocols []string) (RequestTemplate, error) {
-	if requestURI == "" {
-		requestURI = "/"
-	}
-	for _, s := range []string{host, requestURI} {
-		if strings.ContainsAny(s, " \r\n") {
-			return RequestTemplate{}, fmt.Errorf("request line part %q contains a space or line break", s)
-		}
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", requestURI, host)
+	if err := WriteRequestLine(&b, host, requestURI); err != nil {
+		return RequestTemplate{}, err
+	}
+	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
 	if len(subprotocols) > 0 {
 		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(subprotocols, ", "))
 	}
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ck := http.CanonicalHeaderKey(k)
-		if slices.Contains(protectedHeaders, ck) {
-			return RequestTemplate{}, fmt.Errorf("header %q is set by the WebSocket handshake and cannot be overridden", k)
-		}
-		for _, v := range extra[k] {
-			if strings.ContainsAny(k+v, "\r\n") || strings.ContainsAny(k, " :") {
-				return RequestTemplate{}, fmt.Errorf("header %q has a line break or an invalid name", k)
-			}
-			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
-		}
+	if err := WriteHeaders(&b, extra, protectedHeaders, "WebSocket handshake"); err != nil {
+		return RequestTemplate{}, err
 	}
 	b.WriteString("Sec-WebSocket-Key: ")
 	return RequestTemplate{Prefix: bytes.Clone(b.Bytes()), Suffix: []byte("\r\n\r\n")}, nil
@@ -157,40 +138,24 @@ func (t RequestTemplate) WithExtensions(offer string) RequestTemplate {
 }
 
 func checkResponse(head []byte, key []byte, subprotocols []string) ([]byte, error) {
-	line, rest, ok := bytes.Cut(head, []byte("\r\n"))
-	if !ok {
-		return nil, handshakeErr("no status line")
-	}
-	// "HTTP/1.1 101 Switching Protocols": version, three-digit code, reason.
-	if !bytes.HasPrefix(line, []byte("HTTP/1.")) || len(line) < 12 || line[8] != ' ' {
-		return nil, handshakeErr("malformed status line %q", truncate(line))
-	}
-	code := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return nil, handshakeErr("malformed status code in %q", truncate(line))
-		}
-		code = code*10 + int(c-'0')
-	}
-	if len(line) > 12 && line[12] != ' ' {
-		return nil, handshakeErr("malformed status line %q", truncate(line))
+	code, rest, err := StatusLine(head)
+	if err != nil {
+		return nil, err
 	}
 	if code != 101 {
 		return nil, &StatusError{Code: code}
 	}
 	var upgrade, connection, accept, protocol, extensions []byte
 	var seenProtocol bool
-	for len(rest) > 0 {
-		var hl []byte
-		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if len(hl) == 0 {
+	for {
+		name, value, next, err := NextHeader(rest)
+		if err != nil {
+			return nil, err
+		}
+		if name == nil {
 			break
 		}
-		name, value, ok := bytes.Cut(hl, []byte(":"))
-		if !ok || len(name) == 0 {
-			return nil, handshakeErr("malformed header line %q", truncate(hl))
-		}
-		value = bytes.TrimSpace(value)
+		rest = next
 		switch {
 		case bytes.EqualFold(name, []byte("Upgrade")):
 			upgrade = value
