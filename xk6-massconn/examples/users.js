@@ -19,7 +19,7 @@ export const options = {
 export default function () {
   const pool = massconn.connect({
     urls: [__ENV.URL || 'ws://127.0.0.1:8000/connection/websocket'],
-    connections: users.length, // one connection per row
+    connections: massconn.share(users.length), // one per row, split across --execution-segment processes
     data: users,
     headers: { 'X-Client': '{{data.id}}' },
     protocol: { name: 'centrifugo', token: '{{data.token}}', data: { device: 'k6-{{conn}}' }, channels: ['news'] },
