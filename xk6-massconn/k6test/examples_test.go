@@ -57,6 +57,8 @@ func TestExamples(t *testing.T) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
+			// Each waits on its hold with 20 idle connections: run them together.
+			t.Parallel()
 			run, ok := examples[name]
 			if !ok {
 				t.Fatalf("examples/%s has no test: add a case to examples in examples_test.go", name)
