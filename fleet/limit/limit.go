@@ -113,7 +113,7 @@ type Decision struct {
 // says what comes next. Each step's Broke is filled in.
 func Decide(cfg Config, budget Budget, steps []report.LimitStep) Decision {
 	res := report.Limit{
-		SLO: report.LimitSLO{FanoutP99Ms: ms(cfg.SLO.P99), Failures: cfg.SLO.Failures, ConnectP95Ms: ms(cfg.SLO.ConnectP95)},
+		SLO:    report.LimitSLO{FanoutP99Ms: ms(cfg.SLO.P99), Failures: cfg.SLO.Failures, ConnectP95Ms: ms(cfg.SLO.ConnectP95)},
 		Budget: budget, Steps: steps,
 	}
 	for i := range steps {
