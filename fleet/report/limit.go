@@ -121,7 +121,7 @@ func (l *Limit) knee() string {
 		}
 		if p.slo > 0 {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#d62728" stroke-dasharray="6 4"/>`, left, float64(left)+plotW, y(p.slo), y(p.slo))
-			fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end" fill="#d62728">SLO %s</text>`+"\n", float64(left)+plotW-4, y(p.slo)-4, short(p.slo, p.unit))
+			fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end" fill="#d62728">SLO p99 %s</text>`+"\n", float64(left)+plotW-4, y(p.slo)-4, msLabel(p.slo))
 		}
 		var pts []string
 		for _, s := range l.Steps {
@@ -140,6 +140,14 @@ func (l *Limit) knee() string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// msLabel renders a bound in ms as people say it: "1 s", "250 ms".
+func msLabel(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%g s", v/1000)
+	}
+	return fmt.Sprintf("%g ms", v)
 }
 
 // stepRows are the steps as table cells.
