@@ -63,8 +63,9 @@ fi
 
 scenario=${SCENARIO:-capacity}
 args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scripts k6scripts
-  --connections "${CONNECTIONS:-0}" --base-port "${BASE_PORT:-18080}"
-  --insert-every "${INSERT_EVERY:-1s}")
+  --base-port "${BASE_PORT:-18080}" --insert-every "${INSERT_EVERY:-1s}")
+# The capacity search sets its own counts (START, STEP, MAX).
+[ "$scenario" != limit ] && args+=(--connections "${CONNECTIONS:-0}")
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
 [ -n "${PARTS:-}" ] && args+=(--parts "$PARTS")
 [ -n "${SERVERS:-}" ] && args+=(--servers "$SERVERS")

@@ -82,6 +82,28 @@ func (b *budgetList) Set(s string) error {
 	return nil
 }
 
+// searchOnly are the flags only the capacity search reads.
+var searchOnly = []string{"start", "step", "factor", "max", "step-hold", "slo-p99", "slo-failures", "slo-connect-p95", "lg-budget"}
+
+// checkSearchFlags refuses flags given to the wrong kind of run: the
+// search's to a single run, a single run's count or hold to the search.
+func checkSearchFlags(search bool, set map[string]bool) error {
+	if search {
+		for _, name := range []string{"connections", "duration"} {
+			if set[name] {
+				return fmt.Errorf("--%s is for one run: the capacity search's counts are --start, --step or --factor and --max, its hold --step-hold", name)
+			}
+		}
+		return nil
+	}
+	for _, name := range searchOnly {
+		if set[name] {
+			return fmt.Errorf("--%s is for the capacity search: add --scenario limit", name)
+		}
+	}
+	return nil
+}
+
 // runSearch runs the capacity search with run's configuration.
 func runSearch(ctx context.Context, f *searchFlags, set map[string]bool, rc fleet.RunConfig, stdout io.Writer) (int, error) {
 	cfg, err := f.config(set, stdout)

@@ -296,6 +296,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	if err := fs.Parse(args); err != nil {
 		return flagsFailed(err)
 	}
+	if err := checkSearchFlags(*scenario == fleet.SearchScenario, setFlags(fs)); err != nil {
+		return 2, err
+	}
 	if len(targets) == 0 && (pub.Enabled() || len(targetPIDs) > 0) {
 		return 2, errors.New("--publish-url, --insert-sql and --target-pid are for runs against someone else's server: add --target ws://HOST:PORT/PATH")
 	}
