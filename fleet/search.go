@@ -112,6 +112,9 @@ func writeSearch(cfg SearchConfig, res report.Limit, reports []*report.Report) (
 			}
 		}
 	}
+	if len(reports) > 0 {
+		r.Started, r.Ended = reports[0].Started, reports[len(reports)-1].Ended
+	}
 	r.Scenario, r.Command, r.Limit = SearchScenario, cfg.Run.Command, &res
 	r.Title = "massconn limit: " + res.Summary
 	if err := report.Write(cfg.Run.Out, &r); err != nil {

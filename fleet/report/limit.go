@@ -150,6 +150,19 @@ func msLabel(v float64) string {
 	return fmt.Sprintf("%g ms", v)
 }
 
+// figuresFrom says which step the rest of the report's figures are.
+func (l *Limit) figuresFrom() string {
+	for _, s := range l.Steps {
+		if s.Connections == l.Holds {
+			return fmt.Sprintf("The figures below are the step that held, %s connections (its own report: %s); each step's report is in its directory.", num(s.Connections), s.Dir)
+		}
+	}
+	if len(l.Steps) > 0 {
+		return fmt.Sprintf("No step held: the figures below are the first step's, %s connections (%s).", num(l.Steps[0].Connections), l.Steps[0].Dir)
+	}
+	return "No step ran."
+}
+
 // stepRows are the steps as table cells.
 func (l *Limit) stepRows() (head []string, rows [][]string) {
 	head = []string{"connections", "open", "failures", "drops", "connect p95", "fan-out p50 / p99", "delivered", "target RSS/conn", "k6 CPU", "s", "broke"}
@@ -185,7 +198,7 @@ func writeLimitMarkdown(b *strings.Builder, l *Limit) {
 	for _, r := range rows {
 		fmt.Fprintf(b, "| %s |\n", strings.Join(r, " | "))
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(b, "\n%s\n\n", l.figuresFrom())
 }
 
 func writeLimitHTML(b *strings.Builder, l *Limit) {
@@ -207,5 +220,5 @@ func writeLimitHTML(b *strings.Builder, l *Limit) {
 		}
 		b.WriteString("</tr>\n")
 	}
-	b.WriteString("</table>\n</section>\n")
+	fmt.Fprintf(b, "</table>\n<p class=\"meta\">%s</p>\n</section>\n", esc(l.figuresFrom()))
 }
