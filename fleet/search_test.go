@@ -43,7 +43,7 @@ func nchanSearch(t *testing.T, srv *nchantest.Server, maxConns int64, budget map
 		t.Fatalf("report.json's limit %+v differs from the search's %+v", again.Limit, r.Limit)
 	}
 	html, err := os.ReadFile(out + "/report.html")
-	if err != nil || !bytes.Contains(html, []byte("The capacity search")) || !bytes.Contains(html, []byte("SLO 1")) {
+	if err != nil || !bytes.Contains(html, []byte("The capacity search")) || !bytes.Contains(html, []byte("SLO p99 1 s")) {
 		t.Errorf("report.html lacks the knee with its SLO line: %v", err)
 	}
 	return r, progress.String()
