@@ -149,6 +149,7 @@ func StepFrom(r *report.Report, dir string, took time.Duration) report.LimitStep
 		s.DeliveredRatio = &ratio
 	}
 	if t := r.Target; t != nil {
+		s.Publishes, s.PublishFailures = t.Published+t.PublishFailures, t.PublishFailures
 		s.TargetRSSPerConn, s.TargetCPUPerConnUS = t.RSSBytesPerConn, t.CPUPerConnUS
 	} else {
 		s.TargetRSSPerConn = r.Memory.ServerBytesPerConn

@@ -191,6 +191,9 @@ func Breaks(s report.LimitStep, slo SLO) []string {
 	if s.FanoutP99Ms == nil && s.Failures+s.Drops <= slo.Failures {
 		out = append(out, "no message arrived while every connection was open")
 	}
+	if s.PublishFailures > 0 {
+		out = append(out, fmt.Sprintf("%s of %s publishes failed", num(s.PublishFailures), num(s.Publishes)))
+	}
 	if s.DeliveredRatio != nil && *s.DeliveredRatio < 1 {
 		out = append(out, fmt.Sprintf("%.1f%% of messages delivered", 100**s.DeliveredRatio))
 	}

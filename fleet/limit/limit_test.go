@@ -95,6 +95,8 @@ func TestBreakBlamesTheTargetAndSaysWhat(t *testing.T) {
 	connect.ConnectP95Ms = 6100
 	lossy := good(3000)
 	lossy.DeliveredRatio = ptr(0.972)
+	unpublished := good(3000)
+	unpublished.FanoutP99Ms, unpublished.Publishes, unpublished.PublishFailures = ptr(14159), 18, 1
 	for _, tc := range []struct {
 		step report.LimitStep
 		want string
@@ -104,6 +106,7 @@ func TestBreakBlamesTheTargetAndSaysWhat(t *testing.T) {
 		{dropped, "5 drops: 1006 4, 1001 1"},
 		{connect, "connect p95 6.1 s > 5 s"},
 		{lossy, "97.2% of messages delivered"},
+		{unpublished, "fan-out p99 14.2 s > 1 s; 1 of 18 publishes failed"},
 	} {
 		d := Decide(cfg, nil, []report.LimitStep{good(1000), good(2000), tc.step})
 		r := d.Result

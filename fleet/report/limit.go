@@ -62,6 +62,10 @@ type LimitStep struct {
 	// connection was open that reached every connection (the delivery
 	// check); nil when it could not be checked.
 	DeliveredRatio *float64 `json:"delivered_ratio"`
+	// Publishes and PublishFailures are the run's messages sent and those
+	// that failed (the target refused or did not answer them).
+	Publishes       int64 `json:"publishes"`
+	PublishFailures int64 `json:"publish_failures"`
 	// The target's (or our servers') RSS and CPU per connection, when
 	// measured (--target-pid, or our own servers).
 	TargetRSSPerConn   float64 `json:"target_rss_bytes_per_conn,omitempty"`
