@@ -45,7 +45,7 @@ func (f *searchFlags) config(set map[string]bool, stdout io.Writer) (limit.Confi
 	if !set["step"] && !set["factor"] {
 		cfg.Factor = 2
 	}
-	if !set["max"] {
+	if f.max == 0 {
 		m := int64(0)
 		for _, b := range fleet.LoadGeneratorBudget(f.budget) {
 			if m == 0 || b.Connections < m {
@@ -55,7 +55,7 @@ func (f *searchFlags) config(set map[string]bool, stdout io.Writer) (limit.Confi
 		cfg.Max = m
 		fmt.Fprintf(stdout, "massconn-fleet limit: up to %d connections (the load generator's budget here); set --max to change\n", m)
 	}
-	if !set["start"] {
+	if f.start == 0 {
 		n, _, err := fleet.DefaultConnections()
 		if err != nil {
 			return cfg, err
