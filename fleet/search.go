@@ -81,7 +81,12 @@ func Search(ctx context.Context, cfg SearchConfig) (*report.Report, error) {
 		// The floor once, before the first step; no profile per step.
 		rc.NoFloor = cfg.Run.NoFloor || len(steps) > 0
 		rc.Profile = 0
-		rc.P99Bound = cfg.Limit.SLO.P99
+		// The delivery check's window ends this long before the hold does
+		// (a message published later may still be on its way): the SLO's
+		// p99, but at most a third of the hold, so that a long SLO on a
+		// short step still leaves messages to check. The search judges
+		// the p99 by its own SLO (fleet/limit), not the step's verdict.
+		rc.P99Bound = min(cfg.Limit.SLO.P99, hold/3)
 		rc.Command = fmt.Sprintf("%s (step %d: %d connections)", cfg.Run.Command, len(steps)+1, n)
 		logf("step %d: %d connections held %v", len(steps)+1, n, hold)
 		t0 := time.Now()

@@ -205,12 +205,14 @@ func Breaks(s report.LimitStep, slo SLO) []string {
 const Saturation = 0.9
 
 // LoadGeneratorSaturated says whether a step that broke on time (fan-out
-// or connect latency, or timeouts) did so with the machine's CPU
-// saturated and k6 using more of it than the target: then the load
-// generator, not the target, is what ran out. Refused or reset
-// connections are the target's answer and always count against it.
+// or connect latency, or timeouts) did so on a machine whose CPU was
+// saturated by something other than the target: k6, or other processes
+// on the machine the load comes from. Then the load generator's side, not
+// the target, is what ran out. A target that used the largest share of a
+// saturated machine is the target's limit; refused or reset connections
+// are the target's answer and always count against it.
 func LoadGeneratorSaturated(s report.LimitStep) (string, bool) {
-	if s.MachineCPUShare < Saturation || s.K6CPUShare <= s.TargetCPUShare {
+	if s.MachineCPUShare < Saturation || s.Drops > 0 {
 		return "", false
 	}
 	for reason := range s.FailuresByReason {
@@ -218,11 +220,16 @@ func LoadGeneratorSaturated(s report.LimitStep) (string, bool) {
 			return "", false
 		}
 	}
-	if s.Drops > 0 {
+	other := max(0, s.MachineCPUShare-s.K6CPUShare-s.TargetCPUShare)
+	if s.TargetCPUShare >= s.K6CPUShare && s.TargetCPUShare >= other {
 		return "", false
 	}
-	return fmt.Sprintf("k6's CPU: the machine was %.0f%% busy, k6 used %.0f%% of it and the target %.0f%%",
-		100*s.MachineCPUShare, 100*s.K6CPUShare, 100*s.TargetCPUShare), true
+	what := "k6's CPU"
+	if other > s.K6CPUShare {
+		what = "the machine's CPU, taken by other processes"
+	}
+	return fmt.Sprintf("%s: the machine was %.0f%% busy, k6 used %.0f%%, the target %.0f%%, the rest %.0f%%",
+		what, 100*s.MachineCPUShare, 100*s.K6CPUShare, 100*s.TargetCPUShare, 100*other), true
 }
 
 // reasons renders counts by reason, largest first: "reset 300, timeout 12".

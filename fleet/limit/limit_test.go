@@ -176,11 +176,19 @@ func TestSaturatedLoadGeneratorIsNotBlamedOnTheTarget(t *testing.T) {
 	if d := Decide(cfg, nil, []report.LimitStep{good(1000), refused}); *d.Result.LimitedBy != ByTarget {
 		t.Fatalf("result %+v: refusals are the target's", d.Result)
 	}
-	// A busy machine where the target used more than k6 is the target's.
+	// A busy machine where the target used the most is the target's.
 	busyTarget := slow
-	busyTarget.K6CPUShare, busyTarget.TargetCPUShare = 0.3, 0.6
+	busyTarget.K6CPUShare, busyTarget.TargetCPUShare = 0.28, 0.46
 	if d := Decide(cfg, nil, []report.LimitStep{good(1000), busyTarget}); *d.Result.LimitedBy != ByTarget {
 		t.Fatalf("result %+v: the target used the CPU", d.Result)
+	}
+	// A machine busy with other work: neither k6 nor the target, and not
+	// blamed on the target.
+	busyOther := slow
+	busyOther.K6CPUShare, busyOther.TargetCPUShare = 0.02, 0.02
+	d = Decide(cfg, nil, []report.LimitStep{good(1000), busyOther})
+	if r := d.Result; *r.LimitedBy != ByLoadGenerator || r.BreaksAt != nil || !strings.Contains(r.LoadGenerator, "other processes") {
+		t.Fatalf("result %+v: a machine busy with other processes is the load generator's side", r)
 	}
 }
 
