@@ -92,7 +92,17 @@ func Search(ctx context.Context, cfg SearchConfig) (*report.Report, error) {
 		t0 := time.Now()
 		r, err := Run(ctx, rc)
 		if err != nil {
-			return nil, fmt.Errorf("step %d (%d connections): %w", len(steps)+1, n, err)
+			err = fmt.Errorf("step %d (%d connections): %w", len(steps)+1, n, err)
+			if len(reports) > 0 {
+				// What the steps before found is kept, said as unfinished.
+				res := d.Result
+				res.Seconds = time.Since(start).Seconds()
+				res.Summary = fmt.Sprintf("unfinished: holds %d so far; %v", res.Holds, err)
+				if _, werr := writeSearch(cfg, res, reports); werr != nil {
+					logf("%v", werr)
+				}
+			}
+			return nil, err
 		}
 		s := StepFrom(r, rc.Out, time.Since(t0))
 		if br := limit.Breaks(s, cfg.Limit.SLO); len(br) > 0 {

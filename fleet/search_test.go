@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,39 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// TestInterruptedSearchKeepsItsSteps: a search interrupted during its
+// second step (as by Ctrl-C) returns the error and leaves report.json with
+// the first step, said as unfinished.
+func TestInterruptedSearchKeepsItsSteps(t *testing.T) {
+	srv := nchantest.Start(t, nchantest.Options{})
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(out, "step-02-200", "parts")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	_, err := Search(ctx, SearchConfig{
+		Run: RunConfig{
+			ScriptDir: scriptDir(t), Out: out, K6: binary(t, "K6_BINARY"), NoFloor: true, InsertAfter: true,
+			Targets: []string{srv.SubURL("news")}, Publish: publish.Config{URL: srv.PubURL("news"), Every: 200 * time.Millisecond},
+			Env: []string{"MIN_PER_CONN=1"},
+		},
+		Limit:    limit.Config{Start: 100, Step: 100, Max: 300, SLO: limit.SLO{P99: time.Minute, ConnectP95: time.Minute}},
+		StepHold: 5 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), "step 2 (200 connections)") {
+		t.Fatalf("search: %v, want the interrupted step named", err)
+	}
+	l := readReport(t, out).Limit
+	if l == nil || len(l.Steps) != 1 || l.Steps[0].Connections != 100 || !strings.HasPrefix(l.Summary, "unfinished") {
+		t.Fatalf("limit %+v: want the first step kept, said as unfinished", l)
+	}
 }
