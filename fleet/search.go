@@ -91,6 +91,11 @@ func Search(ctx context.Context, cfg SearchConfig) (*report.Report, error) {
 		logf("step %d: %d connections held %v", len(steps)+1, n, hold)
 		t0 := time.Now()
 		r, err := Run(ctx, rc)
+		if err == nil && ctx.Err() != nil {
+			// An interrupted step ends with a report of what it had: that
+			// is no measurement of the target.
+			err = fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		}
 		if err != nil {
 			err = fmt.Errorf("step %d (%d connections): %w", len(steps)+1, n, err)
 			if len(reports) > 0 {

@@ -142,7 +142,7 @@ func TestInterruptedSearchKeepsItsSteps(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	_, err := Search(ctx, SearchConfig{
+	r, err := Search(ctx, SearchConfig{
 		Run: RunConfig{
 			ScriptDir: scriptDir(t), Out: out, K6: binary(t, "K6_BINARY"), NoFloor: true, InsertAfter: true,
 			Targets: []string{srv.SubURL("news")}, Publish: publish.Config{URL: srv.PubURL("news"), Every: 200 * time.Millisecond},
@@ -152,7 +152,10 @@ func TestInterruptedSearchKeepsItsSteps(t *testing.T) {
 		StepHold: 5 * time.Second,
 	})
 	if err == nil || !strings.Contains(err.Error(), "step 2 (200 connections)") {
-		t.Fatalf("search: %v, want the interrupted step named", err)
+		if r != nil {
+			t.Logf("limit: %+v", r.Limit)
+		}
+		t.Fatalf("search: %v, want the interrupted step named, nothing judged on it", err)
 	}
 	l := readReport(t, out).Limit
 	if l == nil || len(l.Steps) != 1 || l.Steps[0].Connections != 100 || !strings.HasPrefix(l.Summary, "unfinished") {
