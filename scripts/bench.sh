@@ -13,10 +13,18 @@
 #   make bench SCENARIO=arrival CONNECTIONS=100000 ARRIVAL_RATE=2000
 #   make bench SCENARIO=soak DURATION=1h
 #   make bench SCENARIO=baseline-stock CONNECTIONS=5000
+#   make bench SCENARIO=limit START=2000 STEP=2000 MAX=20000   # how many connections does it hold?
 #   make bench TARGET='ws://127.0.0.1:8090/sub?id=news' PUBLISH_URL='http://127.0.0.1:8090/pub?id=news'   # your server
 #
 # Environment (all optional):
-#   SCENARIO      capacity (default), arrival, fanout, soak or baseline-stock
+#   SCENARIO      capacity (default), arrival, fanout, soak, baseline-stock, or limit: the capacity search
+#                 (one capacity run per step of connections until a step breaks the service level)
+#   The capacity search (SCENARIO=limit): START (first step; default a quarter of one k6 process's share),
+#                 STEP or FACTOR (added or multiplied each step; default FACTOR=2), MAX (default: the load
+#                 generator's budget here), STEP_HOLD (each step's hold, default 20s), SLO_P99 (default 1s),
+#                 SLO_FAILURES (default 0), SLO_CONNECT_P95 (default 5s), LG_BUDGET (comma-separated
+#                 NAME=CONNECTIONS replacing the load generator's limits read here: open-files, ports,
+#                 conntrack, memory)
 #   CONNECTIONS   fleet total; default: what one k6 process may hold here
 #   DURATION      hold time; default per scenario (capacity 60s, arrival 10s, fanout 30s, soak 1h)
 #   DATABASE_URL  use this PostgreSQL instead of a throwaway one
@@ -55,8 +63,9 @@ fi
 
 scenario=${SCENARIO:-capacity}
 args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scripts k6scripts
-  --connections "${CONNECTIONS:-0}" --base-port "${BASE_PORT:-18080}"
-  --insert-every "${INSERT_EVERY:-1s}")
+  --base-port "${BASE_PORT:-18080}" --insert-every "${INSERT_EVERY:-1s}")
+# The capacity search sets its own counts (START, STEP, MAX).
+[ "$scenario" != limit ] && args+=(--connections "${CONNECTIONS:-0}")
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
 [ -n "${PARTS:-}" ] && args+=(--parts "$PARTS")
 [ -n "${SERVERS:-}" ] && args+=(--servers "$SERVERS")
@@ -69,6 +78,16 @@ for a in ${SERVER_ARGS:-}; do
 done
 [ -n "${FLOOR:-}" ] && args+=(--floor="$FLOOR")
 [ -n "${PROFILE:-}" ] && args+=(--profile "$PROFILE")
+for v in START STEP FACTOR MAX STEP_HOLD SLO_P99 SLO_FAILURES SLO_CONNECT_P95; do
+  if [ -n "${!v:-}" ]; then
+    flag=${v,,}
+    args+=("--${flag//_/-}" "${!v}")
+  fi
+done
+IFS=, read -r -a lg_budget <<<"${LG_BUDGET:-}"
+for b in "${lg_budget[@]}"; do
+  args+=(--lg-budget "$b")
+done
 IFS=, read -r -a targets <<<"${TARGET:-}"
 for t in "${targets[@]}"; do
   args+=(--target "$t")

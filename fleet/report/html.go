@@ -36,6 +36,7 @@ func HTML(r *Report) string {
 		w("</ul>\n")
 	}
 
+	writeLimitHTML(&b, r.Limit)
 	c := r.Connections
 	w("<section class=\"tiles\">\n")
 	tile := func(color, label, big, sub string) {

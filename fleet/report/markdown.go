@@ -12,6 +12,7 @@ import (
 func Markdown(r *Report) string {
 	var b strings.Builder
 	writeHead(&b, r)
+	writeLimitMarkdown(&b, r.Limit)
 	b.WriteString("![open connections, latency and memory over time](chart.svg)\n\n")
 	b.WriteString("The whole report as one page, with connect rate, failures by reason and drops by code: [report.html](report.html)\n\n")
 	writeFigures(&b, r)

@@ -44,6 +44,7 @@ type Report struct {
 	Floor             *Floor         `json:"floor,omitempty"`          // the machine's floor measured in this run, and CPU by component next to it
 	Profile           *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
 	Target            *Target        `json:"target,omitempty"`         // a run against someone else's server
+	Limit             *Limit         `json:"limit,omitempty"`          // a capacity search: its steps, and where it holds and breaks
 	Parts             []Part         `json:"parts"`
 	Series            []Point        `json:"series"`
 	Method            string         `json:"merge_method"`

@@ -263,7 +263,9 @@ func cmdMerge(args []string, stdout io.Writer) (int, error) {
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("run")
-	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak or baseline-stock")
+	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak, baseline-stock, or limit: the capacity search, "+
+		"one capacity run per step of connections (--start, --step or --factor, --max, --step-hold) until a step breaks the service level "+
+		"(--slo-p99, --slo-failures, --slo-connect-p95) or the load generator would reach its own limit")
 	conns := fs.Int64("connections", 0, "fleet total of connections; 0 = sized to this machine (one k6 process's worth)")
 	duration := fs.String("duration", "", "how long the connections are held (the script's DURATION); empty = the script's default: capacity 60s, arrival 10s, fanout 30s, soak 1h")
 	out := fs.String("out", "", "results directory (default results/<UTC timestamp>-<scenario>)")
@@ -290,14 +292,18 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	fs.Var(&targets, "target", "someone else's ws:// or wss:// URL to connect to instead of our servers (repeatable: the connections go round-robin); needs --publish-url or --insert-sql, starts no database or server")
 	fs.Var(&targetPIDs, "target-pid", "with --target: a process of the target on this machine (repeatable; its child processes too) whose memory and CPU the report shows per connection and per message")
 	publish.RegisterFlags(fs, &pub)
+	search := registerSearchFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return flagsFailed(err)
+	}
+	if err := checkSearchFlags(*scenario == fleet.SearchScenario, setFlags(fs)); err != nil {
+		return 2, err
 	}
 	if len(targets) == 0 && (pub.Enabled() || len(targetPIDs) > 0) {
 		return 2, errors.New("--publish-url, --insert-sql and --target-pid are for runs against someone else's server: add --target ws://HOST:PORT/PATH")
 	}
 	pub.DatabaseURL = *dbURL
-	if *conns == 0 {
+	if *conns == 0 && *scenario != fleet.SearchScenario {
 		n, why, err := fleet.DefaultConnections()
 		if err != nil {
 			return 1, err
@@ -309,14 +315,18 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	if dir == "" {
 		dir = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z")+"-"+*scenario)
 	}
-	r, err := fleet.Run(ctx, fleet.RunConfig{
+	rc := fleet.RunConfig{
 		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
 		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
 		NoFloor: !*floorOn, Profile: *profile, ServerArgs: serverArgs,
 		Targets: targets, TargetPIDs: targetPIDs, Publish: pub,
 		Progress: stdout, Command: "massconn-fleet run " + strings.Join(args, " "),
-	})
+	}
+	if *scenario == fleet.SearchScenario {
+		return runSearch(ctx, search, setFlags(fs), rc, stdout)
+	}
+	r, err := fleet.Run(ctx, rc)
 	if err != nil {
 		return 1, err
 	}

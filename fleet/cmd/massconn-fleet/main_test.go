@@ -72,3 +72,29 @@ func TestFlagsHelpAndUnknown(t *testing.T) {
 		}
 	}
 }
+
+// The capacity search's bad input: one line naming the flag, before
+// anything starts.
+func TestSearchBadInputNamesTheFlag(t *testing.T) {
+	limit := []string{"--scenario", "limit"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append(limit, "--slo-p99", "0"), "--slo-p99 0s"},
+		{append(limit, "--start", "5000", "--max", "1000"), "--start 5000 is above --max 1000"},
+		{append(limit, "--step", "0", "--max", "1000"), "--step 0"},
+		{append(limit, "--factor", "0.5", "--max", "1000"), "--factor 0.5"},
+		{append(limit, "--lg-budget", "sockets=10"), "NAME=CONNECTIONS"},
+		{append(limit, "--connections", "1000"), "--connections is for one run"},
+		{[]string{"--scenario", "capacity", "--max", "10"}, "--max is for the capacity search: add --scenario limit"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := append([]string{"--out", t.TempDir()}, tc.args...)
+			code, err := dispatch(context.Background(), "run", args, &bytes.Buffer{})
+			if code != 2 || err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %d, %v; want exit 2 and one line containing %q", code, err, tc.want)
+			}
+		})
+	}
+}
