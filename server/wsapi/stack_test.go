@@ -36,7 +36,12 @@ func TestReadLoopKeepsTheSmallestStack(t *testing.T) {
 		// per connection alone and 2,420-2,690 B after the package's other
 		// tests. So the figure is taken in a process of its own.
 		cmd := exec.Command(os.Args[0], "-test.run=^TestReadLoopKeepsTheSmallestStack$", "-test.v")
-		cmd.Env = append(os.Environ(), stackChildEnv+"=1")
+		// adaptivestackstart=0: new goroutines start on the smallest stack,
+		// as they do in a server whose million read loops make the average
+		// the runtime adapts to; in this small process the handshakes'
+		// deeper stacks, at a busy moment, raise that average and with it
+		// the read loops' first stacks (2,949 B per connection once in CI).
+		cmd.Env = append(os.Environ(), stackChildEnv+"=1", "GODEBUG=adaptivestackstart=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("measured in a process of its own: %v\n%s", err, out)
@@ -87,8 +92,12 @@ func TestReadLoopKeepsTheSmallestStack(t *testing.T) {
 	if perConn < 1024 {
 		t.Fatalf("%.0f bytes of goroutine stack per connection: their read loops did not start", perConn)
 	}
-	if perConn > 2560 {
-		t.Errorf("%.0f bytes of goroutine stack per connection reading, want the 2048 of one minimal stack", perConn)
+	// A path that does not fit the smallest stack leaves every read loop
+	// on a doubled one, 4,096 B; a few loops caught mid-message or not yet
+	// shrunk by the GC add a few hundred bytes on a busy machine (2,100-
+	// 2,430 B with three CPU burners beside it). The bound sits between.
+	if perConn > 3072 {
+		t.Errorf("%.0f bytes of goroutine stack per connection reading, want at most 3,072 (one minimal stack is 2,048; a doubled one 4,096)", perConn)
 	}
 	t.Logf("%.0f bytes of goroutine stack per connection reading", perConn)
 }
