@@ -85,15 +85,6 @@ func (h *Hub) pingSlot(slot int, deadline int64) (pinged, reaped int) {
 			}
 			continue
 		}
-		if s.Pending() > 0 {
-			// Frames are queued for it: the writer is delivering, and a
-			// ping would only wait behind that backlog. Its slot's next
-			// round pings it. (Pings queued behind backlogs cost clients
-			// their 1001 at shutdown on a loaded machine: 3 of 8 runs of
-			// TestSIGTERMWithBacklogExitsAndEveryClientGets1001 beside four
-			// CPU burners, 1 of 10 with this skip, 0 of 8 without pings.)
-			continue
-		}
 		if s.q.push(outFrame{b: ping}) {
 			pinged++
 		}
