@@ -1,6 +1,7 @@
 package testpeer
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -169,4 +170,31 @@ func (n *Nchan) Reload(t testing.TB) {
 	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("reloading nginx: %v", err)
 	}
+}
+
+// Subscribers is how many subscribers nchan counts on channel id (0 for
+// a channel it does not know yet), read from the publisher location's
+// channel info.
+func (n *Nchan) Subscribers(t testing.TB, id string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.Addr+"/pub?id="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("reading nchan's channel info: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0
+	}
+	var info struct {
+		Subscribers int `json:"subscribers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatalf("reading nchan's channel info (%s): %v", resp.Status, err)
+	}
+	return info.Subscribers
 }
