@@ -29,8 +29,9 @@ export default function () {
     // Reconnect with Last-Event-ID after the server's retry: when the
     // stream drops, the server can send what was missed.
     reconnect: true,
-    // The server's JSON carries its send time: ts in milliseconds.
-    latency: { path: __ENV.LATENCY_PATH || 'ts', unit: __ENV.LATENCY_UNIT || 'ms' },
+    // The server's JSON carries its send time: ts in milliseconds (for
+    // massconn's reference server: ts in microseconds, unit 'us').
+    latency: { path: __ENV.LATENCY_PATH || 'ts', unit: __ENV.LATENCY_UNIT === 'us' ? 'us' : 'ms' },
   });
   pool.hold(__ENV.HOLD || '60s');
   console.log(`held: ${JSON.stringify(pool.stats())}`);
