@@ -26,6 +26,9 @@ const DefaultP99Bound = verdict.DefaultP99Bound
 type RowsRecord struct {
 	Table string     `json:"table"`
 	Rows  []RowStamp `json:"rows"`
+	// Unit is what one entry is: "row" (the default) for rows inserted
+	// into Table, "message" for messages published to the URL in Table.
+	Unit string `json:"unit,omitempty"`
 }
 
 // RowStamp is one row: its id and when it was inserted (PostgreSQL's
@@ -105,7 +108,7 @@ func readPublished(dirs []string) (*publishedRecord, error) {
 // rows are the published messages as the rows the delivery check expects:
 // each sequence number sent at its publish time.
 func (p *publishedRecord) rows() *RowsRecord {
-	rec := &RowsRecord{Table: p.Target, Rows: make([]RowStamp, len(p.Published))}
+	rec := &RowsRecord{Table: p.Target, Unit: "message", Rows: make([]RowStamp, len(p.Published))}
 	for i, m := range p.Published {
 		rec.Rows[i] = RowStamp{ID: m.Seq, InsertedUS: m.SentUS}
 	}
@@ -118,7 +121,7 @@ func (rec *RowsRecord) published() (*verdict.Published, string) {
 	if rec == nil {
 		return nil, "no " + RowsFile + " among the inputs (the rows the run inserted)"
 	}
-	p := &verdict.Published{Source: rec.Table, Messages: make([]verdict.Message, len(rec.Rows))}
+	p := &verdict.Published{Source: rec.Table, Unit: rec.Unit, Messages: make([]verdict.Message, len(rec.Rows))}
 	for i, r := range rec.Rows {
 		p.Messages[i] = verdict.Message{ID: r.ID, At: time.UnixMicro(r.InsertedUS)}
 	}

@@ -65,18 +65,42 @@ func TestScriptAgainstNchan(t *testing.T) {
 // server stops the script at start, naming the variable.
 func TestScriptRejectsBadTargetEnv(t *testing.T) {
 	k6 := binary(t, "K6_BINARY")
-	for _, tc := range []struct{ env, want string }{
-		{"LATENCY_UNIT=sec", "LATENCY_UNIT must be one of ns, us, ms, s"},
-		{"HEADERS=Authorization: x", "HEADERS must be JSON"},
-		{`HEADERS={"X-Id":1}`, "HEADERS must be a JSON object of strings"},
-		{`PROTOCOL={"channels":["news"]}`, "PROTOCOL must be an adapter name or a JSON object"},
-		{`PROTOCOL={"name":"centrifugo"`, "PROTOCOL must be JSON"},
+	// A case with a data file names the file DATA_FILE= gets (its
+	// extension chooses the format) and what is in it.
+	type dataFile struct{ name, text string }
+	for _, tc := range []struct {
+		env  string
+		data *dataFile
+		want string
+	}{
+		{"LATENCY_UNIT=sec", nil, "LATENCY_UNIT must be one of ns, us, ms, s"},
+		{"HEADERS=Authorization: x", nil, "HEADERS must be JSON"},
+		{`HEADERS={"X-Id":1}`, nil, "HEADERS must be a JSON object of strings"},
+		{`PROTOCOL={"channels":["news"]}`, nil, "PROTOCOL must be an adapter name or a JSON object"},
+		{`PROTOCOL={"name":"centrifugo"`, nil, "PROTOCOL must be JSON"},
+		{"DATA_FILE=", &dataFile{"blank.txt", "\n \n"}, "has no rows"},
+		{"DATA_FILE=", &dataFile{"empty.jsonl", ""}, "has no rows"},
+		{"DATA_FILE=", &dataFile{"users.jsonl", `{"user":"u0"}` + "\n" + `{"user":` + "\n"}, "line 2 of"},
+		{"DATA_FILE=", &dataFile{"users.csv", "user name,plan\nu0,free\n"}, "must name the columns"},
+		{"DATA_FILE=", &dataFile{"users.csv", "user,plan\nu0,free\nu1\n"}, "line 3 of"},
 	} {
-		t.Run(tc.env, func(t *testing.T) {
+		name := tc.env
+		if tc.data != nil {
+			name += tc.data.name + ": " + tc.want
+		}
+		t.Run(name, func(t *testing.T) {
+			env := tc.env
+			if tc.data != nil {
+				file := filepath.Join(t.TempDir(), tc.data.name)
+				if err := os.WriteFile(file, []byte(tc.data.text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env += file
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, k6, "run", "--no-usage-report", "--address", "",
-				"-e", tc.env, filepath.Join(scriptDir(t), "capacity.js")).CombinedOutput()
+				"-e", env, filepath.Join(scriptDir(t), "capacity.js")).CombinedOutput()
 			if err == nil {
 				t.Fatalf("k6 accepted %s:\n%s", tc.env, out)
 			}

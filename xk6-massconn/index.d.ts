@@ -235,7 +235,7 @@ declare module 'k6/x/massconn' {
   /** One step of a per-connection program. */
   export type Step = SendStep | ExpectStep | SleepStep | GotoStep | CloseStep;
 
-  /** Sends a text message (a template: `{{conn}}`, `{{vu}}`, `{{seq}}`, `{{now_ms}}`, `{{now_us}}`, `{{rand:N}}`). */
+  /** Sends a text message (a template: `{{conn}}`, `{{vu}}`, `{{data}}`, `{{data.FIELD}}`, `{{seq}}`, `{{now_ms}}`, `{{now_us}}`, `{{rand:N}}`). */
   export interface SendStep {
     send: string;
     /** The text is base64; the decoded bytes go out as one binary message. */

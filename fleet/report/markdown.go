@@ -143,14 +143,15 @@ func writeFigures(b *strings.Builder, r *Report) {
 	}
 	if d := r.Delivery; d != nil {
 		if d.NotChecked != "" {
-			w("| every row to every connection | not checked: %s |\n", d.NotChecked)
+			w("| every %s to every connection | not checked: %s |\n", d.Noun(), d.NotChecked)
 		} else {
 			verdict := "yes"
 			if !d.Complete {
 				verdict = "**no**"
 			}
-			w("| every row to every connection (exact) | %s: rows %s..%s of %s (%s rows × %s connections = %s deliveries; %s rows inserted in the run) |\n",
-				verdict, num(d.FirstID), num(d.LastID), d.Table, num(d.Rows), num(d.Sequences+d.Silent), num(d.Deliveries), num(d.RowsInserted))
+			n := d.Noun()
+			w("| every %[1]s to every connection (exact) | %[2]s: %[1]ss %[3]s..%[4]s of %[5]s (%[6]s %[1]ss × %[7]s connections = %[8]s deliveries; %[9]s %[1]ss in the run) |\n",
+				n, verdict, num(d.FirstID), num(d.LastID), d.Table, num(d.Rows), num(d.Sequences+d.Silent), num(d.Deliveries), num(d.RowsInserted))
 			w("| sequence check | gaps %s · duplicates %s · reordered %s · silent connections %s · started late %s · ended early %s |\n",
 				num(d.Gaps), num(d.Duplicates), num(d.Reordered), num(d.Silent), num(d.StartedLate), num(d.EndedEarly))
 		}

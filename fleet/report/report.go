@@ -58,6 +58,9 @@ type Report struct {
 // those are, the extension's sequence check what each connection received.
 type Delivery struct {
 	Table string `json:"table"`
+	// Unit is what was published: "row" (rows inserted into Table; the
+	// default) or "message" (messages published to the URL in Table).
+	Unit string `json:"unit,omitempty"`
 	// The rows that had to arrive: ids FirstID..LastID (Rows of them; ids
 	// of one table from one writer are contiguous) inserted in the window.
 	Rows         int64     `json:"rows_expected"`
@@ -278,4 +281,13 @@ type ProfileFunc struct {
 	FlatPct float64 `json:"flat_pct"`
 	CumPct  float64 `json:"cum_pct"`
 	Group   string  `json:"group"`
+}
+
+// Noun is what the delivery check counts, for sentences: "row" or
+// "message".
+func (d *Delivery) Noun() string {
+	if d.Unit == "" {
+		return "row"
+	}
+	return d.Unit
 }

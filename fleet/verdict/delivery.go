@@ -29,7 +29,10 @@ type DeliveryInput struct {
 // Published is the messages a run published, which every connection
 // should receive: the rows the insert loop inserted into Source.
 type Published struct {
-	Source   string    `json:"source"` // for messages: the table
+	Source string `json:"source"` // the table rows were inserted into, or the URL messages were published to
+	// Unit names one message in the verdict's words: "row" (the
+	// default) or "message".
+	Unit     string    `json:"unit,omitempty"`
 	Messages []Message `json:"messages"`
 }
 
@@ -73,7 +76,7 @@ func Check(in DeliveryInput, bound time.Duration, opened int64) *report.Delivery
 		d.NotChecked = "the script reports no sequences (fleet_seq_* from recordSequence)"
 		return d
 	}
-	d.Table = in.Published.Source
+	d.Table, d.Unit = in.Published.Source, in.Published.Unit
 	d.RowsInserted = int64(len(in.Published.Messages))
 	for _, m := range in.Published.Messages {
 		if m.At.Before(in.AllOpen) || m.At.After(windowEnd) {
@@ -109,15 +112,16 @@ func deliveryProblems(d *report.Delivery) []string {
 	}
 	var out []string
 	if d.Rows > 0 && (d.Silent > 0 || d.StartedLate > 0 || d.EndedEarly > 0) {
-		out = append(out, fmt.Sprintf("not every row reached every connection: of rows %d..%d (%d rows inserted while all were open), "+
-			"%d connection(s) received no row, %d sequence(s) started after row %d, %d ended before row %d",
-			d.FirstID, d.LastID, d.Rows, d.Silent, d.StartedLate, d.FirstID, d.EndedEarly, d.LastID))
+		n := d.Noun()
+		out = append(out, fmt.Sprintf("not every %[1]s reached every connection: of %[1]ss %[2]d..%[3]d (%[4]d %[1]ss %[5]s while all were open), "+
+			"%[6]d connection(s) received no %[1]s, %[7]d sequence(s) started after %[1]s %[2]d, %[8]d ended before %[1]s %[3]d",
+			n, d.FirstID, d.LastID, d.Rows, published(d), d.Silent, d.StartedLate, d.EndedEarly))
 	}
 	if d.Gaps > 0 {
-		out = append(out, fmt.Sprintf("%d row deliveries skipped inside connections' sequences (gaps)", d.Gaps))
+		out = append(out, fmt.Sprintf("%d %s deliveries skipped inside connections' sequences (gaps)", d.Gaps, d.Noun()))
 	}
 	if d.Duplicates > 0 || d.Reordered > 0 {
-		out = append(out, fmt.Sprintf("rows delivered twice (%d) or out of order (%d)", d.Duplicates, d.Reordered))
+		out = append(out, fmt.Sprintf("%ss delivered twice (%d) or out of order (%d)", d.Noun(), d.Duplicates, d.Reordered))
 	}
 	return out
 }

@@ -78,8 +78,8 @@ func Judge(in Input) Result {
 	d := Check(in.Delivery, bound, c.Opened)
 	res.Delivery = d
 	if in.RequireDelivery && d.NotChecked == "" && d.Rows == 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("no row of %s was inserted while every connection was open "+
-			"(and %v before the end): nothing shows rows reached the connections; hold longer", d.Table, bound))
+		res.Problems = append(res.Problems, fmt.Sprintf("no %[1]s of %[2]s was %[3]s while every connection was open "+
+			"(and %[4]v before the end): nothing shows %[1]ss reached the connections; hold longer", d.Noun(), d.Table, published(d), bound))
 	}
 	res.Problems = append(res.Problems, deliveryProblems(d)...)
 	if in.RequireDelivery && d.NotChecked != "" {
@@ -104,4 +104,12 @@ func exitMeaning(code int) string {
 		return "did not finish"
 	}
 	return "error, see k6.log"
+}
+
+// published is the verb for how d's messages came to be.
+func published(d *report.Delivery) string {
+	if d.Noun() == "row" {
+		return "inserted"
+	}
+	return "published"
 }

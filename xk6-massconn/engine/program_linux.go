@@ -29,7 +29,7 @@ func (l *loop) env(c *conn) program.Env {
 	p := c.pool
 	return program.Env{
 		Now: l.now, Wall: l.wall, Conn: p.cfg.ConnOffset + c.idx, VU: p.cfg.VU,
-		Rng: &l.rng, Buf: &l.prog.text, Host: l.bind(c),
+		Rng: &l.rng, Data: p.cfg.Data, Buf: &l.prog.text, Host: l.bind(c),
 	}
 }
 

@@ -41,7 +41,10 @@ func (c Config) validateProgram(errs *fieldErrors) *program.Program {
 	var prog *program.Program
 	if len(c.Steps) > 0 {
 		var err error
-		if prog, err = program.Compile(c.Steps); err != nil {
+		if prog, err = program.Compile(c.Steps); err == nil {
+			err = prog.CheckData(c.Data)
+		}
+		if err != nil {
 			for _, se := range stepErrors(err) {
 				*errs = append(*errs, se.FieldError())
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/massconn/massconn/xk6-massconn/internal/centrifugotest"
 	"github.com/massconn/massconn/xk6-massconn/internal/mosquittotest"
 	"github.com/massconn/massconn/xk6-massconn/internal/protopeer"
+	"github.com/massconn/massconn/xk6-massconn/internal/testpeer"
 )
 
 // exampleConns is how many connections each example opens in its test.
@@ -36,6 +37,7 @@ var examples = map[string]func(t *testing.T, script string){
 	// publication a postgres_changes and a presence_state event.
 	"phoenix.js": testProtoPeerExample("phoenix", "/socket/websocket", 1+2*examplePubs),
 	"mqtt.js":    testMQTTExample,
+	"sse.js":     testSSEExample,
 }
 
 // TestExamples runs every examples/*.js through the real k6 against a real
@@ -207,6 +209,26 @@ func testMQTTExample(t *testing.T, script string) {
 	})
 	wantCounts(t, res, map[string]float64{
 		"ws_msgs_received": exampleConns * examplePubs, "massconn_gaps": 0, "massconn_failures": 0,
+	})
+	if got := res.value(t, "massconn_latency", "max"); got <= 0 {
+		t.Errorf("massconn_latency max = %v: nothing measured", got)
+	}
+}
+
+// EventSource streams of nchan: every published event reaches every
+// stream, its latency is measured, and no stream goes silent.
+func testSSEExample(t *testing.T, script string) {
+	n := testpeer.StartNchan(t, testpeer.NchanOptions{})
+	const channel = "examples"
+	res := runExampleServed(t, script, map[string]string{
+		"URL": n.SubURL("http", channel), "CONNECTIONS": fmt.Sprint(exampleConns), "HOLD": "10s",
+	}, func() bool { return n.Subscribers(t, channel) == exampleConns }, func() {
+		for range examplePubs {
+			n.Publish(t, channel, fmt.Sprintf(`{"ts":%d}`, time.Now().UnixMilli()))
+		}
+	})
+	wantCounts(t, res, map[string]float64{
+		"sse_event": exampleConns * examplePubs, "massconn_failures": 0, "massconn_drops": 0,
 	})
 	if got := res.value(t, "massconn_latency", "max"); got <= 0 {
 		t.Errorf("massconn_latency max = %v: nothing measured", got)

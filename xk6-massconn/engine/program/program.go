@@ -266,7 +266,8 @@ func Compile(steps []Step) (*Program, error) {
 }
 
 // expectTemplate compiles an expect's text: a literal (returned as
-// payload, compared as it is) or a template of {{conn}}, {{vu}} and {{seq}}
+// payload, compared as it is) or a template of {{conn}}, {{vu}}, {{data}}
+// and {{seq}}
 // (the seq of the previous send), rendered per comparison.
 func expectTemplate(i int, field, text string, bad func(StepError)) (template, []byte) {
 	t, err := parseTemplate(text)
@@ -279,10 +280,36 @@ func expectTemplate(i int, field, text string, bad func(StepError)) (template, [
 	}
 	for _, p := range t.parts {
 		if p.kind == nowMsVar || p.kind == nowUsVar || p.kind == randVar {
-			bad(StepError{Step: i, Field: field, Reason: "only {{conn}}, {{vu}} and {{seq}} can be expected: the others change on every use"})
+			bad(StepError{Step: i, Field: field, Reason: "only {{conn}}, {{vu}}, {{data}} and {{seq}} can be expected: the others change on every use"})
 		}
 	}
 	return t, nil
+}
+
+// CheckData tells whether every row of d has what the program's
+// {{data}} and {{data.FIELD}} variables name (d nil: the program names
+// none), so that no step renders an empty value. Its errors name the step.
+func (p *Program) CheckData(d *conntemplate.Data) error {
+	var errs []error
+	for i, s := range p.steps {
+		for _, part := range s.tmpl.parts {
+			if part.kind != dataVar {
+				continue
+			}
+			if err := part.data.Check(d); err != nil {
+				field := "Text"
+				if s.kind == Expect {
+					field = "Match"
+					if !s.path.IsZero() {
+						field = "Equals"
+					}
+				}
+				errs = append(errs, &StepError{Step: i, Field: field, Reason: err.Error()})
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // blocksBetween reports whether steps[from..to] holds an expect or a sleep.
@@ -329,9 +356,10 @@ type Env struct {
 	Wall int64 // Unix ns ({{now_ms}}, {{now_us}})
 	Conn int64
 	VU   int64
-	Rng  *uint64 // the caller's generator
-	Buf  *[]byte // scratch for rendered messages, owned by the caller
-	Host Host    // where the program acts
+	Rng  *uint64            // the caller's generator
+	Data *conntemplate.Data // rows of {{data}}; CheckData has checked them
+	Buf  *[]byte            // scratch for rendered messages, owned by the caller
+	Host Host               // where the program acts
 }
 
 // maxRun bounds the steps one call runs, as a guard: Compile already
@@ -492,16 +520,18 @@ const (
 	nowMsVar
 	nowUsVar
 	randVar
+	dataVar
 )
 
 type part struct {
 	kind varKind
 	lit  []byte
-	n    uint64 // rand:N
+	n    uint64                 // rand:N
+	data *conntemplate.Template // {{data}} or {{data.FIELD}}, rendered by the shared template package
 }
 
 // Variables lists the names a template may use, for error messages.
-const Variables = "{{conn}}, {{vu}}, {{seq}}, {{now_ms}}, {{now_us}}, {{rand:N}}"
+const Variables = "{{conn}}, {{vu}}, {{data}}, {{data.FIELD}}, {{seq}}, {{now_ms}}, {{now_us}}, {{rand:N}}"
 
 func parseTemplate(text string) (template, error) {
 	var t template
@@ -535,6 +565,14 @@ func variable(name string) (part, error) {
 		p.kind = nowMsVar
 	case name == "now_us":
 		p.kind = nowUsVar
+	case name == "data" || strings.HasPrefix(name, "data."):
+		// The connection's data row, as for URLs and headers: the same
+		// parser and renderer, so {{data}} means one thing everywhere.
+		t, err := conntemplate.Parse("{{"+name+"}}", conntemplate.Raw)
+		if err != nil {
+			return p, err
+		}
+		p.kind, p.data = dataVar, t
 	case strings.HasPrefix(name, "rand:"):
 		n, err := strconv.ParseUint(name[len("rand:"):], 10, 63)
 		if err != nil || n == 0 {
@@ -566,6 +604,8 @@ func (t *template) render(dst []byte, seq uint32, e *Env) []byte {
 			dst = strconv.AppendInt(dst, e.Wall/int64(time.Microsecond), 10)
 		case randVar:
 			dst = strconv.AppendUint(dst, next(e.Rng)%p.n, 10)
+		case dataVar:
+			dst = p.data.Render(dst, conntemplate.Vars{Conn: e.Conn, Data: e.Data})
 		}
 	}
 	return dst

@@ -2,6 +2,7 @@ package program
 
 import (
 	"errors"
+	conntemplate "github.com/massconn/massconn/xk6-massconn/engine/template"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +262,77 @@ func FuzzMessage(f *testing.F) {
 			t.Fatalf("position %d past the end", st.PC)
 		}
 	})
+}
+
+// {{data}} and {{data.FIELD}} in steps render the connection's row, as in
+// URLs and headers: row conn mod rows, in send and in expect.
+func TestDataInSteps(t *testing.T) {
+	data, err := conntemplate.NewData([]any{
+		map[string]any{"user": "ann", "token": "t-0"},
+		map[string]any{"user": "bob", "token": "t-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustCompile(t, []Step{
+		{Kind: Send, Text: `{"auth":"{{data.token}}","seq":{{seq}}}`},
+		{Kind: Expect, Path: "user", Equals: "{{data.user}}"},
+	})
+	if err := p.CheckData(data); err != nil {
+		t.Fatal(err)
+	}
+	for conn, want := range map[int64][2]string{42: {`{"auth":"t-0","seq":0}`, "ann"}, 7: {`{"auth":"t-1","seq":0}`, "bob"}} {
+		r := &recorder{}
+		e := newEnv(r)
+		e.Conn, e.Data = conn, data
+		var st State
+		p.Start(&st, e)
+		if len(r.sent) != 1 || r.sent[0] != want[0] {
+			t.Fatalf("conn %d sent %q, want %s", conn, r.sent, want[0])
+		}
+		other := "ann"
+		if want[1] == "ann" {
+			other = "bob"
+		}
+		if p.Message(&st, []byte(`{"user":"`+other+`"}`), e) || !p.Message(&st, []byte(`{"user":"`+want[1]+`"}`), e) {
+			t.Fatalf("conn %d: the expect did not take its own user %s", conn, want[1])
+		}
+	}
+}
+
+// A step naming data the rows do not have is refused before any dial,
+// naming the step and the field.
+func TestCheckDataNamesTheStep(t *testing.T) {
+	users, err := conntemplate.NewData([]any{map[string]any{"user": "ann"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustCompile(t, []Step{
+		{Kind: Send, Text: "hello"},
+		{Kind: Send, Text: "{{data.token}}"},
+		{Kind: Expect, Match: "{{data}}"},
+	})
+	for _, tc := range []struct {
+		name string
+		data *conntemplate.Data
+		want []string
+	}{
+		{"no data", nil, []string{"Steps[1].Text", "connect() has no data", "Steps[2].Match"}},
+		{"missing field", users, []string{"Steps[1].Text", `no data row has the field "token"`, "Steps[2].Match", "name a field"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := p.CheckData(tc.data)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: does not say %q", err, w)
+				}
+			}
+		})
+	}
+	if err := mustCompile(t, []Step{{Kind: Send, Text: "{{conn}}"}}).CheckData(nil); err != nil {
+		t.Fatalf("a program without {{data}} needs no data: %v", err)
+	}
 }

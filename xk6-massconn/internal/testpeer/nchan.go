@@ -1,6 +1,7 @@
 package testpeer
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -63,7 +64,8 @@ http {
 `
 
 // StartNchan starts nginx+nchan on a free loopback port and stops it when
-// the test ends. It skips the test when nginx or the module is missing.
+// the test ends. It skips the test when nginx or the module is missing,
+// and fails it under CI=true, where .ci/run installs them.
 func StartNchan(t testing.TB, opts NchanOptions) *Nchan {
 	t.Helper()
 	nginx, err := exec.LookPath("nginx")
@@ -71,10 +73,10 @@ func StartNchan(t testing.TB, opts NchanOptions) *Nchan {
 		nginx = "/usr/sbin/nginx"
 	}
 	if _, err := os.Stat(nginx); err != nil {
-		t.Skip("nginx is not installed (apt-get install nginx libnginx-mod-nchan)")
+		skipOrFailInCI(t, "nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)")
 	}
 	if _, err := os.Stat(NchanModule); err != nil {
-		t.Skip("the nchan module is not installed (apt-get install libnginx-mod-nchan)")
+		skipOrFailInCI(t, "the nchan module is not installed (apt-get install libnginx-mod-nchan)")
 	}
 	if opts.WorkerConnections == 0 {
 		opts.WorkerConnections = 1024
@@ -169,4 +171,41 @@ func (n *Nchan) Reload(t testing.TB) {
 	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("reloading nginx: %v", err)
 	}
+}
+
+// Subscribers is how many subscribers nchan counts on channel id (0 for
+// a channel it does not know yet), read from the publisher location's
+// channel info.
+func (n *Nchan) Subscribers(t testing.TB, id string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.Addr+"/pub?id="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("reading nchan's channel info: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0
+	}
+	var info struct {
+		Subscribers int `json:"subscribers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatalf("reading nchan's channel info (%s): %v", resp.Status, err)
+	}
+	return info.Subscribers
+}
+
+// skipOrFailInCI skips the test for a missing peer, or fails it under
+// CI=true, where the real peer is required.
+func skipOrFailInCI(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + ": in CI the real server is required")
+	}
+	t.Skip(why)
 }
