@@ -70,8 +70,9 @@ func TestWebDashboardExportHasTheMassconnTab(t *testing.T) {
 }
 
 // dashboardData decodes the events k6's web dashboard stored in an exported
-// report (a gzip'd, base64'd stream of JSON events in <script id="data">),
-// keeping the last data of each event name.
+// report (a gzip'd, base64'd stream of JSON events in <script id="data">):
+// the data of each event name, the data of repeated events (a metric event
+// names the metrics new since the last one) one after the other.
 func dashboardData(t *testing.T, html []byte) map[string]json.RawMessage {
 	t.Helper()
 	m := regexp.MustCompile(`(?s)<script id="data"[^>]*>(.*?)</script>`).FindSubmatch(html)
@@ -100,7 +101,7 @@ func dashboardData(t *testing.T, html []byte) map[string]json.RawMessage {
 		if err := dec.Decode(&ev); err != nil {
 			t.Fatalf("the dashboard report's events: %v", err)
 		}
-		events[ev.Event] = ev.Data
+		events[ev.Event] = append(events[ev.Event], ev.Data...)
 	}
 	return events
 }
