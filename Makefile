@@ -94,7 +94,7 @@ run: bin/massconn-server bin/massconn-bench
 	bin/massconn-bench run
 
 # nginx+nchan until Ctrl-C: someone else's server for
-# massconn-fleet run --target (README "Against your own server").
+# massconn-fleet run --target (docs/scenarios.md, "Against your own server").
 # Environment: NCHAN_ARGS (bin/massconn-bench nchan --help).
 nchan: bin/massconn-bench
 	bin/massconn-bench nchan $(NCHAN_ARGS)

@@ -257,6 +257,19 @@ func TestSplitRunAndMerge(t *testing.T) {
 		}
 	}
 
+	// Each part's web dashboard is laid out by the extension's
+	// configuration: the massconn tab comes first.
+	for i := range 2 {
+		html, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("dashboard-part-%02d.html", i)))
+		if err != nil {
+			t.Errorf("part %d's dashboard: %v", i, err)
+			continue
+		}
+		if tabs := dashboardTabs(t, html); len(tabs) == 0 || tabs[0] != "massconn" {
+			t.Errorf("part %d's dashboard has tabs %q, want the massconn tab first", i, tabs)
+		}
+	}
+
 	// The same part directories merged again by hand (as the infra fleet
 	// does): the same counts; and with one part missing, a clear error.
 	parts := []string{filepath.Join(out, "parts", "part-00"), filepath.Join(out, "parts", "part-01"), filepath.Join(out, "parts", "servers")}

@@ -78,13 +78,17 @@ func K6RunArgs(index, parts int, dir, script string, extra []string) ([]string, 
 }
 
 // K6Env is the environment that makes k6 export its web dashboard to dir
-// without serving it (one port per process would collide).
+// without serving it (one port per process would collide), laid out by the
+// massconn configuration RunPart writes there (DashboardConfigFile) and
+// split by the tags its panels read.
 func K6Env(dir string) []string {
 	return []string{
 		"K6_WEB_DASHBOARD=true",
 		"K6_WEB_DASHBOARD_PORT=-1",
 		"K6_WEB_DASHBOARD_PERIOD=1s",
 		"K6_WEB_DASHBOARD_EXPORT=" + filepath.Join(dir, DashboardFile),
+		"K6_WEB_DASHBOARD_TAGS=" + dashboardTags,
+		"XK6_DASHBOARD_CONFIG=" + filepath.Join(dir, DashboardConfigFile),
 	}
 }
 
@@ -119,6 +123,9 @@ func RunPart(ctx context.Context, cfg PartConfig) (PartInfo, error) {
 	info.Segment, info.Sequence = segs[cfg.Index].String(), SequenceString(segs)
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return info, fmt.Errorf("part %d: create %s: %w", cfg.Index, cfg.Dir, err)
+	}
+	if err := writeDashboardConfig(cfg.Dir); err != nil {
+		return info, fmt.Errorf("part %d: %w", cfg.Index, err)
 	}
 	logf, err := os.Create(filepath.Join(cfg.Dir, LogFile))
 	if err != nil {

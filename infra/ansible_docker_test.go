@@ -105,7 +105,7 @@ func (f containerFleet) inventory(t *testing.T, path string) {
 }
 
 // The playbook against three machines (one server host, two load hosts),
-// the way the README runs it against a fleet: binaries copied in, the
+// the way docs/deploy.md runs it against a fleet: binaries copied in, the
 // server side started on one host, one k6 part on each load host reaching
 // the server over the network, results fetched and merged, verdict PASS.
 func TestAnsibleRunsOnSeparateHosts(t *testing.T) {

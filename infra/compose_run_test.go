@@ -15,7 +15,7 @@ import (
 )
 
 // These run docker-compose.yml and infra/compose-fleet.sh for real on the
-// local engine, from a clean copy of the tree, exactly as the README tells a
+// local engine, from a clean copy of the tree, exactly as docs/deploy.md tells a
 // user to: the static tests in compose_test.go only prove the files agree
 // with the binaries; these prove the stack comes up and measures.
 
@@ -36,7 +36,7 @@ func k6SummaryCount(out, metric string) (int, bool) {
 	return n, true
 }
 
-// The README's first command, sized to this machine: exit 0, and k6's own
+// docs/deploy.md's first compose command, sized to this machine: exit 0, and k6's own
 // summary counts 2,000 held connections and no failures or drops. Then the
 // same stack with k6 pointed at a port where no server listens must fail.
 func TestComposeUpRunsTheBenchmark(t *testing.T) {
@@ -95,7 +95,7 @@ func serviceLines(out, service string) string {
 	return b.String()
 }
 
-// infra/compose-fleet.sh as the README runs it: two servers, two k6
+// infra/compose-fleet.sh as docs/deploy.md runs it: two servers, two k6
 // containers each with its own address on the project's network, merged
 // into one report that passes.
 func TestComposeFleetScriptRuns(t *testing.T) {

@@ -39,10 +39,10 @@ func TestComposeOpenFileLimitComesFromNOFILE(t *testing.T) {
 	if limited < 3 {
 		t.Errorf("only %d services set ulimits; the server, k6 and k6-part hold the connections", limited)
 	}
-	readme := string(readFile(t, "README.md"))
+	readme := string(readFile(t, "docs/deploy.md"))
 	for _, want := range []string{"NOFILE=", "error setting rlimit"} {
 		if !strings.Contains(readme, want) {
-			t.Errorf("README.md's compose section does not mention %q (how to lower the limit when the engine refuses it)", want)
+			t.Errorf("docs/deploy.md's compose section does not mention %q (how to lower the limit when the engine refuses it)", want)
 		}
 	}
 }

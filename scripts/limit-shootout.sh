@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The capacity search's shootout (README, "How many connections does it
+# The capacity search's shootout (docs/results.md; the search: docs/scenarios.md, "How many connections does it
 # hold?"): the same search and service level against one target on this
 # machine, started here and stopped at the end.
 #

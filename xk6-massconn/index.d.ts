@@ -3,7 +3,7 @@
  * k6 process with no JavaScript VU per connection, reporting into k6's own
  * metrics, thresholds, summary and outputs.
  *
- * The option reference with every rule is xk6-massconn/README.md; these
+ * The option reference with every rule is docs/options.md; these
  * types carry the short form of it so that an editor completes and checks a
  * script. `TestTypesMatchTheBinding` keeps the option names here and the
  * binding's tables (what `connect()` accepts) the same.

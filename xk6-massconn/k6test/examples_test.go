@@ -1,7 +1,9 @@
 package k6test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,6 +40,7 @@ var examples = map[string]func(t *testing.T, script string){
 	"phoenix.js": testProtoPeerExample("phoenix", "/socket/websocket", 1+2*examplePubs),
 	"mqtt.js":    testMQTTExample,
 	"sse.js":     testSSEExample,
+	"summary.js": testSummaryExample,
 }
 
 // TestExamples runs every examples/*.js through the real k6 against a real
@@ -123,6 +126,32 @@ func testSmokeExample(t *testing.T, script string) {
 		t.Errorf("the smoke test did not log massconn.version:\n%s", res.output)
 	}
 	wantCounts(t, res, map[string]float64{"ws_sessions": 10, "ws_msgs_received": 10, "massconn_failures": 0})
+}
+
+// handleSummary writes k6's summary with the extension's version added.
+func testSummaryExample(t *testing.T, script string) {
+	file := filepath.Join(t.TempDir(), "summary.json")
+	res := runExample(t, script, map[string]string{"URL": startWSPeer(t), "SUMMARY": file})
+	if want := fmt.Sprintf("massconn %s: 10 sessions", massconn.Version); !strings.Contains(res.output, want) {
+		t.Errorf("the example did not print %q:\n%s", want, res.output)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("handleSummary wrote no summary: %v", err)
+	}
+	var doc struct {
+		Version string                    `json:"massconn_version"`
+		Metrics map[string]map[string]any `json:"metrics"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("the summary is not JSON: %v", err)
+	}
+	if doc.Version != massconn.Version {
+		t.Errorf("massconn_version = %q, want %q", doc.Version, massconn.Version)
+	}
+	if _, ok := doc.Metrics["ws_sessions"]; !ok {
+		t.Errorf("the summary lost k6's metrics: %s", b)
+	}
 }
 
 func testHoldExample(t *testing.T, script string) {

@@ -1,7 +1,7 @@
 // Command massconn-fleet splits one k6 test over several k6 processes (on
 // one machine or many), runs a part, samples memory, and merges the parts'
-// results into one report. See /tmp/fleet-contract.md's successor in the
-// README for the file layout.
+// results into one report. The file layout is in docs/design.md
+// (Repository layout); the flags in docs/scenarios.md.
 package main
 
 import (
