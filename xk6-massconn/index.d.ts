@@ -117,7 +117,7 @@ declare module 'k6/x/massconn' {
   export interface Heartbeat {
     /** Interval (> 0); each connection's first beat is at a random point of the first interval. */
     every: Duration;
-    /** Send a ping frame. */
+    /** Send a ping frame; each pong answering one gives a `ws_ping` round trip. */
     ping?: boolean;
     /** Send this text message. */
     text?: string;
