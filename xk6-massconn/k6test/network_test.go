@@ -18,13 +18,13 @@ import (
 )
 
 // addrServer is a WebSocket server (gws) listening on one port of several
-// loopback addresses; it counts the upgrades by the address they reached
-// and the address they came from. /403 refuses the upgrade with 403.
+// loopback addresses; it counts the upgrade requests by the address they
+// reached and the address they came from. /403 refuses the upgrade with 403.
 type addrServer struct {
 	port int
 	mu   sync.Mutex
-	to   map[string]int // local address -> upgrades
-	from map[string]int // remote address -> upgrades
+	to   map[string]int // local address -> upgrade requests
+	from map[string]int // remote address -> upgrade requests
 }
 
 func startAddrServer(t *testing.T, ips ...string) *addrServer {
@@ -36,17 +36,19 @@ func startAddrServer(t *testing.T, ips ...string) *addrServer {
 		http.Error(w, "no", http.StatusForbidden)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Counted before the 101 goes out, so that k6 cannot have
+		// finished before the count is taken.
 		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		c, err := up.Upgrade(w, r)
-		if err != nil {
-			return
-		}
 		localIP, _, _ := net.SplitHostPort(local.String())
 		remoteIP, _, _ := net.SplitHostPort(r.RemoteAddr)
 		s.mu.Lock()
 		s.to[localIP]++
 		s.from[remoteIP]++
 		s.mu.Unlock()
+		c, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
 		go c.ReadLoop()
 	})
 	srv := &http.Server{Handler: mux} //nolint:gosec // a test server on loopback
