@@ -35,7 +35,10 @@ declare module 'k6/x/massconn' {
     /**
      * `ws://` or `wss://` URLs, or `http://` and `https://` ones for
      * Server-Sent Events (EventSource); connection *i* uses
-     * `urls[i % urls.length]`. Required.
+     * `urls[i % urls.length]`. Required. Host names resolve through k6's
+     * resolver: k6's `hosts`, `dns` (`select: 'roundRobin'` spreads a
+     * name's connections over its addresses), `blacklistIPs` and
+     * `blockHostnames` options apply.
      */
     urls: string | string[];
     /** How many connections this call opens (1 … 2,147,483,647). Required. */
@@ -44,7 +47,10 @@ declare module 'k6/x/massconn' {
     rate?: number;
     /** Handshakes in progress at once; 0 = default 1000. */
     maxInFlight?: number;
-    /** Source IP addresses, round-robin by connection index (e.g. `['127.0.0.2', '127.0.0.3']`). */
+    /**
+     * Source IP addresses, round-robin by connection index (e.g. `['127.0.0.2', '127.0.0.3']`).
+     * Unset: k6's `--local-ips` range, taken in turn by the connections, if k6 was given one.
+     */
     localAddrs?: string[];
     /** Limit for TCP connect + handshake (default `'10s'`); past it the attempt fails with reason `timeout`. */
     connectTimeout?: Duration;
@@ -68,7 +74,11 @@ declare module 'k6/x/massconn' {
     sampleLimit?: number;
     /** The `{{conn}}` index of this pool's first connection; automatic by default (execution segment). */
     connOffset?: number;
-    /** Extra tags on every metric sample of this pool. */
+    /**
+     * Extra tags on every metric sample of this pool, e.g. `{name: 'chat'}` to
+     * threshold `'ws_connecting{name:chat}'`. They override the `url` tag (the
+     * `urls` as given, templates unrendered, space-separated).
+     */
     tags?: Record<string, string>;
     /** Speak a realtime protocol on top of WebSocket; raw mode without it. */
     protocol?: ProtocolName | Protocol;
@@ -107,7 +117,7 @@ declare module 'k6/x/massconn' {
   export interface Heartbeat {
     /** Interval (> 0); each connection's first beat is at a random point of the first interval. */
     every: Duration;
-    /** Send a ping frame. */
+    /** Send a ping frame; each pong answering one gives a `ws_ping` round trip. */
     ping?: boolean;
     /** Send this text message. */
     text?: string;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.k6.io/k6/metrics"
@@ -19,6 +20,10 @@ const (
 	latencyMetric  = "massconn_latency"
 	rttMetric      = "massconn_rtt"
 	churnMetric    = "massconn_churn"
+	// connectFailedMetric is a Rate with one sample per connection
+	// attempt, true when it failed: what http_req_failed is to requests
+	// (k6 has no such metric for WebSocket connections).
+	connectFailedMetric = "massconn_connect_failed"
 )
 
 // metricSet holds the k6 metrics a pool feeds: k6's own WebSocket and data
@@ -31,11 +36,15 @@ type metricSet struct {
 	latency  *metrics.Metric // trend (time): now - server timestamp
 	rtt      *metrics.Metric // trend (time): a program's send to its expect's answer
 	churn    *metrics.Metric // counter: sessions that closed themselves (lifetime) to reopen
-	seq      sequenceMetrics // counters of the sequence check
-	sse      sseMetrics      // EventSource pools (sse_metrics.go)
+	// connectFailed is a rate: one sample per connection attempt.
+	connectFailed *metrics.Metric
+	seq           sequenceMetrics // counters of the sequence check
+	sse           sseMetrics      // EventSource pools (sse_metrics.go)
 	// eventStream is set on the copy of an EventSource pool: its samples
 	// go to the sse metrics instead of ws_*.
 	eventStream bool
+	// statusTag is k6's systemTags option allowing the status tag.
+	statusTag bool
 }
 
 // registerMetrics adds the massconn_* metrics to the registry. It runs in
@@ -61,6 +70,9 @@ func registerMetrics(registry *metrics.Registry) (*metricSet, error) {
 	}
 	if ms.churn, err = registry.NewMetric(churnMetric, metrics.Counter); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", churnMetric, err)
+	}
+	if ms.connectFailed, err = registry.NewMetric(connectFailedMetric, metrics.Rate); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", connectFailedMetric, err)
 	}
 	if ms.seq, err = registerSequenceMetrics(registry); err != nil {
 		return nil, err
@@ -96,8 +108,91 @@ func (b *sampleBuilder) count(m *metrics.Metric, v int64) {
 }
 
 func (b *sampleBuilder) durations(m *metrics.Metric, ds []time.Duration) {
+	b.durationsTagged(m, b.tags.Tags, ds)
+}
+
+func (b *sampleBuilder) durationsTagged(m *metrics.Metric, tags *metrics.TagSet, ds []time.Duration) {
 	for _, d := range ds {
-		b.add(m, b.tags.Tags, metrics.D(d))
+		b.add(m, tags, metrics.D(d))
+	}
+}
+
+// countTagged is count with tags of its own.
+func (b *sampleBuilder) countTagged(m *metrics.Metric, tags *metrics.TagSet, v int64) {
+	if v != 0 {
+		b.add(m, tags, float64(v))
+	}
+}
+
+// withStatus adds k6's status tag (when systemTags allow it).
+func (ms *metricSet) withStatus(tags *metrics.TagSet, status string) *metrics.TagSet {
+	if !ms.statusTag {
+		return tags
+	}
+	return tags.With("status", status)
+}
+
+// openedStatus is the HTTP status of a completed handshake: 101 Switching
+// Protocols for WebSocket, 200 for an EventSource stream.
+func (ms *metricSet) openedStatus() string {
+	if ms.eventStream {
+		return "200"
+	}
+	return "101"
+}
+
+// failureStatus is the status tag of a failure: the refusal's HTTP status,
+// the handshake's own for failures after a completed handshake, and 0
+// (as k6's http module says) when no response came.
+func (ms *metricSet) failureStatus(reason string) string {
+	if code, ok := strings.CutPrefix(reason, "http_"); ok {
+		return code
+	}
+	if afterHandshake(reason) {
+		return ms.openedStatus()
+	}
+	return "0"
+}
+
+// afterHandshake tells the failures of a connection whose handshake was
+// answered: with 101 (or 200) and then refused at the protocol level, or
+// ended by a protocol error or backpressure once open. The first three are
+// not failed connection attempts (massconn_connect_failed); compression and
+// content_type are: the answer itself was unusable.
+func afterHandshake(reason string) bool {
+	switch reason {
+	case engine.ReasonProtocol, engine.ReasonBackpressure, engine.ReasonRejected,
+		engine.ReasonCompression, engine.ReasonContentType:
+		return true
+	}
+	return false
+}
+
+// failedAttempt tells the failures that are failed connection attempts.
+func failedAttempt(reason string) bool {
+	switch reason {
+	case engine.ReasonProtocol, engine.ReasonBackpressure, engine.ReasonRejected:
+		return false
+	}
+	return true
+}
+
+// connectSamples adds massconn_connect_failed: false for each handshake
+// completed, true for each attempt that failed, tagged with its reason
+// and status.
+func (b *sampleBuilder) connectSamples(ms *metricSet, r engine.Report) {
+	opened := ms.withStatus(b.tags.Tags, ms.openedStatus())
+	for range r.Opened {
+		b.add(ms.connectFailed, opened, 0)
+	}
+	for reason, n := range r.Failures {
+		if !failedAttempt(reason) {
+			continue
+		}
+		tags := ms.withStatus(b.tags.Tags.With("reason", reason), ms.failureStatus(reason))
+		for range n {
+			b.add(ms.connectFailed, tags, 1)
+		}
 	}
 }
 
@@ -107,15 +202,18 @@ func (b *sampleBuilder) durations(m *metrics.Metric, ds []time.Duration) {
 func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r engine.Report, open int64) metrics.Samples {
 	b := sampleBuilder{now: now, tags: tags}
 	bm := ms.builtin
+	opened := ms.withStatus(tags.Tags, ms.openedStatus())
 	if ms.eventStream {
-		b.sseSamples(ms.sse, ms.drops, r)
+		b.sseSamples(ms.sse, ms.drops, r, opened)
 	} else {
-		b.count(bm.WSSessions, r.Opened)
-		b.durations(bm.WSConnecting, r.Connecting)
+		b.countTagged(bm.WSSessions, opened, r.Opened)
+		b.durationsTagged(bm.WSConnecting, opened, r.Connecting)
 		b.durations(bm.WSSessionDuration, r.Sessions)
 		b.count(bm.WSMessagesReceived, r.Received)
 		b.count(bm.WSMessagesSent, r.Sent)
+		b.durations(bm.WSPing, withMax(r.Pings, r.PingCount, r.PingMax))
 	}
+	b.connectSamples(ms, r)
 	b.count(bm.DataReceived, r.BytesReceived)
 	b.count(bm.DataSent, r.BytesSent)
 	b.durations(ms.latency, withMax(r.Latencies, r.LatencyCount, r.LatencyMax))
@@ -124,12 +222,12 @@ func reportSamples(ms *metricSet, tags metrics.TagsAndMeta, now time.Time, r eng
 	b.sequence(ms.seq, r.Sequence)
 	for reason, n := range r.Failures {
 		if n != 0 && reason != engine.ReasonRejected {
-			b.add(ms.failures, tags.Tags.With("reason", reason), float64(n))
+			b.add(ms.failures, ms.withStatus(tags.Tags.With("reason", reason), ms.failureStatus(reason)), float64(n))
 		}
 	}
 	// Protocol-level refusals carry the protocol's code as a second tag,
 	// e.g. reason=rejected, code=centrifugo_3500.
-	rejected := tags.Tags.With("reason", engine.ReasonRejected)
+	rejected := ms.withStatus(tags.Tags.With("reason", engine.ReasonRejected), ms.failureStatus(engine.ReasonRejected))
 	for code, n := range r.Rejections {
 		if n != 0 {
 			b.add(ms.failures, rejected.With("code", code), float64(n))

@@ -13,6 +13,7 @@ import (
 	"go.k6.io/k6/js/common"
 	"go.k6.io/k6/js/modules"
 	"go.k6.io/k6/lib"
+	"go.k6.io/k6/metrics"
 
 	"github.com/massconn/massconn/xk6-massconn/engine"
 )
@@ -138,10 +139,20 @@ func (mi *ModuleInstance) connect(call sobek.FunctionCall) sobek.Value {
 	if cfg.ConnOffset < 0 {
 		cfg.ConnOffset = mi.root.connOffset(state.Options.ExecutionSegment, int64(cfg.Connections))
 	}
+	if r := newK6Resolver(state); r != nil {
+		cfg.Resolver = r
+	}
+	if len(cfg.LocalAddrs) == 0 {
+		cfg.LocalAddrs = k6LocalAddrs(state.Options, cfg.ConnOffset, cfg.Connections)
+	}
 
 	ms := *mi.metrics
 	ms.builtin = state.BuiltinMetrics
+	ms.statusTag = state.Options.SystemTags.Has(metrics.TagStatus)
 	tags := state.Tags.GetCurrentValues()
+	// The URLs as the script gave them, templates unrendered, so that a
+	// pool of a million per-connection URLs is one series, not a million.
+	tags.SetSystemTagOrMetaIfEnabled(state.Options.SystemTags, metrics.TagURL, strings.Join(cfg.URLs, " "))
 	for k, v := range opts.tags {
 		tags.SetTag(k, v)
 	}

@@ -463,8 +463,12 @@ func integer(name string, v any, lowest int64, required bool) (int64, error) {
 }
 
 func duration(name string, v any) (time.Duration, error) {
-	switch v.(type) {
-	case string, int64, float64:
+	switch x := v.(type) {
+	case string, int64:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > math.MaxInt64/float64(time.Millisecond) {
+			return 0, badOption(name, "must be a duration such as '10s' or a number of milliseconds, got %v", x)
+		}
 	default:
 		return 0, badOption(name, "must be a duration such as '10s' or a number of milliseconds, got %s", describe(v))
 	}

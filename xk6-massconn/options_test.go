@@ -245,7 +245,7 @@ func TestEngineRulesNameTheJSOption(t *testing.T) {
 // Every field of engine.Config a script sets has a JS name, so no engine
 // error reaches a script author under a Go name.
 func TestJSOptionsNameEveryField(t *testing.T) {
-	setByBinding := map[string]bool{"VU": true, "ConnOffset": true, "TLS": true}
+	setByBinding := map[string]bool{"VU": true, "ConnOffset": true, "TLS": true, "Resolver": true}
 	cfg := reflect.TypeFor[engine.Config]()
 	for i := range cfg.NumField() {
 		f := cfg.Field(i)

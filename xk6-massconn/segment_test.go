@@ -61,6 +61,7 @@ func TestReportSamplesAggregates(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms.builtin = metrics.RegisterBuiltinMetrics(registry)
+	ms.statusTag = true
 	tags := metrics.TagsAndMeta{Tags: registry.RootTagSet().With("scenario", "hold")}
 	r := engine.Report{
 		Opened:        18000,
@@ -79,6 +80,7 @@ func TestReportSamplesAggregates(t *testing.T) {
 	type key struct{ metric, tag string }
 	got := map[key]float64{}
 	count := map[string]int{}
+	status := map[key]string{}
 	for _, s := range samples {
 		tag := ""
 		if v, ok := s.Tags.Get("reason"); ok {
@@ -89,6 +91,7 @@ func TestReportSamplesAggregates(t *testing.T) {
 		}
 		got[key{s.Metric.Name, tag}] += s.Value
 		count[s.Metric.Name]++
+		status[key{s.Metric.Name, tag}], _ = s.Tags.Get("status")
 	}
 	want := map[key]float64{
 		{"ws_sessions", ""}:               18000,
@@ -111,8 +114,27 @@ func TestReportSamplesAggregates(t *testing.T) {
 	if count["ws_msgs_received"] != 1 {
 		t.Errorf("a million messages became %d samples, want 1", count["ws_msgs_received"])
 	}
-	if len(samples) != 12 {
-		t.Errorf("got %d samples, want 12", len(samples))
+	// massconn_connect_failed is a Rate: k6 counts a rate's samples, so it
+	// takes one per attempt (18,000 opened, 5 failed); every other metric
+	// one per counter.
+	if count["massconn_connect_failed"] != 18005 || got[key{"massconn_connect_failed", ""}] != 0 ||
+		got[key{"massconn_connect_failed", "refused"}] != 3 || got[key{"massconn_connect_failed", "http_503"}] != 2 {
+		t.Errorf("massconn_connect_failed: %d samples, sums %v", count["massconn_connect_failed"], got)
+	}
+	if n := len(samples) - count["massconn_connect_failed"]; n != 12 {
+		t.Errorf("got %d samples besides massconn_connect_failed, want 12", n)
+	}
+	for k, want := range map[key]string{
+		{"ws_connecting", ""}:                   "101",
+		{"ws_sessions", ""}:                     "101",
+		{"massconn_failures", "http_503"}:       "503",
+		{"massconn_failures", "refused"}:        "0",
+		{"massconn_connect_failed", ""}:         "101",
+		{"massconn_connect_failed", "http_503"}: "503",
+	} {
+		if status[k] != want {
+			t.Errorf("%s{%s} status tag %q, want %q", k.metric, k.tag, status[k], want)
+		}
 	}
 }
 

@@ -56,9 +56,9 @@ func registerSSEMetrics(registry *metrics.Registry) (sseMetrics, error) {
 // sseSamples is reportSamples' part for an EventSource pool: what the ws_*
 // metrics carry for a WebSocket one, and the silences, keep-alives and
 // drops by reason.
-func (b *sampleBuilder) sseSamples(m sseMetrics, drops *metrics.Metric, r engine.Report) {
-	b.count(m.sessions, r.Opened)
-	b.durations(m.connecting, r.Connecting)
+func (b *sampleBuilder) sseSamples(m sseMetrics, drops *metrics.Metric, r engine.Report, opened *metrics.TagSet) {
+	b.countTagged(m.sessions, opened, r.Opened)
+	b.durationsTagged(m.connecting, opened, r.Connecting)
 	b.durations(m.duration, r.Sessions)
 	b.count(m.events, r.Received)
 	b.durations(m.silence, withMax(r.SSE.Silences, r.SSE.SilenceCount, r.SSE.SilenceMax))

@@ -28,7 +28,7 @@ func CheckCapacity(cfg Config) error {
 	if err := checkFiles(cfg.Connections); err != nil {
 		return err
 	}
-	addrs, err := resolveTargets(context.Background(), prep.targets)
+	addrs, err := resolveTargets(context.Background(), cfg, prep.targets)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func ephemeralPorts() (lo, hi int) {
 // checkPorts counts the connections that will share each (source address,
 // target address:port) pair under round-robin assignment; each needs its own
 // ephemeral port.
-func checkPorts(cfg Config, addrs []netip.AddrPort) error {
+func checkPorts(cfg Config, addrs targetAddrs) error {
 	lo, hi := ephemeralPorts()
 	if hi == 0 {
 		return nil
@@ -95,7 +95,7 @@ func checkPorts(cfg Config, addrs []netip.AddrPort) error {
 	}
 	count := map[pair]int{}
 	for i := 0; i < cfg.Connections; i++ {
-		p := pair{dst: addrs[i%len(addrs)]}
+		p := pair{dst: addrs.at(int64(i))}
 		if len(cfg.LocalAddrs) > 0 {
 			p.src = cfg.LocalAddrs[i%len(cfg.LocalAddrs)]
 		}
@@ -120,30 +120,33 @@ func checkPorts(cfg Config, addrs []netip.AddrPort) error {
 	return nil
 }
 
-// resolveTargets resolves the address of each target, in order.
-func resolveTargets(ctx context.Context, targets []target) ([]netip.AddrPort, error) {
-	out := make([]netip.AddrPort, len(targets))
+// resolveTargets asks cfg.Resolver (or Go's default resolver) for the
+// addresses of each target, in order, for the connections that dial it.
+func resolveTargets(ctx context.Context, cfg Config, targets []target) (targetAddrs, error) {
+	out := make(targetAddrs, len(targets))
+	res := cfg.Resolver
+	if res == nil {
+		res = defaultResolver{}
+	}
 	for i, t := range targets {
 		host, portStr, _ := net.SplitHostPort(t.host)
 		port, err := strconv.ParseUint(portStr, 10, 16)
 		if err != nil {
 			return nil, &FieldError{Field: fmt.Sprintf("URLs[%d]", i), Value: portStr, Reason: "bad port"}
 		}
-		ip, err := netip.ParseAddr(host)
-		if err != nil {
-			ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-			if lerr != nil || len(ips) == 0 {
-				return nil, &FieldError{Field: fmt.Sprintf("URLs[%d]", i), Reason: fmt.Sprintf("cannot resolve %q: %v", host, lerr)}
-			}
-			ip = ips[0]
-			for _, a := range ips {
-				if a.Is4() { // prefer IPv4 like most clients on dual-stack loopback
-					ip = a
-					break
-				}
-			}
+		// Connection c dials target c mod len(targets).
+		n := (cfg.Connections - i + len(targets) - 1) / len(targets)
+		addrs, err := res.Resolve(ctx, host, uint16(port), max(n, 1))
+		if err == nil && len(addrs) == 0 {
+			err = fmt.Errorf("no address for %q", host)
 		}
-		out[i] = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		if err != nil {
+			return nil, &FieldError{Field: fmt.Sprintf("URLs[%d]", i), Reason: fmt.Sprintf("cannot resolve %q: %v", host, err)}
+		}
+		for j, a := range addrs {
+			addrs[j] = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		}
+		out[i] = addrs
 	}
 	return out, nil
 }

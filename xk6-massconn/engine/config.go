@@ -26,6 +26,9 @@ type Config struct {
 	Header         http.Header
 	Subprotocols   []string
 	TLS            *tls.Config // wss:// only; nil = system roots, server name from the URL
+	// Resolver gives each target's addresses (resolve.go); nil = Go's
+	// default resolver, one address per target.
+	Resolver Resolver
 
 	// OnOpenSend is a text message sent once after the handshake.
 	OnOpenSend string
@@ -150,6 +153,7 @@ type Stats struct {
 // Report holds what happened since the previous Drain. Counts are exact;
 // the duration slices are uniform samples bounded by Config.SampleLimit.
 type Report struct {
+	Attempted     int64           // connection attempts started (first ones and reconnects)
 	Opened        int64           // handshakes completed
 	Connecting    []time.Duration // sample of TCP connect + handshake durations
 	Failures      map[string]int64
@@ -169,7 +173,12 @@ type Report struct {
 	RTTCount int64
 	RTTs     []time.Duration
 	RTTMax   time.Duration
-	Churn    int64          // sessions that closed themselves to reopen (Config.Lifetime)
-	Sequence SequenceCounts // the sequence check's counters, when it is on
-	SSE      SSEReport      // EventSource connections only (sse_config.go)
+	// Heartbeat pings (Heartbeat.Ping): PingCount were answered by a
+	// pong, Pings samples their round trips (ping.go).
+	PingCount int64
+	Pings     []time.Duration
+	PingMax   time.Duration
+	Churn     int64          // sessions that closed themselves to reopen (Config.Lifetime)
+	Sequence  SequenceCounts // the sequence check's counters, when it is on
+	SSE       SSEReport      // EventSource connections only (sse_config.go)
 }

@@ -87,7 +87,7 @@ func (l *loop) dial(c *conn) {
 	c.state = stConnecting
 	c.started = l.now
 	c.deadline = l.now + int64(p.cfg.ConnectTimeout)
-	dst := p.addrs[c.idx%int64(len(p.addrs))]
+	dst := p.addrs.at(c.idx)
 	family := unix.AF_INET
 	if dst.Addr().Is6() {
 		family = unix.AF_INET6
@@ -386,6 +386,9 @@ func (l *loop) frame(c *conn, h wsproto.Header, payload []byte) {
 	case opPing:
 		l.sendFrame(c, opPong, payload)
 	case opPong:
+		if d, ok := pongRTT(payload, mono()); ok {
+			l.shard(c).pingSample(d, c.pool.cfg.SampleLimit)
+		}
 	case opClose:
 		code, err := wsproto.ParseClose(payload)
 		if err != nil {

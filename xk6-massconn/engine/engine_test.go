@@ -315,7 +315,7 @@ func TestCapacityCheck(t *testing.T) {
 	}
 	lo, hi := ephemeralPorts()
 	ports := hi - lo + 1
-	dst := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8080")}
+	dst := targetAddrs{{netip.MustParseAddrPort("127.0.0.1:8080")}}
 	err = checkPorts(Config{Connections: ports + 1}, dst)
 	if err == nil || !strings.Contains(err.Error(), "ephemeral ports") || !strings.Contains(err.Error(), "LocalAddrs") {
 		t.Fatalf("port limit not reported: %v", err)

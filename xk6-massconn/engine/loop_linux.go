@@ -419,7 +419,8 @@ func (l *loop) scan() {
 			if hb.Every > 0 && l.now >= c.nextBeat {
 				c.nextBeat = max(c.nextBeat+int64(hb.Every), l.now)
 				if hb.Ping {
-					l.sendFrame(c, opPing, nil)
+					var stamp [pingLen]byte
+					l.sendFrame(c, opPing, pingPayload(&stamp, l.now))
 				} else {
 					c.pool.beatText(&c.proto, l.bind(c))
 				}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,8 +14,8 @@ import (
 type Pool struct {
 	cfg     Config
 	targets []target
-	addrs   []netip.AddrPort // resolved address of each target
-	tmpl    connTemplates    // what differs per connection
+	addrs   targetAddrs   // resolved addresses of each target
+	tmpl    connTemplates // what differs per connection
 
 	// shards[i] belongs to event loop i; the last one to the portable
 	// goroutine-per-connection engine, whose writers share it.
@@ -61,7 +60,7 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 	if err := checkFiles(cfg.Connections); err != nil {
 		return nil, err
 	}
-	addrs, err := resolveTargets(ctx, prep.targets)
+	addrs, err := resolveTargets(ctx, cfg, prep.targets)
 	if err != nil {
 		return nil, err
 	}

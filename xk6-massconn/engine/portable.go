@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func (pt *portable) run(p *Pool, idx int64) {
 		// takeover if the server insists); simpler than a shared
 		// inflater for the goroutine-per-connection engine.
 		PermessageDeflate: gws.PermessageDeflate{Enabled: cfg.Compression},
-		NewDialer:         func() (gws.Dialer, error) { return dialer, nil },
+		NewDialer:         func() (gws.Dialer, error) { return resolvedDialer{dialer, p.addrs.at(idx)}, nil },
 	})
 	if err != nil {
 		p.live.Add(-1)
@@ -145,7 +146,8 @@ func (pt *portable) heartbeat(p *Pool) {
 		}
 		for _, pc := range pt.due(now, hb.Every) {
 			if hb.Ping {
-				_ = pc.ws.WritePing(nil)
+				var stamp [pingLen]byte
+				_ = pc.ws.WritePing(pingPayload(&stamp, mono()))
 				continue
 			}
 			pc.mu.Lock()
@@ -329,7 +331,11 @@ func (h *portHandler) OnClose(ws *gws.Conn, err error) {
 }
 
 func (h *portHandler) OnPing(ws *gws.Conn, payload []byte) { _ = ws.WritePong(payload) }
-func (h *portHandler) OnPong(*gws.Conn, []byte)            {}
+func (h *portHandler) OnPong(_ *gws.Conn, payload []byte) {
+	if d, ok := pongRTT(payload, mono()); ok {
+		h.pt.shard(h.pool).pingSample(d, h.pool.cfg.SampleLimit)
+	}
+}
 
 func (h *portHandler) OnMessage(ws *gws.Conn, m *gws.Message) {
 	defer m.Close()
@@ -369,4 +375,15 @@ func portableReason(err error, resp *http.Response) (reasonID, int) {
 		return rReset, 0
 	}
 	return reasonOf(err), 0
+}
+
+// resolvedDialer dials the address the pool resolved for the connection
+// (Config.Resolver) instead of resolving the URL's host again.
+type resolvedDialer struct {
+	*net.Dialer
+	addr netip.AddrPort
+}
+
+func (d resolvedDialer) Dial(network, _ string) (net.Conn, error) {
+	return d.Dialer.Dial(network, d.addr.String())
 }

@@ -49,6 +49,7 @@ type shard struct {
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
 	latCount  atomic.Int64
+	pingCount atomic.Int64 // heartbeat pings answered (ping.go)
 	// the sequence check's counters (sequence.go)
 	seqGaps, seqDuplicates, seqReordered, seqUnreadable atomic.Int64
 	reasons                                             [len(reasons)]atomic.Int64
@@ -62,6 +63,8 @@ type shard struct {
 	sessions   reservoir
 	latency    reservoir
 	latMax     time.Duration
+	ping       reservoir
+	pingMax    time.Duration
 	rng        uint64
 	_          [64]byte
 }
@@ -213,6 +216,7 @@ func nextRand(s *uint64) uint64 {
 type counters struct {
 	attempted, opened, failed, ended, dropped  int64
 	received, sent, bytesIn, bytesOut, latency int64
+	pings                                      int64
 	failures                                   map[string]int64
 	rejections                                 map[string]int64
 	drops                                      map[int]int64
@@ -232,6 +236,7 @@ func (p *Pool) sum() counters {
 		c.bytesIn += s.bytesIn.Load()
 		c.bytesOut += s.bytesOut.Load()
 		c.latency += s.latCount.Load()
+		c.pings += s.pingCount.Load()
 		for r := range s.reasons {
 			if v := s.reasons[r].Load(); v != 0 {
 				c.failures[reasons[r]] += v
@@ -276,8 +281,8 @@ func (p *Pool) Stats() Stats {
 func (p *Pool) Drain() Report {
 	p.drainMu.Lock()
 	defer p.drainMu.Unlock()
-	var conn, sess, lat []reservoir
-	var latMax time.Duration
+	var conn, sess, lat, ping []reservoir
+	var latMax, pingMax time.Duration
 	for i := range p.shards {
 		s := &p.shards[i]
 		s.mu.Lock()
@@ -286,6 +291,9 @@ func (p *Pool) Drain() Report {
 		lat = append(lat, s.latency.take())
 		latMax = max(latMax, s.latMax)
 		s.latMax = 0
+		ping = append(ping, s.ping.take())
+		pingMax = max(pingMax, s.pingMax)
+		s.pingMax = 0
 		s.mu.Unlock()
 	}
 	c := p.sum()
@@ -307,6 +315,10 @@ func (p *Pool) Drain() Report {
 		LatencyCount:  c.latency - prev.latency,
 		Latencies:     mergeSamples(lat, limit, &p.drainRng),
 		LatencyMax:    latMax,
+		Attempted:     c.attempted - prev.attempted,
+		PingCount:     c.pings - prev.pings,
+		Pings:         mergeSamples(ping, limit, &p.drainRng),
+		PingMax:       pingMax,
 	}
 	p.prog.drain(&r, &p.progPrev, limit, &p.drainRng)
 	r.Sequence = p.sequenceDelta()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +105,14 @@ func runK6(t *testing.T, script string, env map[string]string, extraArgs ...stri
 // runK6Path runs `k6 run` on the script at path.
 func runK6Path(t *testing.T, path string, env map[string]string, extraArgs ...string) k6Result {
 	t.Helper()
+	return runK6Wrapped(t, nil, path, env, extraArgs...)
+}
+
+// runK6Wrapped runs `k6 run` on the script at path as the last arguments
+// of wrapper (e.g. a shell that sets up a mount namespace first); nil runs
+// k6 directly.
+func runK6Wrapped(t *testing.T, wrapper []string, path string, env map[string]string, extraArgs ...string) k6Result {
+	t.Helper()
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	args := []string{"run", "--no-color", "--summary-export", summary}
 	for k, v := range env {
@@ -113,7 +122,8 @@ func runK6Path(t *testing.T, path string, env map[string]string, extraArgs ...st
 	args = append(args, path)
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, k6Binary(t), args...)
+	argv := append(append(slices.Clone(wrapper), k6Binary(t)), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // the test's own k6 and wrapper
 	cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true")
 	out, err := cmd.CombinedOutput()
 	res := k6Result{output: string(out)}
