@@ -338,7 +338,7 @@ func hasRSS(r *Report) bool {
 func runLine(r *Report) string {
 	parts := []string{}
 	if r.Scenario != "" {
-		parts = append(parts, "scenario "+r.Scenario)
+		parts = append(parts, "scenario "+r.Scenario+transportLabel(r.Transport))
 	}
 	if !r.Started.IsZero() {
 		parts = append(parts, fmt.Sprintf("%s to %s UTC (%s)", r.Started.UTC().Format("2006-01-02 15:04:05"),
