@@ -312,7 +312,8 @@ func (a *App) pingLoop(ctx context.Context) {
 	var heartbeat *hub.Pinger
 	if a.cfg.SSEHeartbeat > 0 {
 		heartbeat = a.hub.NewHeartbeat(a.cfg.SSEHeartbeat, time.Now())
-		period = min(period, heartbeat.Period())
+		// Not faster than a millisecond: a late Tick catches up.
+		period = max(min(period, heartbeat.Period()), min(pinger.Period(), time.Millisecond))
 	}
 	every(ctx, period, func() {
 		now := time.Now()
