@@ -11,7 +11,9 @@ import (
 
 	"github.com/massconn/massconn/fleet/limit"
 	"github.com/massconn/massconn/fleet/publish"
+	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/nchantest"
+	"github.com/massconn/massconn/internal/pgtest"
 )
 
 // Runs over Server-Sent Events against nginx+nchan's EventSource
@@ -140,4 +142,50 @@ func TestSearchOverSSE(t *testing.T) {
 			t.Errorf("step %+v: want every connection open, every message delivered, nginx measured", s)
 		}
 	}
+}
+
+// TestRunsOverSSEAgainstOurServer: the fleet with our server's /sse,
+// tiny. TRANSPORT=sse's capacity run: PASS with the exact verdict (every
+// row inserted while all were open at every connection, by the ids the
+// events carry). The heartbeat scenario: the servers started with
+// --sse-heartbeat, no rows, PASS with every connection's comments counted
+// and its silence measured.
+func TestRunsOverSSEAgainstOurServer(t *testing.T) {
+	k6 := binary(t, "K6_BINARY")
+	server := binary(t, "MASSCONN_SERVER")
+	pg := pgtest.Start(t)
+	const total = 30
+	run := func(t *testing.T, rc RunConfig) *report.Report {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		rc.ScriptDir, rc.Connections, rc.Out, rc.DatabaseURL = scriptDir(t), total, t.TempDir(), pg.URL()
+		rc.Parts, rc.Servers, rc.BasePort, rc.K6, rc.Server, rc.NoFloor = 1, 2, freePorts(t, 2), k6, server, true
+		r, err := Run(ctx, rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Pass {
+			t.Fatalf("FAIL: %v", r.Problems)
+		}
+		if r.Transport != "sse" || r.Connections.Opened != total || r.Servers == nil || r.Servers.Accepted != total {
+			t.Fatalf("transport %q, connections %+v, server side %+v: want %d SSE streams opened and counted by the servers",
+				r.Transport, r.Connections, r.Servers, total)
+		}
+		return r
+	}
+	t.Run("capacity", func(t *testing.T) {
+		r := run(t, RunConfig{Scenario: "capacity", Transport: TransportSSE, Duration: "3s", InsertAfter: true,
+			InsertEvery: 200 * time.Millisecond, Env: []string{"MIN_PER_CONN=1"}})
+		if d := r.Delivery; d == nil || !d.Complete || d.Rows == 0 || d.Sequences != total {
+			t.Errorf("delivery %+v: want every row of the window checked at all %d connections", d, total)
+		}
+	})
+	t.Run("heartbeat", func(t *testing.T) {
+		r := run(t, RunConfig{Scenario: HeartbeatScenario, Heartbeat: 2 * time.Second, Duration: "5s", InsertEvery: time.Second})
+		h := r.Heartbeat
+		if h == nil || h.Keepalives < total || h.Silence == nil || h.Silence.Samples < total || r.Messages.Received != 0 {
+			t.Fatalf("heartbeat %+v, received %d: want comments at every connection, every silence measured, no rows", h, r.Messages.Received)
+		}
+	})
 }
