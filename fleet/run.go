@@ -451,7 +451,11 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 	for i := range r.plan.Parts {
 		dirs = append(dirs, r.partDir(i))
 	}
-	dirs = append(dirs, r.serverDir)
+	// Empty only for a heartbeat run against a target with no process
+	// to measure: no rows, no publisher, no RSS.
+	if entries, err := os.ReadDir(r.serverDir); err != nil || len(entries) > 0 {
+		dirs = append(dirs, r.serverDir)
+	}
 	title := fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total)
 	if r.againstTarget() {
 		title += " to " + strings.Join(r.cfg.Targets, ", ")

@@ -82,8 +82,8 @@ func TestHeartbeatAgainstNchan(t *testing.T) {
 			"--target", srv.EventSourceURL("quiet"))
 		cmd.Env = append(os.Environ(), "DATABASE_URL=")
 		log, err := cmd.CombinedOutput()
-		if ctx.Err() != nil {
-			t.Fatalf("massconn-fleet run did not end: %v\n%s", err, log)
+		if _, serr := os.Stat(out + "/report.json"); ctx.Err() != nil || serr != nil {
+			t.Fatalf("massconn-fleet run ended without a report: %v\n%s", err, log)
 		}
 		return err == nil, out, log
 	}
@@ -175,7 +175,7 @@ func TestRunsOverSSEAgainstOurServer(t *testing.T) {
 		return r
 	}
 	t.Run("capacity", func(t *testing.T) {
-		r := run(t, RunConfig{Scenario: "capacity", Transport: TransportSSE, Duration: "3s", InsertAfter: true,
+		r := run(t, RunConfig{Scenario: "capacity", Transport: TransportSSE, Duration: "3s",
 			InsertEvery: 200 * time.Millisecond, Env: []string{"MIN_PER_CONN=1"}})
 		if d := r.Delivery; d == nil || !d.Complete || d.Rows == 0 || d.Sequences != total {
 			t.Errorf("delivery %+v: want every row of the window checked at all %d connections", d, total)
