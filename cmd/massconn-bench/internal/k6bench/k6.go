@@ -184,7 +184,8 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 		sources = "kernel choice"
 	}
 	fmt.Fprintf(stdout, "== massconn k6 benchmark: %s, %d cores, RLIMIT_NOFILE %d\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), runtime.NumCPU(), nofile)
-	fmt.Fprintf(stdout, "server: bin/massconn-server on %s (same machine); sources: stock 127.0.0.1, massconn %s\n", listen, sources)
+	fmt.Fprintf(stdout, "server: bin/massconn-server on %s (same machine); sources: stock 127.0.0.1, massconn %s (ws:// to /ws), sse %s (http:// to /sse)\n",
+		listen, sources, cfg.sseLocalAddrs)
 
 	wsURL := "WS_URL=ws://" + listen + "/ws?topic=Track"
 	holdEnv := func(conns int) []string {
