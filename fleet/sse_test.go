@@ -33,7 +33,7 @@ func TestRunSSEAgainstNchan(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, fleetBin, "run", "--scenario", "capacity", "--connections", fmt.Sprint(total), "--parts", "2",
-		"--duration", "3s", "--out", out, "--k6", k6, "--scripts", scriptDir(t), "--floor=false",
+		"--duration", "4s", "--out", out, "--k6", k6, "--scripts", scriptDir(t), "--floor=false", "--insert-after-open=false",
 		"--target", srv.EventSourceURL("news"), "--publish-url", srv.PubURL("news"), "--publish-every", "200ms",
 		"--target-pid", fmt.Sprint(srv.PID()), "-e", "MIN_PER_CONN=1")
 	cmd.Env = append(os.Environ(), "DATABASE_URL=")
@@ -122,13 +122,15 @@ func TestSearchOverSSE(t *testing.T) {
 	defer cancel()
 	r, err := Search(ctx, SearchConfig{
 		Run: RunConfig{
-			ScriptDir: scriptDir(t), Out: out, K6: binary(t, "K6_BINARY"), NoFloor: true, InsertAfter: true,
+			// Publishing from the start: a short step's window (all open
+			// until a third of the hold before its end) always has messages.
+			ScriptDir: scriptDir(t), Out: out, K6: binary(t, "K6_BINARY"), NoFloor: true,
 			Targets: []string{srv.EventSourceURL("news")}, TargetPIDs: []int{srv.PID()},
 			Publish: publish.Config{URL: srv.PubURL("news"), Every: 200 * time.Millisecond},
 			Env:     []string{"MIN_PER_CONN=1"},
 		},
 		Limit:    limit.Config{Start: 50, Step: 50, Max: 100, SLO: limit.SLO{P99: time.Minute, ConnectP95: time.Minute}},
-		StepHold: 3 * time.Second,
+		StepHold: 4 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
