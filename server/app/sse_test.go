@@ -188,6 +188,7 @@ func TestSSERefusals(t *testing.T) {
 	if got := allowed.Response.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
 		t.Errorf("Access-Control-Allow-Origin %q, want the allowed origin", got)
 	}
+	outer := t // the connections below outlive the subtest
 	t.Run("max conns shared with /ws", func(t *testing.T) {
 		ws, _, err := wstest.DialErr(wsURL(a, "?access_token=s3cret"))
 		if err != nil {
@@ -203,7 +204,7 @@ func TestSSERefusals(t *testing.T) {
 		// going away although it never reads from it.
 		_ = allowed.Conn.Close()
 		wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 1)
-		ssetest.Dial(t, a.Addr(), "/sse?topic=Track", auth(nil))
+		ssetest.Dial(outer, a.Addr(), "/sse?topic=Track", auth(nil))
 	})
 	_, body := httpGet(t, "http://"+a.Addr()+"/metrics", nil)
 	for _, want := range []string{
