@@ -135,7 +135,7 @@ func openIdle(b *testing.B, addr, transport string) net.Conn {
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
 	status, err := br.ReadString('\n')
-	if err != nil || !(strings.Contains(status, " 101 ") || strings.Contains(status, " 200 ")) {
+	if err != nil || (!strings.Contains(status, " 101 ") && !strings.Contains(status, " 200 ")) {
 		b.Fatalf("%s: %q, %v", transport, status, err)
 	}
 	for {

@@ -87,6 +87,9 @@ func DialWith(tb testing.TB, addr, path string, header http.Header, dialer *net.
 func Open(tb testing.TB, addr, path string, header http.Header, dialer *net.Dialer) *Client {
 	tb.Helper()
 	resp, c, br := Request(tb, addr, path, header, dialer)
+	// The stream is read from br; closing the body at the end only closes
+	// what the test's cleanup closes anyway.
+	tb.Cleanup(func() { _ = resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		tb.Fatalf("GET %s: HTTP %d %q; want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
