@@ -311,3 +311,20 @@ func grepLines(text, word string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A client has nothing to say on an event stream; bytes it sends anyway
+// are read and dropped, and the stream goes on.
+func TestSSEClientBytesAreDropped(t *testing.T) {
+	url := newDatabase(t, shared)
+	a := startApp(t, url, nil)
+	c := ssetest.Dial(t, a.Addr(), "/sse?topic=Track", nil)
+	if _, err := c.Conn.Write([]byte(strings.Repeat("chatter\n", 4096))); err != nil {
+		t.Fatal(err)
+	}
+	insertRows(t, openDB(t, url), "Track", 5)
+	if got := c.WaitMessages(t, 5); len(got) != 5 {
+		t.Fatalf("got %d events after the client's chatter, want 5", len(got))
+	}
+	_ = c.Conn.Close()
+	wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 0)
+}
