@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/internal/ssetest"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
@@ -327,4 +328,31 @@ func TestSSEClientBytesAreDropped(t *testing.T) {
 	}
 	_ = c.Conn.Close()
 	wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 0)
+}
+
+// On shutdown (what SIGTERM runs) an SSE stream gets every event already
+// queued for it, then ends: no close frame, the connection closes.
+func TestSSEShutdownWritesTheQueueThenEnds(t *testing.T) {
+	url := newDatabase(t, shared)
+	a := startApp(t, url, nil)
+	db := openDB(t, url)
+	c := ssetest.Open(t, a.Addr(), "/sse?topic=Track", nil, &net.Dialer{Control: wstest.SmallReceiveBuffer})
+	const rows = 2000
+	if _, err := db.Exec(`INSERT INTO "Track" (name, composer)
+		SELECT 'big', repeat('x', 3000) FROM generate_series(1, $1::int)`, rows); err != nil {
+		t.Fatal(err)
+	}
+	wstest.WaitCount(t, "events queued", func() int64 { return int64(a.Hub().StatsOf(hub.SSE).Messages) }, rows)
+	if a.Hub().Stats().Backlog == 0 {
+		t.Fatal("nothing left queued for the client that reads nothing: the test proves nothing")
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- a.Shutdown() }()
+	c.Start()
+	c.WaitEnd(t)
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	got := ssetest.Decode(t, c.Events())
+	checkExactly(t, "client at shutdown", got, "Track", logOrder(t, db, "Track"))
 }
