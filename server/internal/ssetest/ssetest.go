@@ -93,6 +93,7 @@ func DialWith(tb testing.TB, addr, path string, header http.Header, dialer *net.
 func DialOn(tb testing.TB, c net.Conn, addr, path string, header http.Header) *Client {
 	tb.Helper()
 	resp, br := RequestOn(tb, c, addr, path, header)
+	tb.Cleanup(func() { _ = resp.Body.Close() }) // the stream is read from br
 	cl := start(tb, c, resp, br, path)
 	cl.Start()
 	return cl
@@ -103,14 +104,12 @@ func DialOn(tb testing.TB, c net.Conn, addr, path string, header http.Header) *C
 func Open(tb testing.TB, addr, path string, header http.Header, dialer *net.Dialer) *Client {
 	tb.Helper()
 	resp, c, br := Request(tb, addr, path, header, dialer)
+	tb.Cleanup(func() { _ = resp.Body.Close() }) // the stream is read from br
 	return start(tb, c, resp, br, path)
 }
 
 func start(tb testing.TB, c net.Conn, resp *http.Response, br *bufio.Reader, path string) *Client {
 	tb.Helper()
-	// The stream is read from br; closing the body at the end only closes
-	// what the test's cleanup closes anyway.
-	tb.Cleanup(func() { _ = resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		tb.Fatalf("GET %s: HTTP %d %q; want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
