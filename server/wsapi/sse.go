@@ -131,7 +131,7 @@ func (a *API) startSSE(c net.Conn, adm admission, cors string) {
 		go a.resume(st.sub, adm.after)
 	}
 	a.metrics.Accepted.Inc()
-	a.metrics.TransportAccepted.WithLabelValues(hub.SSE.String()).Inc()
+	a.accepted[hub.SSE].Inc()
 	if a.closing.Load() {
 		// As for /ws: a shutdown sweep that ran before the Join missed it.
 		go st.sub.Close(1001, "server shutting down", a.cfg.HandshakeTimeout)
