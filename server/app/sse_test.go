@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/hub"
 	"github.com/massconn/massconn/server/internal/ssetest"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
@@ -188,6 +189,7 @@ func TestSSERefusals(t *testing.T) {
 	if got := allowed.Response.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
 		t.Errorf("Access-Control-Allow-Origin %q, want the allowed origin", got)
 	}
+	outer := t // the connections below outlive the subtest
 	t.Run("max conns shared with /ws", func(t *testing.T) {
 		ws, _, err := wstest.DialErr(wsURL(a, "?access_token=s3cret"))
 		if err != nil {
@@ -203,9 +205,10 @@ func TestSSERefusals(t *testing.T) {
 		// going away although it never reads from it.
 		_ = allowed.Conn.Close()
 		wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 1)
-		ssetest.Dial(t, a.Addr(), "/sse?topic=Track", auth(nil))
+		ssetest.Dial(outer, a.Addr(), "/sse?topic=Track", auth(nil))
 	})
-	_, body := httpGet(t, "http://"+a.Addr()+"/metrics", nil)
+	// A client has its 200 just before the server counts its stream:
+	// poll.
 	for _, want := range []string{
 		`massconn_connections_rejected_total{reason="unknown_topic"} 1`,
 		`massconn_connections_rejected_total{reason="bad_after"} 2`,
@@ -216,9 +219,7 @@ func TestSSERefusals(t *testing.T) {
 		`massconn_transport_connections{transport="ws"} 1`,
 		`massconn_transport_connections_accepted_total{transport="sse"} 2`,
 	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "transport"))
-		}
+		waitMetric(t, "http://"+a.Addr(), want)
 	}
 }
 
@@ -301,12 +302,46 @@ func TestIdleSSEConnectionsHoldNoGoroutine(t *testing.T) {
 	wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 1)
 }
 
-func grepLines(text, word string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, word) && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
+// A client has nothing to say on an event stream; bytes it sends anyway
+// are read and dropped, and the stream goes on.
+func TestSSEClientBytesAreDropped(t *testing.T) {
+	url := newDatabase(t, shared)
+	a := startApp(t, url, nil)
+	c := ssetest.Dial(t, a.Addr(), "/sse?topic=Track", nil)
+	if _, err := c.Conn.Write([]byte(strings.Repeat("chatter\n", 4096))); err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(out, "\n")
+	insertRows(t, openDB(t, url), "Track", 5)
+	if got := c.WaitMessages(t, 5); len(got) != 5 {
+		t.Fatalf("got %d events after the client's chatter, want 5", len(got))
+	}
+	_ = c.Conn.Close()
+	wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 0)
+}
+
+// On shutdown (what SIGTERM runs) an SSE stream gets every event already
+// queued for it, then ends: no close frame, the connection closes.
+func TestSSEShutdownWritesTheQueueThenEnds(t *testing.T) {
+	url := newDatabase(t, shared)
+	a := startApp(t, url, nil)
+	db := openDB(t, url)
+	c := ssetest.Open(t, a.Addr(), "/sse?topic=Track", nil, &net.Dialer{Control: wstest.SmallReceiveBuffer})
+	const rows = 2000
+	if _, err := db.Exec(`INSERT INTO "Track" (name, composer)
+		SELECT 'big', repeat('x', 3000) FROM generate_series(1, $1::int)`, rows); err != nil {
+		t.Fatal(err)
+	}
+	wstest.WaitCount(t, "events queued", func() int64 { return int64(a.Hub().StatsOf(hub.SSE).Messages) }, rows)
+	if a.Hub().Stats().Backlog == 0 {
+		t.Fatal("nothing left queued for the client that reads nothing: the test proves nothing")
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- a.Shutdown() }()
+	c.Start()
+	c.WaitEnd(t)
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	got := ssetest.Decode(t, c.Events())
+	checkExactly(t, "client at shutdown", got, "Track", logOrder(t, db, "Track"))
 }

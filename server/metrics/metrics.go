@@ -178,7 +178,7 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 func (m *Metrics) RegisterParked(count func() int) {
 	m.Parked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "massconn_connections_parked",
-		Help: "Open WebSocket connections read by the server's one poller instead of a goroutine each: their clients have sent nothing but pongs so far.",
+		Help: "Open connections read by the server's one poller instead of a goroutine each: WebSocket clients that have sent nothing but pongs so far, and SSE streams.",
 	}, func() float64 { return float64(count()) })
 	m.Registry.MustRegister(m.Parked)
 }

@@ -251,7 +251,9 @@ func (st *sseStream) dropUnread() bool {
 	var buf [512]byte
 	alive := false
 	err := st.raw.Read(func(fd uintptr) bool {
-		for {
+		// A bounded number of reads: a client that keeps sending gets the
+		// poller back after each few, re-armed (its bytes still wait).
+		for range 8 {
 			n, err := unix.Read(int(fd), buf[:])
 			switch {
 			case errors.Is(err, unix.EINTR):
@@ -261,10 +263,12 @@ func (st *sseStream) dropUnread() bool {
 			case err != nil || n == 0:
 				alive = false
 			default:
+				alive = true
 				continue // more may wait
 			}
 			return true
 		}
+		return true
 	})
 	return err == nil && alive
 }

@@ -131,7 +131,7 @@ func (a *API) startSSE(c net.Conn, adm admission, cors string) {
 		go a.resume(st.sub, adm.after)
 	}
 	a.metrics.Accepted.Inc()
-	a.metrics.TransportAccepted.WithLabelValues(hub.SSE.String()).Inc()
+	a.accepted[hub.SSE].Inc()
 	if a.closing.Load() {
 		// As for /ws: a shutdown sweep that ran before the Join missed it.
 		go st.sub.Close(1001, "server shutting down", a.cfg.HandshakeTimeout)
@@ -184,16 +184,18 @@ func writeRefusal(c net.Conn, status int, reason string, timeout time.Duration) 
 	_ = c.Close()
 }
 
-// end lets the stream go, once: out of the poller and the hub, socket
-// closed, its --max-conns slot freed.
+// end lets the stream go, once: out of the poller, socket closed, its
+// --max-conns slot freed and out of the hub, in that order (as /ws's
+// OnClose): once the hub no longer counts it, a new connection is
+// admitted.
 func (st *sseStream) end() {
 	if !st.ended.CompareAndSwap(false, true) {
 		return
 	}
 	st.a.parker.remove(&st.session)
-	st.a.hub.Leave(st.sub)
 	_ = st.sock.Close()
 	st.a.conns.Add(-1)
+	st.a.hub.Leave(st.sub)
 }
 
 // readUntilEnd is the stream's read while it is not parked (TLS, or the

@@ -1,5 +1,6 @@
 // Package wsapi is the HTTP face of the server: the WebSocket endpoint
-// /ws, the server-sent events endpoint /sse (sse.go), /healthz, /metrics and the live status page at /.
+// /ws, the server-sent events endpoint /sse (sse.go), /healthz, /metrics
+// and the live status page at /.
 package wsapi
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/massconn/massconn/server/hub"
@@ -75,6 +77,9 @@ type API struct {
 	cancel  context.CancelFunc
 	history *statusHistory // the status page's chart (history.go)
 	parker  *parker        // idle connections' reads (park.go)
+	// accepted counts accepted connections by transport (looked up once,
+	// not per accept).
+	accepted [len(hub.Transports)]prometheus.Counter
 }
 
 // New builds the API.
@@ -97,6 +102,9 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
+	for i, t := range hub.Transports {
+		a.accepted[i] = m.TransportAccepted.WithLabelValues(t.String())
+	}
 	a.parker = newParker(cfg.Logger)
 	m.RegisterParked(a.parker.count)
 	h.RegisterOnSocketClose(a.socketClosed)
@@ -230,7 +238,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		sess.raw = sub.RawConn()
 	}
 	a.metrics.Accepted.Inc()
-	a.metrics.TransportAccepted.WithLabelValues(hub.WebSocket.String()).Inc()
+	a.accepted[hub.WebSocket].Inc()
 	// The client has its 101 already; a shutdown that began meanwhile may
 	// have sent its close frames before this Join. Checking after the Join
 	// means either that sweep or this check sees the connection.

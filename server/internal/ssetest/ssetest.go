@@ -47,6 +47,13 @@ func Request(tb testing.TB, addr, path string, header http.Header, dialer *net.D
 	if err != nil {
 		tb.Fatalf("dial %s: %v", addr, err)
 	}
+	resp, br := RequestOn(tb, c, addr, path, header)
+	return resp, c, br
+}
+
+// RequestOn is Request on a connection of the caller's (TLS, say).
+func RequestOn(tb testing.TB, c net.Conn, addr, path string, header http.Header) (*http.Response, *bufio.Reader) {
+	tb.Helper()
 	tb.Cleanup(func() { c.Close() })
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
 	for k, vs := range header {
@@ -64,7 +71,7 @@ func Request(tb testing.TB, addr, path string, header http.Header, dialer *net.D
 		tb.Fatalf("GET %s: %v", path, err)
 	}
 	_ = c.SetDeadline(time.Time{})
-	return resp, c, br
+	return resp, br
 }
 
 // Dial opens a stream and fails the test unless the server answers 200
@@ -82,11 +89,27 @@ func DialWith(tb testing.TB, addr, path string, header http.Header, dialer *net.
 	return c
 }
 
+// DialOn opens a stream on c, a connection of the caller's, as Dial does.
+func DialOn(tb testing.TB, c net.Conn, addr, path string, header http.Header) *Client {
+	tb.Helper()
+	resp, br := RequestOn(tb, c, addr, path, header)
+	tb.Cleanup(func() { _ = resp.Body.Close() }) // the stream is read from br
+	cl := start(tb, c, resp, br, path)
+	cl.Start()
+	return cl
+}
+
 // Open is DialWith, except that nothing is read from the stream until
 // Start: a client that stops reading.
 func Open(tb testing.TB, addr, path string, header http.Header, dialer *net.Dialer) *Client {
 	tb.Helper()
 	resp, c, br := Request(tb, addr, path, header, dialer)
+	tb.Cleanup(func() { _ = resp.Body.Close() }) // the stream is read from br
+	return start(tb, c, resp, br, path)
+}
+
+func start(tb testing.TB, c net.Conn, resp *http.Response, br *bufio.Reader, path string) *Client {
+	tb.Helper()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		tb.Fatalf("GET %s: HTTP %d %q; want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
