@@ -57,6 +57,12 @@ xk6-massconn/typecheck/node_modules: xk6-massconn/typecheck/package.json xk6-mas
 	cd xk6-massconn/typecheck && npm ci --no-audit --no-fund
 	touch $@
 
+# EventSource clients nobody here wrote (the npm eventsource package; the
+# same script drives Chromium's own EventSource) for the /sse tests.
+server/testdata/ssepeers/node_modules: server/testdata/ssepeers/package.json server/testdata/ssepeers/package-lock.json
+	cd server/testdata/ssepeers && npm ci --no-audit --no-fund
+	touch $@
+
 lint: bin/golangci-lint
 	@out=$$(gofmt -l cmd server internal fleet infra xk6-massconn 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -75,7 +81,8 @@ unit-test: export MASSCONN_FLEET = $(CURDIR)/bin/massconn-fleet
 unit-test: export WSPEER_DIR = $(CURDIR)/xk6-massconn/engine/testdata/wspeer
 unit-test: export PROTOPEERS_DIR = $(CURDIR)/xk6-massconn/engine/testdata/protopeers
 unit-test: export CENTRIFUGO_BINARY = $(CURDIR)/bin/centrifugo
-unit-test: xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules xk6-massconn/typecheck/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
+unit-test: export SSEPEERS_DIR = $(CURDIR)/server/testdata/ssepeers
+unit-test: server/testdata/ssepeers/node_modules xk6-massconn/engine/testdata/wspeer/node_modules xk6-massconn/engine/testdata/protopeers/node_modules xk6-massconn/typecheck/node_modules bin/centrifugo bin/massconn-server bin/massconn-fleet bin/k6
 	cd xk6-massconn && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 60m ./...
 

@@ -15,7 +15,7 @@ import (
 // parts (window, percentiles, series, memory), then the verdict.
 func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeOptions) *report.Report {
 	r := &report.Report{
-		Title: opts.Title, Scenario: opts.Scenario, Command: opts.Command,
+		Title: opts.Title, Scenario: opts.Scenario, Transport: opts.Transport, Command: opts.Command,
 		Generated: time.Now().UTC(), Method: MergeMethod,
 		Connections: report.Connections{Target: opts.Target, FailureReason: map[string]int64{}, DropCode: map[string]int64{}},
 	}
@@ -82,8 +82,29 @@ func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeO
 	if r.Target != nil {
 		r.Target.Fill(r.Memory, r.Floor)
 	}
+	r.Heartbeat = heartbeatFigures(parts, opts.Heartbeat, r.Connections.DropCode)
 	judge(r, parts, rows, opts, allOpen, holdEnd)
 	return r
+}
+
+// heartbeatFigures are the heartbeat scenario's: the connections' longest
+// silences (exact maximum, percentiles of the samples), the comments they
+// received and the idle drops; nil for the other scenarios (every = 0).
+func heartbeatFigures(parts []*partInput, every time.Duration, drops map[string]int64) *report.Heartbeat {
+	if every <= 0 {
+		return nil
+	}
+	h := &report.Heartbeat{EverySeconds: every.Seconds(), BoundSeconds: (every + HeartbeatSlack).Seconds(), IdleDrops: drops["idle"]}
+	var silences []sample
+	for _, p := range parts {
+		silences = append(silences, p.metrics.silence...)
+		h.Keepalives += int64(sum(p.metrics.keepalives))
+	}
+	for _, s := range silences {
+		h.LongestSilenceMs = math.Max(h.LongestSilenceMs, s.v)
+	}
+	h.Silence = quantiles(weighted(silences, nil))
+	return h
 }
 
 // pooled is what build gathers over the parts before the figures that
@@ -187,6 +208,22 @@ func judge(r *report.Report, parts []*partInput, rows *RowsRecord, opts MergeOpt
 			AllOpen: allOpen, HoldEnd: holdEnd,
 		},
 		RequireDelivery: opts.RequireDelivery, RunProblems: opts.RunProblems,
+		Heartbeat: heartbeatInput(r.Heartbeat),
 	})
 	r.Problems, r.Pass, r.P99BoundMs, r.Delivery = v.Problems, v.Pass, v.P99BoundMs, v.Delivery
+}
+
+// heartbeatInput is the verdict's view of the heartbeat figures.
+func heartbeatInput(h *report.Heartbeat) *verdict.HeartbeatInput {
+	if h == nil {
+		return nil
+	}
+	in := &verdict.HeartbeatInput{
+		Every:            time.Duration(h.EverySeconds * float64(time.Second)),
+		LongestSilenceMs: h.LongestSilenceMs, IdleDrops: h.IdleDrops,
+	}
+	if h.Silence != nil {
+		in.Measured = int64(h.Silence.Samples)
+	}
+	return in
 }

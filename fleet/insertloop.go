@@ -112,6 +112,9 @@ type messageSource interface {
 // publisher) and starts it now, unless it waits for the connections
 // (cfg.InsertAfter: watchProgress starts it).
 func (r *localRun) startMessages() {
+	if r.cfg.Scenario == HeartbeatScenario {
+		return // no rows: the heartbeat comments are the only traffic
+	}
 	if r.publisher != nil {
 		r.publisher.ctx = r.runCtx
 		r.messages = r.publisher

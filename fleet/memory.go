@@ -40,6 +40,8 @@ func memory(pts []report.Point, clientRSS, serverRSS []RSSRow) report.Memory {
 		m.ServerBaselineBytes = base
 		m.ServerBytesPerConnAboveBaseline = float64(m.ServerRSSBytes-base) / (open / k)
 	}
+	m.ClientSlopeBytesPerMin = slope(steady, func(p report.Point) float64 { return p.ClientRSSMB }) * (1 << 20) * 60
+	m.ServerSlopeBytesPerMin = slope(steady, func(p report.Point) float64 { return p.ServerRSSMB }) * (1 << 20) * 60
 	if tenth >= 1 {
 		first, last := steady[:tenth], steady[len(steady)-tenth:]
 		m.ClientGrowthPct = growth(first, last, func(p report.Point) float64 { return p.ClientRSSMB })
@@ -99,4 +101,28 @@ func countPIDs(rows []RSSRow) int {
 		seen[r.PID] = true
 	}
 	return len(seen)
+}
+
+// slope is the least-squares slope of f over the points' times, per
+// second; 0 with fewer than two distinct times.
+func slope(pts []report.Point, f func(report.Point) float64) float64 {
+	n := float64(len(pts))
+	if n < 2 {
+		return 0
+	}
+	var st, sv float64
+	for _, p := range pts {
+		st += p.T
+		sv += f(p)
+	}
+	mt, mv := st/n, sv/n
+	var num, den float64
+	for _, p := range pts {
+		num += (p.T - mt) * (f(p) - mv)
+		den += (p.T - mt) * (p.T - mt)
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
 }

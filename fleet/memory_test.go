@@ -44,3 +44,19 @@ func TestMemoryAboveServerBaseline(t *testing.T) {
 		t.Errorf("baseline %d, %.1f per connection with a server sampled only after k6 started; want none", m.ServerBaselineBytes, m.ServerBytesPerConnAboveBaseline)
 	}
 }
+
+// The RSS slope over the hold: servers growing 1 MiB every 10 s of a
+// 100 s plateau is +6 MiB/min, whatever their level; a flat client is 0.
+func TestMemorySlope(t *testing.T) {
+	var pts []report.Point
+	for i := range 100 {
+		pts = append(pts, report.Point{T: float64(i), Open: 1000, ServerRSSMB: 500 + float64(i)/10, ClientRSSMB: 40})
+	}
+	m := memory(pts, nil, nil)
+	if got, want := m.ServerSlopeBytesPerMin, float64(6<<20); got < want*0.999 || got > want*1.001 {
+		t.Errorf("server slope %.0f B/min, want %.0f", got, want)
+	}
+	if m.ClientSlopeBytesPerMin != 0 {
+		t.Errorf("client slope %.0f B/min, want 0", m.ClientSlopeBytesPerMin)
+	}
+}

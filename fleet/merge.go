@@ -50,6 +50,13 @@ type MergeOptions struct {
 	// TargetSide is what a run against someone else's server says about
 	// it (nil for our servers).
 	TargetSide *report.Target
+	// Transport is how the parts connected (ws or sse), for the report;
+	// "" = not said (a merge by hand).
+	Transport string
+	// Heartbeat is the heartbeat scenario's interval: the verdict checks
+	// every connection's silence against it (plus HeartbeatSlack); 0 for
+	// the other scenarios.
+	Heartbeat time.Duration
 }
 
 // Merge reads part directories (and RSS-only directories, e.g. a server

@@ -20,6 +20,8 @@ type sample struct {
 }
 
 // partMetrics is what the merge keeps from one part's metrics.json.gz.
+// An SSE part's metrics have other names (the extension keeps ws_* for
+// WebSocket): they land in the same fields, named in sseMetricNames.
 type partMetrics struct {
 	open         []sample // massconn_open gauge: the process's open connections
 	sessions     []sample // ws_sessions: handshakes completed
@@ -29,7 +31,9 @@ type partMetrics struct {
 	latency      []sample // massconn_latency, ms
 	connecting   []sample // ws_connecting, ms
 	failures     []sample // massconn_failures, tag reason
-	drops        []sample // massconn_drops, tag code
+	drops        []sample // massconn_drops, tag code (WebSocket) or reason (SSE)
+	silence      []sample // massconn_silence, ms: per ended SSE stream, its longest silence (a sample, with the exact max)
+	keepalives   []sample // massconn_keepalives: SSE comment lines received
 	connectStart []sample // fleet_connect_start_ms, value = epoch ms
 	connectEnd   []sample // fleet_connect_end_ms
 	// the sequence check: counters, and per-connection ends by row id (tag id)
@@ -93,6 +97,13 @@ func parseK6JSON(r io.Reader) (*partMetrics, error) {
 		"fleet_seq_last":         &m.seqLast,
 		"fleet_seq_silent":       &m.seqSilent,
 		"fleet_hold_end_ms":      &m.holdEnd,
+		// EventSource (SSE) parts: the same figures under their names.
+		"massconn_sessions":         &m.sessions,
+		"massconn_connecting":       &m.connecting,
+		"massconn_session_duration": &m.sessionEnds,
+		"sse_event":                 &m.received,
+		"massconn_silence":          &m.silence,
+		"massconn_keepalives":       &m.keepalives,
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
@@ -124,7 +135,12 @@ func parseK6JSON(r io.Reader) (*partMetrics, error) {
 		case "massconn_failures":
 			s.tag = l.Data.Tags["reason"]
 		case "massconn_drops":
+			// A WebSocket drop has its close code; an SSE stream has
+			// none, its drop a reason (idle, closed, reset).
 			s.tag = l.Data.Tags["code"]
+			if s.tag == "" {
+				s.tag = l.Data.Tags["reason"]
+			}
 		case "fleet_seq_first", "fleet_seq_last":
 			s.tag = l.Data.Tags["id"]
 		}

@@ -26,7 +26,10 @@ type PlanConfig struct {
 
 	ServerHost string // address the servers listen on (default 127.0.0.1)
 	BasePort   int    // first server port; server i listens on BasePort+i (default 8080)
-	Path       string // URL path and query of the WebSocket endpoint (default /ws?topic=Track)
+	Path       string // URL path and query of the endpoint (default /ws?topic=Track)
+	// Scheme of the clients' URLs: ws (default) or http, for SSE
+	// (Transport.scheme).
+	Scheme string
 
 	// AddrsPerPart source addresses per part; 0 = enough that no part needs
 	// more than addrPorts ephemeral ports on one address.
@@ -99,6 +102,9 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	if cfg.Path == "" {
 		cfg.Path = "/ws?topic=Track"
 	}
+	if cfg.Scheme == "" {
+		cfg.Scheme = "ws"
+	}
 	if !strings.HasPrefix(cfg.Path, "/") {
 		return Plan{}, fmt.Errorf("path must start with '/', got %q", cfg.Path)
 	}
@@ -131,7 +137,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	urls := make([]string, cfg.Servers)
 	for i := range cfg.Servers {
 		listen := net.JoinHostPort(cfg.ServerHost, strconv.Itoa(cfg.BasePort+i))
-		urls[i] = "ws://" + listen + cfg.Path
+		urls[i] = cfg.Scheme + "://" + listen + cfg.Path
 		p.Servers = append(p.Servers, ServerPlan{Index: i, Listen: listen, MaxConns: cfg.PerProcess})
 	}
 	for i, s := range segs {

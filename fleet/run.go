@@ -21,7 +21,7 @@ import (
 )
 
 // Scenarios are the k6scripts a fleet run knows, by name.
-var Scenarios = []string{"capacity", "arrival", "fanout", "soak", "baseline-stock"}
+var Scenarios = []string{"capacity", "arrival", "fanout", "soak", "baseline-stock", HeartbeatScenario}
 
 // RunConfig is a whole run on this machine: Postgres, servers, insert loop,
 // k6 parts, merge.
@@ -37,6 +37,14 @@ type RunConfig struct {
 	BasePort    int
 	K6          string
 	Server      string
+	// Transport is how the parts connect: TransportWS (ws:// to /ws) or
+	// TransportSSE (http:// to /sse); "" = the scenario's or the
+	// targets' (resolveTransport).
+	Transport Transport
+	// Heartbeat is the heartbeat scenario's interval: the servers'
+	// --sse-heartbeat, and the bound on every connection's silence
+	// (plus HeartbeatSlack); 0 = DefaultHeartbeat.
+	Heartbeat time.Duration
 
 	InsertEvery time.Duration
 	InsertCount int  // 0 = until the run ends
@@ -116,6 +124,7 @@ type localRun struct {
 	cfg       RunConfig
 	plan      Plan
 	script    string
+	transport Transport
 	out       io.Writer // progress; io.Discard when cfg.Progress is nil
 	partsDir  string
 	serverDir string
@@ -161,6 +170,13 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("script for scenario %s: %w (set --scripts to the k6scripts directory)", cfg.Scenario, err)
 	}
+	transport, err := resolveTransport(cfg.Transport, cfg.Scenario, cfg.Targets)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Scenario == HeartbeatScenario && cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
 	targetAddrs, err := checkTargetRun(cfg)
 	if err != nil {
 		return nil, err
@@ -181,11 +197,12 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	plan, err := NewPlan(PlanConfig{
 		Connections: cfg.Connections, Parts: cfg.Parts, Servers: cfg.Servers,
 		PerProcess: PerProcessLimit(nofile), BasePort: cfg.BasePort,
+		Scheme: transport.scheme(), Path: transport.path(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	r := &localRun{cfg: cfg, plan: plan, script: script, out: cfg.Progress, machine: &machineSampler{},
+	r := &localRun{cfg: cfg, plan: plan, script: script, transport: transport, out: cfg.Progress, machine: &machineSampler{},
 		cpu: cpuPhases{total: plan.Total}, targetAddrs: targetAddrs}
 	r.applyTarget()
 	if r.out == nil {
@@ -199,8 +216,8 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	if err := writeJSON(filepath.Join(cfg.Out, "plan.json"), r.plan); err != nil {
 		return nil, err
 	}
-	r.logf("%d connections as %d k6 process(es) against %s (open-file limit %d per process)",
-		r.plan.Total, len(r.plan.Parts), r.against(), nofile)
+	r.logf("%d %s connections as %d k6 process(es) against %s (open-file limit %d per process)",
+		r.plan.Total, transport, len(r.plan.Parts), r.against(), nofile)
 
 	changed, err := Preflight{Connections: plan.Total, MayRaise: mayRaise()}.Check()
 	for _, c := range changed {
@@ -256,7 +273,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 		return err
 	}
 	r.planProfile()
-	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir, r.cfg.ServerArgs)
+	r.servers, err = startServers(ctx, r.cfg.Server, r.dbURL, r.plan.Servers, r.serverDir, r.serverExtraArgs())
 	if err != nil {
 		sampler.Close()
 		return err
@@ -306,6 +323,7 @@ func (r *localRun) startParts() {
 			"-e", "INSERT_EVERY=" + r.messageEvery().String(),
 		}
 		args = append(args, r.targetEnv()...)
+		args = append(args, r.heartbeatEnv()...)
 		if r.cfg.Duration != "" {
 			args = append(args, "-e", "DURATION="+r.cfg.Duration)
 		}
@@ -357,7 +375,7 @@ func (r *localRun) watchProgress() {
 		// Inserts wait for every connection, or for connecting to stall
 		// (some failed): the hold is what is measured, and a fan-out to
 		// everyone already open would slow the rest of the ramp.
-		if r.cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
+		if r.messages != nil && r.cfg.InsertAfter && (open >= plan.Total || (open > 0 && time.Since(lastGain) > 15*time.Second)) {
 			r.messages.start()
 		}
 		if open >= plan.Total && stale == 0 && allOpenAt.IsZero() {
@@ -433,7 +451,11 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 	for i := range r.plan.Parts {
 		dirs = append(dirs, r.partDir(i))
 	}
-	dirs = append(dirs, r.serverDir)
+	// Empty only for a heartbeat run against a target with no process
+	// to measure: no rows, no publisher, no RSS.
+	if entries, err := os.ReadDir(r.serverDir); err != nil || len(entries) > 0 {
+		dirs = append(dirs, r.serverDir)
+	}
 	title := fmt.Sprintf("massconn %s: %d connections", r.cfg.Scenario, r.plan.Total)
 	if r.againstTarget() {
 		title += " to " + strings.Join(r.cfg.Targets, ", ")
@@ -444,8 +466,11 @@ func (r *localRun) merge(insertProblems []string) (*report.Report, error) {
 		P99Bound: r.cfg.P99Bound,
 		Machine:  r.machine.result(), RunProblems: append(r.machine.limitProblems(), insertProblems...),
 		Floor: r.floorResult(), Profile: r.profileResult(),
-		// The stock-k6 baseline has no sequence check to judge delivery by.
-		RequireDelivery: r.cfg.Scenario != "baseline-stock",
+		// The stock-k6 baseline has no sequence check to judge delivery by;
+		// the heartbeat scenario sends no rows.
+		RequireDelivery: r.cfg.Scenario != "baseline-stock" && r.cfg.Scenario != HeartbeatScenario,
+		Transport:       string(r.transport),
+		Heartbeat:       r.heartbeatBound(),
 	})
 }
 

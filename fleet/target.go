@@ -26,18 +26,20 @@ import (
 // the insert loop's row ids otherwise. The target's processes, when their
 // pids are given, are sampled in the servers' place.
 
-// CheckTargets checks --target URLs and resolves their addresses, which
-// the progress counts established connections to.
+// CheckTargets checks --target URLs (ws:// and wss:// for WebSocket,
+// http:// and https:// for SSE) and resolves their addresses, which the
+// progress counts established connections to.
 func CheckTargets(urls []string) ([]netip.AddrPort, error) {
 	var addrs []netip.AddrPort
 	for _, raw := range urls {
 		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Hostname() == "" {
-			return nil, fmt.Errorf("--target %q: must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:8090/sub?id=news", raw)
+		if _, known := transportOfURL(raw); err != nil || !known || u.Hostname() == "" {
+			return nil, fmt.Errorf("--target %q: must be a ws:// or wss:// URL (WebSocket), or http:// or https:// (Server-Sent Events), "+
+				"e.g. ws://127.0.0.1:8090/sub?id=news or http://127.0.0.1:8090/sub?id=news", raw)
 		}
 		port := u.Port()
 		if port == "" {
-			port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
+			port = map[string]string{"ws": "80", "wss": "443", "http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
 		}
 		ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", u.Hostname())
 		if err != nil {
@@ -69,15 +71,19 @@ func targetPIDs(given []int) []int {
 // startTarget makes the publisher and starts sampling the target's
 // processes, if given.
 func (r *localRun) startTarget(ctx context.Context) error {
-	pub, err := r.cfg.Publish.New(ctx)
-	if err != nil {
-		return err
+	// The heartbeat scenario has no messages: the target's own keep-alive
+	// comments are what it measures.
+	if r.cfg.Publish.Enabled() && r.cfg.Scenario != HeartbeatScenario {
+		pub, err := r.cfg.Publish.New(ctx)
+		if err != nil {
+			return err
+		}
+		r.publisher = &publishLoop{
+			loop: &publish.Loop{Publisher: pub, Every: r.cfg.Publish.Every, Count: r.cfg.Publish.Count, Log: r.out},
+			pub:  pub, record: filepath.Join(r.serverDir, publish.File), logf: r.logf,
+		}
+		r.logf("publisher: %s every %v", pub.Target(), r.cfg.Publish.Every)
 	}
-	r.publisher = &publishLoop{
-		loop: &publish.Loop{Publisher: pub, Every: r.cfg.Publish.Every, Count: r.cfg.Publish.Count, Log: r.out},
-		pub:  pub, record: filepath.Join(r.serverDir, publish.File), logf: r.logf,
-	}
-	r.logf("publisher: %s every %v", pub.Target(), r.cfg.Publish.Every)
 	r.prof.notTaken = "the run is against --target: no server of ours to profile"
 	pids := targetPIDs(r.cfg.TargetPIDs)
 	if len(pids) == 0 {
@@ -214,7 +220,7 @@ func checkTargetRun(cfg RunConfig) ([]netip.AddrPort, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.Publish.Enabled() {
+	if !cfg.Publish.Enabled() && cfg.Scenario != HeartbeatScenario {
 		return nil, errors.New("--target needs a publisher for the messages every connection must receive: " +
 			"--publish-url URL (an HTTP request each --publish-every) or --insert-sql SQL with --database-url")
 	}
@@ -222,6 +228,9 @@ func checkTargetRun(cfg RunConfig) ([]netip.AddrPort, error) {
 		if _, err := procfs.VmRSS(pid); err != nil {
 			return nil, fmt.Errorf("--target-pid %d: no such process on this machine (%w)", pid, err)
 		}
+	}
+	if !cfg.Publish.Enabled() {
+		return addrs, nil // the heartbeat scenario: no messages
 	}
 	return addrs, cfg.Publish.Check()
 }
@@ -249,7 +258,7 @@ func (r *localRun) against() string {
 
 // messageEvery is the interval between the run's messages.
 func (r *localRun) messageEvery() time.Duration {
-	if r.againstTarget() {
+	if r.publisher != nil {
 		return r.cfg.Publish.Every
 	}
 	return r.cfg.InsertEvery
@@ -273,7 +282,11 @@ func (r *localRun) openCounter() interface {
 	sent() uint64
 } {
 	if r.againstTarget() {
-		return &targetCounter{addrs: r.targetAddrs, published: r.publisher.published}
+		c := &targetCounter{addrs: r.targetAddrs}
+		if r.publisher != nil {
+			c.published = r.publisher.published
+		}
+		return c
 	}
 	return newServerCounter(r.plan.Servers)
 }

@@ -160,7 +160,9 @@ func TestBadTargetInputNamesTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--target", "http://127.0.0.1:1/sub", "--publish-url", "http://127.0.0.1:1/pub"}, `--target "http://127.0.0.1:1/sub": must be a ws:// or wss:// URL`},
+		{[]string{"--target", "ftp://127.0.0.1:1/sub", "--publish-url", "http://127.0.0.1:1/pub"}, `--target "ftp://127.0.0.1:1/sub": must be a ws:// or wss:// URL (WebSocket), or http:// or https:// (Server-Sent Events)`},
+		{[]string{"--target", "http://127.0.0.1:1/sub"}, "--target needs a publisher"},
+		{[]string{"--target", "http://127.0.0.1:1/sub", "--transport", "ws", "--publish-url", "http://127.0.0.1:1/pub"}, `--target "http://127.0.0.1:1/sub" is sse, but the run is ws`},
 		{[]string{"--target", "ws://127.0.0.1:1/sub"}, "--target needs a publisher"},
 		{[]string{"--publish-url", "http://127.0.0.1:1/pub"}, "add --target"},
 		{[]string{"--target", "ws://127.0.0.1:1/sub", "--publish-url", "ws://127.0.0.1:1/pub"}, `--publish-url "ws://127.0.0.1:1/pub": must be an http://`},

@@ -13,11 +13,15 @@
 #   make bench SCENARIO=arrival CONNECTIONS=100000 ARRIVAL_RATE=2000
 #   make bench SCENARIO=soak DURATION=1h
 #   make bench SCENARIO=baseline-stock CONNECTIONS=5000
+#   make bench TRANSPORT=sse                     # the same over Server-Sent Events (http://.../sse)
+#   make bench SCENARIO=heartbeat CONNECTIONS=200000 DURATION=10m   # seed 004: SSE heartbeats, no rows
 #   make bench SCENARIO=limit START=2000 STEP=2000 MAX=20000   # how many connections does it hold?
 #   make bench TARGET='ws://127.0.0.1:8090/sub?id=news' PUBLISH_URL='http://127.0.0.1:8090/pub?id=news'   # your server
 #
 # Environment (all optional):
-#   SCENARIO      capacity (default), arrival, fanout, soak, baseline-stock, or limit: the capacity search
+#   SCENARIO      capacity (default), arrival, fanout, soak, baseline-stock, heartbeat (SSE connections, no
+#                 rows, the server's heartbeat comment every HEARTBEAT; PASS = no drop and no connection silent
+#                 longer than HEARTBEAT + 1s), or limit: the capacity search
 #                 (one capacity run per step of connections until a step breaks the service level)
 #   The capacity search (SCENARIO=limit): START (first step; default a quarter of one k6 process's share),
 #                 STEP or FACTOR (added or multiplied each step; default FACTOR=2), MAX (default: the load
@@ -25,6 +29,10 @@
 #                 SLO_FAILURES (default 0), SLO_CONNECT_P95 (default 5s), LG_BUDGET (comma-separated
 #                 NAME=CONNECTIONS replacing the load generator's limits read here: open-files, ports,
 #                 conntrack, memory)
+#   TRANSPORT     ws (default: WebSocket to the servers' /ws) or sse (Server-Sent Events: an EventSource per
+#                 connection to their /sse); with TARGET, the URLs' scheme says it
+#   HEARTBEAT     SCENARIO=heartbeat: the servers' --sse-heartbeat and the silence bound (default 15s);
+#                 for the other scenarios it goes to the script (soak.js: the client's heartbeat message)
 #   CONNECTIONS   fleet total; default: what one k6 process may hold here
 #   DURATION      hold time; default per scenario (capacity 60s, arrival 10s, fanout 30s, soak 1h)
 #   DATABASE_URL  use this PostgreSQL instead of a throwaway one
@@ -42,7 +50,8 @@
 #   FLOOR         false: skip measuring the machine's floor before the load (default: measured, a second or two)
 #   PROFILE       length of one server's CPU profile during the hold (default 10s; 0 = none)
 #   Against someone else's server (no PostgreSQL, no server of ours is started):
-#   TARGET        comma-separated ws:// or wss:// URLs to connect to instead of our servers
+#   TARGET        comma-separated ws:// or wss:// (WebSocket) or http:// or https:// (SSE) URLs to connect to
+#                 instead of our servers
 #   PUBLISH_URL   publish a message each PUBLISH_EVERY (default 1s) with an HTTP request here;
 #                 PUBLISH_BODY (default {"seq":{{seq}},"ts":{{now_us}}}), PUBLISH_METHOD (POST),
 #                 PUBLISH_HEADER (one 'Name: value'), PUBLISH_COUNT
@@ -67,6 +76,11 @@ args=(run --scenario "$scenario" --k6 bin/k6 --server bin/massconn-server --scri
 # The capacity search sets its own counts (START, STEP, MAX).
 [ "$scenario" != limit ] && args+=(--connections "${CONNECTIONS:-0}")
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
+[ -n "${TRANSPORT:-}" ] && args+=(--transport "$TRANSPORT")
+if [ "$scenario" = heartbeat ] && [ -n "${HEARTBEAT:-}" ]; then
+  args+=(--heartbeat "$HEARTBEAT")
+  unset HEARTBEAT # the fleet passes it on to heartbeat.js
+fi
 [ -n "${PARTS:-}" ] && args+=(--parts "$PARTS")
 [ -n "${SERVERS:-}" ] && args+=(--servers "$SERVERS")
 [ -n "${INSERT_COUNT:-}" ] && args+=(--insert-count "$INSERT_COUNT")

@@ -45,7 +45,12 @@ func HTML(r *Report) string {
 	}
 	tile(colConns, "held at once (peak)", num(c.PeakOpen), fmt.Sprintf("of %s targeted · %s opened", num(c.Target), num(c.Opened)))
 	tile(colRate, "connect rate", rate(r.Rate.PerSecond)+"/s", fmt.Sprintf("best second %s/s · %.1f s to connect", rate(r.Rate.PeakPerSecond), r.Rate.ConnectSeconds))
-	if r.Latency != nil {
+	if h := r.Heartbeat; h != nil {
+		tile(map[bool]string{true: colBad, false: colOK}[h.LongestSilenceMs > h.BoundSeconds*1000], "longest silence (any connection)",
+			fmt.Sprintf("%.1f s", h.LongestSilenceMs/1000),
+			fmt.Sprintf("heartbeat every %g s, bound %g s · %s comments · %s idle drops · server RSS %s/min",
+				h.EverySeconds, h.BoundSeconds, num(h.Keepalives), num(h.IdleDrops), signedBytes(r.Memory.ServerSlopeBytesPerMin)))
+	} else if r.Latency != nil {
 		tile(colP50, "fan-out latency p99 (held)", fmt.Sprintf("%.1f ms", r.Latency.P99), fmt.Sprintf("p50 %.1f · p95 %.1f · max %.1f ms", r.Latency.P50, r.Latency.P95, r.Latency.Max))
 	} else {
 		tile(colP50, "fan-out latency", "–", "no message delivered while every connection was open")
@@ -338,7 +343,7 @@ func hasRSS(r *Report) bool {
 func runLine(r *Report) string {
 	parts := []string{}
 	if r.Scenario != "" {
-		parts = append(parts, "scenario "+r.Scenario)
+		parts = append(parts, "scenario "+r.Scenario+transportLabel(r.Transport))
 	}
 	if !r.Started.IsZero() {
 		parts = append(parts, fmt.Sprintf("%s to %s UTC (%s)", r.Started.UTC().Format("2006-01-02 15:04:05"),

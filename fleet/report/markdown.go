@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 )
@@ -107,8 +108,8 @@ func writeHead(b *strings.Builder, r *Report) {
 	if r.Target != nil {
 		servers = fmt.Sprintf("against %s (%d of its processes measured)", strings.Join(r.Target.URLs, ", "), len(r.Target.PIDs))
 	}
-	w("Scenario `%s`, %d k6 process(es), %s, %s → %s (%.0f s).\n\n",
-		r.Scenario, len(r.Parts), servers,
+	w("Scenario `%s`%s, %d k6 process(es), %s, %s → %s (%.0f s).\n\n",
+		r.Scenario, transportLabel(r.Transport), len(r.Parts), servers,
 		r.Started.UTC().Format("2006-01-02 15:04:05"), r.Ended.UTC().Format("15:04:05 MST"),
 		r.Ended.Sub(r.Started).Seconds())
 	if r.Command != "" {
@@ -165,6 +166,13 @@ func writeFigures(b *strings.Builder, r *Report) {
 	if l := r.Connecting; l != nil {
 		w("| connect + handshake (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f |\n", l.P50, l.P95, l.P99, l.Max)
 	}
+	if h := r.Heartbeat; h != nil {
+		w("| longest silence at any connection (heartbeat every %g s, bound %g s) | %.1f s |\n", h.EverySeconds, h.BoundSeconds, h.LongestSilenceMs/1000)
+		if q := h.Silence; q != nil {
+			w("| longest silence per connection (ms) | p50 %.0f · p95 %.0f · p99 %.0f · max %.0f (%s samples) |\n", q.P50, q.P95, q.P99, q.Max, num(int64(q.Samples)))
+		}
+		w("| heartbeat comments received · idle drops | %s · %s |\n", num(h.Keepalives), num(h.IdleDrops))
+	}
 	w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
 	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
 	m := r.Memory
@@ -180,6 +188,8 @@ func writeFigures(b *strings.Builder, r *Report) {
 	}
 	w("| RSS growth over the hold | client %+.1f%% · server %+.1f%% (%d s plateau) |\n",
 		m.ClientGrowthPct, m.ServerGrowthPct, m.PlateauSeconds)
+	w("| RSS slope over the hold (least squares) | client %s/min · server %s/min |\n",
+		signedBytes(m.ClientSlopeBytesPerMin), signedBytes(m.ServerSlopeBytesPerMin))
 	if sv := r.Servers; sv != nil {
 		rejected := int64(0)
 		for _, n := range sv.Rejected {
@@ -211,4 +221,28 @@ func writeFigures(b *strings.Builder, r *Report) {
 	}
 	w("\n")
 	w("RSS is user-space memory (VmRSS from /proc, sampled every second); the kernel's socket memory (~10 KB per loopback connection, both ends) is not in it.\n\n")
+}
+
+// transportLabel names the transport after the scenario: " over SSE".
+func transportLabel(t string) string {
+	switch t {
+	case "ws":
+		return " over WebSocket"
+	case "sse":
+		return " over SSE (EventSource)"
+	case "":
+		return ""
+	}
+	return " over " + t
+}
+
+// signedBytes writes a rate of bytes with its sign in KiB or MiB.
+func signedBytes(b float64) string {
+	switch a := math.Abs(b); {
+	case a >= 1<<20:
+		return fmt.Sprintf("%+.1f MiB", b/(1<<20))
+	case a >= 1<<10:
+		return fmt.Sprintf("%+.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%+.0f B", b)
 }

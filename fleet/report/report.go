@@ -12,8 +12,11 @@ import (
 
 // Report is one run of one scenario, merged over every k6 process.
 type Report struct {
-	Title     string    `json:"title"`
-	Scenario  string    `json:"scenario"`
+	Title    string `json:"title"`
+	Scenario string `json:"scenario"`
+	// Transport is how the k6 parts connected: ws (WebSocket) or sse
+	// (Server-Sent Events); empty when the merge was not told.
+	Transport string    `json:"transport,omitempty"`
 	Command   string    `json:"command,omitempty"`
 	Generated time.Time `json:"generated"`
 	Started   time.Time `json:"started"`
@@ -45,6 +48,7 @@ type Report struct {
 	Profile           *Profile       `json:"server_profile,omitempty"` // where one server's CPU went during the hold
 	Target            *Target        `json:"target,omitempty"`         // a run against someone else's server
 	Limit             *Limit         `json:"limit,omitempty"`          // a capacity search: its steps, and where it holds and breaks
+	Heartbeat         *Heartbeat     `json:"heartbeat,omitempty"`      // the heartbeat scenario: the server's interval and the longest silence
 	Parts             []Part         `json:"parts"`
 	Series            []Point        `json:"series"`
 	Method            string         `json:"merge_method"`
@@ -153,7 +157,26 @@ type Memory struct {
 	// the soak test's "no memory growth".
 	ClientGrowthPct float64 `json:"client_rss_growth_pct"`
 	ServerGrowthPct float64 `json:"server_rss_growth_pct"`
-	PlateauSeconds  int     `json:"plateau_seconds"`
+	// The least-squares slope of RSS over that plateau (its first tenth
+	// left out, as for growth), in bytes per minute: a leak shows as a
+	// steady positive slope however long the hold.
+	ClientSlopeBytesPerMin float64 `json:"client_rss_slope_bytes_per_min"`
+	ServerSlopeBytesPerMin float64 `json:"server_rss_slope_bytes_per_min"`
+	PlateauSeconds         int     `json:"plateau_seconds"`
+}
+
+// Heartbeat is the heartbeat scenario's figures: the server writes a
+// comment to every SSE connection each EverySeconds; each connection
+// measures its longest stretch without a byte (massconn_silence).
+type Heartbeat struct {
+	EverySeconds float64 `json:"every_s"`
+	BoundSeconds float64 `json:"bound_s"` // the longest silence that passes: interval + slack
+	// LongestSilenceMs is the exact longest silence of any connection.
+	LongestSilenceMs float64 `json:"longest_silence_ms"`
+	// Silence percentiles over the connections' longest silences.
+	Silence    *Percentiles `json:"silence_ms,omitempty"`
+	Keepalives int64        `json:"keepalives_received"` // comment lines, all connections
+	IdleDrops  int64        `json:"idle_drops"`          // dropped by idleTimeout
 }
 
 // Part is one k6 process.

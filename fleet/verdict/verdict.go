@@ -33,6 +33,9 @@ type Input struct {
 	// message was published in the window (the local runner sets it; a
 	// merge of foreign parts may lack the published record).
 	RequireDelivery bool `json:"require_delivery,omitempty"`
+	// Heartbeat, for the heartbeat scenario: the server's interval and
+	// the connections' longest silence; nil for the others.
+	Heartbeat *HeartbeatInput `json:"heartbeat,omitempty"`
 	// RunProblems are what the runner saw go wrong (kernel limits, an
 	// insert loop that exited); each fails the run.
 	RunProblems []string `json:"run_problems,omitempty"`
@@ -54,7 +57,8 @@ type Result struct {
 }
 
 // Judge decides the verdict. Problems come in a fixed order: k6 exits,
-// failed, dropped and missing connections, delivery, p99, the run's own.
+// failed, dropped and missing connections, delivery, p99, the heartbeat's
+// silences, the run's own.
 func Judge(in Input) Result {
 	var res Result
 	for _, e := range in.Exits {
@@ -89,6 +93,7 @@ func Judge(in Input) Result {
 		res.Problems = append(res.Problems, fmt.Sprintf("fan-out p99 %.0f ms while all were open, over the bound of %.0f ms",
 			in.Latency.P99, res.P99BoundMs))
 	}
+	res.Problems = append(res.Problems, heartbeatProblems(in.Heartbeat)...)
 	res.Problems = append(res.Problems, in.RunProblems...)
 	res.Pass = len(res.Problems) == 0
 	return res

@@ -43,6 +43,10 @@ type Options struct {
 	Workers int
 	// Addr is host:port to listen on; "" = a free loopback port.
 	Addr string
+	// EventSourcePing, when set, makes nchan write a keep-alive comment
+	// line (": heartbeat", no event) to every EventSource subscriber this
+	// often (nchan_eventsource_ping_interval, whole seconds, at least 1).
+	EventSourcePing time.Duration
 }
 
 // Server is a running nginx+nchan.
@@ -58,6 +62,12 @@ type Server struct {
 // SubURL is the WebSocket subscriber URL of channel.
 func (s *Server) SubURL(channel string) string {
 	return "ws://" + s.Addr + "/sub?id=" + url.QueryEscape(channel)
+}
+
+// EventSourceURL is the EventSource (Server-Sent Events) subscriber URL
+// of channel: the same location as SubURL, over plain HTTP.
+func (s *Server) EventSourceURL(channel string) string {
+	return "http://" + s.Addr + "/sub?id=" + url.QueryEscape(channel)
 }
 
 // PubURL is the HTTP publisher URL of channel: POST the message as the body.
@@ -295,7 +305,8 @@ http {
     listen {{.Addr}} backlog=4096;
     root {{.Dir}}/html;
     location = /pub { nchan_publisher; nchan_channel_id $arg_id; }
-    location = /sub { nchan_subscriber; nchan_channel_id $arg_id; nchan_subscriber_first_message newest; }
+    location = /sub { nchan_subscriber; nchan_channel_id $arg_id; nchan_subscriber_first_message newest;{{if .Ping}}
+      nchan_eventsource_ping_interval {{.Ping}}; nchan_eventsource_ping_comment "heartbeat"; nchan_eventsource_ping_event "";{{end}} }
     location = /status { nchan_stub_status; }
   }
 }
@@ -315,6 +326,7 @@ func writeConfig(path, dir, addr string, opt Options) error {
 		"Module": ModulePath, "Dir": dir, "Addr": addr, "Workers": workers,
 		// Each connection is a descriptor, plus a few for logs and listeners.
 		"NoFile": wc + 64, "WorkerConnections": wc,
+		"Ping": pingSeconds(opt.EventSourcePing),
 	})
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -324,4 +336,13 @@ func writeConfig(path, dir, addr string, opt Options) error {
 	}
 	_, err = net.ResolveTCPAddr("tcp", addr)
 	return err
+}
+
+// pingSeconds is nchan_eventsource_ping_interval for d: whole seconds, at
+// least 1; 0 (no ping) for d <= 0.
+func pingSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return max(1, int(d.Round(time.Second)/time.Second))
 }

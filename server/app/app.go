@@ -303,11 +303,25 @@ func (a *App) pingLoop(ctx context.Context) {
 		return
 	}
 	// Each client is pinged at a phase of its own (hub.Pinger): pinging
-	// everyone at once made a burst of pongs to read every interval.
+	// everyone at once made a burst of pongs to read every interval. SSE
+	// clients get their keep-alive comment from the same slots at their
+	// own interval; one loop ticks both, at the shorter period (a Pinger
+	// ticked early does nothing, one ticked late catches up).
 	pinger := a.hub.NewPinger(a.cfg.PingInterval, a.cfg.PingTimeout, time.Now())
-	every(ctx, pinger.Period(), func() {
-		if _, reaped := pinger.Tick(time.Now()); reaped > 0 {
+	period := pinger.Period()
+	var heartbeat *hub.Pinger
+	if a.cfg.SSEHeartbeat > 0 {
+		heartbeat = a.hub.NewHeartbeat(a.cfg.SSEHeartbeat, time.Now())
+		// Not faster than a millisecond: a late Tick catches up.
+		period = max(min(period, heartbeat.Period()), min(pinger.Period(), time.Millisecond))
+	}
+	every(ctx, period, func() {
+		now := time.Now()
+		if _, reaped := pinger.Tick(now); reaped > 0 {
 			a.log.Info("dropped clients that stopped answering pings", "clients", reaped)
+		}
+		if heartbeat != nil {
+			heartbeat.Tick(now)
 		}
 	})
 }

@@ -57,7 +57,7 @@ func (w withSharedCluster) Run() int {
 var dbSeq atomic.Int32
 
 // newDatabase creates an empty database in pg and returns its URL.
-func newDatabase(t *testing.T, pg *pgtest.Server) string {
+func newDatabase(t testing.TB, pg *pgtest.Server) string {
 	t.Helper()
 	admin := openDB(t, pg.URL())
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
@@ -67,7 +67,7 @@ func newDatabase(t *testing.T, pg *pgtest.Server) string {
 	return strings.Replace(pg.URL(), "/postgres?", "/"+name+"?", 1)
 }
 
-func openDB(t *testing.T, url string) *sql.DB {
+func openDB(t testing.TB, url string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("postgres", url)
 	if err != nil {

@@ -19,9 +19,12 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	PingInterval     time.Duration
 	PingTimeout      time.Duration // no frame from a peer for this long: dropped
-	ShutdownTimeout  time.Duration
-	Shards           int
-	QueueLimit       int
+	// SSEHeartbeat is how often each /sse client gets a comment line as
+	// keep-alive (at a phase of its own).
+	SSEHeartbeat    time.Duration
+	ShutdownTimeout time.Duration
+	Shards          int
+	QueueLimit      int
 	// SlowAfter: a client whose socket refuses more and whose oldest unsent
 	// message waited this long since is closed as slow (1008).
 	SlowAfter time.Duration
@@ -71,6 +74,7 @@ func Defaults() Config {
 		ReadLimit:        64 << 10,
 		HandshakeTimeout: 5 * time.Second,
 		PingInterval:     30 * time.Second,
+		SSEHeartbeat:     15 * time.Second,
 		ShutdownTimeout:  10 * time.Second,
 		Shards:           hub.DefaultShards,
 		QueueLimit:       hub.DefaultQueueLimit,
@@ -127,6 +131,7 @@ func (c Config) Validate() error {
 		{c.ReadLimit < 1, "read-limit", fmt.Sprintf("must be at least 1 byte, got %d", c.ReadLimit)},
 		{c.HandshakeTimeout <= 0, "handshake-timeout", "must be positive, e.g. 5s"},
 		{c.PingInterval <= 0, "ping-interval", "must be positive, e.g. 30s"},
+		{c.SSEHeartbeat <= 0, "sse-heartbeat", "must be positive, e.g. 15s"},
 		{c.PingTimeout < 0, "ping-timeout", "must be positive, e.g. 60s (or leave it unset)"},
 		{c.PingTimeout > 0 && c.PingTimeout <= c.PingInterval, "ping-timeout", "must be longer than --ping-interval, or clients are dropped between two pings"},
 		{c.ShutdownTimeout <= 0, "shutdown-timeout", "must be positive, e.g. 10s"},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/internal/ssetest"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
 
@@ -70,6 +71,25 @@ func TestTLSDeliversOverWSS(t *testing.T) {
 	c := wstest.DialTLS(t, "wss://"+a.Addr()+"/ws?topic=Track", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	insertRows(t, db, "Track", 3)
 	checkExactly(t, "wss client", c.WaitMessages(t, 3), "Track", tableIDs(t, db, "Track"))
+}
+
+// An SSE stream over TLS, which the idle-connection poller cannot watch
+// (its plaintext is the TLS layer's), delivers and notices its peer
+// leaving all the same.
+func TestTLSDeliversOverSSE(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	url := newDatabase(t, shared)
+	a := startApp(t, url, func(c *app.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	db := openDB(t, url)
+	conn, err := tls.Dial("tcp", a.Addr(), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ssetest.DialOn(t, conn, a.Addr(), "/sse?topic=Track", nil)
+	insertRows(t, db, "Track", 3)
+	checkExactly(t, "https SSE client", c.WaitMessages(t, 3), "Track", tableIDs(t, db, "Track"))
+	_ = conn.Close()
+	wstest.WaitCount(t, "open connections", func() int64 { return a.Hub().Len() }, 0)
 }
 
 func TestTLSBadKeyPairIsNamed(t *testing.T) {

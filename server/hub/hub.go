@@ -1,5 +1,5 @@
-// Package hub is the fan-out core: a sharded registry of WebSocket
-// subscribers and a broadcast that encodes each frame once and queues it on
+// Package hub is the fan-out core: a sharded registry of WebSocket and
+// server-sent-events subscribers and a broadcast that encodes each frame once and queues it on
 // every subscriber without waiting for any of them.
 //
 // A subscriber is slow when its socket refuses more (the client reads
@@ -21,6 +21,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -53,10 +54,15 @@ type Hub struct {
 	next   atomic.Uint32
 	// pingSlots are the subscribers by the part of the ping interval they
 	// are pinged in (keepalive.go).
-	pingSlots [PingSlots]pingSlot
+	pingSlots [numTransports][PingSlots]pingSlot
 
-	subscribers  atomic.Int64
-	messages     atomic.Uint64
+	subscribers atomic.Int64
+	messages    atomic.Uint64
+	// byTransport are the subscribers and data messages per transport.
+	byTransport [numTransports]struct {
+		subscribers atomic.Int64
+		messages    atomic.Uint64
+	}
 	slowDrops    atomic.Uint64
 	pingTimeouts atomic.Uint64
 	pacer        *pacer
@@ -151,8 +157,18 @@ func (h *Hub) JoinCatchingUp(conn *gws.Conn, mask uint64, after int64) *Subscrib
 	return h.join(conn, mask, true, after)
 }
 
+// JoinStream adds a connection of transport t (not WebSocket) on socket
+// sock, as Join or, if catchingUp, JoinCatchingUp do; owner is the
+// caller's own state for it (Owner).
+func (h *Hub) JoinStream(sock net.Conn, t Transport, mask uint64, catchingUp bool, after int64, owner any) *Subscriber {
+	return h.add(newStreamSubscriber(h, sock, t, mask, catchingUp, after, owner))
+}
+
 func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *Subscriber {
-	s := newSubscriber(h, conn, mask, catchingUp, after)
+	return h.add(newSubscriber(h, conn, mask, catchingUp, after))
+}
+
+func (h *Hub) add(s *Subscriber) *Subscriber {
 	s.shard = int32(h.next.Add(1) % uint32(len(h.shards)))
 	s.writer = &h.writers[int(s.shard)%len(h.writers)]
 	sh := &h.shards[s.shard]
@@ -162,6 +178,7 @@ func (h *Hub) join(conn *gws.Conn, mask uint64, catchingUp bool, after int64) *S
 	sh.mu.Unlock()
 	h.addToPingSlot(s)
 	h.subscribers.Add(1)
+	h.byTransport[s.transport].subscribers.Add(1)
 	return s
 }
 
@@ -175,6 +192,7 @@ func (h *Hub) Leave(s *Subscriber) {
 	var removed bool
 	if sh.subs, removed = removeIndexed(sh.subs, s, shardIndex); removed {
 		h.subscribers.Add(-1)
+		h.byTransport[s.transport].subscribers.Add(-1)
 	}
 }
 
@@ -215,6 +233,18 @@ func (h *Hub) all() []*Subscriber {
 
 // Len is the number of subscribers.
 func (h *Hub) Len() int64 { return h.subscribers.Load() }
+
+// TransportStats are running totals of one transport.
+type TransportStats struct {
+	Subscribers int64
+	Messages    uint64 // data messages queued to its subscribers
+}
+
+// StatsOf returns the running totals of transport t.
+func (h *Hub) StatsOf(t Transport) TransportStats {
+	b := &h.byTransport[t]
+	return TransportStats{Subscribers: b.subscribers.Load(), Messages: b.messages.Load()}
+}
 
 // Stats returns running totals.
 func (h *Hub) Stats() Stats {

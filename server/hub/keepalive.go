@@ -4,8 +4,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/lxzan/gws"
 )
 
 // Keep-alive: each subscriber is pinged once per interval at a phase of its
@@ -30,10 +28,11 @@ type pingSlot struct {
 	_    [32]byte // keep neighbouring slots' locks off one cache line
 }
 
-// addToPingSlot gives s a random phase.
+// addToPingSlot gives s a random phase, uniform over the interval, among
+// the subscribers of its transport (each transport has its interval).
 func (h *Hub) addToPingSlot(s *Subscriber) {
 	s.pingSlot = int32(rand.IntN(PingSlots))
-	sl := &h.pingSlots[s.pingSlot]
+	sl := &h.pingSlots[s.transport][s.pingSlot]
 	sl.mu.Lock()
 	s.pingIdx = int32(len(sl.subs))
 	sl.subs = append(sl.subs, s)
@@ -42,7 +41,7 @@ func (h *Hub) addToPingSlot(s *Subscriber) {
 
 // removeFromPingSlot takes s out of its slot; calling it twice is harmless.
 func (h *Hub) removeFromPingSlot(s *Subscriber) {
-	sl := &h.pingSlots[s.pingSlot]
+	sl := &h.pingSlots[s.transport][s.pingSlot]
 	sl.mu.Lock()
 	sl.subs, _ = removeIndexed(sl.subs, s, pingIndex)
 	sl.mu.Unlock()
@@ -50,32 +49,33 @@ func (h *Hub) removeFromPingSlot(s *Subscriber) {
 
 func pingIndex(s *Subscriber) *int32 { return &s.pingIdx }
 
-// PingAll pings every subscriber at once and closes those that sent
-// nothing for longer than idle (see pingSlot for who counts as silent).
-// The server pings with a Pinger, which spreads the same work over the
-// interval.
+// PingAll pings every WebSocket subscriber at once and closes those that
+// sent nothing for longer than idle (see pingSlot for who counts as
+// silent). The server pings with a Pinger, which spreads the same work
+// over the interval.
 func (h *Hub) PingAll(idle time.Duration) (pinged, reaped int) {
 	deadline := time.Now().Add(-idle).UnixNano()
 	for slot := range PingSlots {
-		p, r := h.pingSlot(slot, deadline)
+		p, r := h.pingSlot(WebSocket, slot, deadline)
 		pinged, reaped = pinged+p, reaped+r
 	}
 	return pinged, reaped
 }
 
-// pingSlot sends one ping frame (encoded once) to every subscriber in slot
-// and closes those silent since before deadline (unix ns) with nothing
-// unread in their sockets.
-func (h *Hub) pingSlot(slot int, deadline int64) (pinged, reaped int) {
-	ping, _ := encodeFrame(gws.OpcodePing, nil)
-	sl := &h.pingSlots[slot]
+// pingSlot sends one keep-alive (a ping frame, an SSE comment; encoded
+// once) to every subscriber of transport t in slot and closes those silent
+// since before deadline (unix ns) with nothing unread in their sockets; a
+// deadline of 0 closes nobody (SSE clients send nothing to be heard by).
+func (h *Hub) pingSlot(t Transport, slot int, deadline int64) (pinged, reaped int) {
+	ping := t.keepAlive()
+	sl := &h.pingSlots[t][slot]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	for _, s := range sl.subs {
 		if s.Closing() {
 			continue
 		}
-		if s.lastSeen.Load() < deadline && !s.hasUnread() {
+		if deadline != 0 && s.lastSeen.Load() < deadline && !s.hasUnread() {
 			if s.markClosing() {
 				h.pingTimeouts.Add(1)
 				reaped++
@@ -107,6 +107,8 @@ func (s *Subscriber) hasUnread() bool {
 // phase. Call Tick every Period; it is not safe for concurrent use.
 type Pinger struct {
 	hub   *Hub
+	t     Transport
+	reap  bool          // close the silent (WebSocket); SSE clients are never heard
 	tick  time.Duration // one slot's share of the interval
 	idle  time.Duration
 	start time.Time
@@ -116,7 +118,17 @@ type Pinger struct {
 // NewPinger pings h's subscribers every interval, starting at start, and
 // closes those silent for longer than idle.
 func (h *Hub) NewPinger(interval, idle time.Duration, start time.Time) *Pinger {
-	return &Pinger{hub: h, tick: max(interval/PingSlots, 1), idle: idle, start: start}
+	return &Pinger{hub: h, t: WebSocket, reap: true, tick: max(interval/PingSlots, 1), idle: idle, start: start}
+}
+
+// NewHeartbeat writes a keep-alive comment to each of h's SSE subscribers
+// every interval, starting at start, each at its own phase (its first one
+// at a uniformly random point of its first interval), in the same slots
+// as WebSocket pings. Nobody is closed for silence: an EventSource client
+// sends nothing after its request; a peer that went away is seen by its
+// socket (the end of its stream, a failed write).
+func (h *Hub) NewHeartbeat(interval time.Duration, start time.Time) *Pinger {
+	return &Pinger{hub: h, t: SSE, tick: max(interval/PingSlots, 1), start: start}
 }
 
 // Period is how often Tick is to be called.
@@ -135,8 +147,11 @@ func (p *Pinger) Tick(now time.Time) (pinged, reaped int) {
 	if due-p.next >= PingSlots {
 		p.next = due - PingSlots + 1 // one round covers everyone
 	}
+	if !p.reap {
+		deadline = 0
+	}
 	for ; p.next <= due; p.next++ {
-		pi, r := p.hub.pingSlot(int(p.next%PingSlots), deadline)
+		pi, r := p.hub.pingSlot(p.t, int(p.next%PingSlots), deadline)
 		pinged, reaped = pinged+pi, reaped+r
 	}
 	return pinged, reaped

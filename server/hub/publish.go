@@ -1,14 +1,10 @@
 package hub
 
-import (
-	"time"
+import "time"
 
-	"github.com/lxzan/gws"
-)
-
-// Publish queues payload (the message at position pos) as one text message
+// Publish queues payload (the message at position pos) as one message
 // to every subscriber of topic and returns how many it was queued to. The
-// frame is encoded once and shared; writes happen on each connection's own
+// frame is encoded once per transport and shared; writes happen on each connection's own
 // write queue, so a slow subscriber delays nobody else. A subscriber whose
 // oldest unsent message is older than SlowAfter is closed with
 // SlowClientCloseCode instead. Callers wait while Backlogged.
@@ -18,11 +14,17 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 		return 0
 	}
 	bit := uint64(1) << i
-	// A frame that cannot be encoded is nil: every subscriber skips it
-	// (one that catches up holds the payload and reports it when sent).
-	frame, encodeErr := encodeFrame(gws.OpcodeText, payload)
+	// Each transport's frame is encoded once, when its first subscriber
+	// comes up, and shared. A frame that cannot be encoded is nil: every
+	// subscriber skips it (one that catches up holds the payload and
+	// reports it when sent).
+	var (
+		frames    [numTransports][]byte
+		encoded   [numTransports]bool
+		queuedBy  [numTransports]int
+		encodeErr error
+	)
 	now := time.Now().UnixNano()
-	queued := 0
 	for k := range h.shards {
 		sh := &h.shards[k]
 		sh.mu.RLock()
@@ -30,15 +32,31 @@ func (h *Hub) Publish(topic string, pos int64, payload []byte) int {
 			if s.mask&bit == 0 {
 				continue
 			}
-			if s.offer(frame, pos, payload, now) {
-				queued++
+			t := s.transport
+			if !encoded[t] {
+				var err error
+				frames[t], err = t.message(pos, payload)
+				encoded[t] = true
+				if encodeErr == nil {
+					encodeErr = err
+				}
+			}
+			if s.offer(frames[t], pos, payload, now) {
+				queuedBy[t]++
 			}
 		}
 		sh.mu.RUnlock()
 	}
+	queued := 0
+	for t, n := range queuedBy {
+		if n > 0 {
+			h.byTransport[t].messages.Add(uint64(n))
+			queued += n
+		}
+	}
 	h.messages.Add(uint64(queued))
 	if encodeErr != nil && h.opts.OnError != nil {
-		// The frame is encoded once, so one failure means every subscriber's.
+		// Reported once: the payload, not a subscriber, is at fault.
 		h.opts.OnError(encodeErr)
 	}
 	return queued

@@ -18,7 +18,9 @@ type Subscriber struct {
 	conn  *gws.Conn
 	mask  uint64
 	shard int32
-	idx   int32 // position in its shard's list, for O(1) removal; under the shard's lock
+	// transport frames what is written to conn (transport.go).
+	transport Transport
+	idx       int32 // position in its shard's list, for O(1) removal; under the shard's lock
 	// pingSlot is the part of the ping interval s is pinged in, pingIdx
 	// its position in that part's list (under the slot's lock).
 	pingSlot, pingIdx int32
@@ -30,6 +32,9 @@ type Subscriber struct {
 	raw    syscall.RawConn // nil: writes block in a goroutine of their own
 	writer *writer
 	q      sendQueue
+	// owner is what the caller of JoinStream keeps for this connection
+	// (Owner): how its hooks find their own state.
+	owner any
 
 	// catchingUp is set while the subscriber reads a backlog: live
 	// messages are held then. Publish reads it without mu; it changes
@@ -47,7 +52,7 @@ type held struct {
 }
 
 func newSubscriber(h *Hub, conn *gws.Conn, mask uint64, catchingUp bool, after int64) *Subscriber {
-	s := &Subscriber{hub: h, conn: conn, mask: mask}
+	s := &Subscriber{hub: h, conn: conn, mask: mask, transport: WebSocket}
 	s.catchingUp.Store(catchingUp)
 	if conn != nil {
 		s.sock = conn.NetConn()
@@ -60,6 +65,24 @@ func newSubscriber(h *Hub, conn *gws.Conn, mask uint64, catchingUp bool, after i
 		}
 		s.raw = rawConn(s.sock)
 	}
+	s.initQueue(after)
+	return s
+}
+
+// newStreamSubscriber is a subscriber whose transport is not WebSocket:
+// the hub alone writes to sock.
+func newStreamSubscriber(h *Hub, sock net.Conn, t Transport, mask uint64, catchingUp bool, after int64, owner any) *Subscriber {
+	s := &Subscriber{hub: h, mask: mask, transport: t, sock: sock, owner: owner}
+	s.catchingUp.Store(catchingUp)
+	if sock != nil {
+		s.raw = rawConn(sock)
+	}
+	s.initQueue(after)
+	return s
+}
+
+func (s *Subscriber) initQueue(after int64) {
+	h := s.hub
 	s.q = sendQueue{
 		pacer:     h.pacer,
 		slowAfter: int64(h.opts.SlowAfter),
@@ -68,7 +91,6 @@ func newSubscriber(h *Hub, conn *gws.Conn, mask uint64, catchingUp bool, after i
 	}
 	s.q.setPosition(after)
 	s.Touch()
-	return s
 }
 
 // startWriting hands s to whoever writes its queue: its group's shared
@@ -99,8 +121,15 @@ func (s *Subscriber) RawConn() syscall.RawConn { return s.raw }
 // LastSeen is when the peer was last heard from (or joined).
 func (s *Subscriber) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
 
-// Conn is the subscriber's connection.
+// Conn is the subscriber's WebSocket connection, nil for other transports.
 func (s *Subscriber) Conn() *gws.Conn { return s.conn }
+
+// Transport is how the subscriber's connection is framed.
+func (s *Subscriber) Transport() Transport { return s.transport }
+
+// Owner is what JoinStream was given for this subscriber (nil for a
+// WebSocket subscriber).
+func (s *Subscriber) Owner() any { return s.owner }
 
 // Mask is the subscriber's topics.
 func (s *Subscriber) Mask() uint64 { return s.mask }
@@ -179,7 +208,7 @@ func (s *Subscriber) sendLocked(pos int64, payload []byte) bool {
 	if !fresh || !open {
 		return open
 	}
-	frame, err := encodeFrame(gws.OpcodeText, payload)
+	frame, err := s.transport.message(pos, payload)
 	if err != nil {
 		// Skipped, as Publish skips it: the client could not read it.
 		s.q.skip(pos)
@@ -191,6 +220,7 @@ func (s *Subscriber) sendLocked(pos int64, payload []byte) bool {
 	switch s.q.pushMessage(frame, pos, time.Now().UnixNano(), false) {
 	case pushed:
 		s.hub.messages.Add(1)
+		s.hub.byTransport[s.transport].messages.Add(1)
 		return true
 	case refusedClosed:
 		return false
@@ -233,6 +263,9 @@ func (s *Subscriber) holdFromNowOn() {
 // bytes) behind what is queued already: every write to a subscriber goes
 // through its queue, so frames never interleave.
 func (s *Subscriber) Pong(payload []byte) {
+	if s.transport != WebSocket {
+		return
+	}
 	frame, err := encodeFrame(gws.OpcodePong, payload)
 	if err != nil {
 		return
@@ -242,7 +275,8 @@ func (s *Subscriber) Pong(payload []byte) {
 
 // Close sends the subscriber a close frame with code and reason, the write
 // bounded by timeout, unless it is already being closed: a peer gets one
-// close frame, and no publish or ping after it.
+// close frame, and no publish or ping after it. An SSE subscriber gets no
+// frame: its socket is closed after the write in progress.
 func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
 	if s.markClosing() {
 		s.writeClose(code, reason, timeout)
@@ -254,11 +288,7 @@ func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
 // write deadline (which also ends a write blocked on a stalled peer) has
 // passed; the socket is closed after it.
 func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duration) {
-	if len(reason) > 123 {
-		reason = reason[:123] // a control frame's payload is at most 125 bytes
-	}
-	payload := append([]byte{byte(code >> 8), byte(code)}, reason...)
-	frame, err := encodeFrame(gws.OpcodeCloseConnection, payload)
+	frame, err := s.transport.closeFrame(code, reason)
 	if err != nil {
 		s.closeSocket()
 		return

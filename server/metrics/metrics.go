@@ -19,6 +19,7 @@ const (
 	RejectBadAfter     = "bad_after"
 	RejectOrigin       = "forbidden_origin"
 	RejectUnauthorized = "unauthorized"
+	RejectMethod       = "method_not_allowed"
 )
 
 // Broadcast error reasons, the values of the `reason` label of
@@ -40,8 +41,11 @@ const (
 // (hub, source) are read at scrape time.
 type Metrics struct {
 	Registry *prometheus.Registry
-	Accepted prometheus.Counter
-	Rejected *prometheus.CounterVec
+	// Accepted counts connections of every transport; TransportAccepted
+	// splits them by the transport label ("ws", "sse").
+	Accepted          prometheus.Counter
+	TransportAccepted *prometheus.CounterVec
+	Rejected          *prometheus.CounterVec
 	// Lag is insert (ts from PostgreSQL) to the moment the message was
 	// queued to every subscriber.
 	Lag prometheus.Histogram
@@ -63,11 +67,15 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		Registry: reg,
 		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "massconn_connections_accepted_total",
-			Help: "WebSocket connections upgraded.",
+			Help: "Connections accepted: WebSocket upgrades and SSE streams started (by transport: massconn_transport_connections_accepted_total).",
 		}),
+		TransportAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "massconn_transport_connections_accepted_total",
+			Help: "Connections accepted, by transport (ws, sse).",
+		}, []string{"transport"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "massconn_connections_rejected_total",
-			Help: "Requests to /ws refused before or during the upgrade, by reason.",
+			Help: "Requests to /ws or /sse refused before the upgrade or the stream started, by reason.",
 		}, []string{"reason"}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "massconn_insert_to_send_seconds",
@@ -94,18 +102,35 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		m.Resumes.WithLabelValues(r)
 	}
 	reg.MustRegister(m.BroadcastErrors, m.AcceptErrors, m.Resumes)
-	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized} {
+	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized, RejectMethod} {
 		m.Rejected.WithLabelValues(r)
 	}
+	for _, t := range hub.Transports {
+		labels := prometheus.Labels{"transport": t.String()}
+		m.TransportAccepted.WithLabelValues(t.String())
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "massconn_transport_connections",
+				Help:        "Open connections, by transport (ws, sse); massconn_connections is their sum.",
+				ConstLabels: labels,
+			}, func() float64 { return float64(h.StatsOf(t).Subscribers) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "massconn_transport_messages_sent_total",
+				Help:        "Data messages queued to clients, by transport (ws, sse); massconn_messages_sent_total is their sum.",
+				ConstLabels: labels,
+			}, func() float64 { return float64(h.StatsOf(t).Messages) }),
+		)
+	}
+	reg.MustRegister(m.TransportAccepted)
 	reg.MustRegister(m.Accepted, m.Rejected, m.Lag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "massconn_connections",
-			Help: "Open WebSocket connections.",
+			Help: "Open connections, WebSocket and SSE (by transport: massconn_transport_connections).",
 		}, func() float64 { return float64(h.Len()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_messages_sent_total",
-			Help: "Data messages queued to WebSocket clients.",
+			Help: "Data messages queued to clients, WebSocket and SSE.",
 		}, func() float64 { return float64(h.Stats().Messages) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "massconn_slow_client_drops_total",
@@ -153,7 +178,7 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 func (m *Metrics) RegisterParked(count func() int) {
 	m.Parked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "massconn_connections_parked",
-		Help: "Open WebSocket connections read by the server's one poller instead of a goroutine each: their clients have sent nothing but pongs so far.",
+		Help: "Open connections read by the server's one poller instead of a goroutine each: WebSocket clients that have sent nothing but pongs so far, and SSE streams.",
 	}, func() float64 { return float64(count()) })
 	m.Registry.MustRegister(m.Parked)
 }

@@ -165,8 +165,12 @@ func (l *splitListener) acceptLoop() {
 	}
 }
 
-// wsRequestLine is how a request for /ws starts ("GET /ws " or "GET /ws?").
-const wsRequestLine = "GET /ws"
+// wsRequestLine is how a request for /ws starts ("GET /ws " or "GET /ws?"),
+// sseRequestLine one for /sse: both are served here.
+const (
+	wsRequestLine  = "GET /ws"
+	sseRequestLine = "GET /sse"
+)
 
 // serveArrived serves c's first request right in the accept loop when it
 // is a /ws request that has arrived whole: under a burst of connections
@@ -189,7 +193,7 @@ func (l *splitListener) serveArrived(c net.Conn) (*requestReader, bool) {
 	rr := getRequestReader(c)
 	rr.arrived.raw = raw
 	rr.limit.R = &rr.arrived
-	_, _ = rr.br.Peek(len(wsRequestLine) + 1) // whatever has arrived, up to the buffer
+	_, _ = rr.br.Peek(len(sseRequestLine) + 1) // whatever has arrived, up to the buffer
 	head, _ := rr.br.Peek(rr.br.Buffered())
 	rr.limit.R = c
 	rr.arrived.raw = nil
@@ -200,10 +204,15 @@ func (l *splitListener) serveArrived(c net.Conn) (*requestReader, bool) {
 	return nil, true
 }
 
-// isWSRequestLine reports whether start begins with a request for /ws.
+// isWSRequestLine reports whether start begins with a request for /ws or
+// /sse.
 func isWSRequestLine(start []byte) bool {
-	return len(start) > len(wsRequestLine) && string(start[:len(wsRequestLine)]) == wsRequestLine &&
-		(start[len(wsRequestLine)] == ' ' || start[len(wsRequestLine)] == '?')
+	return hasRequestLine(start, wsRequestLine) || hasRequestLine(start, sseRequestLine)
+}
+
+func hasRequestLine(start []byte, line string) bool {
+	return len(start) > len(line) && string(start[:len(line)]) == line &&
+		(start[len(line)] == ' ' || start[len(line)] == '?')
 }
 
 // route serves c's first request if it is for /ws, else hands c to
@@ -218,7 +227,7 @@ func (l *splitListener) route(c net.Conn, rr *requestReader) {
 	if rr == nil {
 		rr = getRequestReader(c)
 	}
-	start, err := rr.br.Peek(len(wsRequestLine) + 1)
+	start, err := rr.br.Peek(len(sseRequestLine) + 1)
 	if err != nil {
 		// Closed, timed out or too short to be a request before it ended:
 		// net/http would close it too.
@@ -252,7 +261,11 @@ func (l *splitListener) serveRequest(c net.Conn, rr *requestReader) {
 		return
 	}
 	w := newConnResponse(c, rr)
-	a.serveWS(w, r)
+	if r.URL.Path == "/sse" {
+		a.serveSSE(w, r)
+	} else {
+		a.serveWS(w, r)
+	}
 	if !w.hijacked {
 		putRequestReader(rr)
 		w.finish(a.cfg.HandshakeTimeout)
@@ -284,6 +297,19 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	return c.Conn.Read(p)
+}
+
+// release hands back the socket without the replay, for a connection
+// that will not read what was read ahead (an event stream's client has
+// nothing to say); the read-ahead reader goes back to its pool.
+func (c *replayConn) release() net.Conn {
+	c.mu.Lock()
+	if rr := c.rr; rr != nil {
+		c.rr = nil
+		putRequestReader(rr)
+	}
+	c.mu.Unlock()
+	return c.Conn
 }
 
 // SyscallConn is the socket's: the hub's non-blocking writes go to it

@@ -35,11 +35,19 @@ type session struct {
 	// slot and gen name the connection in the poller while it is parked.
 	slot, gen uint32
 	reading   atomic.Bool // the gws read loop has started
+	// stream is set for an SSE connection (sse.go): it has no gws read
+	// loop, and the poller only watches for its peer going away.
+	stream *sseStream
 }
 
-// startReading starts the connection's gws read loop, once.
+// startReading starts the connection's gws read loop (for SSE, a read
+// that waits for the peer to go away), once.
 func (s *session) startReading() {
 	if s.reading.CompareAndSwap(false, true) {
+		if s.stream != nil {
+			go s.stream.readUntilEnd()
+			return
+		}
 		go s.socket.ReadLoop()
 	}
 }
@@ -65,6 +73,11 @@ func (a *API) read(s *session) {
 // connection gets its read loop, which fails at once and runs gws's close
 // path (OnClose: the hub and the connection count let it go).
 func (a *API) socketClosed(sub *hub.Subscriber) {
+	if st, ok := sub.Owner().(*sseStream); ok {
+		// Not here: the hook may run under the hub's locks.
+		go st.end()
+		return
+	}
 	socket := sub.Conn()
 	if socket == nil {
 		return

@@ -200,6 +200,18 @@ func (p *parker) ready(slot, gen uint32) {
 	if s == nil || s.gen != gen || s.reading.Load() {
 		return // left meanwhile (its slot may be someone else's now)
 	}
+	if s.stream != nil {
+		if s.stream.dropUnread() {
+			p.rearm(s, slot, gen)
+			return
+		}
+		_ = s.raw.Control(func(fd uintptr) {
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		})
+		p.remove(s)
+		s.stream.end()
+		return
+	}
 	if p.takePongs(s) {
 		ev := unix.EpollEvent{Events: parkEvents, Fd: int32(slot), Pad: int32(gen)}
 		var modErr error
@@ -216,6 +228,49 @@ func (p *parker) ready(slot, gen uint32) {
 	}
 	p.remove(s)
 	s.startReading()
+}
+
+// rearm waits for s's next readiness; if that fails, s reads in a
+// goroutine of its own.
+func (p *parker) rearm(s *session, slot, gen uint32) {
+	ev := unix.EpollEvent{Events: parkEvents, Fd: int32(slot), Pad: int32(gen)}
+	var modErr error
+	err := s.raw.Control(func(fd uintptr) {
+		modErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	})
+	if err != nil || modErr != nil {
+		p.remove(s)
+		s.startReading()
+	}
+}
+
+// dropUnread reads and drops what an SSE client sent (it has nothing to
+// say after its request); false once the peer has gone (the end of its
+// stream, an error).
+func (st *sseStream) dropUnread() bool {
+	var buf [512]byte
+	alive := false
+	err := st.raw.Read(func(fd uintptr) bool {
+		// A bounded number of reads: a client that keeps sending gets the
+		// poller back after each few, re-armed (its bytes still wait).
+		for range 8 {
+			n, err := unix.Read(int(fd), buf[:])
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.EAGAIN):
+				alive = true
+			case err != nil || n == 0:
+				alive = false
+			default:
+				alive = true
+				continue // more may wait
+			}
+			return true
+		}
+		return true
+	})
+	return err == nil && alive
 }
 
 // takePongs reads the whole pongs waiting on s's socket, if that is all

@@ -1,5 +1,6 @@
 // Package wsapi is the HTTP face of the server: the WebSocket endpoint
-// /ws, /healthz, /metrics and the live status page at /.
+// /ws, the server-sent events endpoint /sse (sse.go), /healthz, /metrics
+// and the live status page at /.
 package wsapi
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/massconn/massconn/server/hub"
@@ -75,6 +77,9 @@ type API struct {
 	cancel  context.CancelFunc
 	history *statusHistory // the status page's chart (history.go)
 	parker  *parker        // idle connections' reads (park.go)
+	// accepted counts accepted connections by transport (looked up once,
+	// not per accept).
+	accepted [len(hub.Transports)]prometheus.Counter
 }
 
 // New builds the API.
@@ -97,6 +102,9 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		NewSession:       func() gws.SessionStorage { return &session{} },
 	})
+	for i, t := range hub.Transports {
+		a.accepted[i] = m.TransportAccepted.WithLabelValues(t.String())
+	}
 	a.parker = newParker(cfg.Logger)
 	m.RegisterParked(a.parker.count)
 	h.RegisterOnSocketClose(a.socketClosed)
@@ -108,6 +116,7 @@ func New(cfg Config, h *hub.Hub, m *metrics.Metrics, health Health) *API {
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", a.serveWS)
+	mux.HandleFunc("/sse", a.serveSSE)
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", serveStatusPage)
@@ -115,10 +124,11 @@ func (a *API) Handler() http.Handler {
 	return mux
 }
 
-// Conns is the number of open (and opening) WebSocket connections.
+// Conns is the number of open (and opening) connections, WebSocket and
+// SSE: --max-conns counts them together.
 func (a *API) Conns() int64 { return a.conns.Load() }
 
-// StartShutdown makes /ws refuse new connections.
+// StartShutdown makes /ws and /sse refuse new connections.
 func (a *API) StartShutdown() {
 	a.closing.Store(true)
 	a.cancel()
@@ -130,6 +140,67 @@ func (a *API) reject(w http.ResponseWriter, status int, reason, msg string) {
 	http.Error(w, msg, status)
 }
 
+// admission is what the guards every transport shares found in a request.
+type admission struct {
+	mask   uint64
+	resume bool
+	after  int64
+}
+
+// admit runs the checks /ws and /sse share, in order: origin, token,
+// topics, the resume position (?after=POS, or for SSE a Last-Event-ID
+// header, which wins: EventSource sends it when it reconnects to the URL
+// it was opened with), shutdown and --max-conns. It answers a refusal
+// itself; on success the connection holds a --max-conns slot the caller
+// must give back.
+func (a *API) admit(w http.ResponseWriter, r *http.Request, lastEventID bool) (admission, bool) {
+	var adm admission
+	if origin := r.Header.Get("Origin"); origin != "" && len(a.cfg.AllowedOrigins) > 0 && !slices.Contains(a.cfg.AllowedOrigins, origin) {
+		a.reject(w, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
+		return adm, false
+	}
+	query := r.URL.Query()
+	if a.cfg.AuthToken != "" && !a.authorized(r, query.Get("access_token")) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		a.reject(w, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
+		return adm, false
+	}
+	var err error
+	if adm.mask, err = a.hub.Mask(query["topic"]); err != nil {
+		a.reject(w, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
+		return adm, false
+	}
+	if id := r.Header.Get("Last-Event-ID"); lastEventID && id != "" {
+		adm.resume = true
+		if adm.after, err = pgsource.ParsePos(id); err != nil {
+			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "Last-Event-ID: "+err.Error()+"; send back the id of the last event you received")
+			return adm, false
+		}
+	} else if query.Has("after") {
+		adm.resume = true
+		if len(query["after"]) > 1 {
+			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "give after=POS once: the pos of the last message you received")
+			return adm, false
+		}
+		if adm.after, err = pgsource.ParsePos(query.Get("after")); err != nil {
+			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "after: "+err.Error()+"; send back the pos field of the last message you received")
+			return adm, false
+		}
+	}
+	if a.closing.Load() {
+		a.reject(w, http.StatusServiceUnavailable, metrics.RejectShutdown, "server is shutting down; connect to another node")
+		return adm, false
+	}
+	if n := a.conns.Add(1); a.cfg.MaxConns > 0 && n > int64(a.cfg.MaxConns) {
+		a.conns.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		a.reject(w, http.StatusServiceUnavailable, metrics.RejectMaxConns,
+			fmt.Sprintf("server is full (--max-conns=%d); try again later or connect to another node", a.cfg.MaxConns))
+		return adm, false
+	}
+	return adm, true
+}
+
 func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -137,44 +208,11 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 			"/ws is a WebSocket endpoint: send GET with 'Connection: Upgrade' and 'Upgrade: websocket' headers")
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && len(a.cfg.AllowedOrigins) > 0 && !slices.Contains(a.cfg.AllowedOrigins, origin) {
-		a.reject(w, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
+	adm, ok := a.admit(w, r, false)
+	if !ok {
 		return
 	}
-	query := r.URL.Query()
-	if a.cfg.AuthToken != "" && !a.authorized(r, query.Get("access_token")) {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		a.reject(w, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
-		return
-	}
-	mask, err := a.hub.Mask(query["topic"])
-	if err != nil {
-		a.reject(w, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
-		return
-	}
-	resume := query.Has("after")
-	var after int64
-	if resume {
-		if len(query["after"]) > 1 {
-			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "give after=POS once: the pos of the last message you received")
-			return
-		}
-		if after, err = pgsource.ParsePos(query.Get("after")); err != nil {
-			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "after: "+err.Error()+"; send back the pos field of the last message you received")
-			return
-		}
-	}
-	if a.closing.Load() {
-		a.reject(w, http.StatusServiceUnavailable, metrics.RejectShutdown, "server is shutting down; connect to another node")
-		return
-	}
-	if n := a.conns.Add(1); a.cfg.MaxConns > 0 && n > int64(a.cfg.MaxConns) {
-		a.conns.Add(-1)
-		w.Header().Set("Retry-After", "1")
-		a.reject(w, http.StatusServiceUnavailable, metrics.RejectMaxConns,
-			fmt.Sprintf("server is full (--max-conns=%d); try again later or connect to another node", a.cfg.MaxConns))
-		return
-	}
+	mask, resume, after := adm.mask, adm.resume, adm.after
 	// On failure gws answers 400 with its one-line reason and closes.
 	socket, park, err := a.upgrade(w, r)
 	if err != nil {
@@ -200,6 +238,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		sess.raw = sub.RawConn()
 	}
 	a.metrics.Accepted.Inc()
+	a.accepted[hub.WebSocket].Inc()
 	// The client has its 101 already; a shutdown that began meanwhile may
 	// have sent its close frames before this Join. Checking after the Join
 	// means either that sweep or this check sees the connection.
@@ -368,6 +407,15 @@ type HealthReport struct {
 	UptimeSeconds        float64  `json:"uptime_seconds"`
 	ShuttingDown         bool     `json:"shutting_down"`
 	MaxConns             int      `json:"max_conns"`
+	// Transports splits connections and messages_sent by transport
+	// ("ws", "sse"); the totals above count both.
+	Transports map[string]TransportHealth `json:"transports"`
+}
+
+// TransportHealth is one transport's share of /healthz.
+type TransportHealth struct {
+	Connections  int64  `json:"connections"`
+	MessagesSent uint64 `json:"messages_sent"`
 }
 
 // Ready reports whether the server's PostgreSQL listener is connected: a
@@ -389,6 +437,11 @@ func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		MaxConns:        a.cfg.MaxConns,
 		LastPos:         pgsource.FormatPos(a.health.LastPos()),
 		SendBacklog:     st.Backlog,
+		Transports:      map[string]TransportHealth{},
+	}
+	for _, t := range hub.Transports {
+		ts := a.hub.StatsOf(t)
+		rep.Transports[t.String()] = TransportHealth{Connections: ts.Subscribers, MessagesSent: ts.Messages}
 	}
 	if !rep.Ready() {
 		rep.Status = "degraded"

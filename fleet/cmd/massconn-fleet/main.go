@@ -263,9 +263,14 @@ func cmdMerge(args []string, stdout io.Writer) (int, error) {
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("run")
-	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak, baseline-stock, or limit: the capacity search, "+
+	scenario := fs.String("scenario", "capacity", "capacity, arrival, fanout, soak, baseline-stock, heartbeat (SSE: N connections, no rows, "+
+		"the server's heartbeat comment every --heartbeat; PASS = no drop and no connection silent for longer than the heartbeat plus 1s), "+
+		"or limit: the capacity search, "+
 		"one capacity run per step of connections (--start, --step or --factor, --max, --step-hold) until a step breaks the service level "+
 		"(--slo-p99, --slo-failures, --slo-connect-p95) or the load generator would reach its own limit")
+	transportFlag := fs.String("transport", "", "ws: WebSocket (ws:// to the servers' /ws), or sse: Server-Sent Events (http:// to their /sse, an EventSource per connection); "+
+		"default ws, sse for --scenario heartbeat; with --target the URLs' scheme says it")
+	heartbeat := fs.Duration("heartbeat", fleet.DefaultHeartbeat, "--scenario heartbeat: the servers' --sse-heartbeat, and the bound (plus 1s) on every connection's longest silence")
 	conns := fs.Int64("connections", 0, "fleet total of connections; 0 = sized to this machine (one k6 process's worth)")
 	duration := fs.String("duration", "", "how long the connections are held (the script's DURATION); empty = the script's default: capacity 60s, arrival 10s, fanout 30s, soak 1h")
 	out := fs.String("out", "", "results directory (default results/<UTC timestamp>-<scenario>)")
@@ -289,7 +294,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	var pub publish.Config
 	fs.Var(&env, "e", "KEY=VALUE passed to every part's script (repeatable), e.g. -e ARRIVAL_RATE=2000")
 	fs.Var(&serverArgs, "server-arg", "one more argument for every server process (repeatable), e.g. --server-arg=--ping-interval=120s")
-	fs.Var(&targets, "target", "someone else's ws:// or wss:// URL to connect to instead of our servers (repeatable: the connections go round-robin); needs --publish-url or --insert-sql, starts no database or server")
+	fs.Var(&targets, "target", "someone else's URL to connect to instead of our servers: ws:// or wss:// (WebSocket), http:// or https:// (Server-Sent Events) "+
+		"(repeatable: the connections go round-robin); needs --publish-url or --insert-sql (not for --scenario heartbeat), starts no database or server")
 	fs.Var(&targetPIDs, "target-pid", "with --target: a process of the target on this machine (repeatable; its child processes too) whose memory and CPU the report shows per connection and per message")
 	publish.RegisterFlags(fs, &pub)
 	search := registerSearchFlags(fs)
@@ -299,8 +305,18 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	if err := checkSearchFlags(*scenario == fleet.SearchScenario, setFlags(fs)); err != nil {
 		return 2, err
 	}
+	transport, err := fleet.ParseTransport(*transportFlag)
+	if err != nil {
+		return 2, err
+	}
+	if setFlags(fs)["heartbeat"] && *scenario != fleet.HeartbeatScenario {
+		return 2, errors.New("--heartbeat is for the heartbeat scenario: add --scenario heartbeat")
+	}
+	if *heartbeat <= 0 {
+		return 2, fmt.Errorf("--heartbeat %v: must be above 0, e.g. --heartbeat 15s", *heartbeat)
+	}
 	if len(targets) == 0 && (pub.Enabled() || len(targetPIDs) > 0) {
-		return 2, errors.New("--publish-url, --insert-sql and --target-pid are for runs against someone else's server: add --target ws://HOST:PORT/PATH")
+		return 2, errors.New("--publish-url, --insert-sql and --target-pid are for runs against someone else's server: add --target ws://HOST:PORT/PATH (or http://... for SSE)")
 	}
 	pub.DatabaseURL = *dbURL
 	if *conns == 0 && *scenario != fleet.SearchScenario {
@@ -318,6 +334,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	rc := fleet.RunConfig{
 		Scenario: *scenario, ScriptDir: *scripts, Connections: *conns, Duration: *duration, Out: dir,
 		DatabaseURL: *dbURL, Parts: *parts, Servers: *servers, BasePort: *port, K6: *k6, Server: *server,
+		Transport: transport, Heartbeat: *heartbeat,
 		InsertEvery: *insertEvery, InsertCount: *insertCount, InsertAfter: *insertAfter, Env: env, P99Bound: *p99, Rate: *rate,
 		NoFloor: !*floorOn, Profile: *profile, ServerArgs: serverArgs,
 		Targets: targets, TargetPIDs: targetPIDs, Publish: pub,

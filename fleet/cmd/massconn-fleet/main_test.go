@@ -88,6 +88,9 @@ func TestSearchBadInputNamesTheFlag(t *testing.T) {
 		{append(limit, "--lg-budget", "sockets=10"), "NAME=CONNECTIONS"},
 		{append(limit, "--connections", "1000"), "--connections is for one run"},
 		{[]string{"--scenario", "capacity", "--max", "10"}, "--max is for the capacity search: add --scenario limit"},
+		{[]string{"--transport", "http"}, `--transport "http": must be ws`},
+		{[]string{"--scenario", "capacity", "--heartbeat", "15s"}, "--heartbeat is for the heartbeat scenario: add --scenario heartbeat"},
+		{[]string{"--scenario", "heartbeat", "--heartbeat", "0s"}, "--heartbeat 0s: must be above 0"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			args := append([]string{"--out", t.TempDir()}, tc.args...)

@@ -273,6 +273,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.duration(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "time allowed for the upgrade request and response")
 	fs.duration(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "how often the server pings every client")
 	fs.duration(&cfg.PingTimeout, "ping-timeout", 0, "drop a client that sent nothing (not even a pong) for this long (default 2 x --ping-interval)")
+	fs.duration(&cfg.SSEHeartbeat, "sse-heartbeat", cfg.SSEHeartbeat, "how often every /sse client gets a keep-alive comment line, each at its own phase of the interval")
 	fs.duration(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM, how long to wait for clients to take their close 1001")
 	fs.integer(&cfg.Shards, "shards", cfg.Shards, "number of independently locked subscriber lists in the hub")
 	fs.integer(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "most messages queued for one client (a memory bound): at it, publishing waits for that client until it drains or --slow-after closes it")

@@ -23,6 +23,10 @@ type k6Config struct {
 	stockConns    int
 	massconnConns int // 0 = RLIMIT_NOFILE - fdHeadroom
 	localAddrs    string
+	// sseLocalAddrs are the SSE phase's source addresses: others than the
+	// WebSocket phase's, so that the TIME_WAIT entries it leaves do not
+	// take the ports the SSE phase needs.
+	sseLocalAddrs string
 	fdHeadroom    int
 	holdMS        int
 	floodConns    int
@@ -33,7 +37,8 @@ func k6ConfigFromEnv() (k6Config, error) {
 	c := k6Config{
 		k6: env("K6", "bin/k6"), server: env("MASSCONN_SERVER", "bin/massconn-server"),
 		stockConns: 2000, fdHeadroom: 2000, holdMS: 15000, floodConns: 1000, floodSeconds: 30,
-		localAddrs: envSet("MASSCONN_LOCAL_ADDRS", "127.0.0.1,127.0.0.2"),
+		localAddrs:    envSet("MASSCONN_LOCAL_ADDRS", "127.0.0.1,127.0.0.2"),
+		sseLocalAddrs: envSet("SSE_LOCAL_ADDRS", "127.0.3.1,127.0.3.2"),
 	}
 	err := envInts(map[string]*int{
 		"STOCK_CONNS": &c.stockConns, "MASSCONN_CONNS": &c.massconnConns, "FD_HEADROOM": &c.fdHeadroom,
@@ -65,14 +70,17 @@ func usageOnly(name, doc string, args []string, stderr io.Writer) (done bool, co
 }
 
 const k6Doc = `Environment: STOCK_CONNS (2000), MASSCONN_CONNS (0 = from RLIMIT_NOFILE), FD_HEADROOM (2000),
-HOLD_MS (15000), MASSCONN_LOCAL_ADDRS (127.0.0.1,127.0.0.2; empty = kernel's choice), FLOOD_CONNS (1000),
+HOLD_MS (15000), MASSCONN_LOCAL_ADDRS (127.0.0.1,127.0.0.2; empty = kernel's choice),
+SSE_LOCAL_ADDRS (127.0.3.1,127.0.3.2: the http:// SSE phase's, MASSCONN_CONNS of them), FLOOD_CONNS (1000),
 FLOOD_SECONDS (30), K6_TIMEOUT (240), K6 (bin/k6), STOCK_K6 (bin/k6-stock), MASSCONN_SERVER, K6_VERSION, XK6.
 `
 
 // RunK6 is massconn-bench k6 (make bench-k6): k6 process memory per held
 // WebSocket connection and connections established per second, stock k6
 // versus k6 with xk6-massconn, in one run against bin/massconn-server (a
-// throwaway PostgreSQL behind it), then the metric pipeline under a message
+// throwaway PostgreSQL behind it); the same for xk6-massconn's http://
+// EventSource connections to the same server's /sse, beside its ws:// ones;
+// then the metric pipeline under a message
 // flood against the gws echo server. Phases run one after the other, never
 // at once. Each phase first runs the same binary with one idle VU: its RSS
 // is the baseline "net" subtracts; "held" is the highest of up to 10 RSS
@@ -176,7 +184,8 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 		sources = "kernel choice"
 	}
 	fmt.Fprintf(stdout, "== massconn k6 benchmark: %s, %d cores, RLIMIT_NOFILE %d\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), runtime.NumCPU(), nofile)
-	fmt.Fprintf(stdout, "server: bin/massconn-server on %s (same machine); sources: stock 127.0.0.1, massconn %s\n", listen, sources)
+	fmt.Fprintf(stdout, "server: bin/massconn-server on %s (same machine); sources: stock 127.0.0.1, massconn %s (ws:// to /ws), sse %s (http:// to /sse)\n",
+		listen, sources, cfg.sseLocalAddrs)
 
 	wsURL := "WS_URL=ws://" + listen + "/ws?topic=Track"
 	holdEnv := func(conns int) []string {
@@ -228,12 +237,31 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 		return err
 	}
 
+	// Phase 2b: the same, over http:// (Server-Sent Events) to /sse: the
+	// same binary, so the same idle baseline.
+	sse, sseRes, err := b.hold(ctx, "sse", cfg.k6, "k6scripts/bench/massconn-hold.js", cfg.massconnConns, srv.PID(), listen,
+		[]string{"CONNS=" + strconv.Itoa(cfg.massconnConns), "HOLD_UNTIL_MS=" + strconv.Itoa(cfg.holdMS),
+			"WS_URL=http://" + listen + "/sse?topic=Track", "LOCAL_ADDRS=" + cfg.sseLocalAddrs})
+	if err != nil {
+		return err
+	}
+	sse.idle, sse.idleCPU = mcIdle, mcIdleCPU
+	f, err = logInts(sseRes.log, "BENCH open=", "open", "connect_ms", "failed")
+	if err != nil {
+		return err
+	}
+	sse.open, sse.ms, sse.errors = f["open"], f["connect_ms"], f["failed"]
+	if err := waitConns(ctx, listen, 0, 60*time.Second); err != nil {
+		return err
+	}
+
 	// Phase 3: the metric pipeline under a message flood.
 	fl, err := b.flood(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	printK6Report(stdout, st, mc, fl)
+	printSSERows(stdout, mc, sse)
 	return nil
 }
 
@@ -344,3 +372,16 @@ func printK6Report(w io.Writer, s, m holdResult, f floodResult) {
 // num prints a summary value the way k6 wrote it: whole numbers without a
 // fraction or exponent.
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// printSSERows puts the http:// (SSE) phase beside the ws:// one of the
+// same run, with the SSE goals: at most 1 KB of k6 RSS per held
+// connection and at least 20,000 connects/s.
+func printSSERows(w io.Writer, ws, sse holdResult) {
+	printHoldRow(w, sse)
+	wsNet, sseNet := float64(ws.held-ws.idle)*1024/float64(ws.open), float64(sse.held-sse.idle)*1024/float64(sse.open)
+	wsRate, sseRate := float64(ws.open)*1000/float64(ws.ms), float64(sse.open)*1000/float64(sse.ms)
+	fmt.Fprintf(w, "sse/ws    net RSS per conn %.0f B / %.0f B = %.2fx; connect rate %.0f/s / %.0f/s = %.2fx (same server, same run)\n",
+		sseNet, wsNet, sseNet/wsNet, sseRate, wsRate, sseRate/wsRate)
+	fmt.Fprintf(w, "goals sse net RSS per conn <= 1024 B: %s (%.0f B); connect rate >= 20000/s: %s (%.0f/s)\n",
+		metOrMissed(sseNet <= 1024), sseNet, metOrMissed(sseRate >= 20000), sseRate)
+}
