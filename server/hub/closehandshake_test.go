@@ -74,3 +74,40 @@ func TestCloseFrameSurvivesBytesTheServerHasNotRead(t *testing.T) {
 		})
 	}
 }
+
+// At a shutdown the clients read what their sockets still hold after the
+// close frame went out, and answer the pings in it, for as long as the
+// shutdown allows, not just the close write's own bound: a pong arriving
+// once the socket was closed resets it and loses the close frame.
+func TestShutdownKeepsTheSocketReadableUntilItsDeadline(t *testing.T) {
+	h, sub, raw := stalledSubscriberReading(t, 200, false)
+	const closeWrite = 100 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		now := time.Now()
+		h.CloseAll(1001, "bye", now, now.Add(wstest.Timeout), closeWrite)
+		close(done)
+	}()
+	// Read until the close frame is in the server's socket, megabytes of
+	// the backlog still ahead of it.
+	_ = raw.SetReadDeadline(time.Now().Add(wstest.Timeout))
+	for !sub.q.closeWrittenWhole() {
+		f, err := raw.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Opcode == 0x8 {
+			t.Fatal("the client read the close frame before the server had written it")
+		}
+	}
+	<-done
+	time.Sleep(3 * closeWrite) // past the close write's bound, well before the deadline
+	if _, err := raw.Write(wstest.MaskedFrame(true, 0xA, nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // let the pong reach the server
+	code, err := raw.ReadUntilClose()
+	if err != nil || code != 1001 {
+		t.Fatalf("client got close code %d (0: the connection ended without one), %v; want 1001", code, err)
+	}
+}

@@ -24,8 +24,8 @@ type Subscriber struct {
 	pingSlot, pingIdx int32
 	lastSeen          atomic.Int64
 	// closeLinger (ns) bounds how long the socket stays open for reading
-	// after the close frame went out (closeAfterCloseFrame): the bound
-	// the close's write was given.
+	// after the close frame went out (closeAfterCloseFrame): the rest of
+	// a shutdown's time, else the bound the close's write was given.
 	closeLinger atomic.Int64
 	// sock is the socket the hub writes and closes: conn's, under the
 	// QueuedConn gws was given, if any (gws's own writes go through that
@@ -272,7 +272,14 @@ func (s *Subscriber) Pong(payload []byte) {
 // bounded by timeout, unless it is already being closed: a peer gets one
 // close frame, and no publish or ping after it.
 func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
+	s.closeLingering(code, reason, timeout, timeout)
+}
+
+// closeLingering is Close, with the socket left open for reading for up
+// to linger after the close frame went out (closeAfterCloseFrame).
+func (s *Subscriber) closeLingering(code uint16, reason string, timeout, linger time.Duration) {
 	if s.markClosing() {
+		s.closeLinger.Store(int64(linger))
 		s.writeClose(code, reason, timeout)
 	}
 }
@@ -300,7 +307,7 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 // whole. The socket is closed after it either way.
 func (s *Subscriber) queueCloseFrame(frame []byte, timeout time.Duration) bool {
 	_ = s.sock.SetWriteDeadline(time.Now().Add(timeout))
-	s.closeLinger.Store(int64(timeout))
+	s.closeLinger.CompareAndSwap(0, int64(timeout))
 	closed := make(chan struct{})
 	s.q.push(outFrame{b: frame, closed: closed})
 	<-closed
