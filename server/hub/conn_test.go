@@ -16,16 +16,10 @@ import (
 	"github.com/massconn/massconn/server/internal/wstest"
 )
 
-// queuedServer is server with gws given each hijacked socket wrapped in
-// QueuedConn, as the real API does.
-func queuedServer(t *testing.T, h *Hub) string {
-	t.Helper()
-	return queuedServerReading(t, h, true)
-}
-
-// queuedServerReading is queuedServer; with read false no read loop
-// starts, so what the client sends stays unread in the server's socket
-// (a server too busy to read its pongs in time).
+// queuedServerReading is server with gws given each hijacked socket
+// wrapped in QueuedConn, as the real API does; with read false no read
+// loop starts, so what the client sends stays unread in the server's
+// socket (a server too busy to read its pongs in time).
 func queuedServerReading(t *testing.T, h *Hub, read bool) string {
 	t.Helper()
 	up := gws.NewUpgrader(events{h}, &gws.ServerOption{

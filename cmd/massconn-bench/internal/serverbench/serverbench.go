@@ -227,8 +227,11 @@ func benchNchan(ctx context.Context, cfg config, work, payloadSizeFile string, s
 		}
 	}()
 	workers, err := procfs.System{}.Children(srv.PID())
-	if err != nil || len(workers) != 1 {
-		return 1, fmt.Errorf("nginx+nchan (master pid %d): want one worker process, found %v (%v)", srv.PID(), workers, err)
+	if err != nil {
+		return 1, fmt.Errorf("nginx+nchan (master pid %d): its worker: %w", srv.PID(), err)
+	}
+	if len(workers) != 1 {
+		return 1, fmt.Errorf("nginx+nchan (master pid %d): want one worker process, found %v", srv.PID(), workers)
 	}
 	health, err := nchanHealth(srv)
 	if err != nil {
