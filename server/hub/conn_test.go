@@ -16,9 +16,11 @@ import (
 	"github.com/massconn/massconn/server/internal/wstest"
 )
 
-// queuedServer is server with gws given each hijacked socket wrapped in
-// QueuedConn, as the real API does.
-func queuedServer(t *testing.T, h *Hub) string {
+// queuedServerReading is server with gws given each hijacked socket
+// wrapped in QueuedConn, as the real API does; with read false no read
+// loop starts, so what the client sends stays unread in the server's
+// socket (a server too busy to read its pongs in time).
+func queuedServerReading(t *testing.T, h *Hub, read bool) string {
 	t.Helper()
 	up := gws.NewUpgrader(events{h}, &gws.ServerOption{
 		NewSession: func() gws.SessionStorage { return &session{} },
@@ -29,7 +31,9 @@ func queuedServer(t *testing.T, h *Hub) string {
 			return
 		}
 		conn.Session().(*session).sub = h.Join(conn, h.allTopics())
-		go conn.ReadLoop()
+		if read {
+			go conn.ReadLoop()
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
@@ -50,8 +54,15 @@ func (w wrappingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // part-way through a frame.
 func stalledSubscriber(t *testing.T, n int) (*Hub, *Subscriber, *wstest.RawConn) {
 	t.Helper()
+	return stalledSubscriberReading(t, n, true)
+}
+
+// stalledSubscriberReading is stalledSubscriber, with the server's read
+// loop running or not (queuedServerReading).
+func stalledSubscriberReading(t *testing.T, n int, read bool) (*Hub, *Subscriber, *wstest.RawConn) {
+	t.Helper()
 	h := newHub(t, Options{Shards: 1, QueueLimit: 1 << 20, SlowAfter: time.Hour})
-	addr := queuedServer(t, h)
+	addr := queuedServerReading(t, h, read)
 	raw := wstest.RawHandshake(t, addr, "/ws", &net.Dialer{Control: wstest.SmallReceiveBuffer})
 	waitLen(t, h, 1)
 	sub := only(t, h)[0]

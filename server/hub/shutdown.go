@@ -8,7 +8,9 @@ import (
 // CloseAll sends every subscriber a close frame with code and reason. It
 // first stops queueing and lets the frames already queued be written until
 // flushBy; then each close write is bounded by timeout and by deadline,
-// after which sockets are closed without a close frame. It does not wait
+// after which sockets are closed without a close frame. A socket whose
+// close frame went out stays open for reading until deadline, for the
+// peer to read what is still in its socket and answer. It does not wait
 // for the peers to go away.
 func (h *Hub) CloseAll(code uint16, reason string, flushBy, deadline time.Time, timeout time.Duration) {
 	all := h.all()
@@ -33,7 +35,12 @@ func (h *Hub) CloseAll(code uint16, reason string, flushBy, deadline time.Time, 
 					}
 					continue
 				}
-				s.Close(code, reason, min(timeout, left))
+				// The clients read the backlog still in their sockets
+				// (and answer pings in it) after the close frame went
+				// out: the socket stays open for reading until the
+				// deadline, or a pong arriving at a closed socket
+				// resets it and the close frame is lost.
+				s.closeLingering(code, reason, min(timeout, left), left)
 			}
 		})
 	}

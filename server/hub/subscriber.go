@@ -25,6 +25,10 @@ type Subscriber struct {
 	// its position in that part's list (under the slot's lock).
 	pingSlot, pingIdx int32
 	lastSeen          atomic.Int64
+	// closeLinger (ns) bounds how long the socket stays open for reading
+	// after the close frame went out (closeAfterCloseFrame): the rest of
+	// a shutdown's time, else the bound the close's write was given.
+	closeLinger atomic.Int64
 	// sock is the socket the hub writes and closes: conn's, under the
 	// QueuedConn gws was given, if any (gws's own writes go through that
 	// wrapper to the queue, conn.go).
@@ -109,6 +113,30 @@ func (s *Subscriber) closeSocket() {
 	if f := s.hub.socketClosed.Load(); f != nil {
 		(*f)(s)
 	}
+}
+
+// closeAfterCloseFrame ends the connection once its close frame is in the
+// kernel: a lingering close. The socket is only shut for writing (a FIN
+// goes out behind everything queued in it) and stays open for reading
+// until the peer's read loop ends it (the client answers the close and
+// goes) or closeLinger has passed. Closing it at once lost the close frame
+// whenever the client had sent something the server had not read yet, or
+// sent something before it read the close frame (a pong to a ping queued
+// ahead of the close, behind a backlog): the kernel resets a socket
+// closed with unread bytes, or one that receives bytes after close, and a
+// reset throws away what it still had to send, the close frame included.
+func (s *Subscriber) closeAfterCloseFrame() {
+	cw, ok := s.sock.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		s.closeSocket()
+		return
+	}
+	// Whoever reads the socket (a parked connection gets its read loop
+	// back, socketClosed) now reads the client's answer and closes it.
+	if f := s.hub.socketClosed.Load(); f != nil {
+		(*f)(s)
+	}
+	time.AfterFunc(time.Duration(s.closeLinger.Load()), func() { _ = s.sock.Close() })
 }
 
 // Touch records that the peer sent something (a pong, a ping, a message).
@@ -278,7 +306,14 @@ func (s *Subscriber) Pong(payload []byte) {
 // close frame, and no publish or ping after it. An SSE subscriber gets no
 // frame: its socket is closed after the write in progress.
 func (s *Subscriber) Close(code uint16, reason string, timeout time.Duration) {
+	s.closeLingering(code, reason, timeout, timeout)
+}
+
+// closeLingering is Close, with the socket left open for reading for up
+// to linger after the close frame went out (closeAfterCloseFrame).
+func (s *Subscriber) closeLingering(code uint16, reason string, timeout, linger time.Duration) {
 	if s.markClosing() {
+		s.closeLinger.Store(int64(linger))
 		s.writeClose(code, reason, timeout)
 	}
 }
@@ -302,6 +337,7 @@ func (s *Subscriber) writeClose(code uint16, reason string, timeout time.Duratio
 // whole. The socket is closed after it either way.
 func (s *Subscriber) queueCloseFrame(frame []byte, timeout time.Duration) bool {
 	_ = s.sock.SetWriteDeadline(time.Now().Add(timeout))
+	s.closeLinger.CompareAndSwap(0, int64(timeout))
 	closed := make(chan struct{})
 	s.q.push(outFrame{b: frame, closed: closed})
 	<-closed

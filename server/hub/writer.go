@@ -159,10 +159,10 @@ func (s *Subscriber) drainBlocking(frames []outFrame, off int) {
 }
 
 // complete accounts for frames that were written; after a close frame the
-// socket is closed.
+// socket is closed for writing, and then for good (closeAfterCloseFrame).
 func (s *Subscriber) complete(frames []outFrame) {
 	if closed := s.q.complete(frames); closed != nil {
-		s.closeSocket()
+		s.closeAfterCloseFrame()
 		close(closed)
 	}
 }

@@ -312,6 +312,16 @@ func (c *replayConn) release() net.Conn {
 	return c.Conn
 }
 
+// CloseWrite shuts the socket for writing, as the hub does after a close
+// frame (a lingering close, hub.Subscriber.closeAfterCloseFrame).
+func (c *replayConn) CloseWrite() error {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return fmt.Errorf("wsapi: %T cannot close for writing only", c.Conn)
+	}
+	return cw.CloseWrite()
+}
+
 // SyscallConn is the socket's: the hub's non-blocking writes go to it
 // directly (the replay concerns only reads), so a connection that sent
 // bytes behind its upgrade request keeps the shared writers' fast path.

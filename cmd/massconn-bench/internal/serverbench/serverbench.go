@@ -2,8 +2,9 @@
 // massconn-server process against a throwaway PostgreSQL, as many idle
 // WebSocket connections as the open-file limit allows (minus headroom),
 // then a series of single-row inserts fanned out to all of them; then the
-// same against the npm ws broadcast server in server/testdata/nodews, fed by
-// POST /publish. The load client is the fanout package; this package
+// same against nginx+nchan (one worker; WebSocket subscribers on one
+// channel, messages POSTed to its publisher location) and the npm ws
+// broadcast server in server/testdata/nodews, fed by POST /publish. The load client is the fanout package; this package
 // starts and stops what it measures. Bounded in time (--max-duration) and
 // count; stops everything it started.
 package serverbench
@@ -15,6 +16,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -28,6 +31,8 @@ import (
 	"github.com/massconn/massconn/cmd/massconn-bench/internal/fanout"
 	"github.com/massconn/massconn/internal/freeport"
 	"github.com/massconn/massconn/internal/launch"
+	"github.com/massconn/massconn/internal/nchantest"
+	"github.com/massconn/massconn/internal/procfs"
 	"github.com/massconn/massconn/internal/tempdb"
 	"github.com/massconn/massconn/server/client"
 )
@@ -54,7 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.server, "server", benchenv.Or("SERVER", "bin/massconn-server"), "massconn-server binary (env SERVER)")
 	fs.StringVar(&c.nodeDir, "nodews", "server/testdata/nodews", "directory of the Node.js ws broadcast server, with node_modules installed")
-	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn nodews"), "servers to measure one after the other in this run: massconn, nodews (env TARGETS)")
+	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn nchan nodews"), "servers to measure one after the other in this run: massconn, nchan (nginx+nchan, one worker), nodews (env TARGETS)")
 	fs.StringVar(&c.conns, "conns", benchenv.Or("CONNS", "0"), "connections (0: open-file limit minus 2000) (env CONNS)")
 	fs.StringVar(&c.rounds, "rounds", benchenv.Or("ROUNDS", "20"), "single-row inserts to time (env ROUNDS)")
 	fs.StringVar(&c.settle, "settle", benchenv.Or("SETTLE", "10s"), "idle time before reading RSS (env SETTLE)")
@@ -70,8 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.targets = strings.Fields(*targets)
 	for _, t := range c.targets {
-		if t != "massconn" && t != "nodews" {
-			return c, fmt.Errorf("unknown target %q in --targets (TARGETS); use massconn, nodews or both", t)
+		if t != "massconn" && t != "nchan" && t != "nodews" {
+			return c, fmt.Errorf("unknown target %q in --targets (TARGETS); use massconn, nchan and/or nodews", t)
 		}
 	}
 	c.serverFlags = strings.Fields(*serverFlags)
@@ -115,6 +120,15 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) (int, erro
 	payloadSizeFile := filepath.Join(work, "payload-size")
 	if slices.Contains(cfg.targets, "massconn") {
 		code, err := benchMassconn(ctx, cfg, work, payloadSizeFile, stdout, stderr)
+		if err != nil {
+			return 1, err
+		}
+		if code != 0 {
+			status = code
+		}
+	}
+	if slices.Contains(cfg.targets, "nchan") {
+		code, err := benchNchan(ctx, cfg, work, payloadSizeFile, stdout, stderr)
 		if err != nil {
 			return 1, err
 		}
@@ -180,18 +194,94 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 	return code, nil
 }
 
+// publishSize is the size of the messages sent to a target fed over
+// HTTP: --publish-size, else the size massconn-server sent in this run.
+func (c config) publishSizeOr(payloadSizeFile string) string {
+	if c.publishSize != "" {
+		return c.publishSize
+	}
+	if b, err := os.ReadFile(payloadSizeFile); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "200"
+}
+
+// benchNchan measures nginx+nchan with one worker (the process whose RSS
+// and CPU the client reads: the master only waits for signals).
+func benchNchan(ctx context.Context, cfg config, work, payloadSizeFile string, stdout, stderr io.Writer) (int, error) {
+	nofile, err := procfs.OpenFileLimit(0)
+	if err != nil {
+		return 1, err
+	}
+	dir := filepath.Join(work, "nchan")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 1, fmt.Errorf("nchan prefix: %w", err)
+	}
+	srv, err := nchantest.New(nchantest.Options{WorkerConnections: int(min(nofile, 1<<20)) - 100, Workers: 1}, dir) //nolint:gosec // bounded above
+	if err != nil {
+		return 1, err
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintf(stderr, "bench-server: %v\n", err)
+		}
+	}()
+	workers, err := procfs.System{}.Children(srv.PID())
+	if err != nil {
+		return 1, fmt.Errorf("nginx+nchan (master pid %d): its worker: %w", srv.PID(), err)
+	}
+	if len(workers) != 1 {
+		return 1, fmt.Errorf("nginx+nchan (master pid %d): want one worker process, found %v", srv.PID(), workers)
+	}
+	health, err := nchanHealth(srv)
+	if err != nil {
+		return 1, err
+	}
+	defer health.Close()
+	select {
+	case <-time.After(2 * time.Second): // start-up allocations settle, as for the others
+	case <-ctx.Done():
+		return 1, ctx.Err()
+	}
+	return fanout.Run(append([]string{
+		"--target", "nginx+nchan (1 worker)",
+		"--health-addr", health.Addr().String(),
+		"--url", srv.SubURL("bench"),
+		"--publish-url", srv.PubURL("bench"),
+		"--publish-size", cfg.publishSizeOr(payloadSizeFile),
+		"--server-pid", fmt.Sprint(workers[0]),
+	}, cfg.fanoutArgs()...), stdout, stderr), nil
+}
+
+// nchanHealth answers GET /healthz on a loopback port in the shape the
+// load client reads from massconn-server, with nchan's subscriber count
+// (nginx has no such endpoint of its own; nchan has no listener to wait
+// for, so it is always "connected").
+func nchanHealth(srv *nchantest.Server) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("nchan health shim: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		n, err := srv.Subscribers(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"connections": n, "listener": "connected"})
+	})
+	go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
+	return ln, nil
+}
+
 func benchNode(ctx context.Context, cfg config, work, payloadSizeFile string, stdout, stderr io.Writer) (int, error) {
 	if _, err := os.Stat(filepath.Join(cfg.nodeDir, "node_modules")); err != nil {
 		return 1, fmt.Errorf("%s/node_modules missing; run make server/testdata/nodews/node_modules", cfg.nodeDir)
 	}
 	// The Node.js target sends messages of the size massconn-server sent.
-	size := cfg.publishSize
-	if size == "" {
-		size = "200"
-		if b, err := os.ReadFile(payloadSizeFile); err == nil && len(b) > 0 {
-			size = strings.TrimSpace(string(b))
-		}
-	}
+	size := cfg.publishSizeOr(payloadSizeFile)
 	target, err := nodeTargetName(cfg.nodeDir)
 	if err != nil {
 		return 1, err

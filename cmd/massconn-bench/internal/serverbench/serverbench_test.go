@@ -11,7 +11,7 @@ func TestParseFlagsRejectsAnUnknownTarget(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	cfg, err := parseFlags(nil, &strings.Builder{})
-	if err != nil || strings.Join(cfg.targets, " ") != "massconn nodews" {
+	if err != nil || strings.Join(cfg.targets, " ") != "massconn nchan nodews" {
 		t.Errorf("default targets %v, %v", cfg.targets, err)
 	}
 }
@@ -27,5 +27,25 @@ func TestFlagsDefaultToTheEnvironment(t *testing.T) {
 	}
 	if cfg.conns != "300" || strings.Join(cfg.targets, ",") != "massconn" || len(cfg.serverFlags) != 4 {
 		t.Errorf("got %+v", cfg)
+	}
+}
+
+// The nginx+nchan target runs end to end with the same client: its
+// subscribers get every message POSTed to its publisher, and the client
+// finds its connection count through the health shim.
+func TestNchanTargetDeliversEveryMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx+nchan")
+	}
+	t.Setenv("TARGETS", "")
+	var out, errs strings.Builder
+	code := Run([]string{"--targets", "nchan", "--conns", "50", "--rounds", "2", "--settle", "100ms", "--max-duration", "2m"}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	for _, want := range []string{"nginx+nchan (1 worker)", "deliveries         100 of 100; missing 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }
