@@ -52,16 +52,42 @@ func startAddrServer(t *testing.T, ips ...string) *addrServer {
 		go c.ReadLoop()
 	})
 	srv := &http.Server{Handler: mux} //nolint:gosec // a test server on loopback
-	for _, ip := range ips {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(s.port)))
-		if err != nil {
-			t.Fatalf("listening on %s: %v", ip, err)
-		}
-		s.port = l.Addr().(*net.TCPAddr).Port
+	listeners := listenOnOnePort(t, ips)
+	for _, l := range listeners {
 		go func() { _ = srv.Serve(l) }()
 	}
+	s.port = listeners[0].Addr().(*net.TCPAddr).Port
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
+}
+
+// listenOnOnePort listens on the same port of every address in ips: the
+// port the kernel gives the first, tried again with a new one when it is
+// taken on another address (a socket of another test may hold it there).
+func listenOnOnePort(t *testing.T, ips []string) []net.Listener {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		var ls []net.Listener
+		port := 0
+		for _, ip := range ips {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				lastErr = fmt.Errorf("listening on %s: %w", ip, err)
+				break
+			}
+			ls = append(ls, l)
+			port = l.Addr().(*net.TCPAddr).Port
+		}
+		if len(ls) == len(ips) {
+			return ls
+		}
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}
+	t.Fatalf("no port free on every one of %v: %v", ips, lastErr)
+	return nil
 }
 
 func (s *addrServer) counts() (to, from map[string]int) {

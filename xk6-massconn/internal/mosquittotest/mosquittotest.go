@@ -72,7 +72,13 @@ func Start(t testing.TB, o Options) Broker {
 	}
 	for attempt := 0; ; attempt++ {
 		ws, tcp := testpeer.FreePort(t), testpeer.FreePort(t)
-		text := conf.String() + fmt.Sprintf("listener %d 127.0.0.1\nprotocol websockets\nlistener %d 127.0.0.1\nprotocol mqtt\n", ws, tcp)
+		// The WebSocket listener names the loopback interface, not its
+		// address: Debian's mosquitto 2.0.11 (libwebsockets 4.1.6 built
+		// in) fails to start one given 127.0.0.1 on a host with IPv6
+		// (libwebsockets finds no interface with that address: "Unable to
+		// create websockets listener"); "lo" with socket_domain ipv4 binds
+		// 127.0.0.1 exactly.
+		text := conf.String() + fmt.Sprintf("listener %d lo\nprotocol websockets\nsocket_domain ipv4\nlistener %d 127.0.0.1\nprotocol mqtt\n", ws, tcp)
 		path := filepath.Join(dir, "mosquitto.conf")
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)

@@ -43,8 +43,11 @@ func (b *bench) startMosquitto(ctx context.Context) (*mosquitto, error) {
 	if m.tcp, err = freeport.Loopback(); err != nil {
 		return nil, err
 	}
+	// The WebSocket listener names the loopback interface, not 127.0.0.1,
+	// which Debian's mosquitto 2.0.11 refuses on a host with IPv6 (see
+	// xk6-massconn/internal/mosquittotest).
 	conf := fmt.Sprintf("per_listener_settings false\npersistence false\nlog_type error\nallow_anonymous true\n"+
-		"max_connections -1\nsys_interval 1\nlistener %d 127.0.0.1\nprotocol websockets\nlistener %d 127.0.0.1\nprotocol mqtt\n", ws, m.tcp)
+		"max_connections -1\nsys_interval 1\nlistener %d lo\nprotocol websockets\nsocket_domain ipv4\nlistener %d 127.0.0.1\nprotocol mqtt\n", ws, m.tcp)
 	if os.Geteuid() == 0 {
 		conf += "user root\n"
 	}
