@@ -16,9 +16,19 @@ import (
 
 // TestBenchAgainstRealServer runs the whole benchmark, small, against a
 // real server (in this process, so --server-pid is our own) and a real
-// PostgreSQL. It checks the bench counts every delivery and reports them;
-// the figures themselves are not asserted.
+// PostgreSQL, over each transport: WebSocket (/ws) and server-sent events
+// (/sse). It checks the bench counts every delivery and reports them; the
+// figures themselves are not asserted.
 func TestBenchAgainstRealServer(t *testing.T) {
+	for _, tc := range []struct{ name, url, header string }{
+		{"websocket", "ws://%s/ws?topic=Track", "idle WebSocket connections"},
+		{"sse", "http://%s/sse?topic=Track", "idle SSE (EventSource) connections"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { benchAgainstRealServer(t, tc.url, tc.header) })
+	}
+}
+
+func benchAgainstRealServer(t *testing.T, urlFormat, header string) {
 	pg := pgtest.Start(t)
 	cfg := app.Defaults()
 	cfg.Listen = "127.0.0.1:0"
@@ -31,17 +41,17 @@ func TestBenchAgainstRealServer(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a.Shutdown() })
 
-	const conns, rounds = 40, 3
+	const conns, rounds = 50, 3
 	var stdout, stderr bytes.Buffer
 	code := Run([]string{
-		"--url", fmt.Sprintf("ws://%s/ws?topic=Track", a.Addr()),
+		"--url", fmt.Sprintf(urlFormat, a.Addr()),
 		"--database-url", pg.URL(),
 		"--server-pid", fmt.Sprint(os.Getpid()),
 		"--conns", fmt.Sprint(conns),
 		"--rounds", fmt.Sprint(rounds),
 		"--spacing", "200ms",
 		"--settle", "0s",
-		"--per-source", "15", // three source addresses
+		"--per-source", "20", // three source addresses
 		"--max-duration", "90s",
 	}, &stdout, &stderr)
 	if code != 0 {
@@ -53,6 +63,7 @@ func TestBenchAgainstRealServer(t *testing.T) {
 		fmt.Sprintf("(%d of %d rounds reached every client)", rounds, rounds),
 		"3 source address(es)",
 		"RSS per idle conn",
+		header,
 		"connections closed by the server during the run: 0",
 	} {
 		if !strings.Contains(out, want) {
