@@ -39,13 +39,14 @@ func (f *fleet) dialSSE(i int) (net.Conn, func(), error) {
 		conn.Close()
 		return fail(fmt.Errorf("send the request: %w", err))
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 1024), nil)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 1024), nil) //nolint:bodyclose // the stream's reader, readSSE, closes it
 	if err != nil {
 		conn.Close()
 		return fail(fmt.Errorf("read the response head: %w", err))
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		_ = resp.Body.Close()
 		conn.Close()
 		return fail(fmt.Errorf("GET %s answered %s with Content-Type %q; want 200 and text/event-stream", f.url, resp.Status, resp.Header.Get("Content-Type")))
 	}
@@ -56,7 +57,8 @@ func (f *fleet) dialSSE(i int) (net.Conn, func(), error) {
 
 // readSSE reads the stream (its chunked encoding undone by body) until it
 // ends, counting each event's data as a message.
-func (c *client) readSSE(body io.Reader) {
+func (c *client) readSSE(body io.ReadCloser) {
+	defer body.Close()
 	var p sseParser
 	buf := make([]byte, 1024)
 	var now int64 // when the chunk holding the event arrived
