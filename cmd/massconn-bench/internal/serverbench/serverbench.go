@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.server, "server", benchenv.Or("SERVER", "bin/massconn-server"), "massconn-server binary (env SERVER)")
 	fs.StringVar(&c.nodeDir, "nodews", "server/testdata/nodews", "directory of the Node.js ws broadcast server, with node_modules installed")
-	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn nchan nodews"), "servers to measure one after the other in this run, in this order: massconn, massconn-sse (its /sse), nchan (nginx+nchan, one worker), nchan-sse (its EventSource), nodews (env TARGETS)")
+	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn massconn-sse nchan nchan-sse nodews"), "servers to measure one after the other in this run, in this order: massconn, massconn-sse (its /sse), nchan (nginx+nchan, one worker), nchan-sse (its EventSource), nodews (env TARGETS)")
 	fs.StringVar(&c.conns, "conns", benchenv.Or("CONNS", "0"), "connections (0: open-file limit minus 2000) (env CONNS)")
 	fs.StringVar(&c.rounds, "rounds", benchenv.Or("ROUNDS", "20"), "single-row inserts to time (env ROUNDS)")
 	fs.StringVar(&c.settle, "settle", benchenv.Or("SETTLE", "10s"), "idle time before reading RSS (env SETTLE)")

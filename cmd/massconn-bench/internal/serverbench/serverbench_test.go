@@ -11,7 +11,7 @@ func TestParseFlagsRejectsAnUnknownTarget(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	cfg, err := parseFlags(nil, &strings.Builder{})
-	if err != nil || strings.Join(cfg.targets, " ") != "massconn nchan nodews" {
+	if err != nil || strings.Join(cfg.targets, " ") != "massconn massconn-sse nchan nchan-sse nodews" {
 		t.Errorf("default targets %v, %v", cfg.targets, err)
 	}
 	if _, err := parseFlags([]string{"--targets", "massconn-sse nchan-sse"}, &strings.Builder{}); err != nil {
