@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,6 @@ func benchAgainstRealServer(t *testing.T, urlFormat, header string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Shutdown() })
-
 	const conns, rounds = 50, 3
 	var stdout, stderr bytes.Buffer
 	code := Run([]string{
@@ -57,6 +57,9 @@ func benchAgainstRealServer(t *testing.T, urlFormat, header string) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
+	// The client's read loops end with the run (the in-process server's
+	// goroutines are not the bench's to check).
+	noGoroutineRunning(t, "fanout.(*client).readSSE", "gws.(*Conn).ReadLoop")
 	out := stdout.String()
 	for _, want := range []string{
 		fmt.Sprintf("deliveries         %d of %d; missing 0, duplicate/out of order 0", conns*rounds, conns*rounds),
@@ -97,4 +100,24 @@ func TestBenchRefusesABusyServer(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr.String(), "the server already has 1 connections") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
+}
+
+// noGoroutineRunning waits until no goroutine's stack names any of funcs,
+// and fails the test if one is still there after a while.
+func noGoroutineRunning(t *testing.T, funcs ...string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	var stacks string
+	for range 100 {
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		found := false
+		for _, f := range funcs {
+			found = found || strings.Contains(stacks, f)
+		}
+		if !found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("a goroutine of %v is still running:\n%s", funcs, stacks)
 }
