@@ -88,7 +88,7 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--url", "http://x", "--database-url", "postgres://x", "--server-pid", "1"}, "must be a ws:// URL"},
+		{[]string{"--url", "https://x/sse", "--database-url", "postgres://x", "--server-pid", "1"}, "must be a ws:// URL (WebSocket) or an http:// URL (server-sent events)"},
 		{[]string{"--url", "ws://x/ws", "--database-url", "postgres://x"}, "missing --server-pid"},
 		{append(append([]string{}, base...), "--rounds", "0"), "--rounds must be at least 1"},
 		{append(append([]string{}, base...), "--table", "Invoice"), `unknown --table "Invoice"`},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,19 @@ import (
 
 // TestBenchAgainstRealServer runs the whole benchmark, small, against a
 // real server (in this process, so --server-pid is our own) and a real
-// PostgreSQL. It checks the bench counts every delivery and reports them;
-// the figures themselves are not asserted.
+// PostgreSQL, over each transport: WebSocket (/ws) and server-sent events
+// (/sse). It checks the bench counts every delivery and reports them; the
+// figures themselves are not asserted.
 func TestBenchAgainstRealServer(t *testing.T) {
+	for _, tc := range []struct{ name, url, header string }{
+		{"websocket", "ws://%s/ws?topic=Track", "idle WebSocket connections"},
+		{"sse", "http://%s/sse?topic=Track", "idle SSE (EventSource) connections"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { benchAgainstRealServer(t, tc.url, tc.header) })
+	}
+}
+
+func benchAgainstRealServer(t *testing.T, urlFormat, header string) {
 	pg := pgtest.Start(t)
 	cfg := app.Defaults()
 	cfg.Listen = "127.0.0.1:0"
@@ -30,29 +41,32 @@ func TestBenchAgainstRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Shutdown() })
-
-	const conns, rounds = 40, 3
+	const conns, rounds = 50, 3
 	var stdout, stderr bytes.Buffer
 	code := Run([]string{
-		"--url", fmt.Sprintf("ws://%s/ws?topic=Track", a.Addr()),
+		"--url", fmt.Sprintf(urlFormat, a.Addr()),
 		"--database-url", pg.URL(),
 		"--server-pid", fmt.Sprint(os.Getpid()),
 		"--conns", fmt.Sprint(conns),
 		"--rounds", fmt.Sprint(rounds),
 		"--spacing", "200ms",
 		"--settle", "0s",
-		"--per-source", "15", // three source addresses
+		"--per-source", "20", // three source addresses
 		"--max-duration", "90s",
 	}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
+	// The client's read loops end with the run (the in-process server's
+	// goroutines are not the bench's to check).
+	noGoroutineRunning(t, "fanout.(*client).readSSE", "gws.(*Conn).ReadLoop")
 	out := stdout.String()
 	for _, want := range []string{
 		fmt.Sprintf("deliveries         %d of %d; missing 0, duplicate/out of order 0", conns*rounds, conns*rounds),
 		fmt.Sprintf("(%d of %d rounds reached every client)", rounds, rounds),
 		"3 source address(es)",
 		"RSS per idle conn",
+		header,
 		"connections closed by the server during the run: 0",
 	} {
 		if !strings.Contains(out, want) {
@@ -86,4 +100,24 @@ func TestBenchRefusesABusyServer(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr.String(), "the server already has 1 connections") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
+}
+
+// noGoroutineRunning waits until no goroutine's stack names any of funcs,
+// and fails the test if one is still there after a while.
+func noGoroutineRunning(t *testing.T, funcs ...string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	var stacks string
+	for range 100 {
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		found := false
+		for _, f := range funcs {
+			found = found || strings.Contains(stacks, f)
+		}
+		if !found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("a goroutine of %v is still running:\n%s", funcs, stacks)
 }

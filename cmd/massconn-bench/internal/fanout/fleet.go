@@ -32,9 +32,12 @@ func newRound(want int) *round {
 	return &round{want: int64(want), at: make([]atomic.Int64, want), done: make(chan struct{})}
 }
 
-// fleet is the set of idle client connections.
+// fleet is the set of idle client connections, all over one transport:
+// WebSocket for a ws:// url, server-sent events (an EventSource's GET) for
+// an http:// one.
 type fleet struct {
 	url     string
+	sse     bool
 	sources []netip.Addr // client source addresses, perSource connections each
 	perSrc  int
 
@@ -46,12 +49,12 @@ type fleet struct {
 	msgLen     atomic.Int64 // payload bytes of the last data message, for the floor's write size
 
 	mu    sync.Mutex
-	conns []*gws.Conn
+	conns []net.Conn
 	stop  atomic.Bool // set before the bench closes its own connections
 }
 
-// client is the per-connection state; it is the gws session too, so no map
-// per connection.
+// client is the per-connection state; over WebSocket it is the gws
+// session too, so no map per connection.
 type client struct {
 	f      *fleet
 	lastID int64 // only touched by this connection's read goroutine
@@ -73,12 +76,16 @@ type wire struct {
 
 func (handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	now := time.Now().UnixMicro()
-	c := socket.Session().(*client)
-	var w wire
-	c.f.msgLen.Store(int64(msg.Data.Len()))
-	err := json.Unmarshal(msg.Bytes(), &w)
+	socket.Session().(*client).receive(msg.Bytes(), now)
 	_ = msg.Close()
-	if err != nil || w.ID == 0 || w.TS == 0 {
+}
+
+// receive counts one message (a WebSocket message or an event's data)
+// received at now (unix µs) in the current round.
+func (c *client) receive(data []byte, now int64) {
+	var w wire
+	c.f.msgLen.Store(int64(len(data)))
+	if err := json.Unmarshal(data, &w); err != nil || w.ID == 0 || w.TS == 0 {
 		c.f.badMsgs.Add(1)
 		return
 	}
@@ -108,17 +115,21 @@ func (handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 }
 
 func (handler) OnClose(socket *gws.Conn, err error) {
-	c := socket.Session().(*client)
-	if c.f.stop.Load() {
-		return
-	}
-	c.f.closed.Add(1)
 	reason := "connection lost"
 	var ce *gws.CloseError
 	if errors.As(err, &ce) {
 		reason = fmt.Sprintf("close %d %s", ce.Code, ce.Reason)
 	}
-	v, _ := c.f.closeCodes.LoadOrStore(reason, new(atomic.Int64))
+	socket.Session().(*client).f.lost(reason)
+}
+
+// lost counts a connection the server ended during the run, by reason.
+func (f *fleet) lost(reason string) {
+	if f.stop.Load() {
+		return
+	}
+	f.closed.Add(1)
+	v, _ := f.closeCodes.LoadOrStore(reason, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
 }
 
@@ -128,7 +139,12 @@ func (f *fleet) source(i int) netip.Addr {
 	return f.sources[min(i/f.perSrc, len(f.sources)-1)]
 }
 
-func (f *fleet) dial(i int) (*gws.Conn, error) {
+// dial opens connection i over the fleet's transport and returns its
+// socket and its read loop, for the caller to start.
+func (f *fleet) dial(i int) (net.Conn, func(), error) {
+	if f.sse {
+		return f.dialSSE(i)
+	}
 	src := f.source(i)
 	c := &client{f: f}
 	conn, resp, err := gws.NewClient(handler{}, &gws.ClientOption{
@@ -148,16 +164,16 @@ func (f *fleet) dial(i int) (*gws.Conn, error) {
 		if resp != nil {
 			status = fmt.Sprintf(" (HTTP %d)", resp.StatusCode)
 		}
-		return nil, fmt.Errorf("connection %d from %s: %w%s", i, src, err, status)
+		return nil, nil, fmt.Errorf("connection %d from %s: %w%s", i, src, err, status)
 	}
-	return conn, nil
+	return conn.NetConn(), conn.ReadLoop, nil
 }
 
 // connect opens n connections, parallel at most concurrency at a time.
 // It stops at the first failure: a benchmark with fewer connections than
 // it says would report wrong figures.
 func (f *fleet) connect(ctx context.Context, n, concurrency int) error {
-	f.conns = make([]*gws.Conn, 0, n)
+	f.conns = make([]net.Conn, 0, n)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
@@ -169,7 +185,7 @@ func (f *fleet) connect(ctx context.Context, n, concurrency int) error {
 				if i >= n {
 					return
 				}
-				conn, err := f.dial(i)
+				conn, readLoop, err := f.dial(i)
 				if err != nil {
 					cancel(err)
 					return
@@ -177,7 +193,7 @@ func (f *fleet) connect(ctx context.Context, n, concurrency int) error {
 				f.mu.Lock()
 				f.conns = append(f.conns, conn)
 				f.mu.Unlock()
-				go conn.ReadLoop()
+				go readLoop()
 			}
 		})
 	}
@@ -188,13 +204,20 @@ func (f *fleet) connect(ctx context.Context, n, concurrency int) error {
 	return nil
 }
 
-// closeAll ends every connection without waiting for the server's answer.
+// closeAll ends every connection without waiting for the server's answer,
+// with a reset (SO_LINGER 0) as the floor does: a graceful close would
+// hold each client port in TIME_WAIT for a minute, and a run of five
+// targets at 18,000 connections then leaves no ephemeral port for the
+// next target's floor ("cannot assign requested address").
 func (f *fleet) closeAll() {
 	f.stop.Store(true)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.conns {
-		_ = c.NetConn().Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.Close()
 	}
 }
 

@@ -1,11 +1,14 @@
 // Package fanout is massconn-bench fanout, the load client of make
 // bench-server. It measures one massconn-server process with
-// as many idle WebSocket connections as the open-file limit allows: the
+// as many idle connections as the open-file limit allows, WebSocket (a
+// ws:// --url) or server-sent events (an http:// --url, each connection an
+// EventSource's GET): the
 // server's resident memory per idle connection, and how long one inserted
 // row takes to reach the last of them. massconn-bench server (make
 // bench-server) starts PostgreSQL and the server and runs it:
 //
 //	massconn-bench fanout --url ws://127.0.0.1:PORT/ws?topic=Track \
+//	    (or --url http://127.0.0.1:PORT/sse?topic=Track) \
 //	    --database-url URL --server-pid PID [--conns N] [--rounds 20]
 //
 // It is a benchmark, not a test: it prints figures next to their goals and
@@ -74,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("massconn-bench fanout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.url, "url", "", "WebSocket URL of the server, e.g. ws://127.0.0.1:8080/ws?topic=Track")
+	fs.StringVar(&c.url, "url", "", "URL of the server: ws:// for WebSocket clients, e.g. ws://127.0.0.1:8080/ws?topic=Track; http:// for server-sent events (EventSource) clients, e.g. http://127.0.0.1:8080/sse?topic=Track")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL the server listens to (default $DATABASE_URL)")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of the server process, for its RSS and open-file limit")
 	fs.IntVar(&c.conns, "conns", 0, "idle connections to open (0: the smaller open-file limit of server and bench, minus --headroom)")
@@ -101,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		msg string
 	}{
 		{fs.NArg() > 0, fmt.Sprintf("unexpected argument %q; all options are --flags", fs.Arg(0))},
-		{!strings.HasPrefix(c.url, "ws://"), fmt.Sprintf("--url %q must be a ws:// URL of massconn-server's /ws endpoint, e.g. ws://127.0.0.1:8080/ws?topic=Track", c.url)},
+		{!strings.HasPrefix(c.url, "ws://") && !strings.HasPrefix(c.url, "http://"), fmt.Sprintf("--url %q must be a ws:// URL (WebSocket) or an http:// URL (server-sent events), e.g. ws://127.0.0.1:8080/ws?topic=Track or http://127.0.0.1:8080/sse?topic=Track", c.url)},
 		{c.databaseURL == "" && c.publishURL == "", "missing --database-url (or DATABASE_URL): the PostgreSQL URL the server listens to (or --publish-url for a target fed over HTTP)"},
 		{c.publishURL != "" && !strings.HasPrefix(c.publishURL, "http://"), fmt.Sprintf("--publish-url %q must be an http:// URL, e.g. http://127.0.0.1:8080/publish", c.publishURL)},
 		{c.publishSize < 40, "--publish-size must be at least 40 bytes (the id and ts fields)"},
@@ -120,6 +123,24 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// sse tells the transport: server-sent events for an http:// --url.
+func (c config) sse() bool { return strings.HasPrefix(c.url, "http://") }
+
+// transportName and unit name the transport in the report.
+func (c config) transportName() string {
+	if c.sse() {
+		return "SSE (EventSource)"
+	}
+	return "WebSocket"
+}
+
+func (c config) unit() string {
+	if c.sse() {
+		return "event"
+	}
+	return "frame"
 }
 
 // sources lists the local addresses n connections need, perSource each.
@@ -243,7 +264,7 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	res.rtBefore, _ = scrapeRuntime(ctx, srv)
 
-	f := &fleet{url: cfg.url, sources: srcs, perSrc: cfg.perSource}
+	f := &fleet{url: cfg.url, sse: cfg.sse(), sources: srcs, perSrc: cfg.perSource}
 	defer f.closeAll()
 	logf(stderr, "opening %d connections to %s from %s.. (%d per address); open-file limit %d",
 		res.conns, cfg.url, srcs[0], cfg.perSource, res.limit)
@@ -304,8 +325,14 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--payload-size-file: %w", err)
 		}
 	}
-	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte frame", hub.FrameLen(res.msgLen))
-	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: hub.FrameLen(res.msgLen), Pairs: min(9000, (res.conns+1)/2)})
+	// The floor writes what the server wrote for one message: a frame, or
+	// an event (id and data lines).
+	wireLen := hub.FrameLen(res.msgLen)
+	if cfg.sse() {
+		wireLen = hub.SSELen(res.msgLen)
+	}
+	logf(stderr, "measuring the floor (raw syscalls) for a %d-byte %s", wireLen, cfg.unit())
+	res.floor, res.floorErr = floor.Measure(floor.Options{MessageSize: wireLen, Pairs: min(9000, (res.conns+1)/2)})
 	printSummary(stdout, cfg, &res)
 	if res.missing > 0 || res.dups > 0 || res.closed > 0 || res.bad > 0 {
 		return fmt.Errorf("the server lost %d deliveries, duplicated %d, sent %d undecodable messages and closed %d connections", res.missing, res.dups, res.bad, res.closed)
@@ -398,7 +425,7 @@ func fanOut(ctx context.Context, cfg config, db *sql.DB, f *fleet, res *result, 
 
 func printSummary(w io.Writer, cfg config, r *result) {
 	perConn := float64(r.rssIdle-r.rssBefore) / float64(r.conns)
-	fmt.Fprintf(w, "\n=== massconn bench-server: %s, one server process, %d idle WebSocket connections ===\n", cfg.target, r.conns)
+	fmt.Fprintf(w, "\n=== massconn bench-server: %s, one server process, %d idle %s connections ===\n", cfg.target, r.conns, cfg.transportName())
 	fmt.Fprintf(w, "connections        %d (open-file limit %d), opened in %.1fs, %d source address(es)\n",
 		r.conns, r.limit, r.connectTime.Seconds(), (r.conns+cfg.perSource-1)/cfg.perSource)
 	fmt.Fprintf(w, "server RSS         %s before connections, %s idle with them (after %v settle), %s after the fan-out\n",

@@ -4,7 +4,10 @@
 // then a series of single-row inserts fanned out to all of them; then the
 // same against nginx+nchan (one worker; WebSocket subscribers on one
 // channel, messages POSTed to its publisher location) and the npm ws
-// broadcast server in server/testdata/nodews, fed by POST /publish. The load client is the fanout package; this package
+// broadcast server in server/testdata/nodews, fed by POST /publish. The
+// targets massconn-sse and nchan-sse are the first two with server-sent
+// events subscribers (massconn-server's /sse, nchan's EventSource) in
+// place of WebSocket ones. The load client is the fanout package; this package
 // starts and stops what it measures. Bounded in time (--max-duration) and
 // count; stops everything it started.
 package serverbench
@@ -59,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.server, "server", benchenv.Or("SERVER", "bin/massconn-server"), "massconn-server binary (env SERVER)")
 	fs.StringVar(&c.nodeDir, "nodews", "server/testdata/nodews", "directory of the Node.js ws broadcast server, with node_modules installed")
-	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn nchan nodews"), "servers to measure one after the other in this run: massconn, nchan (nginx+nchan, one worker), nodews (env TARGETS)")
+	targets := fs.String("targets", benchenv.Or("TARGETS", "massconn massconn-sse nchan nchan-sse nodews"), "servers to measure one after the other in this run, in this order: massconn, massconn-sse (its /sse), nchan (nginx+nchan, one worker), nchan-sse (its EventSource), nodews (env TARGETS)")
 	fs.StringVar(&c.conns, "conns", benchenv.Or("CONNS", "0"), "connections (0: open-file limit minus 2000) (env CONNS)")
 	fs.StringVar(&c.rounds, "rounds", benchenv.Or("ROUNDS", "20"), "single-row inserts to time (env ROUNDS)")
 	fs.StringVar(&c.settle, "settle", benchenv.Or("SETTLE", "10s"), "idle time before reading RSS (env SETTLE)")
@@ -75,8 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.targets = strings.Fields(*targets)
 	for _, t := range c.targets {
-		if t != "massconn" && t != "nchan" && t != "nodews" {
-			return c, fmt.Errorf("unknown target %q in --targets (TARGETS); use massconn, nchan and/or nodews", t)
+		if !slices.Contains(targetOrder, t) {
+			return c, fmt.Errorf("unknown target %q in --targets (TARGETS); use any of %s", t, strings.Join(targetOrder, ", "))
 		}
 	}
 	c.serverFlags = strings.Fields(*serverFlags)
@@ -118,26 +121,19 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) (int, erro
 	defer os.RemoveAll(work)
 	status := 0
 	payloadSizeFile := filepath.Join(work, "payload-size")
-	if slices.Contains(cfg.targets, "massconn") {
-		code, err := benchMassconn(ctx, cfg, work, payloadSizeFile, stdout, stderr)
-		if err != nil {
-			return 1, err
+	for _, t := range targetOrder {
+		if !slices.Contains(cfg.targets, t) {
+			continue
 		}
-		if code != 0 {
-			status = code
+		var code int
+		switch t {
+		case "massconn", "massconn-sse":
+			code, err = benchMassconn(ctx, cfg, work, payloadSizeFile, t == "massconn-sse", stdout, stderr)
+		case "nchan", "nchan-sse":
+			code, err = benchNchan(ctx, cfg, work, payloadSizeFile, t == "nchan-sse", stdout, stderr)
+		case "nodews":
+			code, err = benchNode(ctx, cfg, work, payloadSizeFile, stdout, stderr)
 		}
-	}
-	if slices.Contains(cfg.targets, "nchan") {
-		code, err := benchNchan(ctx, cfg, work, payloadSizeFile, stdout, stderr)
-		if err != nil {
-			return 1, err
-		}
-		if code != 0 {
-			status = code
-		}
-	}
-	if slices.Contains(cfg.targets, "nodews") {
-		code, err := benchNode(ctx, cfg, work, payloadSizeFile, stdout, stderr)
 		if err != nil {
 			return 1, err
 		}
@@ -148,7 +144,13 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) (int, erro
 	return status, nil
 }
 
-func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string, stdout, stderr io.Writer) (int, error) {
+// targetOrder is every target, in the order a run measures them: the
+// massconn ones first, as they size the messages of the others.
+var targetOrder = []string{"massconn", "massconn-sse", "nchan", "nchan-sse", "nodews"}
+
+// benchMassconn measures massconn-server with WebSocket clients on /ws, or
+// with sse, EventSource clients on /sse.
+func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string, sse bool, stdout, stderr io.Writer) (int, error) {
 	if fi, err := os.Stat(cfg.server); err != nil || fi.IsDir() {
 		return 1, fmt.Errorf("--server %s not found; build it first: make bin/massconn-server", cfg.server)
 	}
@@ -167,9 +169,12 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 		return 1, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	// --max-conns far above the bench, so it never refuses one of its clients.
+	// --max-conns far above the bench, so it never refuses one of its
+	// clients. The SSE heartbeat an hour apart: the fan-out's CPU is then
+	// the events' alone, as nchan's (no ping configured) is; SERVER_FLAGS
+	// come later, so they may set it.
 	args := append([]string{"serve", "--listen", listen, "--database-url", dbURL,
-		"--max-conns", "1000000", "--log-level", "warn"}, cfg.serverFlags...)
+		"--max-conns", "1000000", "--log-level", "warn", "--sse-heartbeat", "1h"}, cfg.serverFlags...)
 	srv, err := launch.Start(launch.Spec{Name: "massconn-server", Log: filepath.Join(work, "server.log"), Bin: cfg.server, Args: args})
 	if err != nil {
 		return 1, err
@@ -182,8 +187,13 @@ func benchMassconn(ctx context.Context, cfg config, work, payloadSizeFile string
 	if err := waitHealthy(ctx, srv, listen); err != nil {
 		return 1, err
 	}
+	target, subURL := "massconn-server", "ws://"+listen+"/ws?topic=Track"
+	if sse {
+		target, subURL = "massconn-server /sse", "http://"+listen+"/sse?topic=Track"
+	}
 	code := fanout.Run(append([]string{
-		"--url", "ws://" + listen + "/ws?topic=Track",
+		"--target", target,
+		"--url", subURL,
 		"--database-url", dbURL,
 		"--server-pid", fmt.Sprint(srv.PID()),
 		"--payload-size-file", payloadSizeFile,
@@ -207,13 +217,17 @@ func (c config) publishSizeOr(payloadSizeFile string) string {
 }
 
 // benchNchan measures nginx+nchan with one worker (the process whose RSS
-// and CPU the client reads: the master only waits for signals).
-func benchNchan(ctx context.Context, cfg config, work, payloadSizeFile string, stdout, stderr io.Writer) (int, error) {
+// and CPU the client reads: the master only waits for signals), its
+// subscribers WebSocket ones or, with sse, EventSource ones.
+func benchNchan(ctx context.Context, cfg config, work, payloadSizeFile string, sse bool, stdout, stderr io.Writer) (int, error) {
 	nofile, err := procfs.OpenFileLimit(0)
 	if err != nil {
 		return 1, err
 	}
 	dir := filepath.Join(work, "nchan")
+	if sse {
+		dir += "-sse"
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 1, fmt.Errorf("nchan prefix: %w", err)
 	}
@@ -243,10 +257,14 @@ func benchNchan(ctx context.Context, cfg config, work, payloadSizeFile string, s
 	case <-ctx.Done():
 		return 1, ctx.Err()
 	}
+	target, subURL := "nginx+nchan (1 worker)", srv.SubURL("bench")
+	if sse {
+		target, subURL = "nginx+nchan EventSource (1 worker)", srv.EventSourceURL("bench")
+	}
 	return fanout.Run(append([]string{
-		"--target", "nginx+nchan (1 worker)",
+		"--target", target,
 		"--health-addr", health.Addr().String(),
-		"--url", srv.SubURL("bench"),
+		"--url", subURL,
 		"--publish-url", srv.PubURL("bench"),
 		"--publish-size", cfg.publishSizeOr(payloadSizeFile),
 		"--server-pid", fmt.Sprint(workers[0]),

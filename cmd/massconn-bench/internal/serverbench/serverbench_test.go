@@ -11,8 +11,11 @@ func TestParseFlagsRejectsAnUnknownTarget(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	cfg, err := parseFlags(nil, &strings.Builder{})
-	if err != nil || strings.Join(cfg.targets, " ") != "massconn nchan nodews" {
+	if err != nil || strings.Join(cfg.targets, " ") != "massconn massconn-sse nchan nchan-sse nodews" {
 		t.Errorf("default targets %v, %v", cfg.targets, err)
+	}
+	if _, err := parseFlags([]string{"--targets", "massconn-sse nchan-sse"}, &strings.Builder{}); err != nil {
+		t.Errorf("the SSE targets: %v", err)
 	}
 }
 
@@ -30,22 +33,30 @@ func TestFlagsDefaultToTheEnvironment(t *testing.T) {
 	}
 }
 
-// The nginx+nchan target runs end to end with the same client: its
-// subscribers get every message POSTed to its publisher, and the client
-// finds its connection count through the health shim.
-func TestNchanTargetDeliversEveryMessage(t *testing.T) {
+// The nginx+nchan targets run end to end with the same client, its
+// subscribers WebSocket (nchan) or EventSource (nchan-sse): they get every
+// message POSTed to its publisher, and the client finds its connection
+// count through the health shim. No nginx is a failure, not a skip.
+func TestNchanTargetsDeliverEveryMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nginx+nchan")
 	}
-	t.Setenv("TARGETS", "")
-	var out, errs strings.Builder
-	code := Run([]string{"--targets", "nchan", "--conns", "50", "--rounds", "2", "--settle", "100ms", "--max-duration", "2m"}, &out, &errs)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
-	}
-	for _, want := range []string{"nginx+nchan (1 worker)", "deliveries         100 of 100; missing 0"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, out.String())
-		}
+	for _, tc := range []struct{ target, name, transport string }{
+		{"nchan", "nginx+nchan (1 worker)", "idle WebSocket connections"},
+		{"nchan-sse", "nginx+nchan EventSource (1 worker)", "idle SSE (EventSource) connections"},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			t.Setenv("TARGETS", "")
+			var out, errs strings.Builder
+			code := Run([]string{"--targets", tc.target, "--conns", "50", "--rounds", "3", "--settle", "100ms", "--max-duration", "2m"}, &out, &errs)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errs.String())
+			}
+			for _, want := range []string{tc.name, tc.transport, "deliveries         150 of 150; missing 0, duplicate/out of order 0"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
 	}
 }
