@@ -35,6 +35,8 @@ func TestConfigValidateNamesTheFlag(t *testing.T) {
 		{"read-limit", "at least 1 byte", func(c *app.Config) { c.ReadLimit = 0 }},
 		{"handshake-timeout", "must be positive", func(c *app.Config) { c.HandshakeTimeout = 0 }},
 		{"ping-interval", "must be positive", func(c *app.Config) { c.PingInterval = 0 }},
+		{"sse-heartbeat", "must be positive", func(c *app.Config) { c.SSEHeartbeat = 0 }},
+		{"sse-heartbeat", "must be positive", func(c *app.Config) { c.SSEHeartbeat = -time.Second }},
 		{"ping-timeout", "must be positive", func(c *app.Config) { c.PingTimeout = -time.Second }},
 		{"ping-timeout", "longer than --ping-interval", func(c *app.Config) { c.PingTimeout = c.PingInterval }},
 		{"shutdown-timeout", "must be positive", func(c *app.Config) { c.ShutdownTimeout = 0 }},
