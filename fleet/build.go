@@ -78,11 +78,11 @@ func build(parts []*partInput, serverRSS []RSSRow, rows *RowsRecord, opts MergeO
 	}
 	r.Memory = memory(r.Series, pl.clientRSS, serverRSS)
 	r.Machine, r.Profile, r.Target = opts.Machine, opts.Profile, opts.TargetSide
+	r.Heartbeat = heartbeatFigures(parts, opts.Heartbeat, r.Connections.DropCode)
 	r.Floor = floorFigures(opts.Floor, r)
 	if r.Target != nil {
 		r.Target.Fill(r.Memory, r.Floor)
 	}
-	r.Heartbeat = heartbeatFigures(parts, opts.Heartbeat, r.Connections.DropCode)
 	judge(r, parts, rows, opts, allOpen, holdEnd)
 	return r
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,37 @@ func TestReportNamesTheWorstSecondsP99(t *testing.T) {
 	// 2 cores × 1e6 / 10 µs = 200,000/s at most; 1,000 in 10 s.
 	if d := rows["deliveries per second sustained over the hold window"]; d.FloorValue != 200000 || d.RunValue != 100 || d.Ratio != 0.0005 {
 		t.Errorf("delivery-rate row %+v, want 100/s of 200,000/s", d)
+	}
+}
+
+// A heartbeat run's floor section compares no fan-out: even with latency
+// samples (a target's own events), the fan-out p99 and worst-second rows
+// are left out; the per-message rows stay for what was delivered.
+func TestHeartbeatFloorHasNoFanOutRows(t *testing.T) {
+	start := time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	m := &partMetrics{}
+	for s := range 10 {
+		m.latency = append(m.latency, sample{t: at(float64(s) + 0.5), v: 10})
+		m.received = append(m.received, sample{t: at(float64(s) + 0.5), v: 100})
+	}
+	m.open = []sample{{t: at(0), v: 100}, {t: at(9.5), v: 100}}
+	part := &partInput{
+		info:    PartInfo{Index: 0, Parts: 1, Started: start, Ended: at(10)},
+		summary: &summaryExport{}, metrics: m, open: m.open,
+	}
+	floor := &report.Floor{WriteUS: 8, ReadUS: 2, Cores: 2,
+		Hold: &report.CPUWindow{Seconds: 10, Connections: 100, Deliveries: 1000, ServersCPU: 0.1, K6CPU: 0.1, MachineBusy: -1}}
+	for _, hb := range []time.Duration{0, 15 * time.Second} {
+		r := build([]*partInput{part}, nil, nil, MergeOptions{Floor: floor, Heartbeat: hb})
+		var fanout int
+		for _, row := range r.Floor.Rows {
+			if strings.Contains(row.Run, "fan-out") {
+				fanout++
+			}
+		}
+		if want := map[bool]int{true: 0, false: 2}[hb > 0]; fanout != want {
+			t.Errorf("heartbeat %v: %d fan-out rows in the floor section, want %d: %+v", hb, fanout, want, r.Floor.Rows)
+		}
 	}
 }

@@ -167,17 +167,22 @@ func (r *localRun) floorResult() *report.Floor {
 
 // floorFigures is a copy of f with its comparisons against r's figures:
 // the fan-out p99 while every connection was open, to the connections held.
+// A heartbeat run publishes nothing: a latency its clients happened to
+// record (a target's own events) is no fan-out, so it is not compared.
 func floorFigures(f *report.Floor, r *report.Report) *report.Floor {
 	if f == nil {
 		return nil
 	}
 	out := *f
 	out.AgainstTarget = r.Target != nil
-	p99 := 0.0
+	p99, burst := 0.0, r.P99PerSecondMaxMs
 	if r.Latency != nil {
 		p99 = r.Latency.P99
 	}
+	if r.Heartbeat != nil {
+		p99, burst = 0, 0
+	}
 	out.Compute(p99, r.Connections.PeakOpen)
-	out.AddBurst(r.P99PerSecondMaxMs, r.Connections.PeakOpen)
+	out.AddBurst(burst, r.Connections.PeakOpen)
 	return &out
 }

@@ -15,7 +15,7 @@ import (
 
 // measureFloor measures the machine's floor (internal/floor) before any
 // load starts, for a message the size of one delivered row of the insert
-// loop's table, with as many socket pairs as the open-file limit allows.
+// loop's table on the run's transport, with as many socket pairs as the open-file limit allows.
 // A floor that cannot be measured is said in the report, not fatal.
 func (r *localRun) measureFloor(ctx context.Context) {
 	r.floor = &report.Floor{Cores: runtime.NumCPU()}
@@ -23,7 +23,7 @@ func (r *localRun) measureFloor(ctx context.Context) {
 		r.floor.NotMeasured = "skipped (--floor=false)"
 		return
 	}
-	size, err := r.messageFrameSize(ctx)
+	size, err := r.messageWireSize(ctx)
 	if err != nil {
 		r.floor.NotMeasured = err.Error()
 		r.logf("floor not measured: %v", err)
@@ -40,26 +40,30 @@ func (r *localRun) measureFloor(ctx context.Context) {
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 	f := r.floor
 	f.Pairs, f.MessageBytes, f.MeasureSeconds = res.Pairs, res.MessageSize, took.Seconds()
+	f.Message = r.transport.messageName()
 	f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS = us(res.Write), us(res.Read), us(res.ConnectAccept), us(res.Upgrade)
 	f.WriteConcurrentUS, f.ReadConcurrentUS = us(res.WriteConcurrent), us(res.ReadConcurrent)
 	r.logf("floor (measured in %.1fs, --floor=false to skip): %s", took.Seconds(), res)
 }
 
-// messageFrameSize is the frame of one delivered message: a row of the
-// insert loop's table, or against a target, a published message.
-func (r *localRun) messageFrameSize(ctx context.Context) (int, error) {
+// messageWireSize is the bytes on the wire of one delivered message on the
+// run's transport: a row of the insert loop's table, or against a target,
+// a published message.
+func (r *localRun) messageWireSize(ctx context.Context) (int, error) {
 	if r.againstTarget() {
 		return r.targetMessageSize()
 	}
-	return rowFrameSize(ctx, r.dbURL, insertTable)
+	return rowWireSize(ctx, r.dbURL, insertTable, r.transport)
 }
 
-// rowFrameSize is the size of the WebSocket frame a server sends for one
+// rowWireSize is the size of what a server writes on transport t for one
 // row of table: the row as PostgreSQL's row_to_json writes it (from an
 // insert that is rolled back: no row, no notification, only a sequence
-// value spent), in the server's own message encoding, plus the frame
-// header. Ids and timestamps of the run's rows may differ by a digit.
-func rowFrameSize(ctx context.Context, dbURL, table string) (int, error) {
+// value spent), in the server's own message encoding, framed as the
+// server frames it for t (app.RowWireLen: the WebSocket frame header, or
+// the SSE event's id and data lines). Ids and timestamps of the run's rows
+// may differ by a digit.
+func rowWireSize(ctx context.Context, dbURL, table string, t Transport) (int, error) {
 	if table != insertTable {
 		return 0, fmt.Errorf("floor: no sample row for table %q", table)
 	}
@@ -85,7 +89,7 @@ func rowFrameSize(ctx context.Context, dbURL, table string) (int, error) {
 	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return 0, fmt.Errorf("floor: roll back the sample row: %w", err)
 	}
-	size, err := app.RowFrameLen(table, id, ts, []byte(row))
+	size, err := app.RowWireLen(t.hub(), table, id, ts, []byte(row))
 	if err != nil {
 		return 0, fmt.Errorf("floor: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"testing"
 
+	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
 	"github.com/massconn/massconn/server/hub"
@@ -14,7 +15,7 @@ import (
 // The floor's message is one delivered row's frame: the size of what the
 // server sends for a row the insert loop writes, and taking the sample
 // leaves no row behind for the delivery check.
-func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
+func TestRowWireSizeIsTheServersFrameForOneRow(t *testing.T) {
 	pg := pgtest.Start(t)
 	ctx := context.Background()
 	db, err := sql.Open("postgres", pg.URL())
@@ -25,7 +26,7 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 	if err := pgsource.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	size, err := rowFrameSize(ctx, pg.URL(), insertTable)
+	size, err := rowWireSize(ctx, pg.URL(), insertTable, TransportWS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestRowFrameSizeIsTheServersFrameForOneRow(t *testing.T) {
 	if real := hub.FrameLen(len(payload)); real < size-8 || real > size+8 {
 		t.Errorf("sample frame %d bytes, a real row's frame %d (%s)", size, real, payload)
 	}
-	if _, err := rowFrameSize(ctx, pg.URL(), "Album"); err == nil {
+	if _, err := rowWireSize(ctx, pg.URL(), "Album", TransportWS); err == nil {
 		t.Error("a table without a sample row was accepted")
 	}
 }
@@ -64,6 +65,73 @@ func TestWSFrameLenCountsTheHeader(t *testing.T) {
 	for n, want := range map[int]int{0: 2, 125: 127, 126: 130, 65535: 65539, 65536: 65546} {
 		if got := hub.FrameLen(n); got != want {
 			t.Errorf("hub.FrameLen(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+// The floor's message is what the server writes for one row on the run's
+// transport: a WebSocket frame, or for SSE an event ("id: POS\ndata:
+// JSON\n\n"), about a dozen bytes longer than the frame.
+func TestFloorMessageIsTheTransportsWireSize(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	db, err := sql.Open("postgres", pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := pgsource.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	// The payload of a row the insert loop writes, as the server encodes it.
+	if err := pgsource.Insert(ctx, db, insertTable, 1); err != nil {
+		t.Fatal(err)
+	}
+	var ev pgsource.Event
+	var row string
+	if err := db.QueryRowContext(ctx, `SELECT pos, row_id, ts, row::text FROM massconn_log`).Scan(&ev.Pos, &ev.ID, &ev.TS, &row); err != nil {
+		t.Fatal(err)
+	}
+	ev.Table, ev.Row = insertTable, []byte(row)
+	payload, err := app.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		transport Transport
+		real      int
+	}{
+		{TransportWS, hub.FrameLen(len(payload))},
+		{TransportSSE, hub.SSELen(len(payload))},
+	} {
+		r := &localRun{transport: tc.transport, dbURL: pg.URL()}
+		size, err := r.messageWireSize(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.transport, err)
+		}
+		// Same size but for the digits of ids, random values and the
+		// timestamp's fraction.
+		if size < tc.real-8 || size > tc.real+8 {
+			t.Errorf("%s: floor message %d bytes, the server writes %d for a real row", tc.transport, size, tc.real)
+		}
+	}
+	if d := hub.SSELen(len(payload)) - hub.FrameLen(len(payload)); d < 20 {
+		t.Fatalf("an SSE event only %d bytes longer than the frame: the check above cannot tell them apart", d)
+	}
+}
+
+// Against a target, the floor's message is the publisher's body in a
+// WebSocket frame, or for SSE at least in an event's data line.
+func TestTargetMessageSizeByTransport(t *testing.T) {
+	r := &localRun{cfg: RunConfig{Publish: publish.Config{URL: "http://127.0.0.1:1/pub", Body: `{"n":1}`}}}
+	body, err := r.cfg.Publish.SampleSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tr, want := range map[Transport]int{TransportWS: 2 + body, TransportSSE: len("data: \n\n") + body} {
+		r.transport = tr
+		if got, err := r.targetMessageSize(); err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", tr, got, err, want)
 		}
 	}
 }

@@ -26,10 +26,10 @@ type PlanConfig struct {
 
 	ServerHost string // address the servers listen on (default 127.0.0.1)
 	BasePort   int    // first server port; server i listens on BasePort+i (default 8080)
-	Path       string // URL path and query of the endpoint (default /ws?topic=Track)
-	// Scheme of the clients' URLs: ws (default) or http, for SSE
-	// (Transport.scheme).
-	Scheme string
+	// Transport of the clients' connections: it gives the URLs' scheme
+	// and the default Path ("" = TransportWS).
+	Transport Transport
+	Path      string // URL path and query of the endpoint (default: the transport's, /ws?topic=Track or /sse?topic=Track)
 
 	// AddrsPerPart source addresses per part; 0 = enough that no part needs
 	// more than addrPorts ephemeral ports on one address.
@@ -39,10 +39,11 @@ type PlanConfig struct {
 // Plan is the split: which segment each k6 process runs, how many
 // connections that gives it, its source addresses and the servers.
 type Plan struct {
-	Total    int64        `json:"total"`
-	Sequence string       `json:"sequence"`
-	Parts    []PartPlan   `json:"parts"`
-	Servers  []ServerPlan `json:"servers"`
+	Total     int64        `json:"total"`
+	Transport Transport    `json:"transport"`
+	Sequence  string       `json:"sequence"`
+	Parts     []PartPlan   `json:"parts"`
+	Servers   []ServerPlan `json:"servers"`
 }
 
 // PartPlan is one k6 process of the fleet.
@@ -99,11 +100,15 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	if cfg.BasePort == 0 {
 		cfg.BasePort = 8080
 	}
-	if cfg.Path == "" {
-		cfg.Path = "/ws?topic=Track"
+	switch cfg.Transport {
+	case "":
+		cfg.Transport = TransportWS
+	case TransportWS, TransportSSE:
+	default:
+		return Plan{}, fmt.Errorf("transport %q unknown: use %s or %s", cfg.Transport, TransportWS, TransportSSE)
 	}
-	if cfg.Scheme == "" {
-		cfg.Scheme = "ws"
+	if cfg.Path == "" {
+		cfg.Path = cfg.Transport.path()
 	}
 	if !strings.HasPrefix(cfg.Path, "/") {
 		return Plan{}, fmt.Errorf("path must start with '/', got %q", cfg.Path)
@@ -131,13 +136,13 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 		return Plan{}, fmt.Errorf("ports %d..%d do not fit below 65536: lower --base-port", cfg.BasePort, cfg.BasePort+cfg.Servers-1)
 	}
 
-	p := Plan{Total: cfg.Connections}
+	p := Plan{Total: cfg.Connections, Transport: cfg.Transport}
 	segs := Segments(cfg.Parts)
 	p.Sequence = SequenceString(segs)
 	urls := make([]string, cfg.Servers)
 	for i := range cfg.Servers {
 		listen := net.JoinHostPort(cfg.ServerHost, strconv.Itoa(cfg.BasePort+i))
-		urls[i] = cfg.Scheme + "://" + listen + cfg.Path
+		urls[i] = cfg.Transport.scheme() + "://" + listen + cfg.Path
 		p.Servers = append(p.Servers, ServerPlan{Index: i, Listen: listen, MaxConns: cfg.PerProcess})
 	}
 	for i, s := range segs {

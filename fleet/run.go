@@ -197,7 +197,7 @@ func newLocalRun(cfg RunConfig) (*localRun, error) {
 	plan, err := NewPlan(PlanConfig{
 		Connections: cfg.Connections, Parts: cfg.Parts, Servers: cfg.Servers,
 		PerProcess: PerProcessLimit(nofile), BasePort: cfg.BasePort,
-		Scheme: transport.scheme(), Path: transport.path(),
+		Transport: transport,
 	})
 	if err != nil {
 		return nil, err

@@ -26,8 +26,10 @@ massconn_insert_to_send_seconds_count 90
 # TYPE massconn_connections_accepted_total counter
 massconn_connections_accepted_total 1000
 # TYPE massconn_connections_rejected_total counter
-massconn_connections_rejected_total{reason="max_conns"} 3
-massconn_connections_rejected_total{reason="unknown_topic"} 0
+massconn_connections_rejected_total{reason="max_conns",transport="sse"} 1
+massconn_connections_rejected_total{reason="max_conns",transport="ws"} 2
+massconn_connections_rejected_total{reason="unknown_topic",transport="sse"} 0
+massconn_connections_rejected_total{reason="unknown_topic",transport="ws"} 0
 `)
 	write("metrics-01.prom", `# TYPE massconn_insert_to_send_seconds histogram
 massconn_insert_to_send_seconds_bucket{le="0.01"} 0
@@ -37,12 +39,16 @@ massconn_insert_to_send_seconds_sum 5
 massconn_insert_to_send_seconds_count 10
 # TYPE massconn_connections_accepted_total counter
 massconn_connections_accepted_total 500
+# TYPE massconn_connections_rejected_total counter
+massconn_connections_rejected_total{reason="max_conns",transport="sse"} 0
+massconn_connections_rejected_total{reason="max_conns",transport="ws"} 4
 `)
 	sv, err := readServerMetrics([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sv.Snapshots != 2 || sv.Accepted != 1500 || sv.Rejected["max_conns"] != 3 || len(sv.Rejected) != 1 {
+	// Rejections add up by reason over both transports and both servers.
+	if sv.Snapshots != 2 || sv.Accepted != 1500 || sv.Rejected["max_conns"] != 7 || len(sv.Rejected) != 1 {
 		t.Fatalf("%+v", sv)
 	}
 	q := sv.InsertToQueue

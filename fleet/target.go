@@ -17,6 +17,7 @@ import (
 	"github.com/massconn/massconn/fleet/publish"
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/procfs"
+	"github.com/massconn/massconn/server/hub"
 )
 
 // A run against someone else's server (RunConfig.Targets): the same parts,
@@ -317,9 +318,11 @@ func (r *localRun) targetSide() *report.Target {
 	return t
 }
 
-// targetMessageSize is the frame size of one published message for the
+// targetMessageSize is the wire size of one published message for the
 // floor: the HTTP publisher's body, as the target sends it on (nchan
-// sends the body as it was published), with its frame header.
+// sends the body as it was published), in a WebSocket frame, or for SSE
+// in an event's data line. The target's own id line, if it writes one, is
+// its format, not known here: the SSE size is the least the event takes.
 func (r *localRun) targetMessageSize() (int, error) {
 	if r.cfg.Publish.URL == "" {
 		return 0, errors.New("the size of your server's messages is not known to --insert-sql")
@@ -328,11 +331,8 @@ func (r *localRun) targetMessageSize() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case n < 126:
-		return n + 2, nil
-	case n < 1<<16:
-		return n + 4, nil
+	if r.transport == TransportSSE {
+		return len("data: \n\n") + n, nil
 	}
-	return n + 10, nil
+	return hub.FrameLen(n), nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/massconn/massconn/server/hub"
 )
 
 // Transport is how the k6 parts reach the server: WebSocket (ws:// to our
@@ -46,6 +48,23 @@ func (t Transport) path() string {
 		return "/sse?topic=Track"
 	}
 	return "/ws?topic=Track"
+}
+
+// hub is the server's name for the transport: whose bytes it writes.
+func (t Transport) hub() hub.Transport {
+	if t == TransportSSE {
+		return hub.SSE
+	}
+	return hub.WebSocket
+}
+
+// messageName is what one delivered message is on the wire, for the
+// report's floor line.
+func (t Transport) messageName() string {
+	if t == TransportSSE {
+		return "SSE event"
+	}
+	return "WebSocket frame"
 }
 
 // transportOfURL is the transport a target URL's scheme means; ok is

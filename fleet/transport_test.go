@@ -72,7 +72,7 @@ func TestResolveTransport(t *testing.T) {
 // servers' /sse.
 func TestPlanSSEURLs(t *testing.T) {
 	p, err := NewPlan(PlanConfig{Connections: 10, Servers: 2, PerProcess: 100, BasePort: 18080,
-		Scheme: TransportSSE.scheme(), Path: TransportSSE.path()})
+		Transport: TransportSSE})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,13 @@ import (
 type Floor struct {
 	// NotMeasured says why there is no floor (--floor=false, an error);
 	// the CPU windows are still filled.
-	NotMeasured    string  `json:"not_measured,omitempty"`
-	Pairs          int     `json:"pairs"`         // loopback socket pairs held while measuring
-	MessageBytes   int     `json:"message_bytes"` // one delivered row's WebSocket frame
+	NotMeasured  string `json:"not_measured,omitempty"`
+	Pairs        int    `json:"pairs"`         // loopback socket pairs held while measuring
+	MessageBytes int    `json:"message_bytes"` // one delivered row on the wire, as Message says
+	// Message is what MessageBytes measured: "WebSocket frame" or "SSE
+	// event" (the run's transport); empty in reports from before it was
+	// kept, whose floors were all frames.
+	Message        string  `json:"message,omitempty"`
 	MeasureSeconds float64 `json:"measure_seconds"`
 	WriteUS        float64 `json:"write_us"` // one write of MessageBytes (the loopback receive path runs inside it)
 	ReadUS         float64 `json:"read_us"`  // the peer's read of it
@@ -210,9 +214,13 @@ func (f *Floor) floorLine() string {
 	if f.WriteConcurrentUS > 0 {
 		awake = fmt.Sprintf(" (with an epoll reader awake on another thread at the same time: write %.1f µs, read %.1f µs)", f.WriteConcurrentUS, f.ReadConcurrentUS)
 	}
-	return fmt.Sprintf("Floor measured before the load, in %.1f s (raw syscalls, %s loopback socket pairs, %d-byte message = one delivered row's frame): "+
+	message := f.Message
+	if message == "" {
+		message = "WebSocket frame"
+	}
+	return fmt.Sprintf("Floor measured before the load, in %.1f s (raw syscalls, %s loopback socket pairs, %d-byte message = one delivered row's %s): "+
 		"write %.1f µs, read %.1f µs%s, connect+accept %.1f µs, WebSocket upgrade %.1f µs, on %d cores.",
-		f.MeasureSeconds, num(int64(f.Pairs)), f.MessageBytes, f.WriteUS, f.ReadUS, awake, f.ConnectUS, f.UpgradeUS, f.Cores)
+		f.MeasureSeconds, num(int64(f.Pairs)), f.MessageBytes, message, f.WriteUS, f.ReadUS, awake, f.ConnectUS, f.UpgradeUS, f.Cores)
 }
 
 // shareRows are the CPU windows as rows: component, seconds, share of the

@@ -133,6 +133,14 @@ func TestFloorRendersInMarkdownHTMLAndJSON(t *testing.T) {
 		t.Errorf("report.json floor %+v", back.Floor)
 	}
 
+	if !strings.Contains(md, "220-byte message = one delivered row's WebSocket frame") {
+		t.Errorf("markdown does not say the floor's message is a frame (a report without \"message\"):\n%s", md)
+	}
+	r.Floor.Message = "SSE event"
+	if md := Markdown(r); !strings.Contains(md, "220-byte message = one delivered row's SSE event") {
+		t.Errorf("markdown does not say the floor's message is an SSE event:\n%s", md)
+	}
+
 	r.Floor = sampleFloor()
 	r.Floor.Hold = nil
 	if md := Markdown(r); !strings.Contains(md, "No hold window") {

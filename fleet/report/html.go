@@ -56,8 +56,11 @@ func HTML(r *Report) string {
 		tile(colP50, "fan-out latency", "–", "no message delivered while every connection was open")
 	}
 	bad := c.Failures + c.Drops
-	tile(map[bool]string{true: colBad, false: colOK}[bad > 0], "failures · drops", num(c.Failures)+" · "+num(c.Drops),
-		fmt.Sprintf("held %.0f s · %s messages received", c.HeldSeconds, num(r.Messages.Received)))
+	held := fmt.Sprintf("held %.0f s", c.HeldSeconds)
+	if !r.publishesNothing() || r.Messages.Received > 0 {
+		held += fmt.Sprintf(" · %s messages received", num(r.Messages.Received))
+	}
+	tile(map[bool]string{true: colBad, false: colOK}[bad > 0], "failures · drops", num(c.Failures)+" · "+num(c.Drops), held)
 	w("</section>\n")
 
 	// Charts over time, one shared time axis.
@@ -65,12 +68,14 @@ func HTML(r *Report) string {
 		timeChart(r, "", []chartLine{{"open", colConns, true, func(p Point) (float64, bool) { return float64(p.Open), true }}}))
 	w("<section class=\"card\"><h2>Connect rate <span class=\"hint\">handshakes completed per second</span></h2>%s</section>\n",
 		timeChart(r, "/s", []chartLine{{"opened", colRate, true, func(p Point) (float64, bool) { return float64(p.Opened), true }}}))
-	w("<section class=\"card\"><h2>Fan-out latency, insert to client <span class=\"hint\">per second%s</span>%s</h2>%s</section>\n",
-		"", legend([]chartLine{{"p50", colP50, false, nil}, {"p99", colP99, false, nil}}),
-		timeChart(r, "ms", []chartLine{
-			{"p99", colP99, false, func(p Point) (float64, bool) { return deref(p.LatencyP99) }},
-			{"p50", colP50, true, func(p Point) (float64, bool) { return deref(p.LatencyP50) }},
-		}))
+	if !r.publishesNothing() {
+		w("<section class=\"card\"><h2>Fan-out latency, insert to client <span class=\"hint\">per second%s</span>%s</h2>%s</section>\n",
+			"", legend([]chartLine{{"p50", colP50, false, nil}, {"p99", colP99, false, nil}}),
+			timeChart(r, "ms", []chartLine{
+				{"p99", colP99, false, func(p Point) (float64, bool) { return deref(p.LatencyP99) }},
+				{"p50", colP50, true, func(p Point) (float64, bool) { return deref(p.LatencyP50) }},
+			}))
+	}
 	if hasRSS(r) {
 		w("<section class=\"card\"><h2>Resident memory (VmRSS)%s</h2>%s</section>\n",
 			legend([]chartLine{{"k6 clients", colClient, false, nil}, {"servers", colServer, false, nil}}),
@@ -88,10 +93,15 @@ func HTML(r *Report) string {
 	w("</section>\n")
 
 	w("<section class=\"card\"><h2>Latency percentiles</h2>\n<table><tr><th></th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>\n")
-	for _, row := range []struct {
+	type percentileRow struct {
 		name string
 		p    *Percentiles
-	}{{"fan-out, every connection open", r.Latency}, {"fan-out, whole run", r.LatencyAll}, {"connecting (TCP + handshake)", r.Connecting}} {
+	}
+	rows := []percentileRow{{"fan-out, every connection open", r.Latency}, {"fan-out, whole run", r.LatencyAll}, {"connecting (TCP + handshake)", r.Connecting}}
+	if r.publishesNothing() {
+		rows = rows[2:]
+	}
+	for _, row := range rows {
 		if row.p == nil {
 			w("<tr><td>%s</td><td colspan=\"5\" class=\"hint\">no samples</td></tr>\n", esc(row.name))
 			continue

@@ -139,10 +139,10 @@ func writeFigures(b *strings.Builder, r *Report) {
 		w("| fan-out latency, all open (ms) | p50 %.1f · p95 %.1f · p99 %.1f · max %.1f (%s deliveries, %s samples) |\n",
 			l.P50, l.P95, l.P99, l.Max, num(l.Count), num(int64(l.Samples)))
 	}
-	if r.P99BoundMs > 0 {
+	if r.P99BoundMs > 0 && !r.publishesNothing() {
 		w("| fan-out p99 bound (verdict) | %.0f ms |\n", r.P99BoundMs)
 	}
-	if d := r.Delivery; d != nil {
+	if d := r.Delivery; d != nil && !r.publishesNothing() {
 		if d.NotChecked != "" {
 			w("| every %s to every connection | not checked: %s |\n", d.Noun(), d.NotChecked)
 		} else {
@@ -173,7 +173,9 @@ func writeFigures(b *strings.Builder, r *Report) {
 		}
 		w("| heartbeat comments received · idle drops | %s · %s |\n", num(h.Keepalives), num(h.IdleDrops))
 	}
-	w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
+	if !r.publishesNothing() || r.Messages.Received > 0 {
+		w("| messages received | %s (%s/s while all open) |\n", num(r.Messages.Received), num(int64(r.Messages.ReceivedPerSecond)))
+	}
 	w("| messages sent by clients | %s |\n", num(r.Messages.Sent))
 	m := r.Memory
 	w("| client RSS (%d k6) | %s MiB = %.0f B/conn |\n", m.ClientProcesses, mib(m.ClientRSSBytes), m.ClientBytesPerConn)
@@ -196,7 +198,9 @@ func writeFigures(b *strings.Builder, r *Report) {
 			rejected += n
 		}
 		w("| server: connections accepted · rejected | %s · %s %s |\n", num(sv.Accepted), num(rejected), byKey(sv.Rejected))
-		w("| server: rows notified · messages queued | %s · %s |\n", num(sv.Notifications), num(sv.MessagesQueued))
+		if !r.publishesNothing() || sv.Notifications > 0 || sv.MessagesQueued > 0 {
+			w("| server: rows notified · messages queued | %s · %s |\n", num(sv.Notifications), num(sv.MessagesQueued))
+		}
 		w("| server: slow-client drops · ping timeouts | %s · %s |\n", num(sv.SlowClientDrops), num(sv.PingTimeouts))
 		if q := sv.InsertToQueue; q != nil {
 			w("| server: insert → queued to all (ms, bucket bound) | p50 %s · p95 %s · p99 %s (%s rows × servers) |\n",

@@ -308,6 +308,12 @@ type ProfileFunc struct {
 
 // Noun is what the delivery check counts, for sentences: "row" or
 // "message".
+// publishesNothing says the run's scenario delivers no rows (heartbeat:
+// the servers write only keep-alive comments), so the rows about delivered
+// rows (fan-out latency and its bound, the delivery check, messages
+// received and queued) would say nothing and are left out.
+func (r *Report) publishesNothing() bool { return r.Heartbeat != nil }
+
 func (d *Delivery) Noun() string {
 	if d.Unit == "" {
 		return "row"

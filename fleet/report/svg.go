@@ -7,7 +7,8 @@ import (
 )
 
 // SVG draws three panels sharing the time axis: open connections, fan-out
-// latency p50/p99 per second, and client/server RSS.
+// latency p50/p99 per second (not for a run that publishes nothing), and
+// client/server RSS.
 func SVG(r *Report) string {
 	const (
 		width  = 900
@@ -17,13 +18,6 @@ func SVG(r *Report) string {
 		top    = 40
 		gap    = 50
 	)
-	height := top + 3*panelH + 3*gap
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
-		width, height, width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", left, esc(r.Title))
-
 	tMax := 1.0
 	for _, p := range r.Series {
 		tMax = math.Max(tMax, p.T)
@@ -50,6 +44,15 @@ func SVG(r *Report) string {
 			{"servers", "#ff7f0e", func(p Point) (float64, bool) { return p.ServerRSSMB, p.ServerRSSMB > 0 }},
 		}},
 	}
+	if r.publishesNothing() {
+		panels = append(panels[:1], panels[2:]...)
+	}
+	height := top + len(panels)*(panelH+gap)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		width, height, width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", left, esc(r.Title))
 	plotW := float64(width - left - right)
 	for i, panel := range panels {
 		y0 := float64(top + gap/2 + i*(panelH+gap))

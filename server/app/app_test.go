@@ -391,7 +391,7 @@ func TestRefusedRequestsGetAReason(t *testing.T) {
 	// gws writes a failed handshake's 400 before Upgrade returns, so the
 	// handler may still hold that request's slot when the client has the
 	// answer; the rejection is counted right after the slot is freed.
-	waitMetric(t, base, `massconn_connections_rejected_total{reason="bad_handshake"} 1`)
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="bad_handshake",transport="ws"} 1`)
 
 	t.Run("max conns", func(t *testing.T) {
 		first, second := wstest.Dial(t, wsURL(a, "")), wstest.Dial(t, wsURL(a, ""))
@@ -420,10 +420,10 @@ func TestRefusedRequestsGetAReason(t *testing.T) {
 
 	status, body := httpGet(t, base+"/metrics", nil)
 	for _, want := range []string{
-		`massconn_connections_rejected_total{reason="not_websocket"} 1`,
-		`massconn_connections_rejected_total{reason="unknown_topic"} 2`,
-		`massconn_connections_rejected_total{reason="bad_handshake"} 1`,
-		`massconn_connections_rejected_total{reason="max_conns"} 1`,
+		`massconn_connections_rejected_total{reason="not_websocket",transport="ws"} 1`,
+		`massconn_connections_rejected_total{reason="unknown_topic",transport="ws"} 2`,
+		`massconn_connections_rejected_total{reason="bad_handshake",transport="ws"} 1`,
+		`massconn_connections_rejected_total{reason="max_conns",transport="ws"} 1`,
 	} {
 		if status != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("/metrics (HTTP %d) lacks %s", status, want)

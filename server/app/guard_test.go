@@ -50,7 +50,8 @@ func TestOriginAndTokenGuardWS(t *testing.T) {
 	}
 	raw := wstest.RawHandshake(t, a.Addr(), "/ws?access_token=s3cret", nil)
 	_ = raw.Close()
-	waitMetric(t, base, `massconn_connections_rejected_total{reason="unauthorized"} 2`)
-	waitMetric(t, base, `massconn_connections_rejected_total{reason="forbidden_origin"} 1`)
-	waitMetric(t, base, `massconn_connections_rejected_total{reason="bad_after"} 2`)
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="unauthorized",transport="ws"} 2`)
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="forbidden_origin",transport="ws"} 1`)
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="bad_after",transport="ws"} 2`)
+	waitMetric(t, base, `massconn_connections_rejected_total{reason="unauthorized",transport="sse"} 0`)
 }

@@ -30,16 +30,17 @@ type Message struct {
 	Row   json.RawMessage `json:"row"`
 }
 
-// RowFrameLen is hub.FrameLen of the message for one row of table (its id, its
-// insert time in unix microseconds and its row_to_json), delivered at
-// position id: for callers that size a benchmark by a real row without
-// depending on pgsource.
-func RowFrameLen(table string, id, ts int64, row json.RawMessage) (int, error) {
+// RowWireLen is the bytes on the wire of the message for one row of table
+// (its id, its insert time in unix microseconds and its row_to_json),
+// delivered at position id over transport t (hub.Transport.MessageLen: a
+// WebSocket frame or an SSE event): for callers that size a benchmark by
+// a real row without depending on pgsource.
+func RowWireLen(t hub.Transport, table string, id, ts int64, row json.RawMessage) (int, error) {
 	payload, err := Encode(pgsource.Event{Table: table, Pos: id, ID: id, TS: ts, Row: row})
 	if err != nil {
 		return 0, err
 	}
-	return hub.FrameLen(len(payload)), nil
+	return t.MessageLen(len(payload)), nil
 }
 
 // Encode is the message for ev.

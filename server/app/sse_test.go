@@ -210,11 +210,14 @@ func TestSSERefusals(t *testing.T) {
 	// A client has its 200 just before the server counts its stream:
 	// poll.
 	for _, want := range []string{
-		`massconn_connections_rejected_total{reason="unknown_topic"} 1`,
-		`massconn_connections_rejected_total{reason="bad_after"} 2`,
-		`massconn_connections_rejected_total{reason="unauthorized"} 2`,
-		`massconn_connections_rejected_total{reason="forbidden_origin"} 1`,
-		`massconn_connections_rejected_total{reason="max_conns"} 1`,
+		`massconn_connections_rejected_total{reason="unknown_topic",transport="sse"} 1`,
+		`massconn_connections_rejected_total{reason="bad_after",transport="sse"} 2`,
+		`massconn_connections_rejected_total{reason="unauthorized",transport="sse"} 2`,
+		`massconn_connections_rejected_total{reason="forbidden_origin",transport="sse"} 1`,
+		`massconn_connections_rejected_total{reason="max_conns",transport="sse"} 1`,
+		// The same reasons on /ws: none (the series exist from the start).
+		`massconn_connections_rejected_total{reason="unauthorized",transport="ws"} 0`,
+		`massconn_connections_rejected_total{reason="max_conns",transport="ws"} 0`,
 		`massconn_transport_connections{transport="sse"} 1`,
 		`massconn_transport_connections{transport="ws"} 1`,
 		`massconn_transport_connections_accepted_total{transport="sse"} 2`,

@@ -161,8 +161,9 @@ func TestHealthOfSomethingElse(t *testing.T) {
 
 func TestMetricsValueAndSum(t *testing.T) {
 	m, err := ParseMetrics(strings.NewReader(`# TYPE massconn_connections_rejected_total counter
-massconn_connections_rejected_total{reason="max_conns"} 3
-massconn_connections_rejected_total{reason="unknown_topic"} 4
+massconn_connections_rejected_total{reason="max_conns",transport="sse"} 1
+massconn_connections_rejected_total{reason="max_conns",transport="ws"} 2
+massconn_connections_rejected_total{reason="unknown_topic",transport="ws"} 4
 # TYPE go_goroutines gauge
 go_goroutines 12
 # TYPE plain untyped
@@ -184,7 +185,10 @@ plain 5 1700000000000
 		t.Errorf("sum over labels = %v, want 7", s)
 	}
 	if by := m.SumByLabel("massconn_connections_rejected_total", "reason"); len(by) != 2 || by["max_conns"] != 3 || by["unknown_topic"] != 4 {
-		t.Errorf("by reason = %v, want max_conns 3, unknown_topic 4", by)
+		t.Errorf("by reason (over both transports) = %v, want max_conns 3, unknown_topic 4", by)
+	}
+	if by := m.SumByLabel("massconn_connections_rejected_total", "transport"); len(by) != 2 || by["ws"] != 6 || by["sse"] != 1 {
+		t.Errorf("by transport = %v, want ws 6, sse 1", by)
 	}
 	if by := m.SumByLabel("go_goroutines", "reason"); len(by) != 0 {
 		t.Errorf("by a label the metric lacks = %v, want none", by)

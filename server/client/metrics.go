@@ -46,7 +46,8 @@ func (m Metrics) Sum(name string) float64 {
 }
 
 // SumByLabel adds up the samples of a counter, gauge or untyped metric by
-// the value of one label (massconn_connections_rejected_total by "reason");
+// the value of one label (massconn_connections_rejected_total by "reason",
+// over every "transport");
 // samples without that label are left out.
 func (m Metrics) SumByLabel(name, label string) map[string]float64 {
 	out := map[string]float64{}

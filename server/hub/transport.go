@@ -123,6 +123,15 @@ func splitLines(b []byte) [][]byte {
 	}
 }
 
+// MessageLen is the bytes on the wire of what the hub writes on this
+// transport for a message of n payload bytes (FrameLen or SSELen).
+func (t Transport) MessageLen(n int) int {
+	if t == SSE {
+		return SSELen(n)
+	}
+	return FrameLen(n)
+}
+
 // SSELen is the bytes on the wire of the event the hub writes for a
 // payload of n bytes (without line breaks): what benchmarks size the
 // floor's write with.

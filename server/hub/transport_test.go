@@ -39,6 +39,13 @@ func TestEncodeEvent(t *testing.T) {
 	if n := SSELen(7); n != len("id: 0000000000000000042\ndata: {\"a\":1}\n\n") {
 		t.Errorf("SSELen(7) = %d", n)
 	}
+	// MessageLen is the length of what message writes, per transport.
+	for _, tr := range Transports {
+		got, err := tr.message(42, []byte(`{"a":1}`))
+		if err != nil || tr.MessageLen(7) != len(got) {
+			t.Errorf("%s: MessageLen(7) = %d, message writes %d bytes (%v)", tr, tr.MessageLen(7), len(got), err)
+		}
+	}
 }
 
 // sseServer accepts TCP connections and joins each to h as an SSE

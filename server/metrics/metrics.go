@@ -45,7 +45,9 @@ type Metrics struct {
 	// splits them by the transport label ("ws", "sse").
 	Accepted          prometheus.Counter
 	TransportAccepted *prometheus.CounterVec
-	Rejected          *prometheus.CounterVec
+	// Rejected counts refusals by transport and reason: count one with
+	// Reject.
+	Rejected *prometheus.CounterVec
 	// Lag is insert (ts from PostgreSQL) to the moment the message was
 	// queued to every subscriber.
 	Lag prometheus.Histogram
@@ -75,8 +77,8 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}, []string{"transport"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "massconn_connections_rejected_total",
-			Help: "Requests to /ws or /sse refused before the upgrade or the stream started, by reason.",
-		}, []string{"reason"}),
+			Help: "Requests to /ws or /sse refused before the upgrade or the stream started, by transport (ws, sse) and reason.",
+		}, []string{"transport", "reason"}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "massconn_insert_to_send_seconds",
 			Help:    "From the row's insert inside PostgreSQL to its message being queued to every subscriber.",
@@ -102,8 +104,13 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		m.Resumes.WithLabelValues(r)
 	}
 	reg.MustRegister(m.BroadcastErrors, m.AcceptErrors, m.Resumes)
-	for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized, RejectMethod} {
-		m.Rejected.WithLabelValues(r)
+	for _, t := range hub.Transports {
+		// Every series from the start, 0 until counted, as the other
+		// per-transport metrics: a rate over a series that appears at its
+		// first refusal misses that refusal.
+		for _, r := range []string{RejectNotWebSocket, RejectUnknownTopic, RejectMaxConns, RejectHandshake, RejectShutdown, RejectBadAfter, RejectOrigin, RejectUnauthorized, RejectMethod} {
+			m.Rejected.WithLabelValues(t.String(), r)
+		}
 	}
 	for _, t := range hub.Transports {
 		labels := prometheus.Labels{"transport": t.String()}
@@ -171,6 +178,12 @@ func New(h *hub.Hub, src *pgsource.Source) *Metrics {
 		}),
 	)
 	return m
+}
+
+// Reject counts a request refused on transport t for reason (one of the
+// Reject constants).
+func (m *Metrics) Reject(t hub.Transport, reason string) {
+	m.Rejected.WithLabelValues(t.String(), reason).Inc()
 }
 
 // RegisterParked adds massconn_connections_parked, read from count: the

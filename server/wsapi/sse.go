@@ -54,23 +54,23 @@ const sseHeader = "HTTP/1.1 200 OK\r\n" +
 func (a *API) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		a.reject(w, http.StatusMethodNotAllowed, metrics.RejectMethod, "/sse takes GET (EventSource's request)")
+		a.reject(w, hub.SSE, http.StatusMethodNotAllowed, metrics.RejectMethod, "/sse takes GET (EventSource's request)")
 		return
 	}
-	adm, ok := a.admit(w, r, true)
+	adm, ok := a.admit(w, r, hub.SSE)
 	if !ok {
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		a.conns.Add(-1)
-		a.reject(w, http.StatusInternalServerError, metrics.RejectHandshake, "this connection cannot stream events")
+		a.reject(w, hub.SSE, http.StatusInternalServerError, metrics.RejectHandshake, "this connection cannot stream events")
 		return
 	}
 	c, _, err := hj.Hijack()
 	if err != nil {
 		a.conns.Add(-1)
-		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
+		a.metrics.Reject(hub.SSE, metrics.RejectHandshake)
 		return
 	}
 	if rc, ok := c.(*replayConn); ok {
@@ -117,7 +117,7 @@ func (a *API) startSSE(c net.Conn, adm admission, cors string) {
 	_ = c.SetWriteDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
 	if _, err := c.Write([]byte(head)); err != nil {
 		a.conns.Add(-1)
-		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
+		a.metrics.Reject(hub.SSE, metrics.RejectHandshake)
 		_ = c.Close()
 		return
 	}

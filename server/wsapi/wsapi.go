@@ -134,8 +134,10 @@ func (a *API) StartShutdown() {
 	a.cancel()
 }
 
-func (a *API) reject(w http.ResponseWriter, status int, reason, msg string) {
-	a.metrics.Rejected.WithLabelValues(reason).Inc()
+// reject answers a request refused on transport t with status and msg,
+// counted by transport and reason.
+func (a *API) reject(w http.ResponseWriter, t hub.Transport, status int, reason, msg string) {
+	a.metrics.Reject(t, reason)
 	w.Header().Set("Connection", "close")
 	http.Error(w, msg, status)
 }
@@ -151,50 +153,50 @@ type admission struct {
 // topics, the resume position (?after=POS, or for SSE a Last-Event-ID
 // header, which wins: EventSource sends it when it reconnects to the URL
 // it was opened with), shutdown and --max-conns. It answers a refusal
-// itself; on success the connection holds a --max-conns slot the caller
-// must give back.
-func (a *API) admit(w http.ResponseWriter, r *http.Request, lastEventID bool) (admission, bool) {
+// itself, counted for transport t; on success the connection holds a
+// --max-conns slot the caller must give back.
+func (a *API) admit(w http.ResponseWriter, r *http.Request, t hub.Transport) (admission, bool) {
 	var adm admission
 	if origin := r.Header.Get("Origin"); origin != "" && len(a.cfg.AllowedOrigins) > 0 && !slices.Contains(a.cfg.AllowedOrigins, origin) {
-		a.reject(w, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
+		a.reject(w, t, http.StatusForbidden, metrics.RejectOrigin, fmt.Sprintf("origin %q is not in --allowed-origins", origin))
 		return adm, false
 	}
 	query := r.URL.Query()
 	if a.cfg.AuthToken != "" && !a.authorized(r, query.Get("access_token")) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		a.reject(w, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
+		a.reject(w, t, http.StatusUnauthorized, metrics.RejectUnauthorized, "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN")
 		return adm, false
 	}
 	var err error
 	if adm.mask, err = a.hub.Mask(query["topic"]); err != nil {
-		a.reject(w, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
+		a.reject(w, t, http.StatusBadRequest, metrics.RejectUnknownTopic, err.Error())
 		return adm, false
 	}
-	if id := r.Header.Get("Last-Event-ID"); lastEventID && id != "" {
+	if id := r.Header.Get("Last-Event-ID"); t == hub.SSE && id != "" {
 		adm.resume = true
 		if adm.after, err = pgsource.ParsePos(id); err != nil {
-			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "Last-Event-ID: "+err.Error()+"; send back the id of the last event you received")
+			a.reject(w, t, http.StatusBadRequest, metrics.RejectBadAfter, "Last-Event-ID: "+err.Error()+"; send back the id of the last event you received")
 			return adm, false
 		}
 	} else if query.Has("after") {
 		adm.resume = true
 		if len(query["after"]) > 1 {
-			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "give after=POS once: the pos of the last message you received")
+			a.reject(w, t, http.StatusBadRequest, metrics.RejectBadAfter, "give after=POS once: the pos of the last message you received")
 			return adm, false
 		}
 		if adm.after, err = pgsource.ParsePos(query.Get("after")); err != nil {
-			a.reject(w, http.StatusBadRequest, metrics.RejectBadAfter, "after: "+err.Error()+"; send back the pos field of the last message you received")
+			a.reject(w, t, http.StatusBadRequest, metrics.RejectBadAfter, "after: "+err.Error()+"; send back the pos field of the last message you received")
 			return adm, false
 		}
 	}
 	if a.closing.Load() {
-		a.reject(w, http.StatusServiceUnavailable, metrics.RejectShutdown, "server is shutting down; connect to another node")
+		a.reject(w, t, http.StatusServiceUnavailable, metrics.RejectShutdown, "server is shutting down; connect to another node")
 		return adm, false
 	}
 	if n := a.conns.Add(1); a.cfg.MaxConns > 0 && n > int64(a.cfg.MaxConns) {
 		a.conns.Add(-1)
 		w.Header().Set("Retry-After", "1")
-		a.reject(w, http.StatusServiceUnavailable, metrics.RejectMaxConns,
+		a.reject(w, t, http.StatusServiceUnavailable, metrics.RejectMaxConns,
 			fmt.Sprintf("server is full (--max-conns=%d); try again later or connect to another node", a.cfg.MaxConns))
 		return adm, false
 	}
@@ -204,11 +206,11 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request, lastEventID bool) (a
 func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		a.reject(w, http.StatusUpgradeRequired, metrics.RejectNotWebSocket,
+		a.reject(w, hub.WebSocket, http.StatusUpgradeRequired, metrics.RejectNotWebSocket,
 			"/ws is a WebSocket endpoint: send GET with 'Connection: Upgrade' and 'Upgrade: websocket' headers")
 		return
 	}
-	adm, ok := a.admit(w, r, false)
+	adm, ok := a.admit(w, r, hub.WebSocket)
 	if !ok {
 		return
 	}
@@ -217,7 +219,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	socket, park, err := a.upgrade(w, r)
 	if err != nil {
 		a.conns.Add(-1)
-		a.metrics.Rejected.WithLabelValues(metrics.RejectHandshake).Inc()
+		a.metrics.Reject(hub.WebSocket, metrics.RejectHandshake)
 		return
 	}
 	// net/http may leave a deadline from reading the request headers.

@@ -98,7 +98,8 @@ func cmdPlan(args []string, stdout io.Writer) (int, error) {
 	perProc := fs.Int64("per-process", defaultPerProcess(), "most connections one process may hold (default: RLIMIT_NOFILE - 1000)")
 	host := fs.String("server-host", "127.0.0.1", "host name or address the servers listen on and clients dial")
 	port := fs.Int("base-port", 8080, "port of server 0; server i listens on base-port+i")
-	path := fs.String("path", "/ws?topic=Track", "WebSocket path and query")
+	transportFlag := fs.String("transport", "", "ws: WebSocket (ws:// URLs to the servers' /ws), or sse: Server-Sent Events (http:// URLs to their /sse); default ws, as run's")
+	path := fs.String("path", "", "path and query of the servers' endpoint; empty = the transport's (/ws?topic=Track or /sse?topic=Track)")
 	addrs := fs.Int("addrs-per-part", 0, "source addresses per part; 0 = one per 10,000 connections")
 	format := fs.String("format", "json", "json, table or env")
 	if err := fs.Parse(args); err != nil {
@@ -107,9 +108,13 @@ func cmdPlan(args []string, stdout io.Writer) (int, error) {
 	if *conns < 1 {
 		return 2, errors.New("plan: --connections is required (the fleet total, e.g. --connections 200000)")
 	}
+	transport, err := fleet.ParseTransport(*transportFlag)
+	if err != nil {
+		return 2, fmt.Errorf("plan: %w", err)
+	}
 	p, err := fleet.NewPlan(fleet.PlanConfig{
 		Connections: *conns, Parts: *parts, Servers: *servers, PerProcess: *perProc,
-		ServerHost: *host, BasePort: *port, Path: *path, AddrsPerPart: *addrs,
+		ServerHost: *host, BasePort: *port, Transport: transport, Path: *path, AddrsPerPart: *addrs,
 	})
 	if err != nil {
 		return 2, fmt.Errorf("plan: %w", err)
@@ -122,7 +127,7 @@ func cmdPlan(args []string, stdout io.Writer) (int, error) {
 			return 1, fmt.Errorf("plan: %w", err)
 		}
 	case "table":
-		fmt.Fprintf(stdout, "total %d, sequence %s\n%-5s %-14s %-12s %s\n", p.Total, p.Sequence, "part", "segment", "connections", "local addrs")
+		fmt.Fprintf(stdout, "total %d %s, sequence %s\n%-5s %-14s %-12s %s\n", p.Total, p.Transport, p.Sequence, "part", "segment", "connections", "local addrs")
 		for _, pp := range p.Parts {
 			fmt.Fprintf(stdout, "%-5d %-14s %-12d %s\n", pp.Index, pp.Segment, pp.Connections, strings.Join(pp.LocalAddrs, ","))
 		}

@@ -34,6 +34,34 @@ func TestPlanCommand(t *testing.T) {
 	}
 }
 
+// TestPlanTransport: plan --transport sse gives the parts http:// URLs to
+// the servers' /sse, as run --transport sse connects; the default and
+// --transport ws stay on /ws.
+func TestPlanTransport(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "ws://127.0.0.1:8080/ws?topic=Track"},
+		{[]string{"--transport", "ws"}, "ws://127.0.0.1:8080/ws?topic=Track"},
+		{[]string{"--transport", "sse"}, "http://127.0.0.1:8080/sse?topic=Track"},
+		{[]string{"--transport", "SSE", "--path", "/sse?topic=Album"}, "http://127.0.0.1:8080/sse?topic=Album"},
+	} {
+		var out bytes.Buffer
+		args := append([]string{"--connections", "10", "--servers", "1"}, tc.args...)
+		if code, err := dispatch(context.Background(), "plan", args, &out); err != nil || code != 0 {
+			t.Fatalf("plan %v: %d %v", args, code, err)
+		}
+		var p fleet.Plan
+		if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+			t.Fatalf("plan %v output is not the JSON plan: %v\n%s", args, err, out.String())
+		}
+		if got := strings.Join(p.Parts[0].URLs, ","); got != tc.want {
+			t.Errorf("plan %v: URLs %s, want %s", args, got, tc.want)
+		}
+	}
+}
+
 func TestBadInvocationsNameTheFix(t *testing.T) {
 	cases := []struct {
 		cmd  string
@@ -43,6 +71,7 @@ func TestBadInvocationsNameTheFix(t *testing.T) {
 		{"plan", nil, "--connections is required"},
 		{"plan", []string{"--connections", "10", "--format", "yaml"}, "--format must be json, table or env"},
 		{"plan", []string{"--connections", "200000", "--parts", "2", "--per-process", "19000"}, "use --parts 11 or more"},
+		{"plan", []string{"--connections", "10", "--transport", "http"}, `--transport "http": must be ws`},
 		{"part", []string{"--parts", "2", "--index", "2", "--dir", "x"}, "--index I (0..K-1)"},
 		{"part", []string{"--parts", "2", "--index", "0", "--dir", "x"}, "give the script after the flags"},
 		{"merge", []string{"--out", "x"}, "at least one part directory"},

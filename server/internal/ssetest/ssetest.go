@@ -9,15 +9,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/massconn/massconn/internal/sse"
 	"github.com/massconn/massconn/server/internal/wstest"
 )
 
-// Event is one server-sent event.
+// Event is one server-sent event: its data, and the last event ID when it
+// was dispatched (the server writes an id with every event).
 type Event struct {
 	ID   string
 	Data string
@@ -119,12 +120,32 @@ func start(tb testing.TB, c net.Conn, resp *http.Response, br *bufio.Reader, pat
 // Start reads the stream from now on.
 func (c *Client) Start() { go c.read(c.br) }
 
-// read parses the stream (LF line ends: what the server writes).
+// read parses the stream as an EventSource does (internal/sse), so a
+// test sees what a browser would make of the server's bytes, until the
+// stream ends or breaks the parser's bounds.
 func (c *Client) read(br *bufio.Reader) {
-	var ev Event
-	var data []string
+	p := sse.Parser{
+		OnEvent: func(e sse.Event) {
+			c.mu.Lock()
+			c.events = append(c.events, Event{ID: string(e.ID), Data: string(e.Data)})
+			c.mu.Unlock()
+			c.signal()
+		},
+		OnComment: func([]byte) {
+			c.mu.Lock()
+			c.comments++
+			c.mu.Unlock()
+			c.signal()
+		},
+	}
+	buf := make([]byte, 4096)
 	for {
-		line, err := br.ReadString('\n')
+		n, err := br.Read(buf)
+		if n > 0 {
+			if perr := p.Feed(buf[:n]); perr != nil {
+				err = perr
+			}
+		}
 		if err != nil {
 			c.mu.Lock()
 			c.err = err
@@ -132,27 +153,6 @@ func (c *Client) read(br *bufio.Reader) {
 			close(c.ended)
 			c.signal()
 			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if data != nil {
-				ev.Data = strings.Join(data, "\n")
-				c.mu.Lock()
-				c.events = append(c.events, ev)
-				c.mu.Unlock()
-				c.signal()
-			}
-			ev, data = Event{}, nil
-		case strings.HasPrefix(line, ":"):
-			c.mu.Lock()
-			c.comments++
-			c.mu.Unlock()
-			c.signal()
-		case strings.HasPrefix(line, "id: "):
-			ev.ID = strings.TrimPrefix(line, "id: ")
-		case strings.HasPrefix(line, "data: "):
-			data = append(data, strings.TrimPrefix(line, "data: "))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/massconn/massconn/internal/sse"
 )
 
 // dialSSE opens connection i as an EventSource does: GET the url with
@@ -56,18 +58,17 @@ func (f *fleet) dialSSE(i int) (net.Conn, func(), error) {
 }
 
 // readSSE reads the stream (its chunked encoding undone by body) until it
-// ends, counting each event's data as a message.
+// ends, counting each event's data as a message, whatever its type.
 func (c *client) readSSE(body io.ReadCloser) {
 	defer body.Close()
-	var p sseParser
 	buf := make([]byte, 1024)
 	var now int64 // when the chunk holding the event arrived
-	event := func(data []byte) { c.receive(data, now) }
+	p := sse.Parser{OnEvent: func(ev sse.Event) { c.receive(ev.Data, now) }}
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
 			now = time.Now().UnixMicro()
-			if perr := p.feed(buf[:n], event); perr != nil {
+			if perr := p.Feed(buf[:n]); perr != nil {
 				c.f.lost(perr.Error())
 				return
 			}
