@@ -78,52 +78,77 @@ type message struct {
 
 func (l *loop) shard(c *conn) *shard { return &c.pool.shards[l.id] }
 
-// dial starts a non-blocking connect.
+// dial starts a non-blocking connect from the loop (reconnects, lifetime
+// reopens).
 func (l *loop) dial(c *conn) {
-	p := c.pool
-	s := l.shard(c)
-	s.attempted.Add(1)
-	l.sseDial(c)
-	c.state = stConnecting
-	c.started = l.now
-	c.deadline = l.now + int64(p.cfg.ConnectTimeout)
-	dst := p.addrs.at(c.idx)
+	fd, err := c.pool.openSocket(c.idx)
+	l.adopt(c, l.now, fd, err)
+}
+
+// openSocket is the kernel's half of a dial: a non-blocking socket for
+// connection idx, bound to its source address, its connect started. It
+// reads only the pool's fixed configuration and touches no loop state, so
+// the pool's dialer runs it on its own thread for first attempts (Pool.start):
+// socket() and connect() are about a third of the CPU a connection costs
+// k6 (on loopback connect runs the listener's side of the handshake
+// inline), and on the dialer's thread that third no longer competes with
+// the loop answering the handshakes already under way. The socket is
+// counted live once it exists; a non-nil error with fd >= 0 leaves the
+// socket for the caller to release.
+func (p *Pool) openSocket(idx int64) (int, error) {
+	dst := p.addrs.at(idx)
 	family := unix.AF_INET
 	if dst.Addr().Is6() {
 		family = unix.AF_INET6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		l.fail(c, reasonOf(err), 0)
-		return
+		return -1, err
 	}
-	c.fd = int32(fd)
 	p.live.Add(1)
-	for fd >= len(l.byFD) {
-		l.byFD = append(l.byFD, nil)
-	}
-	l.byFD[fd] = c
-	c.flags |= flRegistered
 	if n := len(p.cfg.LocalAddrs); n > 0 {
-		src := p.cfg.LocalAddrs[c.idx%int64(n)]
+		src := p.cfg.LocalAddrs[idx%int64(n)]
 		// Without IP_BIND_ADDRESS_NO_PORT, bind picks a port that is then
 		// reserved for every destination, so one source address could not
 		// hold more than ~28k connections in total. With it the port is
 		// chosen at connect time per (source, destination) pair.
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 		if err := unix.Bind(fd, sockaddr(src, 0)); err != nil {
-			l.fail(c, reasonOf(err), 0)
-			return
+			return fd, err
 		}
 	}
 	// Messages are small and latency is what is measured: no Nagle delay.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.fail(c, reasonOf(err), 0)
-		return
-	}
 	if err := unix.Connect(fd, sockaddr(dst.Addr(), dst.Port())); err != nil && err != unix.EINPROGRESS {
+		return fd, err
+	}
+	return fd, nil
+}
+
+// adopt takes a dial started at started (openSocket's result) into the
+// loop: the attempt is counted, the socket registered with epoll (which
+// reports a connect that completed before the registration as soon as it
+// is added), and a failure settled.
+func (l *loop) adopt(c *conn, started int64, fd int, err error) {
+	p := c.pool
+	l.shard(c).attempted.Add(1)
+	l.sseDial(c)
+	c.state = stConnecting
+	c.started = started
+	c.deadline = started + int64(p.cfg.ConnectTimeout)
+	if fd >= 0 {
+		c.fd = int32(fd)
+		for fd >= len(l.byFD) {
+			l.byFD = append(l.byFD, nil)
+		}
+		l.byFD[fd] = c
+		c.flags |= flRegistered
+	}
+	if err == nil {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err != nil {
 		l.fail(c, reasonOf(err), 0)
 	}
 }

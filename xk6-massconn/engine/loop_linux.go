@@ -177,6 +177,11 @@ type command struct {
 	idx   int64
 	grace time.Duration
 	hs    *tlsHandshake // cmdTLS
+	// cmdDial: the socket the pool's dialer opened (openSocket), when
+	// it started and how it failed.
+	fd      int
+	started int64
+	err     error
 }
 
 type loop struct {
@@ -349,13 +354,17 @@ func (l *loop) command(cmd command) {
 	case cmdDial:
 		p := cmd.pool
 		if p.closing.Load() {
+			if cmd.fd >= 0 {
+				_ = unix.Close(cmd.fd)
+				p.live.Add(-1)
+			}
 			p.releaseSlot()
 			p.settle(1)
 			return
 		}
 		c := &conn{pool: p, idx: cmd.idx, fd: -1, flags: flInitial | flSlot}
 		l.add(c)
-		l.dial(c)
+		l.adopt(c, cmd.started, cmd.fd, cmd.err)
 	case cmdClose:
 		for i := len(l.conns) - 1; i >= 0; i-- {
 			if i < len(l.conns) && l.conns[i].pool == cmd.pool {
@@ -456,7 +465,11 @@ func (p *Pool) start(batch []int64) {
 			continue
 		}
 		li := idx % int64(len(ls))
-		per[li] = append(per[li], command{kind: cmdDial, pool: p, idx: idx})
+		// The dialer's thread opens the socket and starts the connect
+		// (see openSocket); the loop takes it from there.
+		started := mono()
+		fd, derr := p.openSocket(idx)
+		per[li] = append(per[li], command{kind: cmdDial, pool: p, idx: idx, fd: fd, started: started, err: derr})
 	}
 	for i, cmds := range per {
 		if len(cmds) > 0 {
