@@ -14,6 +14,7 @@
 package floor
 
 import (
+	"bytes"
 	"crypto/sha1" //nolint:gosec // RFC 6455 prescribes SHA-1 for Sec-WebSocket-Accept
 	"encoding/base64"
 	"errors"
@@ -390,10 +391,7 @@ func (m *meter) upgradeAll() error {
 		if err != nil {
 			return fmt.Errorf("floor: pair %d: %w", i, err)
 		}
-		sum := sha1.Sum(append(key, wsGUID...)) //nolint:gosec // RFC 6455
-		resp = append(resp[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-		resp = base64.StdEncoding.AppendEncode(resp, sum[:])
-		resp = append(resp, "\r\n\r\n"...)
+		resp = appendUpgradeResponse(resp[:0], key)
 		if err := writeFull(m.servers[i], resp); err != nil {
 			return fmt.Errorf("floor: upgrade response on pair %d: %w", i, err)
 		}
@@ -404,9 +402,20 @@ func (m *meter) upgradeAll() error {
 	return nil
 }
 
+// appendUpgradeResponse appends the bare 101 answer to an upgrade request
+// with Sec-WebSocket-Key key.
+func appendUpgradeResponse(dst, key []byte) []byte {
+	sum := sha1.Sum(append(key, wsGUID...)) //nolint:gosec // RFC 6455
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = base64.StdEncoding.AppendEncode(dst, sum[:])
+	return append(dst, "\r\n\r\n"...)
+}
+
 func findKey(req []byte) ([]byte, error) {
 	for i := 0; i+len(keyHeader) <= len(req); i++ {
-		if string(req[i:i+len(keyHeader)]) != keyHeader {
+		// Header names are case-insensitive (Go's clients send
+		// "Sec-Websocket-Key").
+		if !bytes.EqualFold(req[i:i+len(keyHeader)], []byte(keyHeader)) {
 			continue
 		}
 		rest := req[i+len(keyHeader):]

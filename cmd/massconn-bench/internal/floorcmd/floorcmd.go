@@ -12,6 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"runtime"
 
 	"github.com/massconn/massconn/internal/floor"
 )
@@ -55,5 +57,28 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "WebSocket upgrade   %s  (request, Sec-WebSocket-Accept, 101 response; both ends, on a connected pair)\n", floor.Micros(res.Upgrade))
 	fmt.Fprintf(stdout, "accepted WebSocket  %s  (connect+accept + upgrade)\n", floor.Micros(res.ConnectAccept+res.Upgrade))
 	fmt.Fprintln(stdout, "CPU = user+sys of the one thread doing the syscalls (CLOCK_THREAD_CPUTIME_ID)")
+	for _, sse := range []bool{false, true} {
+		r, err := floor.MeasureConnectRate(floor.RateOptions{Conns: res.Pairs, InFlight: 1000, SSE: sse, Sources: RateSources})
+		if err != nil {
+			fmt.Fprintf(stderr, "massconn-bench floor: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, RateLine(r, sse))
+	}
+	fmt.Fprintln(stdout, "connect rate: a raw client thread (socket, bind, connect, epoll, request, answer; 1000 in flight) against a raw server thread")
+	fmt.Fprintln(stdout, "              (accept, epoll, read, answer) in one process; bound = cores / (client + server CPU per connection)")
 	return 0
+}
+
+// RateSources are the connect-rate floor's source addresses: its own, so
+// that it takes no port another phase needs.
+var RateSources = []netip.Addr{netip.MustParseAddr("127.0.4.1"), netip.MustParseAddr("127.0.4.2")}
+
+// RateLine is the report line of a connect-rate floor.
+func RateLine(r floor.RateResult, sse bool) string {
+	kind := "ws:// upgrade"
+	if sse {
+		kind = "http:// SSE  "
+	}
+	return fmt.Sprintf("connect rate %s %s; bound on %d cores %.0f/s", kind, r, runtime.NumCPU(), r.Bound(runtime.NumCPU()))
 }

@@ -255,6 +255,13 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 		return err
 	}
 
+	// Phase 2c: the engine's connect rate against a server that costs
+	// only the kernel, beside the connect-rate floor of this minute.
+	rates, err := b.connectRates(ctx, cfg, mcIdleCPU)
+	if err != nil {
+		return err
+	}
+
 	// Phase 3: the metric pipeline under a message flood.
 	fl, err := b.flood(ctx, cfg)
 	if err != nil {
@@ -262,6 +269,7 @@ func (b *bench) k6(ctx context.Context, cfg k6Config, stdout io.Writer) error {
 	}
 	printK6Report(stdout, st, mc, fl)
 	printSSERows(stdout, mc, sse)
+	printConnectRates(stdout, rates)
 	return nil
 }
 
@@ -382,6 +390,6 @@ func printSSERows(w io.Writer, ws, sse holdResult) {
 	wsRate, sseRate := float64(ws.open)*1000/float64(ws.ms), float64(sse.open)*1000/float64(sse.ms)
 	fmt.Fprintf(w, "sse/ws    net RSS per conn %.0f B / %.0f B = %.2fx; connect rate %.0f/s / %.0f/s = %.2fx (same server, same run)\n",
 		sseNet, wsNet, sseNet/wsNet, sseRate, wsRate, sseRate/wsRate)
-	fmt.Fprintf(w, "goals sse net RSS per conn <= 1024 B: %s (%.0f B); connect rate >= 20000/s: %s (%.0f/s)\n",
-		metOrMissed(sseNet <= 1024), sseNet, metOrMissed(sseRate >= 20000), sseRate)
+	fmt.Fprintf(w, "goals sse net RSS per conn <= 1024 B: %s (%.0f B); connect rate against massconn-server, both on these cores: %.0f/s (see engine below)\n",
+		metOrMissed(sseNet <= 1024), sseNet, sseRate)
 }
