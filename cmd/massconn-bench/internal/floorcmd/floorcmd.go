@@ -13,7 +13,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
+	"time"
 
 	"github.com/massconn/massconn/internal/floor"
 )
@@ -25,6 +29,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.Pairs, "pairs", 0, "connected loopback pairs held at once, 2 file descriptors each (0: from the open-file limit, at most 9000)")
 	fs.IntVar(&opts.MessageSize, "size", 30, "bytes per write: the whole WebSocket frame of the benchmark's message")
 	fs.IntVar(&opts.Rounds, "rounds", 5, "writes and reads per pair")
+	serve := fs.String("responder", "", "instead of measuring, serve the floor's responder on this host:port until Ctrl-C: a raw-syscall server that answers a WebSocket upgrade with 101 and any other GET with an SSE head, then holds the socket (a server that costs only the kernel, for a client's connect rate)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,6 +46,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case opts.MessageSize < 1 || opts.Rounds < 1:
 		fmt.Fprintln(stderr, "massconn-bench floor: --size and --rounds must be at least 1")
 		return 2
+	}
+	if *serve != "" {
+		return serveResponder(*serve, stdout, stderr)
 	}
 	res, err := floor.Measure(opts)
 	if err != nil {
@@ -81,4 +89,24 @@ func RateLine(r floor.RateResult, sse bool) string {
 		kind = "http:// SSE  "
 	}
 	return fmt.Sprintf("connect rate %s %s; bound on %d cores %.0f/s", kind, r, runtime.NumCPU(), r.Bound(runtime.NumCPU()))
+}
+
+// serveResponder runs the floor's responder until SIGINT or SIGTERM.
+func serveResponder(addr string, stdout, stderr io.Writer) int {
+	r, err := floor.StartResponder(addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "massconn-bench floor: --responder: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "floor responder on port %d (ws:// upgrades get 101, other GETs an SSE head); Ctrl-C to stop\n", r.Port())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	cpu, err := r.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "massconn-bench floor: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "answered %d requests with %s of CPU\n", r.Answered(), cpu.Round(time.Millisecond))
+	return 0
 }
