@@ -154,6 +154,16 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 	if fanoutP99Ms > 0 && connections > 0 && f.Cores > 0 {
 		add(f.fanoutBoundName(connections), f.fanoutBound(connections),
 			"fan-out p99 with every connection open", fanoutP99Ms, "ms")
+		// In a fan-out the clients read while the servers write, so each
+		// delivery costs the write with a reader awake and the read of an
+		// epoll loop keeping up: the bound of the floor doing what the
+		// run does. The row above is the floor's lowest, with the two
+		// ends taking turns, which no fan-out can have.
+		if f.WriteConcurrentUS > 0 && f.ReadConcurrentUS > 0 {
+			add(fmt.Sprintf("%s × (write, reader awake + read by an epoll loop) / %d cores", num(connections), f.Cores),
+				float64(connections)*(f.WriteConcurrentUS+f.ReadConcurrentUS)/float64(f.Cores)/1e3,
+				"fan-out p99 with every connection open", fanoutP99Ms, "ms")
+		}
 	}
 }
 

@@ -52,6 +52,24 @@ func TestFloorComputeComparesEachFigureWithItsFloor(t *testing.T) {
 	}
 }
 
+// With the concurrent figures measured, the fan-out p99 is also put
+// against the bound of the floor's ends working at once.
+func TestFloorComputeAddsTheConcurrentFanoutBound(t *testing.T) {
+	f := sampleFloor()
+	f.WriteConcurrentUS, f.ReadConcurrentUS = 11, 5
+	f.Compute(80, 2000)
+	last := f.Rows[len(f.Rows)-1]
+	want := "2,000 × (write, reader awake + read by an epoll loop) / 2 cores"
+	// 2,000 × 16 µs / 2 cores = 16 ms.
+	if last.Floor != want || last.Run != "fan-out p99 with every connection open" || !near(last.FloorValue, 16) || !near(last.Ratio, 5) {
+		t.Errorf("last row = %+v, want %q: floor 16 ms, ratio 5", last, want)
+	}
+	prev := f.Rows[len(f.Rows)-2]
+	if !strings.HasPrefix(prev.Floor, "2,000 × (write + read)") || !near(prev.FloorValue, 10) {
+		t.Errorf("the (write + read) bound row is gone or changed: %+v", prev)
+	}
+}
+
 func TestFloorComputeWithoutFloorOrDeliveries(t *testing.T) {
 	f := sampleFloor()
 	f.NotMeasured = "skipped (--floor=false)"

@@ -174,7 +174,7 @@ func (d *rawDialer) run() (RateResult, error) {
 			if ev.Events&unix.EPOLLIN != 0 {
 				k, err := unix.Read(fd, buf)
 				if err != nil || k == 0 || !bytes.Contains(buf[:k], []byte("\r\n\r\n")) {
-					return RateResult{}, fmt.Errorf("floor: answer on connection %d: %d bytes, %v", fd, k, err)
+					return RateResult{}, fmt.Errorf("floor: answer on connection %d: %d bytes: %w", fd, k, err)
 				}
 				delete(d.pending, fd)
 				opened++

@@ -92,7 +92,7 @@ func (r *Responder) CPU() (time.Duration, error) {
 	if r.closed.Load() {
 		return time.Duration(r.cpu.Load()), nil
 	}
-	clock := int32(^r.tid.Load())<<3 | 6
+	clock := ^r.tid.Load()<<3 | 6
 	var ts unix.Timespec
 	if err := unix.ClockGettime(clock, &ts); err != nil {
 		return 0, fmt.Errorf("floor responder: CPU clock of thread %d: %w", r.tid.Load(), err)

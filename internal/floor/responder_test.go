@@ -45,9 +45,11 @@ func TestResponderAnswersRealClients(t *testing.T) {
 	if got := r.Answered(); got != 2 {
 		t.Errorf("Answered() = %d, want 2", got)
 	}
-	ws.NetConn().Close()
-	resp.Body.Close()
-	<-done
+	_ = ws.NetConn().Close()
+	_ = resp.Body.Close()
+	if err := <-done; err == nil {
+		t.Error("the event stream read a byte after the client closed it")
+	}
 	cpu, err := r.Close()
 	if err != nil {
 		t.Fatal(err)
