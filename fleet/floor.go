@@ -11,6 +11,7 @@ import (
 	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/floor"
 	"github.com/massconn/massconn/server/app"
+	"github.com/massconn/massconn/server/client"
 )
 
 // measureFloor measures the machine's floor (internal/floor) before any
@@ -44,6 +45,24 @@ func (r *localRun) measureFloor(ctx context.Context) {
 	f.WriteUS, f.ReadUS, f.ConnectUS, f.UpgradeUS = us(res.Write), us(res.Read), us(res.ConnectAccept), us(res.Upgrade)
 	f.WriteConcurrentUS, f.ReadConcurrentUS = us(res.WriteConcurrent), us(res.ReadConcurrent)
 	r.logf("floor (measured in %.1fs, --floor=false to skip): %s", took.Seconds(), res)
+}
+
+// noteKeepAlive puts the servers' keep-alive period for the run's
+// transport, from the first server's /healthz, next to the floor: the
+// report reckons what the keep-alive alone takes of the machine.
+func (r *localRun) noteKeepAlive(ctx context.Context) {
+	if r.floor == nil || len(r.servers) == 0 {
+		return
+	}
+	h, err := client.New(r.servers[0].listen, 0).Health(ctx)
+	if err != nil {
+		r.logf("keep-alive period not read: %v", err)
+		return
+	}
+	r.floor.KeepAliveEveryS, r.floor.KeepAliveMessages = h.PingIntervalS, 2 // a ping and its pong
+	if r.transport == TransportSSE {
+		r.floor.KeepAliveEveryS, r.floor.KeepAliveMessages = h.SSEHeartbeatS, 1 // a comment line
+	}
 }
 
 // messageWireSize is the bytes on the wire of one delivered message on the

@@ -279,6 +279,7 @@ func (r *localRun) startServers(ctx context.Context) error {
 		return err
 	}
 	r.sampler = sampler
+	r.noteKeepAlive(ctx)
 	r.serverPIDs = make([]int, len(r.servers))
 	for i, s := range r.servers {
 		r.serverPIDs[i] = s.PID()

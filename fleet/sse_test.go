@@ -189,5 +189,10 @@ func TestRunsOverSSEAgainstOurServer(t *testing.T) {
 		if h == nil || h.Keepalives < total || h.Silence == nil || h.Silence.Samples < total || r.Messages.Received != 0 {
 			t.Fatalf("heartbeat %+v, received %d: want comments at every connection, every silence measured, no rows", h, r.Messages.Received)
 		}
+		// The servers' /healthz told the run its keep-alive: a comment
+		// every 2 s, one delivery each.
+		if f := r.Floor; f == nil || f.KeepAliveEveryS != 2 || f.KeepAliveMessages != 1 {
+			t.Errorf("floor %+v: want the servers' SSE heartbeat (2 s, 1 message) next to it", f)
+		}
 	})
 }

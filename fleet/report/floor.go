@@ -31,6 +31,11 @@ type Floor struct {
 	ConnectUS         float64 `json:"connect_accept_us"`
 	UpgradeUS         float64 `json:"upgrade_us"` // a bare WebSocket opening handshake, both ends
 	Cores             int     `json:"cores"`
+	// The servers' keep-alive: every KeepAliveEveryS seconds each
+	// connection costs KeepAliveMessages deliveries (a ping and its pong:
+	// 2; an SSE comment: 1); 0 when not known (a target) or off.
+	KeepAliveEveryS   float64 `json:"keepalive_every_seconds,omitempty"`
+	KeepAliveMessages int     `json:"keepalive_messages,omitempty"`
 
 	// Connect is the connect phase: from starting the k6 processes until
 	// every connection was open (or connecting stalled).
@@ -165,6 +170,26 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 				"fan-out p99 with every connection open", fanoutP99Ms, "ms")
 		}
 	}
+	if share := f.KeepAliveShare(connections); share > 0 && floorOK {
+		// Not a comparison: what the keep-alive alone takes of the
+		// machine at the floor, before any connect or row.
+		f.Rows = append(f.Rows, FloorRow{
+			Floor:      fmt.Sprintf("%s / %gs × %d × (write + read) / %d cores", num(connections), f.KeepAliveEveryS, f.KeepAliveMessages, f.Cores),
+			FloorValue: share, Run: "share of the machine the keep-alive alone takes at the floor, at the peak held", Unit: "%",
+		})
+	}
+}
+
+// KeepAliveShare is the percentage of the machine's cores the servers'
+// keep-alive for connections takes at the floor: connections /
+// KeepAliveEveryS keep-alives a second, each KeepAliveMessages deliveries
+// of the floor's write + read. 0 when not known.
+func (f *Floor) KeepAliveShare(connections int64) float64 {
+	if f.KeepAliveEveryS <= 0 || f.KeepAliveMessages <= 0 || connections <= 0 || f.Cores <= 0 {
+		return 0
+	}
+	perSecond := float64(connections) / f.KeepAliveEveryS
+	return perSecond * float64(f.KeepAliveMessages) * (f.WriteUS + f.ReadUS) / 1e6 / float64(f.Cores) * 100
 }
 
 // AddBurst adds the row of the worst second: the highest of the run's

@@ -70,6 +70,29 @@ func TestFloorComputeAddsTheConcurrentFanoutBound(t *testing.T) {
 	}
 }
 
+// The keep-alive's share of the machine at the floor: 2,000 connections
+// pinged every 10 s are 200 pings a second, each a ping and a pong of
+// write + read (10 µs): 4 ms of CPU a second on 2 cores, 0.2 %.
+func TestFloorComputeReckonsTheKeepAlive(t *testing.T) {
+	f := sampleFloor()
+	f.KeepAliveEveryS, f.KeepAliveMessages = 10, 2
+	f.Compute(80, 2000)
+	last := f.Rows[len(f.Rows)-1]
+	if last.Floor != "2,000 / 10s × 2 × (write + read) / 2 cores" || last.Unit != "%" || !near(last.FloorValue, 0.2) || last.Ratio != 0 {
+		t.Errorf("keep-alive row = %+v, want 0.2 %% and no ratio", last)
+	}
+	if got := f.KeepAliveShare(1_000_000); !near(got, 100) { // 1,000,000 / 10 s × 2 × 10 µs / 2 cores
+		t.Errorf("KeepAliveShare(1,000,000) = %g %%, want 100", got)
+	}
+	f.NotMeasured = "skipped"
+	f.Compute(80, 2000)
+	for _, r := range f.Rows {
+		if r.Unit == "%" {
+			t.Errorf("a keep-alive row without a floor: %+v", r)
+		}
+	}
+}
+
 func TestFloorComputeWithoutFloorOrDeliveries(t *testing.T) {
 	f := sampleFloor()
 	f.NotMeasured = "skipped (--floor=false)"

@@ -96,6 +96,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		Logger:           cfg.Logger,
 		AllowedOrigins:   cfg.AllowedOrigins,
 		AuthToken:        cfg.AuthToken,
+		PingInterval:     cfg.PingInterval,
+		SSEHeartbeat:     cfg.SSEHeartbeat,
 	}, h, m, src)
 	// No TCP keepalive: pings (--ping-interval) find dead peers, and the
 	// keepalive options cost three setsockopt calls per accepted

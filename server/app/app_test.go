@@ -565,7 +565,9 @@ func TestSilentPeerIsDroppedByPing(t *testing.T) {
 
 func TestHealthzAndStatusPage(t *testing.T) {
 	url := newDatabase(t, shared)
-	a := startApp(t, url, nil)
+	a := startApp(t, url, func(c *app.Config) {
+		c.PingInterval, c.PingTimeout, c.SSEHeartbeat = 7*time.Second, 20*time.Second, 11*time.Second
+	})
 	c := wstest.Dial(t, wsURL(a, ""))
 	insertRows(t, openDB(t, url), "Album", 3)
 	c.WaitMessages(t, 3)
@@ -577,11 +579,15 @@ func TestHealthzAndStatusPage(t *testing.T) {
 		Listener     string   `json:"listener"`
 		Age          *float64 `json:"last_notification_age_seconds"`
 		MessagesSent int      `json:"messages_sent"`
+		// The keep-alive periods, for a benchmark's keep-alive floor.
+		PingIntervalS float64 `json:"ping_interval_seconds"`
+		SSEHeartbeatS float64 `json:"sse_heartbeat_seconds"`
 	}
 	if err := json.Unmarshal([]byte(body), &h); err != nil || status != http.StatusOK {
 		t.Fatalf("/healthz: HTTP %d %q (%v)", status, body, err)
 	}
-	if h.Status != "ok" || h.Connections != 1 || h.Listener != "connected" || h.Age == nil || h.MessagesSent != 3 {
+	if h.Status != "ok" || h.Connections != 1 || h.Listener != "connected" || h.Age == nil || h.MessagesSent != 3 ||
+		h.PingIntervalS != 7 || h.SSEHeartbeatS != 11 {
 		t.Errorf("/healthz = %s", body)
 	}
 	status, body = httpGet(t, "http://"+a.Addr()+"/", nil)

@@ -47,6 +47,10 @@ type Config struct {
 	// AuthToken, if set, must come as "Authorization: Bearer TOKEN" or,
 	// for browsers that cannot set headers, ?access_token=TOKEN.
 	AuthToken string
+	// PingInterval and SSEHeartbeat are the keep-alive periods the hub
+	// runs with, reported on /healthz so that a benchmark can reckon the
+	// keep-alive's share of the machine.
+	PingInterval, SSEHeartbeat time.Duration
 }
 
 // Log is the durable, commit-ordered history of rows.
@@ -409,6 +413,10 @@ type HealthReport struct {
 	UptimeSeconds        float64  `json:"uptime_seconds"`
 	ShuttingDown         bool     `json:"shutting_down"`
 	MaxConns             int      `json:"max_conns"`
+	// The keep-alive periods: a ping (answered by a pong) per WebSocket
+	// client, a comment line per SSE client; 0: off.
+	PingIntervalS float64 `json:"ping_interval_seconds"`
+	SSEHeartbeatS float64 `json:"sse_heartbeat_seconds"`
 	// Transports splits connections and messages_sent by transport
 	// ("ws", "sse"); the totals above count both.
 	Transports map[string]TransportHealth `json:"transports"`
@@ -437,6 +445,8 @@ func (a *API) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		UptimeSeconds:   time.Since(a.started).Seconds(),
 		ShuttingDown:    a.closing.Load(),
 		MaxConns:        a.cfg.MaxConns,
+		PingIntervalS:   a.cfg.PingInterval.Seconds(),
+		SSEHeartbeatS:   a.cfg.SSEHeartbeat.Seconds(),
 		LastPos:         pgsource.FormatPos(a.health.LastPos()),
 		SendBacklog:     st.Backlog,
 		Transports:      map[string]TransportHealth{},
