@@ -63,7 +63,29 @@ func (r *localRun) noteKeepAlive(ctx context.Context) {
 	if r.transport == TransportSSE {
 		r.floor.KeepAliveEveryS, r.floor.KeepAliveMessages = h.SSEHeartbeatS, 1 // a comment line
 	}
+	if w := keepAliveWarning(r.floor, r.plan.Total); w != "" {
+		r.logf("%s", w)
+	}
 }
+
+// keepAliveWarning is said before the load, not only in the report, when
+// the servers' keep-alive takes keepAliveWarnShare of the machine or more
+// at the floor: it leaves little for connecting and delivering, and a run
+// that fails for it should not be read as the server's limit. Empty
+// otherwise, or without a floor.
+func keepAliveWarning(f *report.Floor, total int64) string {
+	share := f.KeepAliveShare(total)
+	if share < keepAliveWarnShare || f.NotMeasured != "" {
+		return ""
+	}
+	return fmt.Sprintf("warning: at %d connections the servers' keep-alive (every %gs) alone takes %.0f%% of this machine at the floor; "+
+		"a longer period (--server-arg=--ping-interval=…, or --sse-heartbeat=…; SERVER_ARGS with make bench) leaves the rest for connecting and delivering",
+		total, f.KeepAliveEveryS, share)
+}
+
+// keepAliveWarnShare is the keep-alive's share of the machine at the floor
+// (percent) from which a run warns before the load.
+const keepAliveWarnShare = 25
 
 // messageWireSize is the bytes on the wire of one delivered message on the
 // run's transport: a row of the insert loop's table, or against a target,

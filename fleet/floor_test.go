@@ -3,9 +3,11 @@ package fleet
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/massconn/massconn/fleet/publish"
+	"github.com/massconn/massconn/fleet/report"
 	"github.com/massconn/massconn/internal/pgtest"
 	"github.com/massconn/massconn/server/app"
 	"github.com/massconn/massconn/server/hub"
@@ -133,5 +135,21 @@ func TestTargetMessageSizeByTransport(t *testing.T) {
 		if got, err := r.targetMessageSize(); err != nil || got != want {
 			t.Errorf("%s: %d, %v; want %d", tr, got, err, want)
 		}
+	}
+}
+
+// A keep-alive that takes a quarter of the machine at the floor is said
+// before the load: the million with 30 s pings, not the default 19,000.
+func TestKeepAliveWarning(t *testing.T) {
+	f := &report.Floor{WriteUS: 14.5, ReadUS: 3.8, Cores: 2, KeepAliveEveryS: 30, KeepAliveMessages: 2}
+	if w := keepAliveWarning(f, 1_000_000); !strings.Contains(w, "alone takes 61% of this machine") || !strings.Contains(w, "--ping-interval") {
+		t.Errorf("1,000,000 at 30 s: %q", w)
+	}
+	if w := keepAliveWarning(f, 19_000); w != "" {
+		t.Errorf("19,000 at 30 s: %q, want no warning", w)
+	}
+	f.NotMeasured = "skipped (--floor=false)"
+	if w := keepAliveWarning(f, 1_000_000); w != "" {
+		t.Errorf("without a floor: %q", w)
 	}
 }
