@@ -79,7 +79,7 @@ func keepAliveWarning(f *report.Floor, total int64) string {
 		return ""
 	}
 	return fmt.Sprintf("warning: at %d connections the servers' keep-alive (every %gs) alone takes %.0f%% of this machine at the floor; "+
-		"a longer period (--server-arg=--ping-interval=…, or --sse-heartbeat=…; SERVER_ARGS with make bench) leaves the rest for connecting and delivering",
+		"a longer period (--server-arg=--ping-interval=… or --server-arg=--sse-heartbeat=…; SERVER_ARGS with make bench) leaves the rest for connecting and delivering",
 		total, f.KeepAliveEveryS, share)
 }
 

@@ -166,7 +166,7 @@ func (f *Floor) Compute(fanoutP99Ms float64, connections int64) {
 		// ends taking turns, which no fan-out can have.
 		if f.WriteConcurrentUS > 0 && f.ReadConcurrentUS > 0 {
 			add(fmt.Sprintf("%s × (write, reader awake + read by an epoll loop) / %d cores", num(connections), f.Cores),
-				float64(connections)*(f.WriteConcurrentUS+f.ReadConcurrentUS)/float64(f.Cores)/1e3,
+				f.boundFor(connections, f.WriteConcurrentUS+f.ReadConcurrentUS),
 				"fan-out p99 with every connection open", fanoutP99Ms, "ms")
 		}
 	}
@@ -216,7 +216,13 @@ func (f *Floor) AddBurst(perSecondP99MaxMs float64, connections int64) {
 // row to N connections cannot finish before N deliveries' CPU has been
 // spent on all cores at once.
 func (f *Floor) fanoutBound(connections int64) float64 {
-	return float64(connections) * (f.WriteUS + f.ReadUS) / float64(f.Cores) / 1e3
+	return f.boundFor(connections, f.WriteUS+f.ReadUS)
+}
+
+// boundFor is connections deliveries of deliveryUS each spread over every
+// core, in ms.
+func (f *Floor) boundFor(connections int64, deliveryUS float64) float64 {
+	return float64(connections) * deliveryUS / float64(f.Cores) / 1e3
 }
 
 func (f *Floor) fanoutBoundName(connections int64) string {
